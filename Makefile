@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` serves the lab, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --disable-pip-version-check -q
+HOST ?= 127.0.0.1
+PORT ?= 8501
+
+.PHONY: run test setup starter screenshots
+
+run: starter
+	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT)
+
+test: $(VENV)/.installed-dev starter
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# Rewrites the README's screenshots under docs/screenshots/ from the browser test.
+screenshots: $(VENV)/.installed-dev starter
+	HF_HUB_OFFLINE=1 QUILL_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/test_browser.py
+
+setup: $(VENV)/.installed
+
+# Idempotent: builds the starter model only when the workspace lacks it.
+starter: $(VENV)/.installed
+	$(PY) -m core starter
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PIP) -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PIP) -r requirements-dev.txt
+	touch $@

@@ -1,0 +1,149 @@
+"""Model names, the Hugging Face way: a hub id, `starter`, a run (or one of its checkpoints), or a local directory.
+
+Resolving a name never touches the network; loading a hub model that is not cached first asks the hub once,
+with a short timeout, so that an offline user learns it in about a second instead of after a minute of retries.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UserError
+from core.workspace import Workspace
+
+# The GPT-2 family the lab offers by name; any other hub id works too.
+HUB_MODELS = ["gpt2", "distilgpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "uer/gpt2-chinese-cluecorpussmall"]
+STARTER = "starter"
+HUB_PROBE_TIMEOUT_S = 1.5
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str  # what the user wrote
+    location: str  # what `from_pretrained` gets: a hub id or a directory
+    kind: str  # "hub", "starter", "run" or "local"
+
+    @property
+    def is_hub(self) -> bool:
+        return self.kind == "hub"
+
+
+def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
+    """Turn a model name into something `from_pretrained` can load, without touching the network."""
+    workspace = workspace or Workspace.from_env()
+    name = (name or "").strip()
+    if not name:
+        raise UserError("no model given: name a hub model (e.g. gpt2), 'starter', a run, or a local directory")
+    if name == STARTER:
+        if not _is_model_dir(workspace.starter_dir):
+            raise UserError(
+                f"the starter model is not built yet ({workspace.starter_dir}): run `python -m core starter` first"
+            )
+        return ModelSource(name, str(workspace.starter_dir), "starter")
+    run_path = workspace.runs_dir / name
+    if run_path.is_dir() and workspace.runs_dir.resolve() in run_path.resolve().parents:
+        return ModelSource(name, str(_run_model_dir(run_path)), "run")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not _is_model_dir(path):
+            raise UserError(f"{path} is a directory but holds no model (config.json and weights): pick a model directory")
+        return ModelSource(name, str(path.resolve()), "local")
+    if looks_like_path(name):
+        raise UserError(f"no such model directory: {name}")
+    if not _HUB_ID.match(name):
+        raise UserError(f"'{name}' is not a model name: use a hub id like gpt2, 'starter', a run, or a directory")
+    return ModelSource(name, name, "hub")
+
+
+def looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def local_models(workspace: Workspace | None = None) -> list[str]:
+    """Names of the models this workspace holds: the starter, then each run's final model and checkpoints."""
+    workspace = workspace or Workspace.from_env()
+    names = [STARTER] if _is_model_dir(workspace.starter_dir) else []
+    for run in workspace.runs():
+        for sub in sorted(run.iterdir(), key=_checkpoint_order, reverse=True):
+            if sub.is_dir() and _is_model_dir(sub):
+                names.append(f"{run.name}/{sub.name}")
+    return names
+
+
+def load(name: str, workspace: Workspace | None = None, *, for_training: bool = False):
+    """Load (tokenizer, model) for a model name. Raises UserError with what to do when it cannot."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve(name, workspace)
+    options = ensure_available(source) if source.is_hub else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
+        model = AutoModelForCausalLM.from_pretrained(source.location, **options)
+    except OSError as exc:
+        raise UserError(f"could not load model '{name}': {exc}".splitlines()[0]) from exc
+    if tokenizer.pad_token is None:
+        # GPT-2 has no padding token; batches pad with end-of-text, masked out by the attention mask.
+        tokenizer.pad_token = tokenizer.eos_token
+    if not for_training:
+        model.eval()
+    return tokenizer, model
+
+
+def ensure_available(source: ModelSource) -> dict:
+    """Options for `from_pretrained` that load a hub model from the cache, or fail fast when the hub is out of reach."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source.location, "config.json")
+    if isinstance(cached, str):
+        return {"local_files_only": True}
+    advice = (
+        "use the starter model ('starter'), a local model directory, or download it once on a machine with "
+        "network (it is then cached)"
+    )
+    if constants.HF_HUB_OFFLINE:
+        raise UserError(f"model '{source.name}' is not cached and HF_HUB_OFFLINE is set: {advice}")
+    status = probe_hub(source.location, constants.ENDPOINT)
+    if status is None:
+        raise UserError(f"model '{source.name}' is not cached and the hub ({constants.ENDPOINT}) cannot be reached: {advice}")
+    if status in (401, 403):
+        raise UserError(f"model '{source.name}' is gated or private on the hub: log in with `hf auth login`, or {advice}")
+    if status == 404:
+        raise UserError(f"there is no model '{source.name}' on the hub ({constants.ENDPOINT}): check the spelling")
+    return {}
+
+
+def probe_hub(repo_id: str, endpoint: str) -> int | None:
+    """HTTP status of the model's hub page, or None when the hub does not answer within the timeout."""
+    from huggingface_hub.utils import get_session
+
+    try:  # the hub's own session, so proxies and mirrors (HF_ENDPOINT) are honoured
+        return get_session().head(f"{endpoint}/api/models/{repo_id}", timeout=HUB_PROBE_TIMEOUT_S).status_code
+    except Exception:  # noqa: BLE001 - any connection, TLS or timeout failure means "not reachable"
+        return None
+
+
+def _is_model_dir(path: Path) -> bool:
+    """Config and weights; a run directory's own `config.json` (its training config) does not make it a model."""
+    weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin")] if path.is_dir() else []
+    return (path / "config.json").is_file() and bool(weights)
+
+
+def _checkpoint_order(path: Path) -> tuple[int, int]:
+    """`final` first, then checkpoints by step."""
+    if path.name == "final":
+        return (1, 0)
+    step = path.name.removeprefix("checkpoint-")
+    return (0, int(step)) if step.isdigit() else (-1, 0)
+
+
+def _run_model_dir(run_path: Path) -> Path:
+    """A run's loadable model: the checkpoint directory itself, else `final/`, else its latest checkpoint."""
+    if _is_model_dir(run_path):
+        return run_path
+    candidates = [p for p in run_path.iterdir() if p.is_dir() and _is_model_dir(p)]
+    if not candidates:
+        raise UserError(f"run '{run_path.name}' has no saved model yet: wait for its first checkpoint")
+    return max(candidates, key=_checkpoint_order)

@@ -1,0 +1,87 @@
+"""The starter model: a small, untrained GPT-2 with its own byte-level BPE tokenizer, built offline.
+
+It makes the lab work on a machine with no network: a real model of the real architecture, just small,
+trained on nothing yet. Its tokenizer is learned from the project's sample corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.corpus import sample_texts
+
+EOS = "<|endoftext|>"
+
+
+@dataclass(frozen=True)
+class StarterConfig:
+    vocab_size: int = 8192  # BPE vocabulary, `<|endoftext|>` and the 256 byte symbols included
+    n_layer: int = 4  # transformer blocks
+    n_embd: int = 256  # hidden width
+    n_head: int = 4  # attention heads (width / heads = 64, as in GPT-2)
+    n_positions: int = 512  # context length in tokens
+    seed: int = 0  # same seed, same weights
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A GPT-2-style byte-level BPE tokenizer (every byte is in the alphabet, so no text is ever unknown)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Tokenizer
+
+    bpe = ByteLevelBPETokenizer(add_prefix_space=False)
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, special_tokens=[EOS], show_progress=False)
+    merges = json.loads(bpe._tokenizer.to_str())["model"]["merges"]
+    return GPT2Tokenizer(vocab=bpe.get_vocab(), merges=[tuple(m) for m in merges], add_prefix_space=False)
+
+
+def build_model(config: StarterConfig, vocab_size: int, eos_id: int):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(config.seed)
+    model_config = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=config.n_positions,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+    )
+    return GPT2LMHeadModel(model_config)
+
+
+def build_starter(out: Path, config: StarterConfig = StarterConfig()) -> dict:
+    """Build the starter into `out` (replacing what is there) and return a short description of it."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the command prints its own one-line summary
+    out = Path(out)
+    tokenizer = train_tokenizer(sample_texts(), config.vocab_size)
+    model = build_model(config, len(tokenizer), tokenizer.convert_tokens_to_ids(EOS))
+    info = {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "config": asdict(config),
+    }
+    # Built beside the target and moved in at the end, so a half-built starter never looks ready.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".starter-", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "starter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return info
+
+
+def is_built(path: Path) -> bool:
+    return (Path(path) / "config.json").is_file() and (Path(path) / "starter.json").is_file()

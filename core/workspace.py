@@ -1,0 +1,102 @@
+"""The workspace: where every stage leaves its artifacts (datasets, runs, models, the lab database)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = Path("workspace")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "Workspace":
+        """`QUILL_HOME` if set, else `./workspace` (relative to where the lab was started)."""
+        return cls(Path(os.environ.get("QUILL_HOME") or DEFAULT_HOME).expanduser().resolve())
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def starter_dir(self) -> Path:
+        return self.models_dir / "starter"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "lab.sqlite"
+
+    def datasets(self) -> list[Path]:
+        """Dataset directories (those holding a `data.jsonl`), newest first."""
+        return _newest_first(p for p in _subdirs(self.datasets_dir) if (p / "data.jsonl").is_file())
+
+    def runs(self) -> list[Path]:
+        """Run directories (those holding a `config.json` or `status.json`), newest first."""
+        return _newest_first(
+            p for p in _subdirs(self.runs_dir) if (p / "status.json").is_file() or (p / "config.json").is_file()
+        )
+
+    def summary(self) -> "WorkspaceSummary":
+        datasets, runs = self.datasets(), self.runs()
+        return WorkspaceSummary(
+            root=self.root,
+            datasets=len(datasets),
+            latest_dataset=datasets[0].name if datasets else None,
+            runs=len(runs),
+            latest_run=runs[0].name if runs else None,
+            latest_run_state=_read_state(runs[0]) if runs else None,
+            rated_samples=_count_rated_samples(self.db_path),
+            starter_ready=(self.starter_dir / "config.json").is_file(),
+        )
+
+
+@dataclass(frozen=True)
+class WorkspaceSummary:
+    root: Path
+    datasets: int
+    latest_dataset: str | None
+    runs: int
+    latest_run: str | None
+    latest_run_state: str | None
+    rated_samples: int
+    starter_ready: bool
+
+
+def _subdirs(path: Path) -> list[Path]:
+    return [p for p in path.iterdir() if p.is_dir()] if path.is_dir() else []
+
+
+def _newest_first(paths) -> list[Path]:
+    return sorted(paths, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+
+
+def _read_state(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "status.json").read_text(encoding="utf-8")).get("state")
+    except (OSError, ValueError):
+        return None
+
+
+def _count_rated_samples(db_path: Path) -> int:
+    """Distinct samples with at least one rating; 0 before the ratings store exists."""
+    if not db_path.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+            return db.execute("SELECT COUNT(DISTINCT sample_id) FROM ratings").fetchone()[0]
+    except sqlite3.Error:
+        return 0

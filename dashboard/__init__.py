@@ -1,0 +1,1 @@
+"""The Streamlit shell of Quill Lab: the entry point, the sidebar, shared widgets, figures and translations."""

@@ -1,0 +1,29 @@
+"""Entry point: `streamlit run dashboard/app.py` from the repository root."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the path; core/ and pages/ sit above it
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from core.workspace import Workspace  # noqa: E402
+from dashboard import sidebar  # noqa: E402
+from dashboard.i18n import init_language, t  # noqa: E402
+from dashboard.navigation import HOME, PAGES, page_file  # noqa: E402
+
+st.set_page_config(page_title="Quill Lab", page_icon="🪶", layout="wide")
+init_language()
+navigation = st.navigation(
+    [
+        # The home page lives at the root URL; every other page at /<name>.
+        st.Page(page_file(name), title=t(f"nav.{name}"), icon=icon, default=True)
+        if name == HOME
+        else st.Page(page_file(name), title=t(f"nav.{name}"), icon=icon, url_path=name)
+        for name, icon in PAGES
+    ]
+)
+sidebar.render(Workspace.from_env())
+navigation.run()

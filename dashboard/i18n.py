@@ -1,0 +1,38 @@
+"""Every label goes through `t()`. The texts live in `locales/<lang>.json`, apart from the layout."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import streamlit as st
+
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+DEFAULT_LANGUAGE = "en"
+LOCALES_DIR = Path(__file__).parent / "locales"
+
+
+@cache
+def texts(lang: str) -> dict[str, str]:
+    return json.loads((LOCALES_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def current_language() -> str:
+    lang = st.session_state.get("lang", DEFAULT_LANGUAGE)
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def init_language() -> str:
+    """The language lives in the session and in the URL (`?lang=zh`), so a reload keeps it."""
+    if "lang" not in st.session_state:
+        st.session_state["lang"] = st.query_params.get("lang", DEFAULT_LANGUAGE)
+    lang = current_language()
+    st.session_state["lang"] = lang
+    st.query_params["lang"] = lang
+    return lang
+
+
+def t(key: str, **values) -> str:
+    text = texts(current_language()).get(key) or texts(DEFAULT_LANGUAGE).get(key, key)
+    return text.format(**values) if values else text

@@ -1,0 +1,53 @@
+"""The sidebar on every page: language, workspace, hardware."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.hardware import Hardware, detect, format_bytes
+from core.workspace import Workspace
+from dashboard.i18n import LANGUAGES, current_language, t
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _hardware() -> Hardware:
+    return detect()
+
+
+def _switch_language() -> None:
+    st.session_state["lang"] = st.session_state["language_choice"]
+    st.query_params["lang"] = st.session_state["lang"]
+
+
+def render(workspace: Workspace) -> None:
+    with st.sidebar:
+        codes = list(LANGUAGES)
+        st.selectbox(
+            t("sidebar.language"),
+            codes,
+            index=codes.index(current_language()),
+            format_func=LANGUAGES.get,
+            key="language_choice",
+            on_change=_switch_language,
+        )
+        st.caption(t("sidebar.workspace"))
+        st.code(str(workspace.root), language=None, wrap_lines=True)
+        with st.expander(t("sidebar.hardware"), expanded=True):
+            hardware_panel(_hardware())
+
+
+def hardware_panel(hw: Hardware) -> None:
+    st.markdown(f"**{t('hardware.cpu')}**: {hw.cpu_name} · {t('hardware.cores', n=hw.cpu_cores)}")
+    st.markdown(
+        f"**{t('hardware.ram')}**: "
+        + t("hardware.free_of", free=format_bytes(hw.ram_available_bytes), total=format_bytes(hw.ram_total_bytes))
+    )
+    for gpu in hw.gpus:
+        st.markdown(
+            f"**GPU {gpu.index}**: {gpu.name} · "
+            + t("hardware.free_of", free=format_bytes(gpu.free_bytes), total=format_bytes(gpu.total_bytes))
+        )
+    if hw.mps:
+        st.markdown(t("hardware.mps"))
+    if hw.accelerator == "cpu":
+        st.info(t("hardware.no_gpu"))

@@ -1,0 +1,35 @@
+"""Home: what the lab does, in workflow order, and where this workspace stands."""
+
+import streamlit as st
+
+from core.workspace import Workspace
+from dashboard.i18n import t
+from dashboard.navigation import page_file
+
+st.title(t("home.title"))
+st.markdown(t("home.intro"))
+
+steps = st.columns(4)
+for column, name in zip(steps, ["data", "train", "playground", "ratings"]):
+    with column.container(border=True):
+        st.page_link(page_file(name), label=t(f"nav.{name}"), icon=None)
+        st.caption(t(f"home.step.{name}"))
+
+summary = Workspace.from_env().summary()
+st.subheader(t("home.workspace"))
+datasets, runs, rated = st.columns(3)
+datasets.metric(t("home.datasets"), summary.datasets)
+datasets.caption(t("home.latest", name=summary.latest_dataset) if summary.latest_dataset else t("home.no_datasets"))
+runs.metric(t("home.runs"), summary.runs)
+runs.caption(
+    t("home.latest_run", name=summary.latest_run, state=summary.latest_run_state or "?")
+    if summary.latest_run
+    else t("home.no_runs")
+)
+rated.metric(t("home.rated"), summary.rated_samples)
+rated.caption(t("home.rated_help"))
+
+if summary.starter_ready:
+    st.success(t("home.starter_ready"))
+else:
+    st.warning(t("home.starter_missing"))

@@ -1,0 +1,109 @@
+"""The real app in a real browser: `streamlit run` on a free port, every page visited in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from dashboard.i18n import texts
+from dashboard.navigation import PAGES
+from tests.conftest import ROOT, core_env, require
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(workspace, tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "streamlit.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=core_env(QUILL_HOME=str(workspace.root)), stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not come up:\n{(tmp_path / 'streamlit.log').read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def browser():
+    require(Path(CHROMIUM).exists(), f"no browser at {CHROMIUM}: apt-get install chromium")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _screenshot_dir(tmp_path) -> Path:
+    """Screenshots go to a temporary folder, or to docs/screenshots for `make screenshots`."""
+    target = os.environ.get("QUILL_SCREENSHOTS")
+    out = ROOT / target if target else tmp_path / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _wait_for_title(page, text: str) -> None:
+    page.get_by_role("heading", level=1).filter(has_text=text).first.wait_for(timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    assert "Page not found" not in page.content()
+
+
+def test_every_page_in_the_browser(app_url, browser, tmp_path):
+    shots = _screenshot_dir(tmp_path)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    for name, _ in PAGES:
+        page.goto(f"{app_url}/{'' if name == 'home' else name}")
+        _wait_for_title(page, texts("en")[f"{name}.title"])
+        page.wait_for_timeout(1500)  # let tables and charts finish drawing before the screenshot
+        assert page.locator('[data-testid="stException"]').count() == 0, name
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_navigation_and_language_survive_a_reload(app_url, browser):
+    page = browser.new_page()
+    page.goto(app_url)
+    _wait_for_title(page, texts("en")["home.title"])
+    page.get_by_test_id("stSidebarNav").get_by_text(texts("en")["nav.train"]).click()
+    _wait_for_title(page, texts("en")["train.title"])
+    assert page.url.split("?")[0].endswith("/train")
+
+    page.goto(f"{app_url}/train?lang=zh")
+    _wait_for_title(page, texts("zh")["train.title"])
+    page.reload()
+    _wait_for_title(page, texts("zh")["train.title"])
+    assert page.locator('[data-testid="stException"]').count() == 0
