@@ -36,6 +36,54 @@ def cmd_starter(args) -> None:
     )
 
 
+def cmd_clean(args) -> None:
+    from core import dataset
+    from core.cleaning.pipeline import clean
+    from core.cleaning.recipe import Recipe
+    from core.loading import LoadOptions, load_paths
+
+    recipe = Recipe.load(args.recipe) if args.recipe else Recipe.default()
+    options = LoadOptions(txt_split=args.split, text_fields=args.text_field or ["text"], csv_column=args.csv_column)
+    loaded = load_paths(args.inputs, options)
+    for file in loaded.files:
+        if file.error:
+            print(f"skipped {file.name}: {file.error}")
+    if not loaded.documents:
+        raise UserError("no documents could be read from the input: see the skipped files above")
+    started = time.perf_counter()
+    result = clean(
+        recipe, [d.text for d in loaded.documents], [d.source for d in loaded.documents],
+        workers=args.workers or min(2, os.cpu_count() or 1),
+    )
+    report = {**result.report(), "files": [vars(f) for f in loaded.files]}
+    summary = dataset.save(Path(args.out), result.texts, recipe=recipe.to_dict(), report=report,
+                           ratio=args.validation_ratio, seed=args.seed, overwrite=args.overwrite)
+    print(
+        f"cleaned {len(loaded.files)} files in {time.perf_counter() - started:.1f} s: {result.docs_in} documents in, "
+        f"{len(result.texts)} kept ({result.chars_in:,} → {result.chars_out:,} characters)"
+    )
+    for step in result.steps:
+        dropped = ", ".join(f"{code} {n}" for code, n in step.dropped.items())
+        print(f"  {step.name:<26} {step.docs_in:>7} → {step.docs_out:<7} docs  {step.changed:>6} changed  {dropped}")
+    print(
+        f"saved to {args.out}: {summary['train_documents']} training and {summary['validation_documents']} "
+        f"validation documents (split by {summary['by']})"
+    )
+
+
+def cmd_bench(args) -> None:
+    import json
+
+    from core import bench
+
+    figures = {"clean": bench.bench_clean}[args.what]()
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for name, value in figures.items():
+            print(f"{name}: {value}")
+
+
 def cmd_model(args) -> None:
     from core import models
 
@@ -73,9 +121,28 @@ def build_parser() -> argparse.ArgumentParser:
     starter.add_argument("--force", action="store_true", help="rebuild even if it is already there")
     starter.set_defaults(run=cmd_starter)
 
+    clean = commands.add_parser("clean", help="clean raw text files into a dataset directory")
+    clean.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders (txt, md, html, jsonl, json, csv, zip)")
+    clean.add_argument("--out", required=True, help="the dataset directory to write")
+    clean.add_argument("--recipe", help="a recipe JSON file (default: the default recipe)")
+    clean.add_argument("--split", choices=["whole", "paragraphs", "lines"], default="whole",
+                       help="how a .txt becomes documents (default: one per file)")
+    clean.add_argument("--text-field", action="append", help="JSON/JSONL field holding the text (repeat to join several)")
+    clean.add_argument("--csv-column", default="text", help="CSV column holding the text (default: text)")
+    clean.add_argument("--validation-ratio", type=float, default=0.1, help="share kept for validation (default 0.1)")
+    clean.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
+    clean.add_argument("--workers", type=int, help="processes for the per-document steps (default: 2 or the cores)")
+    clean.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
+    clean.set_defaults(run=cmd_clean)
+
     model = commands.add_parser("model", help="check that a model name loads, and describe it")
     model.add_argument("name", help="hub id (gpt2, uer/gpt2-chinese-cluecorpussmall), 'starter', a run or a directory")
     model.set_defaults(run=cmd_model)
+
+    bench = commands.add_parser("bench", help="measure throughput on this machine")
+    bench.add_argument("what", choices=["clean"], help="what to measure")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(run=cmd_bench)
 
     hardware = commands.add_parser("hardware", help="what this machine can train on")
     hardware.set_defaults(run=cmd_hardware)

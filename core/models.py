@@ -92,6 +92,18 @@ def load(name: str, workspace: Workspace | None = None, *, for_training: bool = 
     return tokenizer, model
 
 
+def load_tokenizer(name: str, workspace: Workspace | None = None):
+    """Only the tokenizer of a model name (for chunking previews): small and quick, same rules as `load`."""
+    from transformers import AutoTokenizer
+
+    source = resolve(name, workspace)
+    options = ensure_available(source) if source.is_hub else {}
+    try:
+        return AutoTokenizer.from_pretrained(source.location, **options)
+    except OSError as exc:
+        raise UserError(f"could not load the tokenizer of '{name}': {exc}".splitlines()[0]) from exc
+
+
 def ensure_available(source: ModelSource) -> dict:
     """Options for `from_pretrained` that load a hub model from the cache, or fail fast when the hub is out of reach."""
     from huggingface_hub import constants, try_to_load_from_cache

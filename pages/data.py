@@ -1,38 +1,113 @@
-"""Data: from raw files to a clean dataset. Starts with what there is to clean: the sample corpus and saved datasets."""
+"""Data: raw files in, a clean dataset out — load, clean with a live preview, chunk, save, manage datasets."""
 
 import pandas as pd
 import streamlit as st
 
-from core.corpus import manifest
+from core import dataset, models
+from core.cleaning.pipeline import PREVIEW_CHARS, clean
+from core.cleaning.recipe import Recipe
+from core.errors import UserError
+from core.loading import LoadOptions
 from core.workspace import Workspace
+from dashboard import chunking_view, cleaning_view, corpus_cache, recipe_editor
 from dashboard.i18n import t
 
+workspace = Workspace.from_env()
 st.title(t("data.title"))
 st.markdown(t("data.intro"))
-
-st.subheader(t("data.sample_corpus"))
-st.caption(t("data.sample_corpus_help"))
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                t("data.col.file"): entry["file"],
-                t("data.col.language"): entry["language"],
-                t("data.col.format"): entry["format"],
-                t("data.col.encoding"): entry["encoding"],
-                t("data.col.documents"): entry["documents"],
-                t("data.col.planted"): ", ".join(p.split(":")[0] for p in entry.get("planted", [])),
-            }
-            for entry in manifest()
-        ]
-    ),
-    hide_index=True,
-    width="stretch",
+load_tab, clean_tab, chunk_tab, save_tab, datasets_tab = st.tabs(
+    [t("data.tab.load"), t("data.tab.clean"), t("data.tab.chunk"), t("data.tab.save"), t("data.tab.datasets")]
 )
 
-st.subheader(t("data.datasets"))
-datasets = Workspace.from_env().datasets()
-if datasets:
-    st.dataframe(pd.DataFrame({t("data.col.name"): [d.name for d in datasets]}), hide_index=True)
+with load_tab:
+    sources = {s: t(f"data.source.{s}") for s in ["sample", "upload", "folder"]}
+    source = st.radio(t("data.source"), list(sources), format_func=sources.get, horizontal=True, key="data.source")
+    with st.expander(t("data.options")):
+        splits = {s: t(f"data.txt_split.{s}") for s in ["whole", "paragraphs", "lines"]}
+        split = st.selectbox(t("data.txt_split"), list(splits), format_func=splits.get, key="data.txt_split")
+        fields = st.text_input(t("data.text_fields"), "text, title, paragraphs, content", key="data.text_fields",
+                               help=t("data.text_fields.help"))
+        column = st.text_input(t("data.csv_column"), "text", key="data.csv_column")
+    options = LoadOptions(txt_split=split, text_fields=[f.strip() for f in fields.split(",") if f.strip()],
+                          csv_column=column)
+    options_json = corpus_cache.options_key(options)
+    corpus, key = None, None
+    if source == "sample":
+        key = "sample"
+        corpus = corpus_cache.load(key, options_json)
+    elif source == "upload":
+        uploads = st.file_uploader(t("data.upload"), accept_multiple_files=True, key="data.uploads",
+                                   type=["txt", "md", "html", "htm", "jsonl", "json", "csv", "zip"])
+        if uploads:
+            key = "upload:" + ",".join(f"{u.file_id}" for u in uploads)
+            corpus = corpus_cache.load(key, options_json, _uploads=[(u.name, u.getvalue()) for u in uploads])
+    else:
+        folder = st.text_input(t("data.folder"), key="data.folder", placeholder="/data/my-novels")
+        if folder:
+            key = f"folder:{folder}"
+            try:
+                corpus = corpus_cache.load(key, options_json, _folder=folder)
+            except UserError as error:
+                st.error(str(error))
+    if corpus is not None:
+        cleaning_view.render_files(corpus)
+
+if corpus is None or not corpus.documents:
+    for tab in (clean_tab, chunk_tab, save_tab):
+        tab.info(t("data.load_first"))
 else:
-    st.info(t("data.no_datasets"))
+    with clean_tab:
+        recipe_column, preview_column = st.columns([2, 3])
+        with recipe_column:
+            st.subheader(t("data.recipe"))
+            cleaning_view.recipe_files(recipe_editor)
+            recipe = recipe_editor.render()
+        with preview_column:
+            st.subheader(t("data.preview"))
+            seed = st.number_input(t("data.sample_seed"), value=0, step=1, key="data.sample_seed")
+            starter = "starter" if "starter" in models.local_models(workspace) else None
+            result, indices = corpus_cache.cleaning_preview(key, options_json, recipe.to_json(), starter, int(seed),
+                                                            _corpus=corpus)
+            st.caption(t("data.preview_sample", n=len(indices), total=len(corpus.documents), chars=PREVIEW_CHARS))
+            st.dataframe(cleaning_view.step_table(result), hide_index=True, width="stretch")
+            cleaning_view.render_charts(result)
+            originals = [corpus.documents[i].text[:PREVIEW_CHARS] for i in indices]
+            cleaning_view.render_lengths([len(o) for o in originals], [len(x) for x in result.texts])
+            st.subheader(t("data.document"))
+            changed_first = sorted(range(len(indices)), key=lambda k: (not result.traces[k], k))
+            labels = {k: cleaning_view.document_label(result, k) for k in changed_first}
+            pick = st.selectbox(t("data.pick_document"), changed_first, key="data.document", format_func=labels.get)
+            cleaning_view.render_document(originals[pick], result.traces[pick])
+
+    with chunk_tab:
+        names = models.local_models(workspace) + models.HUB_MODELS
+        model_name = st.selectbox(t("chunk.model"), names, key="chunk.model")
+        block_size = st.select_slider(t("chunk.block_size"), [32, 64, 128, 256, 512, 1024], value=128, key="chunk.block")
+        try:
+            chunking_view.render(corpus_cache.tokenizer(model_name), result.texts, block_size)
+        except UserError as error:
+            st.error(str(error))
+
+    with save_tab:
+        name = st.text_input(t("save.name"), key="save.name", placeholder="my-style")
+        ratio = st.slider(t("save.ratio"), 0.02, 0.5, 0.1, 0.01, key="save.ratio")
+        split_seed = st.number_input(t("save.seed"), value=0, step=1, key="save.seed")
+        overwrite = st.checkbox(t("save.overwrite"), key="save.overwrite")
+        if st.button(t("save.button"), type="primary", key="save.button"):
+            try:
+                out = workspace.datasets_dir / dataset.check_name(name)
+                if out.exists() and not overwrite:
+                    raise UserError(t("save.exists", name=name))
+                bar = st.progress(0.0, text=t("save.running"))
+                full = clean(recipe, [d.text for d in corpus.documents], [d.source for d in corpus.documents],
+                             workers=2, progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")))
+                report = {**full.report(), "files": [vars(f) for f in corpus.files]}
+                summary = dataset.save(out, full.texts, recipe=recipe.to_dict(), report=report, ratio=ratio,
+                                       seed=int(split_seed), overwrite=overwrite)
+                st.success(t("save.done", name=name, train=summary["train_documents"],
+                             validation=summary["validation_documents"], by=t(f"save.by.{summary['by']}")))
+            except UserError as error:
+                st.error(str(error))
+
+with datasets_tab:
+    cleaning_view.render_datasets(workspace)

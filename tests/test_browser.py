@@ -107,3 +107,27 @@ def test_navigation_and_language_survive_a_reload(app_url, browser):
     page.reload()
     _wait_for_title(page, texts("zh")["train.title"])
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
+    """A GBK file with markup in it goes through the real uploader; the preview shows the markup as text."""
+    corpus = tmp_path / "gbk-notes.txt"
+    corpus.write_bytes(
+        ("青石镇的雨下了三天，  河水涨到了石桥的第二级台阶。\n\n"
+         "<script>window.__ran = true; alert('x')</script>镇上的人都说，这是十年来最大的一场雨。\n").encode("gbk")
+    )
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{app_url}/data")
+    _wait_for_title(page, texts("en")["data.title"])
+    page.get_by_text(texts("en")["data.source.upload"]).click()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(corpus))
+    page.get_by_text("gb18030").first.wait_for(state="attached", timeout=60_000)  # inside the data grid
+
+    page.get_by_role("tab", name=texts("en")["data.tab.clean"]).click()
+    page.get_by_text(texts("en")["data.preview"], exact=True).wait_for(timeout=60_000)
+    page.get_by_text("<script>window.__ran = true;", exact=False).first.wait_for(timeout=60_000)
+    assert page.evaluate("() => window.__ran === undefined") and dialogs == []
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "data-clean.png"), full_page=True)

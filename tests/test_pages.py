@@ -73,7 +73,59 @@ def test_home_warns_when_the_starter_is_missing(tmp_path, monkeypatch):
     assert "python -m core starter" in at.warning[0].value
 
 
-def test_data_page_lists_the_sample_corpus(workspace):
+def _step_table(at, lang="en"):
+    return next(d.value for d in at.dataframe if texts(lang)["preview.col.step"] in d.value.columns)
+
+
+def test_data_page_cleans_the_sample_corpus_and_saves_it(workspace):
     at = open_page("data")
-    frame = at.dataframe[0].value
-    assert len(frame) >= 40 and {"en", "zh"} <= set(frame.iloc[:, 1])
+    assert not at.exception
+    files = at.dataframe[0].value
+    assert len(files) >= 40 and "gb18030" in set(files["Encoding"]) and "big5" in set(files["Encoding"])
+    table = _step_table(at)
+    dropped = dict(zip(table["Step"], table["Dropped"]))
+    assert dropped["Exact duplicates"] == "exact duplicate 3" and dropped["Near duplicates"] == "near duplicate 4"
+
+    # Toggle near dedup off: the preview follows the recipe.
+    at.toggle(key="recipe.near_dedup.enabled").set_value(False).run()
+    assert "Near duplicates" not in set(_step_table(at)["Step"])
+    # Turn the Chinese conversion on: a traditional document now shows as changed by it.
+    at.toggle(key="recipe.convert_chinese.enabled").set_value(True).run()
+    table = _step_table(at)
+    assert int(table.set_index("Step").loc["Traditional ⇄ simplified Chinese", "Changed"]) >= 2
+
+    at.text_input(key="save.name").input("sample-clean").run()
+    at.button(key="save.button").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "sample-clean" in at.success[0].value
+    saved = workspace.datasets_dir / "sample-clean"
+    report = json.loads((saved / "report.json").read_text(encoding="utf-8"))
+    assert [s["name"] for s in report["steps"]][-1] == "exact_dedup"  # near dedup stayed off
+    recipe = json.loads((saved / "recipe.json").read_text(encoding="utf-8"))
+    assert {s["name"]: s["enabled"] for s in recipe["steps"]}["convert_chinese"] is True
+    assert "繁" not in (saved / "data.jsonl").read_text(encoding="utf-8") + (saved / "validation.jsonl").read_text(encoding="utf-8")
+
+    # Saving again under the same name is refused with a message, and nothing is lost.
+    at.button(key="save.button").click().run()
+    assert "already exists" in at.error[0].value
+    assert (saved / "data.jsonl").is_file()
+
+
+def test_data_page_in_chinese_and_the_dataset_list(workspace):
+    from core import dataset
+
+    dataset.save(workspace.datasets_dir / "诗", ["床前明月光"] * 3, recipe={}, report={"chars_out": 15})
+    at = open_page("data", "zh")
+    assert not at.exception
+    assert texts("zh")["step.near_dedup"] in set(_step_table(at, "zh")[texts("zh")["preview.col.step"]])
+    assert "诗" in at.selectbox(key="datasets.open").options
+    at.checkbox(key="datasets.confirm.诗").check().run()
+    at.button(key="datasets.delete").click().run()
+    assert not (workspace.datasets_dir / "诗").exists()
+
+
+def test_data_page_reports_a_missing_folder(workspace, tmp_path):
+    at = open_page("data")
+    at.radio(key="data.source").set_value("folder").run()
+    at.text_input(key="data.folder").input(str(tmp_path / "nowhere")).run()
+    assert not at.exception and "nowhere" in at.error[0].value

@@ -1,0 +1,79 @@
+"""`python -m core bench <what>`: throughput figures measured on this machine, printed as one JSON object.
+
+Corpora are generated from the project's own sample corpus (sentences recombined with a fixed seed), so every
+machine measures the same kind of text and no download is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+
+from core.hardware import detect
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+
+
+def _sentences() -> list[str]:
+    from core.corpus import sample_texts
+
+    pool = []
+    for text in sample_texts():
+        pool += [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) > 10]
+    return pool
+
+
+def generated_corpus(megabytes: float, seed: int = 0, doc_chars: int = 2500) -> list[str]:
+    """Documents of recombined sample sentences, in paragraphs, until the corpus holds `megabytes` of UTF-8."""
+    rng, pool = random.Random(seed), _sentences()
+    docs, size, target = [], 0, int(megabytes * 1e6)
+    while size < target:
+        paragraphs, length = [], 0
+        while length < doc_chars:
+            paragraph = " ".join(rng.choice(pool) for _ in range(rng.randint(2, 6)))
+            paragraphs.append(paragraph)
+            length += len(paragraph)
+        doc = "\n\n".join(paragraphs)
+        docs.append(doc)
+        size += len(doc.encode("utf-8"))
+    return docs
+
+
+def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 100) -> dict:
+    from core.cleaning.pipeline import clean, preview
+    from core.cleaning.recipe import Recipe, StepConfig
+    from core.corpus import SAMPLE_DIR, manifest
+
+    workers = min(2, os.cpu_count() or 1)
+    plain = generated_corpus(plain_mb)
+    started = time.perf_counter()
+    result = clean(Recipe.default(), plain, workers=workers)
+    plain_seconds = time.perf_counter() - started
+
+    pages = [(SAMPLE_DIR / e["file"]).read_text(encoding=e["encoding"]) for e in manifest() if e["format"] == "html"]
+    html = [pages[i % len(pages)] for i in range(int(html_mb * 1e6 / (sum(map(len, pages)) / len(pages))))]
+    html_bytes = sum(len(p.encode("utf-8")) for p in html)
+    started = time.perf_counter()
+    clean(Recipe([StepConfig("html_to_text", params={"mode": "extract"})]), html, workers=workers)
+    html_seconds = time.perf_counter() - started
+
+    big = plain * max(1, round(preview_mb / plain_mb))  # repeats are fine: the preview samples
+    started = time.perf_counter()
+    preview(Recipe.default(), big)
+    preview_seconds = time.perf_counter() - started
+
+    hardware = detect()
+    return {
+        "plain_mb_per_s": round(sum(len(d.encode("utf-8")) for d in plain) / 1e6 / plain_seconds, 2),
+        "plain_mb": round(sum(len(d.encode("utf-8")) for d in plain) / 1e6, 1),
+        "plain_docs_in": result.docs_in,
+        "plain_docs_out": len(result.texts),
+        "html_mb_per_s": round(html_bytes / 1e6 / html_seconds, 2),
+        "html_pages": len(html),
+        "preview_seconds": round(preview_seconds, 3),
+        "preview_corpus_mb": round(sum(len(d.encode("utf-8")) for d in big) / 1e6, 1),
+        "workers": workers,
+        "machine": f"{hardware.cpu_name}, {hardware.cpu_cores} cores",
+    }

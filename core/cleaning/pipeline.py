@@ -1,0 +1,263 @@
+"""Running a recipe over documents: per-step counts (documents, characters, tokens), and for the preview, a trace
+of which step changed or dropped each document and why.
+
+Per-document steps run in worker processes when asked (the full run uses both cores); corpus steps (boilerplate
+lines, dedup) need every document at once and run in this process.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from typing import Callable
+
+from core.cleaning.outcome import Dropped
+from core.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
+
+CHUNK_CHARS = 2_000_000  # work handed to one worker at a time: big enough to amortise pickling
+PREVIEW_DOCS = 200  # documents the preview cleans
+PREVIEW_CHARS = 8_000  # of each, so the preview answers quickly however large a document is
+
+
+@dataclass
+class StepReport:
+    name: str
+    docs_in: int = 0
+    docs_out: int = 0
+    chars_in: int = 0
+    chars_out: int = 0
+    changed: int = 0  # documents whose text the step changed (kept ones only)
+    dropped: dict = field(default_factory=dict)  # reason code -> documents dropped for it
+    tokens_in: int | None = None  # with a tokenizer only
+    tokens_out: int | None = None
+
+    def add(self, other: "StepReport") -> None:
+        for name in ("docs_in", "docs_out", "chars_in", "chars_out", "changed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.dropped = dict(Counter(self.dropped) + Counter(other.dropped))
+
+
+@dataclass
+class Event:
+    """One step's effect on one document: a change (before, after) or a drop (before, dropped)."""
+
+    step: str
+    before: str
+    after: str | None = None
+    dropped: Dropped | None = None
+
+
+@dataclass
+class CleanResult:
+    texts: list[str]  # the surviving documents, cleaned
+    sources: list[str]  # where each surviving document came from
+    steps: list[StepReport]
+    docs_in: int
+    chars_in: int
+    kept: list[int]  # input index of each surviving document
+    traces: list[list[Event]] | None = None  # per input document, with track=True
+    sample_sources: list[str] | None = None  # per input document, with track=True
+
+    @property
+    def chars_out(self) -> int:
+        return sum(len(t) for t in self.texts)
+
+    def report(self) -> dict:
+        """What report.json holds."""
+        return {
+            "docs_in": self.docs_in,
+            "docs_out": len(self.texts),
+            "chars_in": self.chars_in,
+            "chars_out": self.chars_out,
+            "steps": [asdict(step) for step in self.steps],
+        }
+
+
+Progress = Callable[[float, str], None]
+
+
+def clean(
+    recipe: Recipe,
+    texts: list[str],
+    sources: list[str] | None = None,
+    *,
+    tokenizer=None,
+    track: bool = False,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> CleanResult:
+    sources = sources or [f"#{i}" for i in range(len(texts))]
+    current: list[str | None] = list(texts)  # None once dropped
+    traces = [[] for _ in texts] if track else None
+    token_counts = _TokenCounter(tokenizer) if tokenizer is not None else None
+    reports: list[StepReport] = []
+    stages = _stages(recipe.enabled_steps())
+    detail = track or token_counts is not None  # keep every step's (before, outcome) pairs
+    for number, stage in enumerate(stages):
+        alive = [i for i, text in enumerate(current) if text is not None]
+        before = [current[i] for i in alive]
+        if is_corpus_step(stage[0].name):
+            step = stage[0]
+            results = _name_originals(step_function(step.name)(before, **step.arguments()), [sources[i] for i in alive])
+            stage_reports = [_report(step.name, before, results)]
+            per_step = [list(zip(before, results))]
+        else:
+            results, stage_reports, per_step = _run_map_stage(stage, before, workers, detail, progress, number, len(stages))
+        for index, outcome in zip(alive, results):
+            current[index] = None if isinstance(outcome, Dropped) else outcome
+        if token_counts is not None:
+            _count_tokens(stage_reports, per_step, token_counts)
+        if traces is not None:
+            for step, pairs in zip(stage, per_step):
+                for index, (step_before, outcome) in zip(alive, pairs):
+                    if isinstance(outcome, Dropped):
+                        traces[index].append(Event(step.name, step_before, dropped=outcome))
+                    elif outcome is not None and outcome != step_before:
+                        traces[index].append(Event(step.name, step_before, after=outcome))
+        reports.extend(stage_reports)
+        if progress:
+            progress((number + 1) / len(stages), stage[-1].name)
+    kept = [i for i, text in enumerate(current) if text is not None]
+    return CleanResult(
+        texts=[current[i] for i in kept],
+        sources=[sources[i] for i in kept],
+        steps=reports,
+        docs_in=len(texts),
+        chars_in=sum(len(t) for t in texts),
+        kept=kept,
+        traces=traces,
+        sample_sources=list(sources) if track else None,
+    )
+
+
+def preview(recipe: Recipe, texts: list[str], sources: list[str] | None = None, *, tokenizer=None, seed: int = 0,
+            sample_size: int = PREVIEW_DOCS) -> tuple[CleanResult, list[int]]:
+    """Clean a sample (the first part of each sampled document) with a full trace; returns it and the sampled indices.
+
+    Corpus steps then see the sample only, so dedup counts are what the sample shows, not the corpus.
+    """
+    indices = sorted(random.Random(seed).sample(range(len(texts)), min(sample_size, len(texts))))
+    sample = [texts[i][:PREVIEW_CHARS] for i in indices]
+    sample_sources = [sources[i] for i in indices] if sources else [f"#{i}" for i in indices]
+    return clean(recipe, sample, sample_sources, tokenizer=tokenizer, track=True), indices
+
+
+def _name_originals(outcomes: list, names: list[str]) -> list:
+    """Dedup steps say "duplicate of document #3", counted among their own inputs; name the source instead."""
+    named = []
+    for outcome in outcomes:
+        if isinstance(outcome, Dropped) and isinstance(outcome.values.get("of"), int):
+            of = outcome.values["of"]
+            outcome = Dropped(outcome.code, outcome.message.replace(f"document #{of}", names[of]),
+                              {**outcome.values, "of": names[of]})
+        named.append(outcome)
+    return named
+
+
+def _stages(steps: list[StepConfig]) -> list[list[StepConfig]]:
+    """Consecutive per-document steps run together in one pass; each corpus step is a stage of its own."""
+    stages: list[list[StepConfig]] = []
+    for step in steps:
+        if is_corpus_step(step.name) or not stages or is_corpus_step(stages[-1][0].name):
+            stages.append([step])
+        else:
+            stages[-1].append(step)
+    return stages
+
+
+def _run_map_stage(stage, texts, workers, detail, progress, number, total):
+    """Final outcome per document, a report per step, and with `detail` each step's (before, outcome) pairs
+    (None, None once an earlier step of the stage dropped the document)."""
+    plan = [(step.name, step.arguments()) for step in stage]
+    chunks = _chunks(texts)
+    if workers > 1 and len(chunks) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            parts = []
+            for done, part in enumerate(pool.map(_map_chunk, [plan] * len(chunks), chunks, [detail] * len(chunks)), 1):
+                parts.append(part)
+                if progress:
+                    progress((number + done / len(chunks)) / total, stage[-1].name)
+    else:
+        parts = [_map_chunk(plan, chunk, detail) for chunk in chunks]
+    results = [outcome for finals, _, _ in parts for outcome in finals]
+    reports = [StepReport(name) for name, _ in plan]
+    for _, part_reports, _ in parts:
+        for report, part_report in zip(reports, part_reports):
+            report.add(part_report)
+    per_step = [[pair for _, _, pairs in parts for pair in pairs[s]] for s in range(len(plan))] if detail else None
+    return results, reports, per_step
+
+
+def _map_chunk(plan: list[tuple[str, dict]], texts: list[str], detail: bool):
+    """Run consecutive per-document steps over a chunk (in a worker process when parallel)."""
+    functions = [(step_function(name), arguments) for name, arguments in plan]
+    reports = [StepReport(name) for name, _ in plan]
+    per_step = [[] for _ in plan] if detail else None
+    finals = []
+    for text in texts:
+        outcome = text
+        for s, (function, arguments) in enumerate(functions):
+            if isinstance(outcome, Dropped):
+                if detail:
+                    per_step[s].append((None, None))
+                continue
+            before, outcome = outcome, function(outcome, **arguments)
+            _tally(reports[s], before, outcome)
+            if detail:
+                per_step[s].append((before, outcome))
+        finals.append(outcome)
+    return finals, reports, per_step
+
+
+def _tally(report: StepReport, before: str, outcome) -> None:
+    report.docs_in += 1
+    report.chars_in += len(before)
+    if isinstance(outcome, Dropped):
+        report.dropped[outcome.code] = report.dropped.get(outcome.code, 0) + 1
+    else:
+        report.docs_out += 1
+        report.chars_out += len(outcome)
+        report.changed += outcome is not before and outcome != before
+
+
+def _chunks(texts: list[str]) -> list[list[str]]:
+    chunks, chunk, size = [], [], 0
+    for text in texts:
+        chunk.append(text)
+        size += len(text)
+        if size >= CHUNK_CHARS:
+            chunks.append(chunk)
+            chunk, size = [], 0
+    return chunks + [chunk] if chunk else chunks
+
+
+def _report(name: str, before: list[str], outcomes: list) -> StepReport:
+    report = StepReport(name)
+    for text, outcome in zip(before, outcomes):
+        _tally(report, text, outcome)
+    return report
+
+
+class _TokenCounter:
+    """Token counts per text, remembered: most steps leave most documents as they were."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.known: dict[str, int] = {}
+
+    def total(self, texts: list[str]) -> int:
+        missing = list({t for t in texts if t not in self.known})
+        if missing:
+            ids = self.tokenizer(missing, add_special_tokens=False, verbose=False)["input_ids"]
+            self.known.update(zip(missing, map(len, ids)))
+        return sum(self.known[t] for t in texts)
+
+
+def _count_tokens(reports: list[StepReport], per_step, counter: _TokenCounter) -> None:
+    for report, pairs in zip(reports, per_step):
+        live = [(b, o) for b, o in pairs if b is not None]
+        report.tokens_in = counter.total([b for b, _ in live])
+        report.tokens_out = counter.total([o for _, o in live if not isinstance(o, Dropped)])

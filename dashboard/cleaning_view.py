@@ -1,0 +1,213 @@
+"""How the Data page shows a cleaning preview: the per-step table and charts, and one document before and after."""
+
+from __future__ import annotations
+
+import difflib
+import html
+
+import pandas as pd
+import streamlit as st
+
+from core import dataset
+from core.cleaning.outcome import Dropped
+from core.cleaning.pipeline import CleanResult, Event
+from core.cleaning.recipe import Recipe
+from core.errors import UserError
+from core.hardware import format_bytes
+from dashboard import figures
+from dashboard.i18n import current_language, t
+
+DIFF_CHARS = 4_000  # character diffs are quadratic at worst: longer texts are shown without highlights
+
+
+def reason_text(dropped: Dropped) -> str:
+    if current_language() == "en":
+        return dropped.message
+    details = "，".join(f"{k}={v}" for k, v in dropped.values.items())
+    label = t(f"reason.{dropped.code}")
+    return f"{label}（{details}）" if details else label
+
+
+def step_table(result: CleanResult) -> pd.DataFrame:
+    rows = []
+    for step in result.steps:
+        rows.append({
+            t("preview.col.step"): t(f"step.{step.name}"),
+            t("preview.col.docs"): f"{step.docs_in} → {step.docs_out}",
+            t("preview.col.chars"): f"{step.chars_in:,} → {step.chars_out:,}",
+            t("preview.col.tokens"): f"{step.tokens_in:,} → {step.tokens_out:,}" if step.tokens_in is not None else "",
+            t("preview.col.changed"): step.changed,
+            t("preview.col.dropped"): ", ".join(f"{t(f'reason.{code}')} {n}" for code, n in step.dropped.items()),
+        })
+    return pd.DataFrame(rows)
+
+
+def render_charts(result: CleanResult) -> None:
+    names = [t(f"step.{s.name}") for s in result.steps]
+    docs, chars = st.columns(2)
+    docs.plotly_chart(
+        figures.step_waterfall(names, result.docs_in, [s.docs_out - s.docs_in for s in result.steps],
+                               title=t("preview.waterfall_docs"), start_label=t("preview.input"), end_label=t("preview.output")),
+        key="waterfall_docs",
+    )
+    chars.plotly_chart(
+        figures.step_waterfall(names, result.chars_in, [s.chars_out - s.chars_in for s in result.steps],
+                               title=t("preview.waterfall_chars"), start_label=t("preview.input"), end_label=t("preview.output")),
+        key="waterfall_chars",
+    )
+
+
+def render_lengths(before: list[int], after: list[int]) -> None:
+    st.plotly_chart(
+        figures.length_histograms({t("preview.before"): before, t("preview.after"): after},
+                                  title=t("preview.lengths"), x_title=t("preview.chars")),
+        key="lengths",
+    )
+
+
+def render_document(original: str, events: list[Event]) -> None:
+    """Before and after side by side, removed spans struck out, added spans marked; then each step's effect."""
+    final = original
+    for event in events:
+        final = event.after if event.dropped is None else None
+    before_html, after_html = highlight(original, final or "")
+    left, right = st.columns(2)
+    left.caption(t("preview.before"))
+    left.html(_box(before_html))
+    right.caption(t("preview.after"))
+    if final is None:
+        right.error(t("preview.dropped_by", step=t(f"step.{events[-1].step}"), reason=reason_text(events[-1].dropped)))
+    else:
+        right.html(_box(after_html))
+    if not events:
+        st.caption(t("preview.untouched"))
+    for event in events:
+        if event.dropped:
+            st.markdown(f"- **{t(f'step.{event.step}')}** · {t('preview.dropped')}: {reason_text(event.dropped)}")
+        else:
+            delta = len(event.after) - len(event.before)
+            st.markdown(f"- **{t(f'step.{event.step}')}** · {t('preview.changed', delta=f'{delta:+,}')}")
+
+
+def highlight(before: str, after: str) -> tuple[str, str]:
+    """Escaped HTML of both texts: what was removed marked in the first, what was added in the second.
+
+    User text is always escaped here, so markup in a corpus shows as text and never runs.
+    """
+    if len(before) > DIFF_CHARS or len(after) > DIFF_CHARS:
+        return html.escape(before), html.escape(after)
+    left, right = [], []
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        old, new = html.escape(before[i1:i2]), html.escape(after[j1:j2])
+        if op == "equal":
+            left.append(old)
+            right.append(new)
+        else:
+            if old:
+                left.append(f'<del style="background:#f6d5d3;text-decoration-color:#c0504d">{old}</del>')
+            if new:
+                right.append(f'<ins style="background:#d7ecd9;text-decoration:none">{new}</ins>')
+    return "".join(left), "".join(right)
+
+
+def _box(inner: str) -> str:
+    return (
+        '<div style="white-space:pre-wrap;font-size:0.9rem;line-height:1.5;max-height:420px;overflow:auto;'
+        f'border:1px solid #e0ddd5;border-radius:6px;padding:0.6rem;background:#fff">{inner}</div>'
+    )
+
+
+def render_files(corpus) -> None:
+    """One row per file: format, detected encoding, documents, characters, or why it was skipped."""
+    ok = [f for f in corpus.files if not f.error]
+    st.caption(t("data.loaded", files=len(ok), docs=len(corpus.documents),
+                 chars=sum(f.chars for f in ok), skipped=len(corpus.files) - len(ok)))
+    st.dataframe(
+        pd.DataFrame([
+            {
+                t("data.col.file"): f.name,
+                t("data.col.format"): f.format or "",
+                t("data.col.encoding"): f.encoding or "",
+                t("data.col.documents"): f.documents,
+                t("data.col.chars"): f.chars,
+                t("data.col.problem"): f.error or "",
+            }
+            for f in corpus.files
+        ]),
+        hide_index=True, width="stretch",
+    )
+    if not corpus.documents:
+        st.warning(t("data.nothing_loaded"))
+
+
+def recipe_files(editor) -> None:
+    """Download the recipe as JSON, load one, or go back to the default."""
+    download, reset = st.columns(2)
+    download.download_button(t("recipe.download"), editor.current_recipe().to_json(), "recipe.json",
+                             "application/json", key="recipe.download")
+    if reset.button(t("recipe.reset"), key="recipe.reset"):
+        editor.apply(Recipe.default())
+        st.rerun()
+    uploaded = st.file_uploader(t("recipe.upload"), type=["json"], key="recipe.upload")
+    if uploaded is not None and st.session_state.get("recipe.applied") != uploaded.file_id:
+        try:
+            editor.apply(Recipe.from_json(uploaded.getvalue().decode("utf-8", errors="replace")))
+            st.session_state["recipe.applied"] = uploaded.file_id
+            st.rerun()
+        except UserError as error:
+            st.error(t("recipe.bad", error=str(error)))
+
+
+def document_label(result: CleanResult, k: int) -> str:
+    events = result.traces[k]
+    if not events:
+        state = t("preview.untouched_short")
+    elif events[-1].dropped:
+        state = t("preview.dropped_short", step=t(f"step.{events[-1].step}"))
+    else:
+        state = t("preview.changed_short", n=len(events))
+    return f"{result_source(result, k)} · {state}"
+
+
+def result_source(result: CleanResult, k: int) -> str:
+    return result.sample_sources[k] if result.sample_sources else f"#{k}"
+
+
+def render_datasets(workspace) -> None:
+    """The saved datasets: sizes, open one (its report and first documents), delete one."""
+    saved = dataset.list_datasets(workspace)
+    if not saved:
+        st.info(t("data.no_datasets"))
+        return
+    st.dataframe(
+        pd.DataFrame([
+            {
+                t("data.col.name"): d.name,
+                t("datasets.train"): d.documents,
+                t("datasets.validation"): d.validation_documents,
+                t("data.col.chars"): d.chars,
+                t("datasets.size"): format_bytes(d.bytes),
+                t("datasets.created"): d.created,
+            }
+            for d in saved
+        ]),
+        hide_index=True, width="stretch",
+    )
+    chosen = st.selectbox(t("datasets.open"), [d.name for d in saved], key="datasets.open")
+    info = next(d for d in saved if d.name == chosen)
+    report = dataset.read_report(info.path)
+    st.caption(t("datasets.path", path=str(info.path)))
+    if report.get("steps"):
+        st.dataframe(pd.DataFrame(report["steps"])[["name", "docs_in", "docs_out", "chars_in", "chars_out"]],
+                     hide_index=True)
+    for i, text in enumerate(dataset.read_texts(info.path)[:5]):
+        with st.expander(f"#{i} · {text[:60]}"):
+            st.text(text[:5000])
+    confirm = st.checkbox(t("datasets.confirm_delete", name=chosen), key=f"datasets.confirm.{chosen}")
+    if st.button(t("datasets.delete"), disabled=not confirm, key="datasets.delete"):
+        try:
+            dataset.delete(workspace, chosen)
+            st.rerun()
+        except UserError as error:
+            st.error(str(error))

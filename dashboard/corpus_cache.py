@@ -1,0 +1,45 @@
+"""What the Data page keeps between reruns: the loaded corpus and tokenizers (shared objects, never copied)
+and previews (small, keyed by the recipe). Keys are cheap strings, so a 100 MB corpus is never re-hashed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import streamlit as st
+
+from core import models
+from core.cleaning.pipeline import preview
+from core.cleaning.recipe import Recipe
+from core.corpus import sample_files
+from core.loading import LoadOptions, LoadResult, load_bytes, load_paths
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def load(key: str, options_json: str, _uploads: list[tuple[str, bytes]] | None = None,
+         _folder: str | None = None) -> LoadResult:
+    """`key` names what is loaded ("sample", the upload ids, or the folder); the payload itself is not hashed."""
+    options = LoadOptions(**json.loads(options_json))
+    if _uploads is not None:
+        results = [load_bytes(name, data, options) for name, data in _uploads]
+        return LoadResult([d for r in results for d in r.documents], [f for r in results for f in r.files])
+    return load_paths([_folder] if _folder else sample_files(), options)
+
+
+def options_key(options: LoadOptions) -> str:
+    return json.dumps(asdict(options), sort_keys=True)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def tokenizer(model_name: str):
+    return models.load_tokenizer(model_name)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cleaning_preview(corpus_key: str, options_json: str, recipe_json: str, tokenizer_name: str | None, seed: int,
+                     _corpus: LoadResult):
+    texts = [d.text for d in _corpus.documents]
+    sources = [d.source for d in _corpus.documents]
+    result, indices = preview(Recipe.from_json(recipe_json), texts, sources,
+                              tokenizer=tokenizer(tokenizer_name) if tokenizer_name else None, seed=seed)
+    return result, indices

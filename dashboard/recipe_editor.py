@@ -1,0 +1,92 @@
+"""The cleaning recipe as widgets: one row per step, a toggle and its parameters, in the recipe's order.
+
+The widgets are the draft; `current_recipe()` reads them back into a Recipe. Loading a recipe writes the widgets.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.cleaning.recipe import Recipe, default_params
+from dashboard.i18n import t
+
+# Parameters whose values come from a fixed list.
+CHOICES = {
+    ("html_to_text", "mode"): ["auto", "extract", "strip"],
+    ("convert_chinese", "direction"): ["t2s", "s2t", "tw2s", "hk2s", "s2tw"],
+}
+LANGUAGE_CODES = ["en", "zh", "ja", "ko", "fr", "de", "es", "ru", "it", "pt"]
+
+
+def _key(step: str, param: str | None = None) -> str:
+    return f"recipe.{step}.{param}" if param else f"recipe.{step}.enabled"
+
+
+def apply(recipe: Recipe) -> None:
+    """Put a recipe into the widgets (before they are drawn)."""
+    st.session_state["recipe.order"] = [step.name for step in recipe.steps]
+    for step in recipe.steps:
+        st.session_state[_key(step.name)] = step.enabled
+        for param, value in step.arguments().items():
+            st.session_state[_key(step.name, param)] = list(value) if isinstance(value, tuple) else value
+
+
+def _keys(names: list[str]) -> list[str]:
+    return [_key(name) for name in names] + [_key(name, p) for name in names for p in default_params(name)]
+
+
+def _ensure_draft() -> None:
+    if "recipe.order" not in st.session_state or any(k not in st.session_state for k in _keys(st.session_state["recipe.order"])):
+        apply(Recipe.default())
+
+
+def current_recipe() -> Recipe:
+    """The recipe the widgets show (the default recipe before the editor was first drawn)."""
+    _ensure_draft()
+    return Recipe.from_dict(
+        {
+            "steps": [
+                {
+                    "name": name,
+                    "enabled": st.session_state[_key(name)],
+                    "params": {p: st.session_state[_key(name, p)] for p in default_params(name)},
+                }
+                for name in st.session_state["recipe.order"]
+            ]
+        }
+    )
+
+
+def render() -> Recipe:
+    _ensure_draft()
+    for key in _keys(st.session_state["recipe.order"]):
+        # Re-assigning keeps a widget's value when the user visits another page (Streamlit drops unrendered widgets).
+        st.session_state[key] = st.session_state[key]
+    recipe = current_recipe()
+    for step in recipe.steps:
+        with st.container(border=True):
+            st.toggle(t(f"step.{step.name}"), key=_key(step.name), help=t(f"step.{step.name}.help"))
+            params = default_params(step.name)
+            if params:  # drawn even when the step is off, so its values are kept
+                columns = st.columns(min(3, len(params)))
+                for i, (param, default) in enumerate(params.items()):
+                    with columns[i % len(columns)]:
+                        _param_widget(step.name, param, default, disabled=not step.enabled)
+    return current_recipe()
+
+
+def _param_widget(step: str, param: str, default, disabled: bool) -> None:
+    key, label = _key(step, param), t(f"param.{param}")
+    if (step, param) in CHOICES:
+        st.selectbox(label, CHOICES[(step, param)], key=key, disabled=disabled)
+    elif isinstance(default, bool):
+        st.checkbox(label, key=key, disabled=disabled)
+    elif isinstance(default, int):
+        st.number_input(label, key=key, step=1, min_value=0, disabled=disabled)
+    elif isinstance(default, float):
+        st.number_input(label, key=key, step=0.05, min_value=0.0, format="%.2f", disabled=disabled)
+    elif isinstance(default, (tuple, list)):
+        options = sorted(set(LANGUAGE_CODES) | set(st.session_state[key]))
+        st.multiselect(label, options, key=key, disabled=disabled)
+    else:
+        st.text_input(label, key=key, disabled=disabled)

@@ -1,0 +1,91 @@
+"""The recipe (JSON round trip, validation) and the pipeline (per-step counts, traces, parallel = serial)."""
+
+import json
+
+import pytest
+
+from core.cleaning.outcome import Dropped
+from core.cleaning.pipeline import clean, preview
+from core.cleaning.recipe import STEP_ORDER, Recipe, StepConfig, default_params
+from core.corpus import sample_texts
+from core.errors import UserError
+
+
+def test_default_recipe_round_trips_and_has_the_agreed_steps_on():
+    recipe = Recipe.default()
+    assert [s.name for s in recipe.steps] == STEP_ORDER
+    on = {s.name for s in recipe.enabled_steps()}
+    assert {"html_to_text", "fix_mojibake", "normalize_width", "normalize_whitespace", "exact_dedup", "near_dedup"} <= on
+    assert not on & {"convert_chinese", "language_filter"}
+    again = Recipe.from_json(recipe.to_json())
+    assert again == recipe
+    recipe.step("near_dedup").params["threshold"] = 0.9
+    assert Recipe.from_json(recipe.to_json()).step("near_dedup").arguments()["threshold"] == 0.9
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("{", "not valid JSON"),
+    ('{"steps": 3}', "steps"),
+    ('{"steps": [{"name": "shout"}]}', "unknown cleaning step 'shout'"),
+    ('{"steps": [{"name": "near_dedup", "params": {"treshold": 0.5}}]}', "no parameter treshold"),
+    ('{"steps": [{"name": "near_dedup", "params": {"threshold": "high"}}]}', "should be like"),
+])
+def test_bad_recipes_say_what_is_wrong(bad, message):
+    with pytest.raises(UserError, match=message):
+        Recipe.from_json(bad)
+
+
+def test_parameters_come_from_the_step_functions():
+    assert "threshold" in default_params("near_dedup")
+    assert default_params("html_to_text")["mode"] == "auto"
+
+
+def test_counts_add_up_and_traces_say_who_did_what():
+    texts = ["<p>Hello   there, this is a perfectly fine sentence of some length.</p>",
+             "Ｆｕｌｌ width text that is long enough to keep around here.",
+             "Hello there, this is a perfectly fine sentence of some length.",
+             "tiny"]
+    result = clean(Recipe.default(), texts, track=True)
+    steps = {s.name: s for s in result.steps}
+    for previous, step in zip(result.steps, result.steps[1:]):
+        assert step.docs_in == previous.docs_out and step.chars_in == previous.chars_out
+    assert result.steps[0].docs_in == 4 and result.steps[-1].docs_out == len(result.texts) == 2
+    assert steps["exact_dedup"].dropped == {"exact_duplicate": 1}
+    assert steps["quality_filter"].dropped == {"too_short": 1}
+    assert result.texts[1].startswith("Full width")
+    first = [e.step for e in result.traces[0]]
+    assert first[0] == "html_to_text" and "normalize_whitespace" in first
+    duplicate = result.traces[2][-1]
+    assert duplicate.step == "exact_dedup" and isinstance(duplicate.dropped, Dropped)
+    assert result.kept == [0, 1]
+    report = result.report()
+    assert json.loads(json.dumps(report))["docs_out"] == 2
+
+
+def test_parallel_run_equals_serial(monkeypatch):
+    import core.cleaning.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "CHUNK_CHARS", 5_000)  # several chunks from the small corpus
+    texts = sample_texts()
+    serial = clean(Recipe.default(), texts, workers=1)
+    parallel = clean(Recipe.default(), texts, workers=2)
+    assert parallel.texts == serial.texts
+    assert [vars(s) for s in parallel.steps] == [vars(s) for s in serial.steps]
+
+
+def test_tokens_are_counted_with_a_tokenizer(starter_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(starter_dir)
+    result = clean(Recipe([StepConfig("normalize_width")]), ["ＡＢＣ　ｄｅｆ", "plain"], tokenizer=tokenizer)
+    step = result.steps[0]
+    assert step.tokens_in == sum(len(tokenizer(t)["input_ids"]) for t in ["ＡＢＣ　ｄｅｆ", "plain"])
+    assert step.tokens_out == sum(len(tokenizer(t)["input_ids"]) for t in result.texts)
+
+
+def test_preview_samples_and_truncates():
+    texts = [f"Document number {i}. " * 1000 for i in range(1000)]
+    result, indices = preview(Recipe.default(), texts, seed=3)
+    assert len(indices) == 200 == result.docs_in and indices == sorted(indices)
+    assert preview(Recipe.default(), texts, seed=3)[1] == indices
+    assert result.chars_in <= 200 * 8_000
