@@ -17,11 +17,14 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
 
 def _sentences() -> list[str]:
-    from core.corpus import sample_texts
+    """Sentences of the sample corpus's plain-text files, leaving out those planted with mojibake or junk."""
+    from core.corpus import SAMPLE_DIR, manifest
 
     pool = []
-    for text in sample_texts():
-        pool += [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) > 10]
+    for entry in manifest():
+        if entry["format"] in ("txt", "md") and not {"mojibake", "junk"} & set(entry.get("planted", [])):
+            text = (SAMPLE_DIR / entry["file"]).read_bytes().decode(entry["encoding"])
+            pool += [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) > 10]
     return pool
 
 

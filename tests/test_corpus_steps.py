@@ -239,3 +239,15 @@ def test_registry():
         "exact_dedup": exact_dedup,
         "near_dedup": near_dedup,
     }
+
+
+def test_near_dedup_on_several_cores_equals_one(monkeypatch):
+    import core.cleaning.corpus_steps as corpus_steps
+
+    base = [f"document {i} " + " ".join(f"w{(i * 7 + k) % 997}" for k in range(60)) for i in range(300)]
+    texts = base + [t.replace("w1 ", "x1 ", 1) for t in base[:50]]  # 50 near copies
+    serial = near_dedup(texts)
+    monkeypatch.setattr(corpus_steps, "PARALLEL_MIN_DOCS", 100)
+    monkeypatch.setattr(corpus_steps, "PARALLEL_CHUNK_DOCS", 64)
+    assert near_dedup(texts) == serial
+    assert sum(isinstance(o, Dropped) for o in serial) >= 50

@@ -7,12 +7,15 @@ Documents are named by their 0-based position in `texts` ("document #3" is `text
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import zlib
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from core.cleaning.outcome import Dropped, Outcome
 
@@ -179,10 +182,7 @@ def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, se
     # gives 14 bands of 9 rows, missing a 93%-similar pair about 1 time in 30,000 instead of 1 in 85).
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
     signatures: dict[int, np.ndarray] = {}  # kept documents' hash values: all we need for the Jaccard estimate
-    shingle_sets = (shingles(text) for text in texts)
-    # zlib.crc32 (C, called directly) instead of datasketch's default SHA-1: a quarter less time in all. Its weak
-    # mixing does not matter: datasketch premixes each input hash with the MurmurHash3 finalizer (affine32).
-    minhashes = MinHash.generator(shingle_sets, num_perm=num_perm, seed=seed, hashfunc=zlib.crc32)
+    minhashes = _minhashes(texts, num_perm, seed)
     out: list[Outcome] = []
     for i, (text, mh) in enumerate(zip(texts, minhashes)):
         if mh.is_empty():  # no words at all: nothing to compare; empty texts are another step's business
@@ -201,6 +201,33 @@ def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, se
             signatures[i] = mh.hashvalues
             out.append(text)
     return out
+
+
+PARALLEL_MIN_DOCS = 5_000  # below this, starting worker processes costs more than it saves
+PARALLEL_CHUNK_DOCS = 2_000
+
+
+def _hashvalues(texts: list[str], num_perm: int, seed: int) -> list[tuple[np.ndarray, str]]:
+    # zlib.crc32 (C, called directly) instead of datasketch's default SHA-1: a quarter less time in all. Its weak
+    # mixing does not matter: datasketch premixes each input hash with the MurmurHash3 finalizer (affine32).
+    shingle_sets = (shingles(text) for text in texts)
+    generator = MinHash.generator(shingle_sets, num_perm=num_perm, seed=seed, hashfunc=zlib.crc32)
+    return [(mh.hashvalues, mh.scheme) for mh in generator]
+
+
+def _minhashes(texts: list[str], num_perm: int, seed: int):
+    """MinHashes in document order. Hashing is most of near dedup's time and needs no order, so a large corpus
+    is hashed on every core; only the index (cheap, and order matters) stays in this process."""
+    workers = min(os.cpu_count() or 1, 8)
+    chunks = [texts[i : i + PARALLEL_CHUNK_DOCS] for i in range(0, len(texts), PARALLEL_CHUNK_DOCS)]
+    if len(texts) < PARALLEL_MIN_DOCS or workers < 2:
+        parts = (_hashvalues(chunk, num_perm, seed) for chunk in chunks)
+        for part in parts:
+            yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        for part in pool.map(_hashvalues, chunks, [num_perm] * len(chunks), [seed] * len(chunks)):
+            yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
 
 
 CORPUS_STEP_FUNCTIONS = {

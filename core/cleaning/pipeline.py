@@ -93,9 +93,26 @@ def clean(
     current: list[str | None] = list(texts)  # None once dropped
     traces = [[] for _ in texts] if track else None
     token_counts = _TokenCounter(tokenizer) if tokenizer is not None else None
-    reports: list[StepReport] = []
     stages = _stages(recipe.enabled_steps())
     detail = track or token_counts is not None  # keep every step's (before, outcome) pairs
+    with _Workers(workers if len(texts) > 1 else 1) as pool:
+        reports = _run_stages(stages, current, sources, pool, detail, token_counts, traces, progress)
+    kept = [i for i, text in enumerate(current) if text is not None]
+    return CleanResult(
+        texts=[current[i] for i in kept],
+        sources=[sources[i] for i in kept],
+        steps=reports,
+        docs_in=len(texts),
+        chars_in=sum(len(t) for t in texts),
+        kept=kept,
+        traces=traces,
+        sample_sources=list(sources) if track else None,
+    )
+
+
+def _run_stages(stages, current, sources, pool, detail, token_counts, traces, progress) -> list[StepReport]:
+    """Run each stage over the documents still alive, updating `current` (and `traces`) in place."""
+    reports: list[StepReport] = []
     for number, stage in enumerate(stages):
         alive = [i for i, text in enumerate(current) if text is not None]
         before = [current[i] for i in alive]
@@ -105,7 +122,7 @@ def clean(
             stage_reports = [_report(step.name, before, results)]
             per_step = [list(zip(before, results))]
         else:
-            results, stage_reports, per_step = _run_map_stage(stage, before, workers, detail, progress, number, len(stages))
+            results, stage_reports, per_step = _run_map_stage(stage, before, pool, detail, progress, number, len(stages))
         for index, outcome in zip(alive, results):
             current[index] = None if isinstance(outcome, Dropped) else outcome
         if token_counts is not None:
@@ -120,17 +137,7 @@ def clean(
         reports.extend(stage_reports)
         if progress:
             progress((number + 1) / len(stages), stage[-1].name)
-    kept = [i for i, text in enumerate(current) if text is not None]
-    return CleanResult(
-        texts=[current[i] for i in kept],
-        sources=[sources[i] for i in kept],
-        steps=reports,
-        docs_in=len(texts),
-        chars_in=sum(len(t) for t in texts),
-        kept=kept,
-        traces=traces,
-        sample_sources=list(sources) if track else None,
-    )
+    return reports
 
 
 def preview(recipe: Recipe, texts: list[str], sources: list[str] | None = None, *, tokenizer=None, seed: int = 0,
@@ -168,18 +175,36 @@ def _stages(steps: list[StepConfig]) -> list[list[StepConfig]]:
     return stages
 
 
-def _run_map_stage(stage, texts, workers, detail, progress, number, total):
+class _Workers:
+    """A process pool started on first use and shared by every stage of one run (starting one costs a second)."""
+
+    def __init__(self, workers: int):
+        self.workers, self.pool = workers, None
+
+    def map(self, function, *iterables):
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+        return self.pool.map(function, *iterables)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _run_map_stage(stage, texts, pool: _Workers, detail, progress, number, total):
     """Final outcome per document, a report per step, and with `detail` each step's (before, outcome) pairs
     (None, None once an earlier step of the stage dropped the document)."""
     plan = [(step.name, step.arguments()) for step in stage]
     chunks = _chunks(texts)
-    if workers > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            parts = []
-            for done, part in enumerate(pool.map(_map_chunk, [plan] * len(chunks), chunks, [detail] * len(chunks)), 1):
-                parts.append(part)
-                if progress:
-                    progress((number + done / len(chunks)) / total, stage[-1].name)
+    if pool.workers > 1 and len(chunks) > 1:
+        parts = []
+        for done, part in enumerate(pool.map(_map_chunk, [plan] * len(chunks), chunks, [detail] * len(chunks)), 1):
+            parts.append(part)
+            if progress:
+                progress((number + done / len(chunks)) / total, stage[-1].name)
     else:
         parts = [_map_chunk(plan, chunk, detail) for chunk in chunks]
     results = [outcome for finals, _, _ in parts for outcome in finals]
