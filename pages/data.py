@@ -36,8 +36,8 @@ with load_tab:
         key = "sample"
         corpus = corpus_cache.load(key, options_json)
     elif source == "upload":
-        uploads = st.file_uploader(t("data.upload"), accept_multiple_files=True, key="data.uploads",
-                                   type=["txt", "md", "html", "htm", "jsonl", "json", "csv", "zip"])
+        # No type filter: a wrong file is listed with the reason, rather than refused without one.
+        uploads = st.file_uploader(t("data.upload"), accept_multiple_files=True, key="data.uploads")
         if uploads:
             key = "upload:" + ",".join(f"{u.file_id}" for u in uploads)
             corpus = corpus_cache.load(key, options_json, _uploads=[(u.name, u.getvalue()) for u in uploads])
@@ -101,6 +101,9 @@ else:
                 bar = st.progress(0.0, text=t("save.running"))
                 full = clean(recipe, [d.text for d in corpus.documents], [d.source for d in corpus.documents],
                              workers=2, progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")))
+                st.dataframe(cleaning_view.step_table(full), hide_index=True, width="stretch")
+                if not full.texts:
+                    raise UserError(t("save.nothing_left"))
                 report = {**full.report(), "files": [vars(f) for f in corpus.files]}
                 summary = dataset.save(out, full.texts, recipe=recipe.to_dict(), report=report, ratio=ratio,
                                        seed=int(split_seed), overwrite=overwrite)
