@@ -77,8 +77,8 @@ def _screenshot_dir(tmp_path) -> Path:
 
 
 def _wait_for_title(page, text: str) -> None:
-    page.get_by_role("heading", level=1).filter(has_text=text).first.wait_for(timeout=60_000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.get_by_role("heading", level=1).filter(has_text=text).first.wait_for(timeout=120_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
     assert "Page not found" not in page.content()
 
 
@@ -123,11 +123,11 @@ def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
     _wait_for_title(page, texts("en")["data.title"])
     page.get_by_text(texts("en")["data.source.upload"]).click()
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(corpus))
-    page.get_by_text("gb18030").first.wait_for(state="attached", timeout=60_000)  # inside the data grid
+    page.get_by_text("gb18030").first.wait_for(state="attached", timeout=120_000)  # inside the data grid
 
     page.get_by_role("tab", name=texts("en")["data.tab.clean"]).click()
-    page.get_by_text(texts("en")["data.preview"], exact=True).wait_for(timeout=60_000)
-    page.get_by_text("<script>window.__ran = true;", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text(texts("en")["data.preview"], exact=True).wait_for(timeout=120_000)
+    page.get_by_text("<script>window.__ran = true;", exact=False).first.wait_for(timeout=120_000)
     assert page.evaluate("() => window.__ran === undefined") and dialogs == []
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "data-clean.png"), full_page=True)
