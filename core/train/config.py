@@ -1,0 +1,153 @@
+"""A training run's configuration: one dataclass, one comment per field, a JSON round trip, presets, and
+validation with messages a person understands."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from core.errors import UserError
+
+SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
+PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
+DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = ""  # a dataset name in the workspace, or a dataset directory
+    model: str = "starter"  # hub id, 'starter', a run or checkpoint, or a local directory
+    block_size: int | None = None  # tokens per training block; None = the smaller of the model's context and 512
+    epochs: float = 3.0  # passes over the training blocks (ignored when max_steps > 0)
+    max_steps: int = 0  # optimizer steps to run; 0 = decided by epochs
+    learning_rate: float | None = None  # peak rate; None = suited to the model (untrained starter 1e-3, pretrained 5e-5)
+    batch_size: int = 8  # blocks per device per step
+    grad_accum: int = 1  # micro-batches accumulated per optimizer step (effective batch = batch x accum x devices)
+    warmup_ratio: float = 0.05  # share of the steps spent warming the learning rate up
+    weight_decay: float = 0.0  # AdamW weight decay
+    scheduler: str = "cosine"  # learning-rate schedule: linear, cosine, constant, constant_with_warmup
+    eval_steps: int = 50  # evaluate (and checkpoint, and sample the gallery) every N steps
+    logging_steps: int = 5  # write a metrics line every N steps
+    early_stopping_patience: int = 0  # stop after N evaluations without improvement; 0 = never
+    save_total_limit: int = 3  # checkpoints kept on disk (the best one is always kept)
+    seed: int = 42  # data order and initialisation of anything new
+    precision: str = "auto"  # auto: bf16 where the GPU has it, fp16 on older CUDA GPUs, fp32 on CPU
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% slower
+    device: str = "auto"  # auto (first GPU, else CPU), cpu, cuda:N, or all (every GPU, DDP via accelerate)
+    num_processes: int = 0  # with device=all: processes to launch; 0 = one per GPU (on CPU: for testing DDP)
+    gallery_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))  # sampled at each eval
+    gallery_max_new_tokens: int = 40  # tokens generated per gallery prompt
+    gallery_seed: int = 1234  # fixed, so the gallery changes only because the model does
+    resume_from: str = ""  # a checkpoint directory to continue from (same run: the step count goes on)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise UserError(f"unknown training option(s) {', '.join(sorted(unknown))}: known are {', '.join(sorted(known))}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def effective_batch(self, devices: int = 1) -> int:
+        return self.batch_size * self.grad_accum * max(1, devices)
+
+    def halved_for_oom(self) -> "TrainConfig":
+        """Half the batch, twice the accumulation: the same effective batch in less memory."""
+        if self.batch_size <= 1:
+            raise UserError("the batch size is already 1: try gradient checkpointing, a shorter block or a smaller model")
+        return replace(self, batch_size=self.batch_size // 2, grad_accum=self.grad_accum * 2, resume_from="")
+
+
+def default_learning_rate(model_kind: str) -> float:
+    """An untrained model (the starter) learns from scratch and wants a far higher rate than a pretrained one."""
+    return 1e-3 if model_kind == "starter" else 5e-5
+
+
+PRESETS: dict[str, dict] = {
+    # name -> the options it sets; the dataset stays the user's choice
+    "quick_cpu": dict(model="starter", block_size=128, max_steps=200, batch_size=8, grad_accum=1, learning_rate=1e-3,
+                      eval_steps=25, logging_steps=5, precision="fp32", device="cpu", gradient_checkpointing=False),
+    "gpt2_one_gpu": dict(model="gpt2", block_size=512, max_steps=0, epochs=3.0, batch_size=8, grad_accum=4,
+                         learning_rate=5e-5, eval_steps=200, logging_steps=10, precision="auto", device="cuda:0",
+                         gradient_checkpointing=False),
+    "gpt2_medium_24gb": dict(model="gpt2-medium", block_size=512, max_steps=0, epochs=3.0, batch_size=4, grad_accum=8,
+                             learning_rate=3e-5, eval_steps=200, logging_steps=10, precision="auto", device="cuda:0",
+                             gradient_checkpointing=True),
+}
+
+
+def apply_preset(config: TrainConfig, preset: str) -> TrainConfig:
+    if preset not in PRESETS:
+        raise UserError(f"no preset '{preset}': presets are {', '.join(PRESETS)}")
+    return replace(config, **PRESETS[preset])
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str  # machine-readable; the UI translates `problem.<code>`
+    message: str  # the same in English, with what to do
+    values: dict = field(default_factory=dict)
+
+
+def check(config: TrainConfig, *, model_context: int | None = None, train_blocks: int | None = None) -> list[Problem]:
+    """Everything wrong with a configuration, each with what to do. Empty when it can run."""
+    problems = []
+
+    def problem(code, message, **values):
+        problems.append(Problem(code, message, values))
+
+    if not config.dataset:
+        problem("no_dataset", "choose a dataset: make one on the Data page or with `python -m core clean`")
+    if not config.model:
+        problem("no_model", "choose a model: 'starter', a hub id such as gpt2, or a checkpoint")
+    if config.learning_rate is not None and config.learning_rate <= 0:
+        problem("learning_rate", f"the learning rate must be above 0 (got {config.learning_rate}); 5e-5 suits gpt2",
+                value=config.learning_rate)
+    if config.learning_rate is not None and config.learning_rate >= 1:
+        problem("learning_rate_high", f"a learning rate of {config.learning_rate} will diverge: use 1e-5 to 1e-3",
+                value=config.learning_rate)
+    if config.batch_size < 1:
+        problem("batch_size", f"the batch size must be at least 1 (got {config.batch_size})", value=config.batch_size)
+    if config.grad_accum < 1:
+        problem("grad_accum", f"gradient accumulation must be at least 1 (got {config.grad_accum})", value=config.grad_accum)
+    if config.block_size is not None and config.block_size < 8:
+        problem("block_size_small", f"the block size must be 8 tokens or more (got {config.block_size})",
+                value=config.block_size)
+    if model_context and config.block_size and config.block_size > model_context:
+        problem("block_size_context", f"the block size {config.block_size} is longer than the model's context of "
+                f"{model_context} tokens: use {model_context} or less", value=config.block_size, context=model_context)
+    if config.max_steps < 0 or (config.max_steps == 0 and config.epochs <= 0):
+        problem("length", "train for at least one step: set max steps above 0, or epochs above 0")
+    if config.eval_steps < 1 or config.logging_steps < 1:
+        problem("eval_steps", "evaluate and log at least every step (eval steps and logging steps must be 1 or more)")
+    if not 0 <= config.warmup_ratio < 1:
+        problem("warmup", f"the warm-up share must be between 0 and 1 (got {config.warmup_ratio})", value=config.warmup_ratio)
+    if config.weight_decay < 0:
+        problem("weight_decay", f"weight decay cannot be negative (got {config.weight_decay})", value=config.weight_decay)
+    if config.scheduler not in SCHEDULERS:
+        problem("scheduler", f"unknown schedule '{config.scheduler}': use one of {', '.join(SCHEDULERS)}",
+                value=config.scheduler)
+    if config.precision not in PRECISIONS:
+        problem("precision", f"unknown precision '{config.precision}': use one of {', '.join(PRECISIONS)}",
+                value=config.precision)
+    if train_blocks is not None and train_blocks == 0:
+        problem("empty_dataset", "the dataset has no text to train on at this block size: "
+                "use a smaller block size or a larger dataset")
+    return problems
+
+
+def require_valid(config: TrainConfig, **context) -> None:
+    problems = check(config, **context)
+    if problems:
+        raise UserError("; ".join(p.message for p in problems))

@@ -1,0 +1,70 @@
+"""The run configuration (JSON round trip, presets, validation) and the memory estimate."""
+
+import json
+
+import pytest
+
+from core.errors import UserError
+from core.train.config import PRESETS, TrainConfig, apply_preset, check, require_valid
+from core.train.memory import KNOWN, Architecture, estimate
+
+
+def test_round_trip_and_unknown_options():
+    config = TrainConfig(dataset="poems", learning_rate=3e-4, gallery_prompts=["月"])
+    assert TrainConfig.from_dict(json.loads(config.to_json())) == config
+    with pytest.raises(UserError, match="unknown training option"):
+        TrainConfig.from_dict({"dataset": "x", "lerning_rate": 1})
+
+
+@pytest.mark.parametrize("changes, code", [
+    (dict(learning_rate=0.0), "learning_rate"),
+    (dict(learning_rate=-1e-4), "learning_rate"),
+    (dict(learning_rate=3.0), "learning_rate_high"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(grad_accum=0), "grad_accum"),
+    (dict(block_size=4), "block_size_small"),
+    (dict(max_steps=0, epochs=0), "length"),
+    (dict(dataset=""), "no_dataset"),
+    (dict(scheduler="zigzag"), "scheduler"),
+])
+def test_each_mistake_has_its_message(changes, code):
+    config = TrainConfig(**{"dataset": "poems", **changes})
+    assert [p.code for p in check(config)] == [code]
+    with pytest.raises(UserError):
+        require_valid(config)
+
+
+def test_block_size_above_the_context():
+    problems = check(TrainConfig(dataset="d", block_size=1024), model_context=512)
+    assert [p.code for p in problems] == ["block_size_context"] and "512" in problems[0].message
+
+
+def test_presets_are_valid_and_keep_the_dataset():
+    for name in PRESETS:
+        config = apply_preset(TrainConfig(dataset="poems"), name)
+        assert config.dataset == "poems" and check(config) == []
+    assert apply_preset(TrainConfig(), "quick_cpu").model == "starter"
+
+
+def test_oom_retry_keeps_the_effective_batch():
+    config = TrainConfig(dataset="d", batch_size=8, grad_accum=2, resume_from="x")
+    halved = config.halved_for_oom()
+    assert (halved.batch_size, halved.grad_accum, halved.resume_from) == (4, 4, "")
+    assert halved.effective_batch() == config.effective_batch()
+    with pytest.raises(UserError):
+        TrainConfig(batch_size=1).halved_for_oom()
+
+
+def test_gpt2_parameters_and_memory():
+    gpt2 = Architecture(**KNOWN["gpt2"])
+    assert gpt2.parameters == 124_439_808  # what transformers reports for gpt2
+    small = estimate(gpt2, block_size=512, batch_size=8, half_precision=True, gradient_checkpointing=False, on_gpu=True)
+    big = estimate(gpt2, block_size=1024, batch_size=16, half_precision=True, gradient_checkpointing=False, on_gpu=True)
+    saved = estimate(gpt2, block_size=1024, batch_size=16, half_precision=True, gradient_checkpointing=True, on_gpu=True)
+    assert small.weights + small.gradients + small.optimizer == 16 * gpt2.parameters
+    assert 4e9 < small.total < 16e9  # gpt2 at 8x512 in bf16 trains on a 16 GB card
+    assert big.activations > 4 * small.activations  # quadratic attention: twice the length costs more than twice
+    assert saved.activations < big.activations / 2  # the fp32 logits stay: they are most of what is left
+    xl = estimate(Architecture(**KNOWN["gpt2-xl"]), block_size=1024, batch_size=8, half_precision=True,
+                  gradient_checkpointing=False, on_gpu=True)
+    assert xl.total > 24 * 2**30  # gpt2-xl does not fit a 24 GB card this way
