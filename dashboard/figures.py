@@ -30,3 +30,41 @@ def length_histograms(series: dict[str, list[int]], *, title: str, x_title: str)
     figure = go.Figure([go.Histogram(x=values, name=name, opacity=0.6, nbinsx=40) for name, values in series.items()])
     figure.update_layout(title=title, barmode="overlay", xaxis_title=x_title, yaxis_title="", **CALM)
     return figure
+
+
+def smoothed(values: list[float], weight: float = 0.8) -> list[float]:
+    """An exponential moving average, as TensorBoard smooths a noisy training loss (debiased at the start)."""
+    out, average = [], 0.0
+    for i, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        out.append(average / (1 - weight**i))
+    return out
+
+
+def loss_chart(runs: dict[str, list[dict]], *, title: str, train_label: str, smooth_label: str, eval_label: str,
+               log_scale: bool = False) -> go.Figure:
+    """Training loss (raw, faint, and smoothed) and evaluation loss against the step, for one run or several."""
+    figure = go.Figure()
+    several = len(runs) > 1
+    for name, metrics in runs.items():
+        train = [m for m in metrics if m.get("loss") is not None]
+        evals = [m for m in metrics if m.get("eval_loss") is not None]
+        prefix = f"{name} · " if several else ""
+        steps, losses = [m["step"] for m in train], [m["loss"] for m in train]
+        if not several:
+            figure.add_trace(go.Scatter(x=steps, y=losses, name=train_label, mode="lines",
+                                        line=dict(color="#9bb7cc", width=1)))
+        figure.add_trace(go.Scatter(x=steps, y=smoothed(losses), name=prefix + smooth_label, mode="lines",
+                                    line=dict(width=2)))
+        figure.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals],
+                                    name=prefix + eval_label, mode="lines+markers", line=dict(dash="dot")))
+    figure.update_layout(title=title, xaxis_title="step", yaxis_type="log" if log_scale else "linear", **CALM)
+    return figure
+
+
+def learning_rate_chart(metrics: list[dict], *, title: str) -> go.Figure:
+    rows = [m for m in metrics if m.get("learning_rate") is not None]
+    figure = go.Figure(go.Scatter(x=[m["step"] for m in rows], y=[m["learning_rate"] for m in rows], mode="lines",
+                                  line=dict(color="#3d6b8c")))
+    figure.update_layout(title=title, xaxis_title="step", **{**CALM, "height": 220})
+    return figure

@@ -10,7 +10,7 @@ from dashboard.i18n import LANGUAGES, current_language, t
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _hardware() -> Hardware:
+def cached_hardware() -> Hardware:
     return detect()
 
 
@@ -33,7 +33,7 @@ def render(workspace: Workspace) -> None:
         st.caption(t("sidebar.workspace"))
         st.code(str(workspace.root), language=None, wrap_lines=True)
         with st.expander(t("sidebar.hardware"), expanded=True):
-            hardware_panel(_hardware())
+            hardware_panel(cached_hardware())
 
 
 def hardware_panel(hw: Hardware) -> None:

@@ -2,18 +2,40 @@
 
 import streamlit as st
 
+from core import dataset
+from core.errors import UserError
+from core.train import runs
 from core.workspace import Workspace
+from dashboard import run_view, runs_view, train_form
+from dashboard.sidebar import cached_hardware
 from dashboard.i18n import t
 
+workspace = Workspace.from_env()
 st.title(t("train.title"))
 st.markdown(t("train.intro"))
 
-workspace = Workspace.from_env()
-st.subheader(t("train.runs"))
-runs = workspace.runs()
-if runs:
-    st.dataframe({t("train.col.run"): [r.name for r in runs]}, hide_index=True)
-else:
-    st.info(t("train.no_runs"))
-if not workspace.datasets():
-    st.caption(t("train.needs_dataset"))
+shown = run_view.live_run(workspace, st.query_params.get("run"))
+if shown is not None:
+    run_view.render(workspace, shown)
+
+new_tab, runs_tab = st.tabs([t("train.tab.new"), t("train.tab.runs")])
+with new_tab:
+    saved = {d.name: d for d in dataset.list_datasets(workspace)}
+    if not saved:
+        st.info(t("train.needs_dataset"))
+    hardware = cached_hardware()
+    config = train_form.render(list(saved), hardware, workspace)
+    st.subheader(t("train.memory"))
+    train_form.render_memory(config, hardware, workspace)
+    chosen = saved.get(config.dataset)
+    ready = train_form.render_problems(config, workspace, chosen.documents if chosen else None)
+    if st.button(t("train.start"), type="primary", disabled=not ready, key="train.start"):
+        try:
+            run_dir = runs.start(workspace, config)
+            st.query_params["run"] = run_dir.name
+            st.rerun()
+        except UserError as error:
+            st.error(str(error))
+
+with runs_tab:
+    runs_view.render(workspace)

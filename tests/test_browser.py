@@ -76,6 +76,12 @@ def _screenshot_dir(tmp_path) -> Path:
     return out
 
 
+def _settle(page) -> None:
+    """Let the script run that an interaction started finish before the next interaction."""
+    page.wait_for_timeout(700)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
 def _wait_for_title(page, text: str) -> None:
     page.get_by_role("heading", level=1).filter(has_text=text).first.wait_for(timeout=120_000)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
@@ -121,7 +127,9 @@ def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(f"{app_url}/data")
     _wait_for_title(page, texts("en")["data.title"])
+    _settle(page)
     page.get_by_text(texts("en")["data.source.upload"]).click()
+    _settle(page)
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(corpus))
     page.get_by_text("gb18030").first.wait_for(state="attached", timeout=120_000)  # inside the data grid
 
@@ -131,3 +139,40 @@ def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
     assert page.evaluate("() => window.__ran === undefined") and dialogs == []
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "data-clean.png"), full_page=True)
+
+
+def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
+    """Start a run from the form, reload the page mid-run, watch the step count grow, stop it."""
+    from core import dataset
+    from core.corpus import sample_texts
+
+    dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={"chars_out": 1})
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{app_url}/train")
+    _wait_for_title(page, texts("en")["train.title"])
+    _settle(page)
+    page.get_by_role("button", name=texts("en")["train.start"]).click()
+    page.wait_for_url("**/train?*run=*", timeout=120_000)
+    run_id = page.url.split("run=")[1].split("&")[0]
+
+    def step() -> int:
+        metric = page.get_by_test_id("stMetric").filter(has_text=texts("en")["run.step"]).first
+        return int(metric.get_by_test_id("stMetricValue").inner_text().split("/")[0])
+
+    page.wait_for_function("() => document.body.innerText.includes('step 0')", timeout=120_000)  # gallery at step 0
+    page.reload()
+    _wait_for_title(page, texts("en")["train.title"])
+    page.get_by_text(texts("en")["run.title"].format(run=run_id)).wait_for(timeout=120_000)
+    deadline = time.monotonic() + 120
+    first = step()
+    while step() <= first and time.monotonic() < deadline:
+        page.wait_for_timeout(1000)
+    assert step() > first, "the live view did not advance after the reload"
+    assert page.locator(".js-plotly-plot").count() >= 2
+
+    _settle(page)
+    page.get_by_role("button", name=texts("en")["run.stop"]).click()
+    page.get_by_test_id("stMetricValue").filter(has_text=texts("en")["state.stopped"]).wait_for(timeout=120_000)
+    status = (workspace.runs_dir / run_id / "status.json").read_text()
+    assert '"stopped"' in status
+    assert page.locator('[data-testid="stException"]').count() == 0

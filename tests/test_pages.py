@@ -129,3 +129,48 @@ def test_data_page_reports_a_missing_folder(workspace, tmp_path):
     at.radio(key="data.source").set_value("folder").run()
     at.text_input(key="data.folder").input(str(tmp_path / "nowhere")).run()
     assert not at.exception and "nowhere" in at.error[0].value
+
+
+def _save_sample_dataset(workspace, name="sample", texts_=None):
+    from core import dataset
+    from core.corpus import sample_texts
+
+    dataset.save(workspace.datasets_dir / name, texts_ or sample_texts(), recipe={}, report={"chars_out": 1})
+
+
+def test_train_form_validates_in_words(workspace):
+    _save_sample_dataset(workspace)
+    at = open_page("train")
+    assert not at.exception and not at.error
+    assert not at.button(key="train.start").disabled
+    at.number_input(key="train.batch_size").set_value(0)
+    at.number_input(key="train.learning_rate").set_value(0.0)
+    at.number_input(key="train.block_size").set_value(2048).run()
+    errors = " ".join(e.value for e in at.error)
+    assert "batch size must be at least 1" in errors and "learning rate must be above 0" in errors
+    assert "longer than the model's context of 512" in errors
+    assert at.button(key="train.start").disabled
+
+
+def test_train_presets_fill_the_form(workspace):
+    _save_sample_dataset(workspace)
+    at = open_page("train", "zh")
+    at.selectbox(key="train.preset").set_value("gpt2_medium_24gb")
+    at.button(key="train.apply").click().run()
+    assert at.selectbox(key="train.model").value == "gpt2-medium"
+    assert at.checkbox(key="train.gradient_checkpointing").value is True
+    assert at.selectbox(key="train.dataset").value == "sample"
+    assert not at.exception
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "355M" in markdown  # the memory estimate knows gpt2-medium without downloading it
+
+
+def test_train_page_warns_about_an_empty_dataset(workspace):
+    from core import dataset
+
+    dataset.save(workspace.datasets_dir / "tiny", ["one short text"], recipe={}, report={"chars_out": 14})
+    (workspace.datasets_dir / "tiny" / "data.jsonl").write_text("")  # every document went to validation
+    (workspace.datasets_dir / "tiny" / "report.json").write_text('{"split": {"train_documents": 0}}')
+    at = open_page("train")
+    assert any("no training documents" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled

@@ -1,0 +1,487 @@
+"""The training process: one run directory in, a fine-tuned model out.
+
+    python -m core.train.worker RUN_DIR
+    python -m accelerate.commands.launch --multi_gpu --num_processes N -m core.train.worker RUN_DIR   (DDP)
+
+Reads RUN_DIR/config.json, fine-tunes with the Hugging Face `Trainer` on packed blocks, and leaves what the dashboard
+reads: status.json (replaced atomically), metrics.jsonl and samples.jsonl (appended), checkpoint-*/ and final/.
+Only rank 0 writes those files; train.log is this process's stdout and stderr.
+
+SIGTERM or SIGINT: save a checkpoint at the end of the current step and end as `stopped`.
+Exit codes: 0 completed or stopped, 1 failed, 3 out of memory.
+
+Test hook: QUILL_FAULT=oom@STEP or QUILL_FAULT=error@STEP raises a CUDA out-of-memory error (or a plain
+RuntimeError) when training reaches that step, so CI tests the failure handling without a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+from core.errors import UserError
+from core.train.config import TrainConfig, default_learning_rate, require_valid
+from core.train.runs import read_status, update_status
+
+# torch and transformers are imported inside the functions: `main` installs the Stop handler first, so a Stop that
+# arrives during the seconds of importing is not a kill.
+
+_stop = threading.Event()  # set by the signal handler; the Trainer checks it at each step end
+MAX_PERPLEXITY_LOSS = 700  # exp() of more overflows a float; such a model has no useful perplexity anyway
+
+
+def _request_stop(signum, frame) -> None:
+    _stop.set()  # nothing else here: printing inside a signal handler can hit a reentrant write on stdout
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _say(message: str) -> None:
+    if _rank() == 0:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if isinstance(exc, UserError) else f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
+# ---- callbacks ----------------------------------------------------------------------------------------------
+
+def _callbacks():
+    """The callback classes, defined once transformers is imported (see the note on imports above)."""
+    import torch
+    import torch.distributed as dist
+    from transformers import TrainerCallback
+
+    class MetricsCallback(TrainerCallback):
+        """One metrics.jsonl line per log step and per evaluation (rank 0)."""
+
+        def __init__(self, path: Path, tokens_per_step: int):
+            self.path, self.tokens_per_step = path, tokens_per_step
+            self.busy_s, self.steps, self.began = 0.0, 0, None
+
+        # Throughput counts time inside optimizer steps only, so evaluations, checkpoints and the gallery
+        # between two log lines do not make training look slower than it is.
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.began = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.began is not None:
+                self.busy_s += time.perf_counter() - self.began
+                self.steps += 1
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs or "loss" not in logs:
+                return  # the end-of-training summary has no "loss"; evaluations are written by on_evaluate
+            tokens_per_s = self.steps * self.tokens_per_step / self.busy_s if self.busy_s else None
+            self.busy_s, self.steps = 0.0, 0
+            line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
+                    "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
+                    "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None, "time": time.time()}
+            if torch.cuda.is_available():
+                line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
+            _append_jsonl(self.path, line)
+            _say(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
+                 f"lr {line['learning_rate'] or 0:.2e}  {line['tokens_per_s'] or 0:,.0f} tokens/s")
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if not state.is_world_process_zero or not metrics or "eval_loss" not in metrics:
+                return
+            loss = metrics["eval_loss"]
+            perplexity = math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None
+            line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": loss,
+                    "perplexity": perplexity, "time": time.time()}
+            if torch.cuda.is_available():
+                line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
+            _append_jsonl(self.path, line)
+            _say(f"step {state.global_step}: validation loss {loss:.4f}, perplexity {perplexity or float('inf'):.2f}")
+
+    class StatusCallback(TrainerCallback):
+        """Keeps status.json current: the step, the total, the best evaluation and its checkpoint (rank 0)."""
+
+        def __init__(self, run_dir: Path):
+            self.run_dir = run_dir
+
+        def _update(self, state, **changes):
+            if state.is_world_process_zero:
+                update_status(self.run_dir, state="stopping" if _stop.is_set() else "running",
+                              step=state.global_step, max_steps=state.max_steps, **changes)
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._update(state)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            self._update(state, epoch=state.epoch)
+
+        def on_save(self, args, state, control, **kwargs):
+            # best_metric and best_model_checkpoint are settled by now (not yet in on_evaluate)
+            best = state.best_model_checkpoint
+            self._update(state, best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
+                         last_checkpoint=f"checkpoint-{state.global_step}")
+
+    class GalleryCallback(TrainerCallback):
+        """Samples the gallery prompts with a fixed seed at every evaluation (rank 0), into samples.jsonl."""
+
+        def __init__(self, path: Path, tokenizer, config: TrainConfig):
+            self.path, self.tokenizer, self.config = path, tokenizer, config
+
+        def sample(self, model, step: int) -> None:
+            prompts = [p for p in self.config.gallery_prompts if p.strip()]
+            if not prompts or _rank() != 0:
+                return
+            was_training = model.training
+            model.eval()
+            device = next(model.parameters()).device
+            # fork_rng saves the global generator states and restores them after: generate() samples from the
+            # global RNG, and training (dropout, data order) must not depend on whether the gallery ran.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+                for prompt in prompts:
+                    torch.manual_seed(self.config.gallery_seed)  # the same seed for each prompt at every step
+                    inputs = self.tokenizer(prompt, return_tensors="pt").to(device)
+                    out = model.generate(**inputs, max_new_tokens=self.config.gallery_max_new_tokens, do_sample=True,
+                                         top_p=0.9, temperature=0.8, pad_token_id=self.tokenizer.eos_token_id)
+                    text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+                    _append_jsonl(self.path, {"step": step, "prompt": prompt, "text": text,
+                                              "seed": self.config.gallery_seed})
+            model.train(was_training)
+            _say(f"step {step}: gallery sampled ({len(prompts)} prompts)")
+
+        def on_evaluate(self, args, state, control, model=None, **kwargs):
+            if state.is_world_process_zero and model is not None:
+                self.sample(model, state.global_step)
+
+    class StopCallback(TrainerCallback):
+        """On a Stop signal: save a checkpoint at this step's end and end training."""
+
+        stopped = False
+
+        def on_step_end(self, args, state, control, **kwargs):
+            requested = _stop.is_set()
+            if dist.is_available() and dist.is_initialized():
+                # Every rank must stop at the same step, or one waits forever in the next all-reduce.
+                flag = torch.tensor([int(requested)], device=args.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                requested = bool(flag.item())
+            if requested:
+                self.stopped = True
+                control.should_save = True
+                control.should_training_stop = True
+                _say(f"step {state.global_step}: stop requested, saving a checkpoint")
+            return control
+
+    class FaultCallback(TrainerCallback):
+        """Test hook (QUILL_FAULT=oom@STEP | error@STEP): fail on purpose at a step, as a GPU would."""
+
+        def __init__(self, spec: str):
+            kind, _, step = spec.partition("@")
+            self.kind, self.step = kind.strip(), int(step or 1)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == self.step:
+                if self.kind == "oom":
+                    raise torch.cuda.OutOfMemoryError(
+                        f"CUDA out of memory. Tried to allocate 2.00 GiB (injected by QUILL_FAULT at step {self.step})")
+                raise RuntimeError(f"injected failure at step {self.step} (QUILL_FAULT)")
+
+    return MetricsCallback, StatusCallback, GalleryCallback, StopCallback, FaultCallback
+
+
+# ---- data ---------------------------------------------------------------------------------------------------
+
+def _blocks(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
+    # core.chunking rather than datasets.map: it is the one definition of packing in the lab (the Data page's
+    # preview and the benchmark's useful-token fraction use it too), so the trainer sees exactly the blocks the
+    # user was shown; style corpora are megabytes, which fit in memory without datasets' on-disk cache.
+    from core.chunking import pack, tokenize_documents
+
+    return pack(tokenize_documents(tokenizer, texts), block_size, tokenizer.eos_token_id).blocks
+
+
+def _as_dataset(blocks: list[list[int]]):
+    from datasets import Dataset
+
+    # Labels are the input ids (the model shifts them itself), with the first one masked: it is never a target
+    # (position i predicts label i+1), but the Trainer divides the summed loss by the count of labels != -100, so
+    # leaving it in would report every loss and perplexity (block-1)/block too low (1.6% at 64 tokens).
+    # Every block is full: no attention mask, no padding (DataCollatorForLanguageModeling would mask pad == eos in
+    # the labels and hide the document boundaries).
+    return Dataset.from_dict({"input_ids": blocks, "labels": [[-100, *block[1:]] for block in blocks]})
+
+
+def _workspace(run_dir: Path):
+    from core.workspace import Workspace
+
+    # A run lives in <workspace>/runs/<id>: names (the starter, a dataset) resolve in that workspace, whatever
+    # QUILL_HOME the launching process had.
+    return Workspace(run_dir.parent.parent) if run_dir.parent.name == "runs" else Workspace.from_env()
+
+
+def _truncate_after(path: Path, step: int) -> None:
+    """Resuming from an earlier checkpoint: drop the lines past it so the curve continues instead of doubling."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and _step_of(line) <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _step_of(line: str) -> float:
+    try:
+        return json.loads(line).get("step", 0)
+    except ValueError:
+        return math.inf  # a torn last line from a killed run: drop it
+
+
+# ---- the run ------------------------------------------------------------------------------------------------
+
+def train(run_dir: Path) -> None:
+    """Run the training that RUN_DIR/config.json describes; status.json says how it ended. Raises on failure."""
+    run_dir = Path(run_dir).resolve()
+    main_process = _rank() == 0
+    try:
+        config = TrainConfig.load(run_dir / "config.json")
+        if main_process:
+            _mark_started(run_dir, config)
+        _train(run_dir, config)
+    except Exception as exc:
+        if main_process:
+            oom = _is_oom(exc)
+            details = {} if isinstance(exc, UserError) else {"traceback": traceback.format_exc()[-4000:]}
+            update_status(run_dir, state="oom" if oom else "failed", error=_first_line(exc), ended=time.time(),
+                          **details)
+            _say(f"{'out of memory' if oom else 'failed'}: {_first_line(exc)}")
+        raise
+
+
+def _mark_started(run_dir: Path, config: TrainConfig) -> None:
+    previous = read_status(run_dir)
+    now = time.time()
+    # runs.launch recorded the pid to watch (under accelerate: the launcher, not this rank); alone, it is us.
+    pid = previous.get("pid") if previous.get("state") == "queued" and previous.get("pid") else os.getpid()
+    fields = {"state": "stopping" if _stop.is_set() else "running", "pid": pid, "worker_pid": os.getpid(),
+              "ended": None, "error": None, "traceback": None}
+    if config.resume_from and previous.get("started"):
+        fields["resumed"] = now  # `started` stays: the run is the same one, its duration goes on
+    else:
+        fields["started"] = now
+    update_status(run_dir, **fields)
+
+
+def _device_and_precision(config: TrainConfig) -> tuple[bool, str]:
+    """(use_cpu, precision). runs.launch has narrowed CUDA_VISIBLE_DEVICES to the chosen GPU(s)."""
+    import torch
+
+    use_cpu = config.device == "cpu" or not torch.cuda.is_available()
+    if use_cpu and config.device.startswith("cuda"):
+        raise UserError(f"no CUDA GPU is visible for device {config.device}: pick the CPU or check the driver")
+    precision = config.precision
+    if precision == "auto":
+        precision = "fp32" if use_cpu else "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision == "fp16" and use_cpu:
+        raise UserError("fp16 needs a CUDA GPU: use bf16 or fp32 on the CPU")
+    return use_cpu, precision
+
+
+def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: int | None):
+    """Packed training and validation blocks; validates the configuration against them."""
+    from core import dataset as datasets
+
+    data_dir = datasets.resolve(workspace, config.dataset)
+    train_blocks = _blocks(tokenizer, datasets.read_texts(data_dir, "data"), block_size)
+    require_valid(replace(config, block_size=block_size), model_context=context, train_blocks=len(train_blocks))
+    has_validation = (data_dir / "validation.jsonl").is_file()
+    eval_blocks = _blocks(tokenizer, datasets.read_texts(data_dir, "validation"), block_size) if has_validation else []
+    if not eval_blocks:
+        # No validation block at this size: hold out the last 5% of the training blocks rather than not evaluate.
+        held = max(1, len(train_blocks) // 20)
+        if len(train_blocks) > held:
+            eval_blocks, train_blocks = train_blocks[-held:], train_blocks[:-held]
+        else:
+            eval_blocks = train_blocks  # a single block: evaluate on it rather than not at all
+        _say(f"the validation split gives no block of {block_size} tokens: holding out {len(eval_blocks)} blocks")
+    return train_blocks, eval_blocks
+
+
+def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_cpu: bool, precision: str,
+               world: int):
+    import inspect
+
+    from transformers import TrainingArguments
+
+    # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing; accept both releases.
+    accepted = inspect.signature(TrainingArguments.__init__).parameters
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in accepted else "gradient_checkpointing"
+    return TrainingArguments(
+        output_dir=str(run_dir),
+        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=learning_rate,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,  # transformers 5: below 1 it is a share of the steps (no warmup_ratio)
+        weight_decay=config.weight_decay,
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        logging_first_step=True,  # the curve starts at the untouched model's loss
+        eval_strategy="steps",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",  # checkpoint at each evaluation, so the best one can be kept
+        save_steps=config.eval_steps,
+        save_total_limit=config.save_total_limit,
+        save_only_model=False,  # optimizer, scheduler and RNG states too: resume continues, not restarts
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        seed=config.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        **{checkpointing: config.gradient_checkpointing},
+        use_cpu=use_cpu,
+        ddp_backend="gloo" if use_cpu and world > 1 else None,  # NCCL needs GPUs; gloo is torch's CPU backend
+        ddp_find_unused_parameters=False if world > 1 else None,  # GPT-2 uses every parameter: skip the search
+        dataloader_pin_memory=not use_cpu,
+        report_to="none",
+        disable_tqdm=True,  # train.log should read as lines, not progress-bar redraws
+    )
+
+
+def _train(run_dir: Path, config: TrainConfig) -> None:
+    from datasets.utils.logging import disable_progress_bar as quiet_datasets
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, default_data_collator
+    from transformers.utils.logging import disable_progress_bar as quiet_transformers
+
+    from core import models
+
+    quiet_datasets(), quiet_transformers()  # progress bars (loading, saving shards) would garble train.log
+    Metrics, Status, Gallery, Stop, Fault = _callbacks()
+    workspace = _workspace(run_dir)
+    source = models.resolve(config.model, workspace)
+    use_cpu, precision = _device_and_precision(config)
+    tokenizer, model = models.load(config.model, workspace, for_training=True)
+    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    block_size = config.block_size or min(context or 512, 512)
+    learning_rate = config.learning_rate or default_learning_rate(source.kind)
+    train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
+    resume = _checkpoint(run_dir, config.resume_from) if config.resume_from else None
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+
+    tokens_per_step = config.batch_size * config.grad_accum * world * block_size  # every block is full
+    metrics = Metrics(run_dir / "metrics.jsonl", tokens_per_step)
+    gallery = Gallery(run_dir / "samples.jsonl", tokenizer, config)
+    stop = Stop()
+    callbacks = [metrics, Status(run_dir), gallery, stop]
+    if config.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    if os.environ.get("QUILL_FAULT"):
+        callbacks.append(Fault(os.environ["QUILL_FAULT"]))
+    args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world)
+    trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
+                      train_dataset=_as_dataset(train_blocks), eval_dataset=_as_dataset(eval_blocks),
+                      processing_class=tokenizer, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; MetricsCallback prints readable lines
+
+    _say(f"run {run_dir.name}: {config.model} ({source.kind}) on {config.dataset}: {len(train_blocks)} training and "
+         f"{len(eval_blocks)} validation blocks of {block_size} tokens; learning rate {learning_rate:g}; "
+         f"{'cpu' if use_cpu else 'cuda'} {precision}, {world} process(es)"
+         + (f"; resuming from {resume.name}" if resume else ""))
+    if resume is None:
+        gallery.sample(trainer.model, 0)  # the gallery starts with the model as it was
+    elif _rank() == 0:
+        step = json.loads((resume / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
+        for name in ("metrics.jsonl", "samples.jsonl"):
+            _truncate_after(run_dir / name, step)
+
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if stop.stopped:
+        _stopped(run_dir, trainer.state.global_step)
+    else:
+        trainer.remove_callback(metrics)  # the last evaluation is a summary, not a point on the curve
+        trainer.remove_callback(gallery)
+        _completed(run_dir, trainer)
+    _finish_distributed()
+
+
+def _checkpoint(run_dir: Path, resume_from: str) -> Path:
+    path = Path(resume_from) if Path(resume_from).is_absolute() else run_dir / resume_from
+    if not (path / "trainer_state.json").is_file():
+        raise UserError(f"cannot resume from {path}: it is not a checkpoint (no trainer_state.json)")
+    return path
+
+
+def _stopped(run_dir: Path, step: int) -> None:
+    if _rank() == 0:
+        update_status(run_dir, state="stopped", ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
+    _say(f"stopped at step {step}: checkpoint-{step} saved")
+
+
+def _completed(run_dir: Path, trainer) -> None:
+    """Keep the best model (load_best_model_at_end has loaded it) in final/, and evaluate it once more."""
+    state = trainer.state
+    trainer.save_model(str(run_dir / "final"))  # model and tokenizer (processing_class); rank 0 writes
+    loss = trainer.evaluate()["eval_loss"]
+    if _rank() == 0:
+        best = state.best_model_checkpoint
+        update_status(run_dir, state="completed", ended=time.time(), step=state.global_step,
+                      max_steps=state.max_steps, final_eval_loss=loss,
+                      final_perplexity=math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None,
+                      best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
+                      stopped_early=state.global_step < state.max_steps)
+    _say(f"completed at step {state.global_step}: validation loss {loss:.4f}; model saved to {run_dir / 'final'}")
+
+
+def _finish_distributed() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def main(argv: list[str] | None = None) -> int:
+    # First thing, before the slow imports: a Stop that comes early still ends in a checkpoint, not a kill.
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m core.train.worker RUN_DIR", file=sys.stderr)
+        return 2
+    try:
+        train(Path(argv[0]))
+    except Exception as exc:  # noqa: BLE001 - every failure ends as a status, a log line and an exit code
+        if not isinstance(exc, UserError):
+            traceback.print_exc()
+        print(f"error: {_first_line(exc)}", file=sys.stderr, flush=True)
+        return 3 if _is_oom(exc) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""One run on the Train page: live while it trains (a fragment polling its files), then its outcome and what
+can be done next (resume, retry after running out of memory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.errors import UserError
+from core.train import runs
+from dashboard import figures
+from dashboard.i18n import t
+
+POLL_SECONDS = 2
+FINAL = {"completed", "stopped", "failed", "crashed", "oom"}
+
+
+def render(workspace, run_dir: Path) -> None:
+    status = runs.status(run_dir)
+    live = status.get("alive", False) or status.get("state") in ("queued", "running", "stopping")
+    st.subheader(t("run.title", run=run_dir.name))
+    st.fragment(run_every=POLL_SECONDS if live else None)(_panel)(workspace, run_dir, live)
+
+
+def _panel(workspace, run_dir: Path, was_live: bool) -> None:
+    status = runs.status(run_dir)
+    state = status.get("state", "queued")
+    if was_live and state in FINAL:
+        st.rerun()  # the run just ended: redraw the page once, without polling
+    metrics = runs.read_metrics(run_dir)
+    _header(run_dir, status, metrics)
+    if state == "oom":
+        st.error(t("run.oom", error=status.get("error", "")))
+        if st.button(t("run.retry_oom"), key=f"retry.{run_dir.name}", type="primary"):
+            _act(lambda: st.query_params.update(run=runs.retry_after_oom(workspace, run_dir).name))
+    elif state in ("failed", "crashed"):
+        st.error(t(f"run.{state}", error=status.get("error") or ""))
+        st.code(runs.log_tail(run_dir, 30) or "(empty log)", language=None)
+    charts, gallery = st.columns([3, 2])
+    with charts:
+        log_scale = st.toggle(t("run.log_scale"), key=f"log.{run_dir.name}")
+        st.plotly_chart(figures.loss_chart({run_dir.name: metrics}, title=t("run.loss"), train_label=t("run.train_loss"),
+                                           smooth_label=t("run.smoothed"), eval_label=t("run.eval_loss"),
+                                           log_scale=log_scale), key=f"loss.{run_dir.name}")
+        st.plotly_chart(figures.learning_rate_chart(metrics, title=t("run.learning_rate")), key=f"lr.{run_dir.name}")
+    with gallery:
+        _gallery(runs.read_samples(run_dir))
+    with st.expander(t("run.log"), expanded=state in ("failed", "crashed")):
+        st.code(runs.log_tail(run_dir, 40) or "…", language=None)
+
+
+def _header(run_dir: Path, status: dict, metrics: list[dict]) -> None:
+    state, step, total = status.get("state", "queued"), status.get("step", 0) or 0, status.get("max_steps") or 0
+    logged = [m for m in metrics if m.get("tokens_per_s")]
+    speed = logged[-1]["tokens_per_s"] if logged else None
+    eta = _eta(metrics, step, total) if state == "running" else None
+    a, b, c, d = st.columns(4)
+    a.metric(t("run.state"), t(f"state.{state}"))
+    b.metric(t("run.step"), f"{step} / {total or '?'}")
+    c.metric(t("run.tokens_per_s"), f"{speed:,.0f}" if speed else "–")
+    d.metric(t("run.eta"), _duration(eta) if eta is not None else "–")
+    st.progress(min(1.0, step / total) if total else 0.0)
+    if state in ("running", "queued") and status.get("alive", True):
+        if st.button(t("run.stop"), key=f"stop.{run_dir.name}"):
+            _act(lambda: runs.stop(run_dir))
+    elif state in ("stopped", "crashed", "failed") and runs.checkpoints(run_dir):
+        names = [p.name for p in reversed(runs.checkpoints(run_dir))]
+        pick, go = st.columns([3, 1])
+        checkpoint = pick.selectbox(t("run.resume_from"), names, key=f"resume.pick.{run_dir.name}")
+        if go.button(t("run.resume"), key=f"resume.{run_dir.name}", type="primary"):
+            _act(lambda: runs.resume(run_dir, str(run_dir / checkpoint)))
+    elif state == "stopping":
+        st.info(t("run.stopping"))
+
+
+def _act(action) -> None:
+    try:
+        action()
+    except UserError as error:
+        st.error(str(error))
+        return
+    st.rerun()
+
+
+def _gallery(samples: list[dict]) -> None:
+    st.markdown(f"**{t('run.gallery')}**")
+    if not samples:
+        st.caption(t("run.gallery_empty"))
+        return
+    steps = sorted({s["step"] for s in samples}, reverse=True)
+    for step in steps[:6]:
+        with st.container(border=True):
+            st.caption(t("run.gallery_step", step=step))
+            for sample in (s for s in samples if s["step"] == step):
+                st.text(sample["prompt"] + sample["text"])
+
+
+def _eta(metrics: list[dict], step: int, total: int) -> float | None:
+    timed = [m for m in metrics if m.get("time") and m.get("loss") is not None]
+    if len(timed) < 2 or not total or step <= timed[0]["step"]:
+        return None
+    rate = (timed[-1]["time"] - timed[0]["time"]) / max(1, timed[-1]["step"] - timed[0]["step"])
+    return max(0.0, (total - step) * rate)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def live_run(workspace, requested: str | None) -> Path | None:
+    """The run to show: the one in the URL, else the newest live one (so a new tab finds a running run)."""
+    if requested and (workspace.runs_dir / requested).is_dir():
+        return workspace.runs_dir / requested
+    for run in runs.list_runs(workspace):
+        if run["state"] in ("queued", "running", "stopping"):
+            return workspace.runs_dir / run["id"]
+    return None
+
+

@@ -1,0 +1,34 @@
+"""`python -m core train | runs | stop | resume` on the command line, the same code path as the page."""
+
+import json
+import subprocess
+import sys
+
+from core import dataset
+from core.corpus import sample_texts
+from tests.conftest import ROOT, core_env
+
+
+def run_core(workspace, *args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=core_env(QUILL_HOME=str(workspace.root), OMP_NUM_THREADS="1"))
+
+
+def test_train_waits_and_runs_lists_it(workspace):
+    dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
+    result = run_core(workspace, "train", "--data", "sample", "--model", "starter", "--max-steps", "6",
+                      "--eval-steps", "3", "--block-size", "32", "--batch-size", "2", "--name", "cli-run")
+    assert result.returncode == 0, result.stderr
+    assert "validation loss" in result.stdout and "completed" in result.stdout
+    listed = json.loads(run_core(workspace, "runs", "--json").stdout)
+    assert [(r["id"], r["state"]) for r in listed] == [("cli-run", "completed")]
+    config = json.loads((workspace.runs_dir / "cli-run" / "config.json").read_text())
+    assert config["learning_rate"] is None  # the worker picks the starter's own default
+
+
+def test_bad_input_is_one_error_line(workspace):
+    for args in [("train", "--model", "starter"), ("train", "--data", "nope"), ("stop", "no-such-run"),
+                 ("resume", "no-such-run"), ("train", "--data", "x", "--batch-size", "0")]:
+        result = run_core(workspace, *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), (args, result.stderr)
