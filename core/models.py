@@ -58,6 +58,23 @@ def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
     return ModelSource(name, name, "hub")
 
 
+def training_dataset(name: str, workspace: Workspace | None = None) -> Path | None:
+    """The dataset a run's model was fine-tuned on (for the memorization check); None for any other model."""
+    import json
+
+    from core import dataset
+
+    workspace = workspace or Workspace.from_env()
+    source = resolve(name, workspace)
+    if source.kind != "run":
+        return None
+    config = workspace.runs_dir / name.split("/")[0] / "config.json"
+    try:
+        return dataset.resolve(workspace, json.loads(config.read_text(encoding="utf-8"))["dataset"])
+    except (OSError, ValueError, KeyError, UserError):
+        return None  # the dataset was deleted or moved: no memorization check, nothing else lost
+
+
 def looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 

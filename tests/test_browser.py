@@ -176,3 +176,22 @@ def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
     status = (workspace.runs_dir / run_id / "status.json").read_text()
     assert '"stopped"' in status
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_playground_three_columns(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1500, "height": 1600})
+    page.goto(f"{app_url}/playground")
+    _wait_for_title(page, texts("en")["playground.title"])
+    _settle(page)
+    slider = page.get_by_test_id("stSlider").filter(has_text=texts("en")["pg.columns"]).get_by_role("slider")
+    slider.focus()
+    page.keyboard.press("ArrowLeft")  # 4 columns -> 3
+    _settle(page)
+    page.get_by_role("button", name=texts("en")["pg.generate"]).click()
+    page.get_by_text(texts("en")["pg.token_view"]).wait_for(timeout=120_000)
+    _settle(page)
+    for name in ["greedy", "top-k 50", "top-p 0.9"]:
+        assert page.get_by_text(name, exact=True).count() >= 1
+    assert page.get_by_text("temperature 1.2", exact=True).count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "playground-grid.png"), full_page=True)

@@ -174,3 +174,46 @@ def test_train_page_warns_about_an_empty_dataset(workspace):
     at = open_page("train")
     assert any("no training documents" in e.value for e in at.error)
     assert at.button(key="train.start").disabled
+
+
+def test_playground_grid_generates_and_sends_to_ratings(workspace):
+    at = open_page("playground")
+    assert not at.exception
+    at.slider(key="pg.columns").set_value(3)
+    for i in range(3):
+        at.number_input(key=f"pg.col.{i}.max_new_tokens").set_value(6)
+    at.text_area(key="pg.prompts").input("The harbour")
+    at.run()
+    at.button(key="pg.generate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    results = at.session_state["pg.results"]
+    assert len(results) == 3 and {r["sample"].config for r in results} == {"greedy", "top-k 50", "top-p 0.9"}
+    assert all(r["stats"]["length_tokens"] >= 1 for r in results)
+    subheaders = [h.value for h in at.subheader]
+    assert "starter · The harbour" in subheaders
+    # The token view shows the candidates of the chosen step.
+    assert any("Probability" in d.value.columns for d in at.dataframe)
+
+    picked = results[0]
+    at.checkbox(key=f"pg.pick.{picked['batch']}.0").check().run()
+    at.button(key="pg.send").click().run()
+    assert "1 samples are in the ratings database" in at.success[0].value
+    from core.store import open_store
+
+    store = open_store()
+    try:
+        [saved] = store.samples()
+    finally:
+        store.close()
+    assert saved["model"] == "starter" and saved["prompt"] == "The harbour" and saved["config_name"] == "greedy"
+    assert saved["settings"]["do_sample"] is False and saved["source"] == "playground"
+
+
+def test_playground_says_when_a_model_cannot_load(workspace):
+    at = open_page("playground")
+    at.multiselect(key="pg.models").set_value(["gpt2"])
+    at.number_input(key="pg.col.0.max_new_tokens").set_value(4)
+    at.run()
+    at.button(key="pg.generate").click().run()
+    assert not at.exception
+    assert any("Cannot load 'gpt2'" in e.value and "HF_HUB_OFFLINE" in e.value for e in at.error)
