@@ -74,10 +74,11 @@ def cmd_clean(args) -> None:
 def cmd_bench(args) -> None:
     import json
 
-    from core import bench, bench_train
+    from core import bench, bench_sample, bench_train
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
-    figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options)}[args.what]()
+    figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
+               "sample": bench_sample.bench_sample}[args.what]()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
@@ -193,6 +194,81 @@ def cmd_model(args) -> None:
     )
 
 
+def cmd_sample(args) -> None:
+    import json
+    import tempfile
+
+    from core import models, sample_stats, sampling
+
+    prompts = list(args.prompt or [])
+    for path in args.prompt_file or []:
+        try:  # the whole file is one prompt (as llama.cpp's --file), so a prompt may span lines
+            prompts.append(Path(path).read_text(encoding="utf-8").removesuffix("\n"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read the prompt file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if not prompts:
+        raise UserError("no prompt: give --prompt TEXT (repeat it for several) or --prompt-file FILE")
+    configs = _read_decoding_configs(args.configs) if args.configs else list(sampling.DEFAULT_CONFIGS)
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory: name a .jsonl file to write")
+    workspace = Workspace.from_env()
+    if args.memorization_data:
+        from core import dataset
+
+        data_dir = dataset.resolve(workspace, args.memorization_data)
+    else:
+        data_dir = models.training_dataset(args.model, workspace)
+    try:
+        tokenizer, model = models.load(args.model, workspace)
+    except (ValueError, RuntimeError, OSError) as exc:  # a broken model directory: say so in one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"could not load model '{args.model}': {first}") from exc
+    import torch
+
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    index = None
+    if data_dir is not None:
+        from core import dataset
+
+        index = sample_stats.CorpusIndex(dataset.read_texts(data_dir, "data"))
+
+    settings = {c.name: c.to_dict() for c in configs}
+    records = []
+    for prompt in prompts:
+        samples = sampling.generate(model, tokenizer, prompt, configs)
+        print(f"prompt: {prompt[:60]!r}")
+        for sample in samples:
+            records.append({
+                "prompt": prompt, "model": args.model, "config": sample.config, "settings": settings[sample.config],
+                "sample_index": sample.sample_index, "seed": sample.seed, "text": sample.text,
+                **sample_stats.stats(sample, index),
+                "memorization_data": str(data_dir) if data_dir is not None else None,
+            })
+            if sample.sample_index == 0:
+                print(f"  {sample.config:<16} {sample.text[:60]!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    os.replace(tmp, out)
+    checked = f"memorization checked against {data_dir}" if data_dir is not None else "no memorization check"
+    print(f"wrote {len(records)} samples ({len(prompts)} prompt(s) x {len(configs)} setting(s)) to {out}; {checked}")
+
+
+def _read_decoding_configs(path: str) -> list:
+    """A JSON list of decoding settings, each an object with a `name` (see `core.sampling.DecodingConfig`)."""
+    from core import sampling_presets
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UserError(f"no configs file {path}: write a JSON list of decoding settings") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the configs file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    return sampling_presets.loads(text, origin=f"the configs file {path}")
+
+
 def cmd_hardware(args) -> None:
     from core.hardware import detect, format_bytes
 
@@ -269,8 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("name", help="hub id (gpt2, uer/gpt2-chinese-cluecorpussmall), 'starter', a run or a directory")
     model.set_defaults(run=cmd_model)
 
+    sample = commands.add_parser("sample", help="continue prompts under several decoding settings (one batched decode)")
+    sample.add_argument("--model", required=True, help="hub id, 'starter', a run or checkpoint, or a local directory")
+    sample.add_argument("--prompt", action="append", help="a prompt (repeat for several)")
+    sample.add_argument("--prompt-file", action="append", help="a UTF-8 file whose whole text is one prompt (repeatable)")
+    sample.add_argument("--configs", help="a JSON list of decoding settings, each with a name and transformers' "
+                        "generation names plus num_samples and seed (default: greedy, top-k 50, top-p 0.9, temperature 1.2)")
+    sample.add_argument("--out", required=True, help="the JSONL file to write, one sample per line")
+    sample.add_argument("--memorization-data", help="a dataset to check samples against (default: a run's own dataset)")
+    sample.set_defaults(run=cmd_sample)
+
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train"], help="what to measure")
+    bench.add_argument("what", choices=["clean", "train", "sample"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
@@ -295,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args)
         return 0
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message held
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -303,5 +389,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the contract: one line, never a traceback
         if os.environ.get("QUILL_DEBUG"):
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with QUILL_DEBUG=1 for details)", file=sys.stderr)
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        print(f"error: unexpected {type(exc).__name__}: {first_line} (rerun with QUILL_DEBUG=1 for details)", file=sys.stderr)
         return 1

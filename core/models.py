@@ -59,20 +59,24 @@ def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
 
 
 def training_dataset(name: str, workspace: Workspace | None = None) -> Path | None:
-    """The dataset a run's model was fine-tuned on (for the memorization check); None for any other model."""
+    """The dataset a run's model was fine-tuned on (for the memorization check); None for any other model,
+    and None when that dataset was deleted or moved (the check is skipped, nothing else is lost)."""
     import json
 
     from core import dataset
 
     workspace = workspace or Workspace.from_env()
     source = resolve(name, workspace)
-    if source.kind != "run":
+    if source.is_hub:
         return None
-    config = workspace.runs_dir / name.split("/")[0] / "config.json"
+    runs_dir, location = workspace.runs_dir.resolve(), Path(source.location).resolve()
+    run_dir = next((p for p in (location, *location.parents) if p.parent == runs_dir), None)
+    if run_dir is None:
+        return None
     try:
-        return dataset.resolve(workspace, json.loads(config.read_text(encoding="utf-8"))["dataset"])
-    except (OSError, ValueError, KeyError, UserError):
-        return None  # the dataset was deleted or moved: no memorization check, nothing else lost
+        return dataset.resolve(workspace, json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["dataset"])
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return None
 
 
 def looks_like_path(name: str) -> bool:

@@ -39,14 +39,23 @@ def dumps(configs: list[DecodingConfig]) -> str:
     return json.dumps([c.to_dict() for c in configs], ensure_ascii=False, indent=2)
 
 
-def loads(text: str) -> list[DecodingConfig]:
+def loads(text: str, origin: str = "the settings file") -> list[DecodingConfig]:
+    """A JSON list of decoding settings, each an object with a distinct `name`."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"the settings file is not valid JSON: {exc}") from exc
+        raise UserError(f"{origin} is not valid JSON: {exc}") from exc
     if not isinstance(data, list) or not data:
-        raise UserError("a settings file is a JSON list of objects, one per column")
-    configs = [DecodingConfig.from_dict(item) for item in data]
-    if len({c.name for c in configs}) != len(configs):
-        raise UserError("each column needs its own name")
+        raise UserError(f"{origin} must hold a non-empty JSON list of decoding settings, one per column")
+    configs = []
+    for number, item in enumerate(data, 1):
+        if isinstance(item, dict) and not item.get("name"):  # else the default name would label it "greedy"
+            raise UserError(f"{origin}: decoding setting {number} needs a \"name\"")
+        try:
+            configs.append(DecodingConfig.from_dict(item))
+        except UserError as exc:
+            raise UserError(f"{origin}: decoding setting {number}: {exc}") from exc
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise UserError(f"{origin}: decoding settings need distinct names: {', '.join(names)}")
     return configs
