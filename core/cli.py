@@ -269,6 +269,35 @@ def _read_decoding_configs(path: str) -> list:
     return sampling_presets.loads(text, origin=f"the configs file {path}")
 
 
+def cmd_eval(args) -> None:
+    import json
+
+    from core import evaluation
+
+    result = evaluation.perplexity(args.model, args.data, block_size=args.block_size)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    perplexity = f"{result['perplexity']:.2f}" if result["perplexity"] is not None else "too large to show"
+    print(f"{args.model} on {args.data} ({result['split']}): perplexity {perplexity} (mean loss "
+          f"{result['mean_nll']:.4f}) over {result['tokens']:,} predicted tokens in {result['blocks']} blocks of "
+          f"{result['block_size']}")
+
+
+def cmd_ratings(args) -> None:
+    from core import ratings_io
+    from core.store import open_store
+
+    with open_store() as store:
+        if args.action == "export":
+            fmt = args.format or ("jsonl" if Path(args.out).suffix.lower() in (".jsonl", ".ndjson") else "csv")
+            rows = ratings_io.export(store, fmt, args.out)
+            print(f"exported {rows} rating{'s' if rows != 1 else ''} with their samples' provenance to {args.out}")
+        else:
+            done = ratings_io.import_file(store, args.file)
+            print(f"imported {done['samples']} samples and {done['ratings']} ratings from {args.file}")
+
+
 def cmd_hardware(args) -> None:
     from core.hardware import detect, format_bytes
 
@@ -355,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--memorization-data", help="a dataset to check samples against (default: a run's own dataset)")
     sample.set_defaults(run=cmd_sample)
 
+    evaluate = commands.add_parser("eval", help="perplexity of a model on a dataset's validation split (packed blocks)")
+    evaluate.add_argument("--model", required=True, help="hub id, 'starter', a run or checkpoint, or a local directory")
+    evaluate.add_argument("--data", required=True, help="a dataset name in the workspace, or a dataset directory")
+    evaluate.add_argument("--block-size", type=int, help="tokens per block (default: the model's context, at most 512)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(run=cmd_eval)
+
     bench = commands.add_parser("bench", help="measure throughput on this machine")
     bench.add_argument("what", choices=["clean", "train", "sample"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -365,6 +401,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch-size", type=int, default=8, help="train: blocks per step")
     bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
     bench.set_defaults(run=cmd_bench)
+
+    ratings = commands.add_parser("ratings", help="export the ratings, or import samples and ratings (CSV or JSONL)")
+    ratings_actions = ratings.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    ratings_export = ratings_actions.add_parser("export", help="every rating with its sample's provenance")
+    ratings_export.add_argument("--format", choices=["csv", "jsonl"],
+                                help="csv (UTF-8 with BOM, for Excel) or jsonl (default: from --out's extension, else csv)")
+    ratings_export.add_argument("--out", required=True, help="the file to write")
+    ratings_import = ratings_actions.add_parser("import", help="samples (model, prompt, text, ...) with optional ratings")
+    ratings_import.add_argument("file", metavar="FILE", help="a .csv or .jsonl file")
+    ratings.set_defaults(run=cmd_ratings)
 
     hardware = commands.add_parser("hardware", help="what this machine can train on")
     hardware.set_defaults(run=cmd_hardware)

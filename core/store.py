@@ -6,39 +6,50 @@ The schema carries its own version and upgrades in place when the lab opens it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Column,
     Connection,
     DateTime,
     Engine,
     ForeignKey,
     Integer,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    and_,
     create_engine,
     event,
     func,
     inspect,
     make_url,
+    or_,
     select,
 )
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 
 from core.errors import UserError
 from core.workspace import Workspace
 
 SOURCES = ("playground", "gallery", "import")
 CRITERIA = ("fluency", "coherence", "style", "repetition")
+OUTCOMES = ("a", "b", "tie", "both_bad")  # A better, B better, tie, both bad
+SCORES = range(1, 6)
 
 REQUIRED = ("model", "source", "prompt", "text")
 OPTIONAL = (
@@ -102,21 +113,79 @@ class Rating(Base):
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, onupdate=_utcnow)
 
 
+class Comparison(Base):
+    """One rater's blind A/B vote between two samples of the same prompt (schema version 2)."""
+
+    __tablename__ = "comparisons"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('a', 'b', 'tie', 'both_bad')", name="ck_comparisons_outcome"),
+        CheckConstraint("sample_a <> sample_b", name="ck_comparisons_distinct"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_a: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    sample_b: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    rater: Mapped[str] = mapped_column(String(200), index=True)
+    outcome: Mapped[str] = mapped_column(String(10))  # one of OUTCOMES, as seen in the order shown (a, b)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
 # --- schema versions ------------------------------------------------------------------------------------------
 # Hand-written rather than Alembic: two tables, one process that owns them, and upgrades that must run by
 # themselves when the lab opens a database; Alembic would add a config file, a script directory and a second
 # command to learn for what is here a loop over a list. Revisit if the schema grows branches.
 
 
+# Each step is frozen to the tables and columns of its own version (its own MetaData, not the models above),
+# so that a database at version N upgrades to exactly what a new database of that version would have been.
+_V1 = MetaData()
+Table(
+    "samples", _V1,
+    Column("id", Integer, primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("model", String(500), nullable=False, index=True),
+    Column("checkpoint", String(1000)),
+    Column("run", String(200), index=True),
+    Column("dataset", String(200)),
+    Column("source", String(20), nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("settings", JSON),
+    Column("seed", Integer),
+    Column("sample_index", Integer),
+    Column("config_name", String(200)),
+    Column("stats", JSON),
+    Column("batch", String(36), nullable=False, index=True),
+)
+Table(
+    "ratings", _V1,
+    Column("id", Integer, primary_key=True),
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("rater", String(200), nullable=False),
+    *(Column(c, Integer) for c in CRITERIA),
+    Column("comment", Text),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("sample_id", "rater"),
+    *(CheckConstraint(f"{c} BETWEEN 1 AND 5", name=f"ck_ratings_{c}") for c in CRITERIA),
+)
+
+
 def _v1(conn: Connection) -> None:
-    # v1 is the schema the models above define. When a later version changes one of these tables, freeze this
-    # step to the v1 columns (the upgrade-from-version-0 test fails until then).
-    Base.metadata.create_all(conn, tables=[Sample.__table__, Rating.__table__])
+    """Version 1: samples and ratings."""
+    _V1.create_all(conn)
+
+
+def _v2(conn: Connection) -> None:
+    """Version 2: the comparisons table for blind A/B votes. Samples and ratings are unchanged.
+
+    Uses the model while version 2 is the newest; freeze it like `_v1` when a later version changes it.
+    """
+    Base.metadata.create_all(conn, tables=[Comparison.__table__])
 
 
 # (version, step) in order; each step takes the database from the previous version to its own.
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2)]
 
 
 def migrate(engine: Engine, migrations: list[tuple[int, Migration]] = MIGRATIONS) -> int:
@@ -238,6 +307,162 @@ class Store:
         with self._reads() as session:
             return session.scalar(select(func.count()).select_from(Sample)) or 0
 
+    # --- the rating sheet -------------------------------------------------------------------------------------
+
+    def rate(self, sample_id: int, rater: str, scores: dict, comment: str = "") -> None:
+        """Insert or revise `rater`'s rating of a sample: one row per (sample, rater), `updated` set to now.
+
+        `scores` maps criteria (CRITERIA) to 1-5 or None (not scored); a criterion left out is None, so a
+        revision replaces the rater's whole earlier rating. Bad input is a UserError and changes nothing.
+        """
+        rater = _rater(rater)
+        values = _scores(scores)
+        if comment is not None and not isinstance(comment, str):
+            raise UserError(f"the comment must be text, not {type(comment).__name__}")
+        now = _utcnow()
+        row = {"sample_id": _sample_id(sample_id), "rater": rater, **values, "comment": comment or None}
+        with self.transaction() as session:
+            _require_samples(session, [row["sample_id"]])
+            dialect = session.get_bind().dialect.name
+            if dialect in ("sqlite", "postgresql"):  # one atomic statement, also against a concurrent insert
+                insert = (sqlite_dialect if dialect == "sqlite" else pg_dialect).insert(Rating)
+                changed = {**values, "comment": row["comment"], "updated": now}
+                session.execute(
+                    insert.values(**row, created=now, updated=now).on_conflict_do_update(
+                        index_elements=["sample_id", "rater"], set_=changed
+                    )
+                )
+                return
+            existing = session.scalar(select(Rating).where(Rating.sample_id == row["sample_id"], Rating.rater == rater))
+            if existing is None:
+                session.add(Rating(**row, created=now, updated=now))
+            else:
+                for key, value in {**values, "comment": row["comment"], "updated": now}.items():
+                    setattr(existing, key, value)
+
+    def ratings(self, sample_ids: list[int] | None = None, rater: str | None = None) -> list[dict]:
+        """Ratings in the order first given, each joined with its sample's provenance.
+
+        Keys: id (the rating's), sample_id, rater, the CRITERIA, comment, created, updated, and the sample's
+        model, checkpoint, run, dataset, source, settings, seed, config_name, prompt, text, sample_created.
+        """
+        query = select(Rating, Sample).join(Sample, Rating.sample_id == Sample.id).order_by(Rating.id)
+        if sample_ids is not None:
+            query = query.where(Rating.sample_id.in_(list(sample_ids)))
+        if rater is not None:
+            query = query.where(Rating.rater == rater)
+        with self._reads() as session:
+            return [_rating_dict(rating, sample) for rating, sample in session.execute(query)]
+
+    def next_unrated(self, rater: str, source: str | None = None, skip: Iterable[int] = ()) -> dict | None:
+        """The first sample (in the order added) that `rater` has not rated, leaving out the ids in `skip`
+        (those skipped on the sheet); only samples of `source` if given. None when all are rated."""
+        rater = _rater(rater)
+        rated = select(Rating.sample_id).where(Rating.rater == rater)
+        query = select(Sample).where(Sample.id.not_in(rated)).order_by(Sample.id).limit(1)
+        skip = list(skip)
+        if skip:
+            query = query.where(Sample.id.not_in(skip))
+        if source is not None:
+            query = query.where(Sample.source == source)
+        with self._reads() as session:
+            row = session.scalar(query)
+            return _as_dict(row) if row is not None else None
+
+    def progress(self, rater: str, source: str | None = None) -> tuple[int, int]:
+        """(samples `rater` has rated, samples in all), both only of `source` if given: "12 / 40 rated"."""
+        rater = _rater(rater)
+        total = select(func.count()).select_from(Sample)
+        rated = select(func.count()).select_from(Rating).join(Sample).where(Rating.rater == rater)
+        if source is not None:
+            total, rated = total.where(Sample.source == source), rated.where(Sample.source == source)
+        with self._reads() as session:
+            return session.scalar(rated) or 0, session.scalar(total) or 0
+
+    # --- blind comparisons ------------------------------------------------------------------------------------
+
+    def vote(self, a: int, b: int, rater: str, outcome: str) -> int:
+        """Record `rater`'s vote between samples `a` and `b` (as shown: a first) of the same prompt; returns its id.
+
+        `outcome`: "a" (A better), "b" (B better), "tie" or "both_bad". A rater voting again on the same pair
+        (in either order) replaces their earlier vote.
+        """
+        rater = _rater(rater)
+        a, b = _sample_id(a), _sample_id(b)
+        if outcome not in OUTCOMES:
+            raise UserError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+        if a == b:
+            raise UserError(f"a comparison needs two different samples, not sample {a} twice")
+        with self.transaction() as session:
+            _require_samples(session, [a, b])
+            prompts = session.scalars(select(Sample.prompt).where(Sample.id.in_([a, b]))).all()
+            if len(set(prompts)) != 1:
+                raise UserError(f"samples {a} and {b} continue different prompts; compare samples of one prompt")
+            session.execute(
+                Comparison.__table__.delete().where(Comparison.rater == rater, _same_pair(a, b))
+            )
+            row = Comparison(sample_a=a, sample_b=b, rater=rater, outcome=outcome, created=_utcnow())
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def comparisons(self, rater: str | None = None) -> list[dict]:
+        """Votes in the order given: id, sample_a, sample_b, rater, outcome, created, prompt, and each side's
+        provenance as model_a/model_b, checkpoint_a/_b, run_a/_b and config_a/_b (its config_name), for rankings
+        per setting or checkpoint."""
+        side_a, side_b = aliased(Sample), aliased(Sample)
+        query = (
+            select(Comparison, side_a, side_b)
+            .join(side_a, Comparison.sample_a == side_a.id)
+            .join(side_b, Comparison.sample_b == side_b.id)
+            .order_by(Comparison.id)
+        )
+        if rater is not None:
+            query = query.where(Comparison.rater == rater)
+        out = []
+        with self._reads() as session:
+            for vote, a, b in session.execute(query):
+                row = {c.key: getattr(vote, c.key) for c in Comparison.__table__.columns}
+                row["created"] = _utc(row["created"])
+                row["prompt"] = a.prompt
+                for side, sample in (("a", a), ("b", b)):
+                    for key in ("model", "checkpoint", "run"):
+                        row[f"{key}_{side}"] = getattr(sample, key)
+                    row[f"config_{side}"] = sample.config_name
+                out.append(row)
+        return out
+
+    def pair_for(self, rater: str, rng_seed: int | None = None) -> tuple[dict, dict] | None:
+        """Two samples of the same prompt that `rater` has not yet compared, in a shuffled order (blind), or None.
+
+        Chosen at random among all such pairs with `random.Random(rng_seed)`: the same seed on the same
+        database gives the same pair.
+        """
+        rater = _rater(rater)
+        with self._reads() as session:
+            ids_by_prompt: dict[str, list[int]] = {}
+            for sample_id, prompt in session.execute(select(Sample.id, Sample.prompt).order_by(Sample.id)):
+                ids_by_prompt.setdefault(prompt, []).append(sample_id)
+            done = {
+                frozenset(pair)
+                for pair in session.execute(
+                    select(Comparison.sample_a, Comparison.sample_b).where(Comparison.rater == rater)
+                )
+            }
+            candidates = [
+                pair
+                for ids in ids_by_prompt.values()
+                for pair in itertools.combinations(ids, 2)
+                if frozenset(pair) not in done
+            ]
+            if not candidates:
+                return None
+            rng = random.Random(rng_seed)
+            pair = list(rng.choice(candidates))
+            rng.shuffle(pair)
+            rows = {row.id: row for row in session.scalars(select(Sample).where(Sample.id.in_(pair)))}
+            return _as_dict(rows[pair[0]]), _as_dict(rows[pair[1]])
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -278,9 +503,69 @@ def _checked(record: dict, index: int, batch: str) -> dict:
     return row
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite keeps no time zone; every time written here was UTC
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
 def _as_dict(row: Sample) -> dict:
     out = {column.key: getattr(row, column.key) for column in Sample.__table__.columns}
-    # SQLite keeps no time zone; every time written here was UTC
-    if out["created"] is not None and out["created"].tzinfo is None:
-        out["created"] = out["created"].replace(tzinfo=timezone.utc)
+    out["created"] = _utc(out["created"])
     return out
+
+
+SAMPLE_FIELDS = ("model", "checkpoint", "run", "dataset", "source", "settings", "seed", "config_name", "prompt", "text")
+
+
+def _rating_dict(rating: Rating, sample: Sample) -> dict:
+    out = {column.key: getattr(rating, column.key) for column in Rating.__table__.columns}
+    out["created"], out["updated"] = _utc(out["created"]), _utc(out["updated"])
+    out.update({key: getattr(sample, key) for key in SAMPLE_FIELDS})
+    out["sample_created"] = _utc(sample.created)
+    return out
+
+
+def _rater(rater) -> str:
+    if not isinstance(rater, str) or not rater.strip():
+        raise UserError("give a rater name: ratings and votes are kept per rater")
+    if len(rater.strip()) > 200:
+        raise UserError("the rater name is longer than 200 characters")
+    return rater.strip()
+
+
+def _sample_id(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"a sample id is a whole number, not {value!r}")
+    return value
+
+
+def _scores(scores) -> dict:
+    """The scores as one value per criterion (None where not given), or a UserError naming the bad one."""
+    if not isinstance(scores, dict):
+        raise UserError(f"scores must be a dict of criterion to 1-5, not {type(scores).__name__}")
+    unknown = sorted(set(scores) - set(CRITERIA), key=str)
+    if unknown:
+        raise UserError(f"unknown criteria {', '.join(map(str, unknown))}; known: {', '.join(CRITERIA)}")
+    out = {}
+    for criterion in CRITERIA:
+        value = scores.get(criterion)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value not in SCORES):
+            raise UserError(f"{criterion} score {value!r} is not a whole number from 1 to 5 (or empty)")
+        out[criterion] = value
+    return out
+
+
+def _require_samples(session: Session, ids: list[int]) -> None:
+    found = set(session.scalars(select(Sample.id).where(Sample.id.in_(ids))))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise UserError(f"no sample {', '.join(map(str, missing))} in the lab database")
+
+
+def _same_pair(a: int, b: int):
+    return or_(
+        and_(Comparison.sample_a == a, Comparison.sample_b == b),
+        and_(Comparison.sample_a == b, Comparison.sample_b == a),
+    )

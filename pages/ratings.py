@@ -2,16 +2,32 @@
 
 import streamlit as st
 
+from core.store import open_store
+from dashboard import ratings_view
 from dashboard.i18n import t
-
-CRITERIA = ["fluency", "coherence", "style", "repetition"]
 
 st.title(t("ratings.title"))
 st.markdown(t("ratings.intro"))
 
-st.subheader(t("ratings.rubric"))
-for column, criterion in zip(st.columns(len(CRITERIA)), CRITERIA):
-    with column.container(border=True):
-        st.markdown(f"**{t(f'ratings.criterion.{criterion}')}**")
-        st.caption(t(f"ratings.criterion.{criterion}.help"))
-st.caption(t("ratings.scale"))
+rater = st.text_input(t("ratings.rater"), st.query_params.get("rater", ""), key="ratings.rater").strip()
+if rater:
+    st.query_params["rater"] = rater  # a reload keeps who is rating
+store = open_store()
+try:
+    rate_tab, compare_tab, results_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results")])
+    with rate_tab:
+        if not rater:
+            st.info(t("ratings.who"))
+        elif store.count_samples() == 0:
+            st.info(t("ratings.empty"))
+        else:
+            ratings_view.sheet(store, rater, st.toggle(t("ratings.blind"), key="ratings.blind"))
+    with compare_tab:
+        if rater:
+            ratings_view.compare(store, rater)
+        else:
+            st.info(t("ratings.who"))
+    with results_tab:
+        ratings_view.results(store)
+finally:
+    store.close()

@@ -195,3 +195,26 @@ def test_playground_three_columns(app_url, browser, tmp_path):
     assert page.get_by_text("temperature 1.2", exact=True).count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "playground-grid.png"), full_page=True)
+
+
+def test_rate_three_samples_and_find_them_after_a_reload(app_url, browser, workspace):
+    from core.store import open_store
+
+    with open_store() as store:
+        store.add_samples([{"model": "starter", "source": "playground", "prompt": "The harbour",
+                            "text": f" sample {i}", "config_name": "greedy"} for i in range(3)])
+    page = browser.new_page(viewport={"width": 1300, "height": 1400})
+    page.goto(f"{app_url}/ratings?rater=lee")
+    _wait_for_title(page, texts("en")["ratings.title"])
+    for rated in range(1, 4):
+        _settle(page)
+        page.get_by_test_id("stRadio").first.get_by_text("4", exact=True).click()
+        page.get_by_role("button", name=texts("en")["ratings.submit"]).click()
+        page.get_by_text(texts("en")["ratings.progress"].format(rated=rated, total=3)).wait_for(timeout=120_000)
+    page.reload()
+    _wait_for_title(page, texts("en")["ratings.title"])
+    page.get_by_text(texts("en")["ratings.progress"].format(rated=3, total=3)).wait_for(timeout=120_000)
+    page.get_by_text(texts("en")["ratings.all_done"]).wait_for(timeout=120_000)
+    with open_store() as store:
+        assert sorted(r["fluency"] for r in store.ratings(rater="lee")) == [4, 4, 4]
+    assert page.locator('[data-testid="stException"]').count() == 0

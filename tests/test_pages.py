@@ -217,3 +217,49 @@ def test_playground_says_when_a_model_cannot_load(workspace):
     at.button(key="pg.generate").click().run()
     assert not at.exception
     assert any("Cannot load 'gpt2'" in e.value and "HF_HUB_OFFLINE" in e.value for e in at.error)
+
+
+def _stored_samples(count=3, prompt="The harbour"):
+    from core.store import open_store
+
+    with open_store() as store:
+        return store.add_samples([
+            {"model": "starter", "source": "playground", "prompt": prompt, "text": f" continuation number {i}",
+             "config_name": ["greedy", "top-k 50", "top-p 0.9"][i % 3], "seed": 0, "sample_index": 0,
+             "settings": {"do_sample": i > 0}}
+            for i in range(count)
+        ])
+
+
+def test_rating_sheet_rates_revises_and_aggregates(workspace):
+    ids = _stored_samples()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["rater"] = "mei"
+    at.run()
+    at.switch_page("../pages/ratings.py").run()
+    assert not at.exception
+    assert at.text_input(key="ratings.rater").value == "mei"
+    first = ids[0]
+    at.radio(key=f"ratings.fluency.{first}").set_value(5)
+    at.radio(key=f"ratings.style.{first}").set_value(2)
+    at.text_input(key=f"ratings.comment.{first}").input("nice rhythm")
+    at.button[0].click()  # the form's submit button comes first on the page
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    from core.store import open_store
+
+    with open_store() as store:
+        [rating] = store.ratings(rater="mei")
+        assert (rating["sample_id"], rating["fluency"], rating["style"], rating["comment"]) == (first, 5, 2, "nice rhythm")
+        assert store.progress("mei") == (1, 3)
+    # The next sample is on screen now; skip it, the third comes.
+    at.button(key="ratings.skip").click().run()
+    assert f"ratings.fluency.{ids[2]}" in [r.key for r in at.radio]
+    # Results show the aggregates by setting.
+    assert any("criterion" in d.value.columns for d in at.dataframe)
+
+
+def test_ratings_page_without_a_name_or_samples(workspace):
+    at = open_page("ratings", "zh")
+    assert not at.exception
+    assert any(texts("zh")["ratings.who"] in i.value for i in at.info)

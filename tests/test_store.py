@@ -135,7 +135,7 @@ def test_version_0_database_upgrades_in_place(tmp_path):
         store.add_samples([record()])
         assert store.count_samples() == 1
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(store_module.MIGRATIONS[-1][0],)]
         assert db.execute("SELECT body FROM notes").fetchall() == [("kept",)]
 
 
@@ -144,21 +144,22 @@ def test_registered_migration_runs_once_in_order(tmp_path):
     with open_store(url(path)) as store:
         store.add_samples([record()])
     calls = []
+    nxt = store_module.MIGRATIONS[-1][0] + 1
 
-    def v2(conn):
-        calls.append(2)
+    def step(conn):
+        calls.append(nxt)
         conn.execute(text("ALTER TABLE samples ADD COLUMN language VARCHAR(10)"))
         conn.execute(text("UPDATE samples SET language = 'en'"))
 
-    migrations = [*store_module.MIGRATIONS, (2, v2)]
+    migrations = [*store_module.MIGRATIONS, (nxt, step)]
     with open_store(url(path)) as store:
-        assert store_module.migrate(store.engine, migrations) == 2
-        assert store_module.migrate(store.engine, migrations) == 2  # already there: nothing runs again
+        assert store_module.migrate(store.engine, migrations) == nxt
+        assert store_module.migrate(store.engine, migrations) == nxt  # already there: nothing runs again
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT language FROM samples")).all() == [("en",)]
-            assert conn.execute(text("SELECT version FROM schema_version")).all() == [(2,)]
+            assert conn.execute(text("SELECT version FROM schema_version")).all() == [(nxt,)]
         assert store.count_samples() == 1
-    assert calls == [2]
+    assert calls == [nxt]
 
 
 def test_failed_migration_leaves_database_as_it_was(tmp_path):
@@ -171,11 +172,11 @@ def test_failed_migration_leaves_database_as_it_was(tmp_path):
 
     with open_store(url(path)) as store:
         with pytest.raises(RuntimeError):
-            store_module.migrate(store.engine, [*store_module.MIGRATIONS, (2, broken)])
+            store_module.migrate(store.engine, [*store_module.MIGRATIONS, (store_module.MIGRATIONS[-1][0] + 1, broken)])
         columns = {c["name"] for c in inspect(store.engine).get_columns("samples")}
         assert "language" not in columns  # the ALTER was rolled back with the rest
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 1
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == store_module.MIGRATIONS[-1][0]
 
 
 def test_newer_database_is_refused(tmp_path):
@@ -252,3 +253,175 @@ def test_ratings_constraints(tmp_path):
             rating = session.query(Rating).one()
             assert rating.fluency == 5 and rating.updated >= created
         assert all(isinstance(Rating.__table__.c[c].type, Integer) for c in store_module.CRITERIA)
+
+
+# --- schema version 2 and the rating API ----------------------------------------------------------------------
+
+
+def _schema(path) -> dict:
+    with sqlite3.connect(path) as db:
+        return {name: sql for name, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+
+
+def test_version_1_database_upgrades_to_2_keeping_its_data(tmp_path):
+    path = tmp_path / "lab.sqlite"
+    engine = store_module._engine(url(path))
+    with engine.begin() as conn:  # a database exactly as version 1 made it
+        store_module._v1(conn)
+        store_module.SchemaVersion.__table__.create(conn)
+        conn.execute(store_module.SchemaVersion.__table__.insert().values(version=1))
+    v1 = store_module.Store(engine)
+    a, b = v1.add_samples([record(), record(text=" another")])
+    with v1.transaction() as session:
+        session.add(Rating(sample_id=a, rater="ann", fluency=4, comment="好"))
+    v1.close()
+    assert "comparisons" not in _schema(path)
+
+    with open_store(url(path)) as store:
+        assert [s["id"] for s in store.samples()] == [a, b]
+        (rating,) = store.ratings()
+        assert (rating["sample_id"], rating["rater"], rating["fluency"], rating["comment"]) == (a, "ann", 4, "好")
+        store.vote(a, b, "ann", "a")
+        assert [c["outcome"] for c in store.comparisons()] == ["a"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    fresh = tmp_path / "fresh.sqlite"
+    open_store(url(fresh)).close()
+    assert _schema(path) == _schema(fresh)  # the upgrade gives exactly what a new database has
+
+
+def test_rate_inserts_then_revises_one_row(tmp_path):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        (sample,) = store.add_samples([record()])
+        store.rate(sample, "ann", {"fluency": 3, "style": 4}, comment="ok")
+        (first,) = store.ratings()
+        assert (first["fluency"], first["coherence"], first["style"], first["comment"]) == (3, None, 4, "ok")
+        store.rate(sample, " ann ", {"fluency": 5, "coherence": 2, "repetition": 1})  # the same rater, revised
+        (revised,) = store.ratings()
+    assert revised["id"] == first["id"] and revised["created"] == first["created"]
+    assert revised["updated"] > first["updated"] and revised["updated"].tzinfo is not None
+    assert {c: revised[c] for c in store_module.CRITERIA} == {"fluency": 5, "coherence": 2, "style": None, "repetition": 1}
+    assert revised["comment"] is None
+
+
+@pytest.mark.parametrize(
+    "sample_offset, rater, scores, says",
+    [
+        (100, "ann", {"fluency": 3}, "no sample"),
+        (0, "", {"fluency": 3}, "rater name"),
+        (0, "   ", {"fluency": 3}, "rater name"),
+        (0, "ann", {"fluency": 0}, "fluency score 0"),
+        (0, "ann", {"style": 6}, "style score 6"),
+        (0, "ann", {"style": "4"}, "style score '4'"),
+        (0, "ann", {"coherence": 2.5}, "coherence score 2.5"),
+        (0, "ann", {"humour": 3}, "unknown criteria humour"),
+        (0, "ann", [3, 3, 3, 3], "must be a dict"),
+    ],
+)
+def test_bad_ratings_are_user_errors_and_change_nothing(tmp_path, sample_offset, rater, scores, says):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        (sample,) = store.add_samples([record()])
+        with pytest.raises(UserError, match=says):
+            store.rate(sample + sample_offset, rater, scores)
+        assert store.ratings() == []
+
+
+def test_ratings_carry_provenance_and_filter(tmp_path):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        a, b = store.add_samples([record(), record(config_name="greedy", checkpoint=None, prompt="春天")])
+        store.rate(a, "ann", {"fluency": 4})
+        store.rate(b, "ann", {"fluency": 2})
+        store.rate(b, "bo", {"fluency": 3})
+        rows = store.ratings()
+        assert [(r["sample_id"], r["rater"]) for r in rows] == [(a, "ann"), (b, "ann"), (b, "bo")]
+        assert (rows[1]["model"], rows[1]["checkpoint"], rows[1]["config_name"], rows[1]["prompt"]) == (
+            "gpt2", None, "greedy", "春天")
+        assert rows[0]["settings"] == record()["settings"] and rows[0]["text"] == record()["text"]
+        assert [r["sample_id"] for r in store.ratings(sample_ids=[b])] == [b, b]
+        assert [r["sample_id"] for r in store.ratings(rater="ann")] == [a, b]
+        assert store.ratings(sample_ids=[a], rater="bo") == []
+
+
+def test_next_unrated_and_progress(tmp_path):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        a, b, c = store.add_samples([record(), record(source="gallery"), record()])
+        assert store.progress("ann") == (0, 3)
+        assert store.next_unrated("ann")["id"] == a
+        store.rate(a, "ann", {"fluency": 4})
+        assert store.next_unrated("ann")["id"] == b
+        assert store.next_unrated("ann", skip=[b])["id"] == c  # skipped on the sheet
+        assert store.next_unrated("ann", source="playground")["id"] == c
+        assert store.progress("ann") == (1, 3) and store.progress("ann", source="gallery") == (0, 1)
+        assert store.progress("bo") == (0, 3)
+        store.rate(b, "ann", {})
+        store.rate(c, "ann", {"style": 1})
+        assert store.next_unrated("ann") is None and store.progress("ann") == (3, 3)
+        assert store.next_unrated("bo")["id"] == a
+        with pytest.raises(UserError, match="rater name"):
+            store.progress("")
+
+
+def test_votes_pairs_and_comparisons(tmp_path):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        a, b, c = store.add_samples([record(config_name=n) for n in ("greedy", "hot", "cold")])
+        (alone,) = store.add_samples([record(prompt="another prompt")])
+        first = store.pair_for("ann", rng_seed=3)
+        assert first is not None and store.pair_for("ann", rng_seed=3) == first  # the same seed, the same pair
+        seen = {store.pair_for("ann", rng_seed=s)[0]["id"] for s in range(30)}
+        assert seen <= {a, b, c} and len(seen) > 1  # shuffled: either sample may come first
+
+        store.vote(a, b, "ann", "a")
+        store.vote(c, a, "ann", "tie")
+        assert {frozenset((p[0]["id"], p[1]["id"])) for p in (store.pair_for("ann", s) for s in range(20))} == {
+            frozenset((b, c))}
+        store.vote(b, c, "ann", "both_bad")
+        assert store.pair_for("ann", rng_seed=1) is None  # every pair of the prompt compared; `alone` has none
+        assert store.pair_for("bo", rng_seed=1) is not None
+
+        store.vote(b, a, "ann", "b")  # voting again on a pair, in either order, replaces the earlier vote
+        votes = store.comparisons()
+        assert [(v["sample_a"], v["sample_b"], v["outcome"]) for v in votes] == [(c, a, "tie"), (b, c, "both_bad"), (b, a, "b")]
+        assert (votes[2]["config_a"], votes[2]["config_b"], votes[2]["prompt"]) == ("hot", "greedy", record()["prompt"])
+        assert votes[0]["rater"] == "ann" and votes[0]["created"].tzinfo is not None
+        assert store.comparisons(rater="bo") == []
+
+        for args, says in [
+            ((a, alone, "ann", "a"), "different prompts"),
+            ((a, a, "ann", "a"), "two different samples"),
+            ((a, b, "ann", "A"), "outcome 'A'"),
+            ((a, 999, "ann", "a"), "no sample 999"),
+            ((a, b, "", "a"), "rater name"),
+        ]:
+            with pytest.raises(UserError, match=says):
+                store.vote(*args)
+        assert len(store.comparisons()) == 3
+
+
+def test_eight_raters_at_once_all_land(tmp_path):
+    errors = []
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        ids = store.add_samples([record(sample_index=i) for i in range(200)])
+
+        def work(worker):
+            try:
+                rater = f"rater-{worker}"
+                for i, sample in enumerate(ids):
+                    store.rate(sample, rater, {"fluency": 1 + (i + worker) % 5})
+                for sample in ids[:: 20]:  # some revisions: still one row each
+                    store.rate(sample, rater, {"fluency": 5, "style": 5}, comment="revised")
+            except Exception as exc:  # collected: an exception in a thread would otherwise vanish
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        rows = store.ratings()
+        assert len(rows) == 1600
+        assert {(r["sample_id"], r["rater"]) for r in rows} == {(s, f"rater-{w}") for s in ids for w in range(8)}
+        revised = {(r["sample_id"], r["rater"]) for r in rows if r["comment"] == "revised"}
+        assert revised == {(s, f"rater-{w}") for s in ids[::20] for w in range(8)}
+        assert all(r["fluency"] == 5 and r["style"] == 5 for r in rows if r["comment"] == "revised")
+        assert all(store.progress(f"rater-{w}") == (200, 200) for w in range(8))

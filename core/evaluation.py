@@ -1,0 +1,194 @@
+"""Automatic measures of a model and of its samples: perplexity on a dataset's validation split (over the same packed
+blocks training uses), a base-vs-checkpoints table of it, and distinct-n and self-BLEU over a setting's samples.
+
+Perplexity runs through the project's `evaluate` metric module (`core/metrics/perplexity`), loaded by path.
+Heavy imports (torch, transformers, evaluate) happen inside the functions: pages import this module on every rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+from core import dataset, models
+from core.errors import UserError
+from core.metrics import PERPLEXITY
+from core.sample_stats import units
+from core.workspace import Workspace
+
+DEFAULT_MAX_BLOCK = 512  # as the trainer: blocks of min(context, 512) tokens unless told otherwise
+
+
+# ---- perplexity ---------------------------------------------------------------------------------------------
+
+def load_metric():
+    """The perplexity metric module, loaded by path: works offline (evaluate copies it into HF_MODULES_CACHE)."""
+    import evaluate
+
+    return evaluate.load(str(PERPLEXITY), keep_in_memory=True)  # in memory: no Arrow cache files per call
+
+
+def blocks(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
+    """The packed blocks of these texts: the trainer's packing (`core.train.worker._blocks` does exactly this)."""
+    from core.chunking import pack, tokenize_documents
+
+    return pack(tokenize_documents(tokenizer, texts), block_size, tokenizer.eos_token_id).blocks
+
+
+def context_of(model_name: str, workspace: Workspace | None = None) -> int | None:
+    """The model's context length from its config alone (no weights loaded); None when the config does not say."""
+    from transformers import AutoConfig
+
+    source = models.resolve(model_name, workspace)
+    options = models.ensure_available(source) if source.is_hub else {}
+    try:
+        config = AutoConfig.from_pretrained(source.location, **options)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"could not read the configuration of model '{model_name}': {_first_line(exc)}") from exc
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
+
+def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspace | None = None,
+               block_size: int | None = None, batch_size: int = 8, split: str = "validation") -> dict:
+    """Perplexity of a model on a dataset's split, over its packed blocks of `block_size` tokens (default: the
+    smaller of the model's context and 512, as training). Returns perplexity, mean_nll (nats per predicted token),
+    tokens (predicted tokens: block_size - 1 per block), blocks, block_size, and what was measured."""
+    import torch
+
+    workspace = workspace or Workspace.from_env()
+    data_dir = dataset.resolve(workspace, dataset_name_or_path)
+    texts = _read_split(data_dir, split)
+    tokenizer, model = _load(model_name, workspace)
+    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    block_size = _check_block_size(block_size or min(context or DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK), context)
+    if batch_size < 1:
+        raise UserError(f"the batch size must be at least 1, got {batch_size}")
+    packed = blocks(tokenizer, texts, block_size)
+    if not packed:
+        raise UserError(f"the {split} split of '{dataset_name_or_path}' is shorter than one block of {block_size} "
+                        "tokens: use a smaller block size")
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    scores = load_metric().compute(input_ids=packed, model=model, batch_size=batch_size)
+    return {"model": model_name, "dataset": str(dataset_name_or_path), "split": split, "block_size": block_size,
+            "blocks": len(packed), **scores}
+
+
+def compare(model_names: list[str], dataset_name_or_path: str, *, workspace: Workspace | None = None,
+            block_size: int | None = None, batch_size: int = 8, split: str = "validation") -> list[dict]:
+    """One `perplexity` row per model, all over blocks of one size (the smallest default among the models), so a
+    base model and its checkpoints are measured on the same blocks. Rows of models with another tokenizer count
+    other tokens: compare those by mean_nll per character, not by these numbers."""
+    if not model_names:
+        raise UserError("no model to compare: name the base model and one or more checkpoints")
+    workspace = workspace or Workspace.from_env()
+    if block_size is None:
+        block_size = min(min(context_of(m, workspace) or DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK) for m in model_names)
+    return [perplexity(m, dataset_name_or_path, workspace=workspace, block_size=block_size, batch_size=batch_size,
+                       split=split) for m in model_names]
+
+
+def run_models(run: str, workspace: Workspace | None = None) -> list[str]:
+    """The models of a base-vs-checkpoints table for a run: its base model, each checkpoint by step, then final."""
+    workspace = workspace or Workspace.from_env()
+    try:
+        base = json.loads((workspace.runs_dir / run / "config.json").read_text(encoding="utf-8"))["model"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"no run '{run}': `python -m core runs` lists them") from exc
+    # local_models lists a run's models final first, then checkpoints by step, newest first
+    saved = [name for name in models.local_models(workspace) if name.startswith(f"{run}/")]
+    return [base, *reversed(saved)]
+
+
+def _read_split(data_dir: Path, split: str) -> list[str]:
+    if split not in ("validation", "data"):
+        raise UserError(f"no split '{split}': use 'validation' or 'data' (the training documents)")
+    try:
+        return dataset.read_texts(data_dir, split)
+    except FileNotFoundError as exc:
+        raise UserError(f"the dataset {data_dir} has no {split}.jsonl: save it again on the Data page") from exc
+
+
+def _load(model_name: str, workspace: Workspace):
+    try:
+        return models.load(model_name, workspace)
+    except (ValueError, RuntimeError, OSError) as exc:  # a broken model directory: say so in one line
+        raise UserError(f"could not load model '{model_name}': {_first_line(exc)}") from exc
+
+
+def _check_block_size(block_size: int, context: int | None) -> int:
+    if block_size < 2:
+        raise UserError(f"the block size must be at least 2 tokens (one context, one prediction), got {block_size}")
+    if context and block_size > context:
+        raise UserError(f"the block size {block_size} is longer than the model's context of {context} tokens: "
+                        f"use {context} or less")
+    return block_size
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+# ---- diversity of samples -----------------------------------------------------------------------------------
+
+def distinct_n_over(texts: list[str], n: int) -> float:
+    """Corpus-level distinct-n (Li et al., 2016): distinct n-grams over all the texts / all their n-grams, in the
+    units of `core.sample_stats` (words, or characters for Chinese). No n-gram spans two texts. 0.0 when none."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    grams = Counter()
+    for text in texts:
+        grams.update(_ngrams(units(text), n))
+    total = sum(grams.values())
+    return len(grams) / total if total else 0.0
+
+
+def self_bleu(texts: list[str], max_n: int = 4) -> float | None:
+    """Self-BLEU (Zhu et al., 2018, Texygen): the mean over the texts of each one's BLEU against all the others as
+    references, on a 0-1 scale (sacrebleu reports x100). 1.0: the texts are the same; near 0: they share nothing.
+    None for fewer than two texts.
+
+    Written here because no BLEU library is in the environment (sacrebleu and nltk are not installed, and
+    `evaluate.load("bleu")` needs the hub). It follows sacrebleu's sentence_bleu: clipped n-gram precisions against
+    the maximum count over the references, effective order (a text shorter than 4 units is scored on the orders it
+    has), the "exp" smoothing for orders with no match (Chen & Cherry 2014, method 3), 0 when not even a unigram
+    matches, and the brevity penalty with the closest reference length. Units are those of `core.sample_stats`.
+    """
+    if len(texts) < 2:
+        return None
+    tokenized = [units(text) for text in texts]
+    counts = [[Counter(_ngrams(words, n)) for n in range(1, max_n + 1)] for words in tokenized]
+    scores = []
+    for i, words in enumerate(tokenized):
+        others = [j for j in range(len(texts)) if j != i]
+        ref_max = [Counter() for _ in range(max_n)]
+        for j in others:
+            for n in range(max_n):
+                ref_max[n] |= counts[j][n]  # | keeps the larger count of each n-gram
+        ref_len = min((len(tokenized[j]) for j in others), key=lambda r: (abs(r - len(words)), r))
+        scores.append(_bleu(counts[i], ref_max, len(words), ref_len))
+    return sum(scores) / len(scores)
+
+
+def _bleu(hyp: list[Counter], refs: list[Counter], hyp_len: int, ref_len: int) -> float:
+    correct = [sum(min(c, ref[g]) for g, c in grams.items()) for grams, ref in zip(hyp, refs)]
+    total = [sum(grams.values()) for grams in hyp]
+    if not any(correct):
+        return 0.0
+    log_precisions, smooth = [], 1.0
+    for right, all_ in zip(correct, total):
+        if all_ == 0:
+            break  # effective order: no n-gram of this length in the text
+        if right == 0:
+            smooth *= 2
+            log_precisions.append(math.log(1 / (smooth * all_)))
+        else:
+            log_precisions.append(math.log(right / all_))
+    brevity = 1.0 if hyp_len >= ref_len else math.exp(1 - ref_len / hyp_len)
+    return brevity * math.exp(sum(log_precisions) / len(log_precisions))
+
+
+def _ngrams(items: list[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(items[i:i + n]) for i in range(len(items) - n + 1)]

@@ -1,0 +1,256 @@
+"""Ratings in and out of the lab database as CSV or JSONL files.
+
+`export` writes every rating joined with its sample's provenance: one row per (sample, rater). CSV is written
+with the csv module as UTF-8 with a BOM, so that Excel shows Chinese text; JSONL is one UTF-8 object per line.
+
+`import_file` reads samples, with or without ratings, from such a file (or one made by hand) into the store, in
+one transaction: a bad row is a UserError naming its line, and nothing of the file is stored. Columns:
+
+- required: model, prompt, text
+- optional sample fields: checkpoint, run, dataset, settings (a JSON object), seed, config_name, created (ISO)
+- optional rating: rater, fluency, coherence, style, repetition (1-5 or empty), comment
+- sample_id: rows with the same value are one sample (an export has one row per rating); without it, each row
+  is its own sample. The ids in the file are not kept: the database gives new ones.
+- source and rated_at, written by `export`, are read and ignored: imported samples have source "import".
+
+An export imported into a fresh database gives the same samples (those that were rated) and the same scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from core.errors import UserError
+from core.store import CRITERIA, Rating, Sample, Store, _checked, _rater, _scores
+
+FORMATS = ("csv", "jsonl")
+SAMPLE_COLUMNS = (
+    "model", "checkpoint", "run", "dataset", "config_name", "settings", "seed", "prompt", "text", "created",
+)
+RATING_COLUMNS = ("rater", *CRITERIA, "comment")
+EXPORT_COLUMNS = ("sample_id", *SAMPLE_COLUMNS, "source", *RATING_COLUMNS, "rated_at")
+IGNORED_COLUMNS = ("source", "rated_at")
+KNOWN_COLUMNS = ("sample_id", *SAMPLE_COLUMNS, *RATING_COLUMNS, *IGNORED_COLUMNS)
+
+
+# --- export ---------------------------------------------------------------------------------------------------
+
+
+def export(store: Store, fmt: str, path: str | Path) -> int:
+    """Write every rating with its sample's provenance to `path` as `fmt` ("csv" or "jsonl"); returns the rows."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a directory: name a .{fmt} file to write")
+    rows = [_export_row(rating) for rating in store.ratings()]
+    try:
+        if fmt == "csv":
+            with open(path, "w", encoding="utf-8-sig", newline="") as f:  # the BOM: Excel then reads UTF-8
+                writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return len(rows)
+
+
+def _export_row(rating: dict) -> dict:
+    row = {key: rating[key] for key in ("sample_id", *SAMPLE_COLUMNS[:-1])}
+    row["created"] = _iso(rating["sample_created"])
+    row["source"] = rating["source"]
+    row.update({key: rating[key] for key in RATING_COLUMNS})
+    row["rated_at"] = _iso(rating["updated"])
+    return row
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# --- import ---------------------------------------------------------------------------------------------------
+
+
+def import_file(store: Store, path: str | Path) -> dict:
+    """Add the samples (source "import") and ratings in a CSV or JSONL file; returns {"samples": n, "ratings": m}.
+
+    All or nothing: a bad row raises a UserError that names its line, and then nothing is stored.
+    """
+    path = Path(path)
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"no file {path}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in Excel)") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    records = _read_jsonl(path, content) if _is_jsonl(path, content) else _read_csv(path, content)
+
+    samples: dict[object, tuple[int, dict]] = {}  # group key -> (line, sample record)
+    ratings: dict[tuple[object, str], tuple[int, dict]] = {}
+    for line, record in records:
+        where = f"{path.name} line {line}"
+        unknown = sorted(set(record) - set(KNOWN_COLUMNS))
+        if unknown:
+            raise UserError(f"{where}: unknown columns {', '.join(unknown)}; known: {', '.join(KNOWN_COLUMNS)}")
+        sample = _sample(record, where)
+        key = _text(record.get("sample_id")) or ("line", line)
+        if key in samples and samples[key][1] != sample:
+            raise UserError(
+                f"{where}: sample_id {key} was on line {samples[key][0]} with other sample fields; "
+                "rows with one sample_id must describe the same sample"
+            )
+        samples.setdefault(key, (line, sample))
+        rating = _rating(record, where)
+        if rating is not None:
+            if (key, rating["rater"]) in ratings:
+                first = ratings[key, rating["rater"]][0]
+                raise UserError(f"{where}: a second rating by {rating['rater']} of the sample on line {first}")
+            ratings[key, rating["rater"]] = (line, rating)
+    if not samples:
+        raise UserError(f"{path} holds no samples: give rows with model, prompt and text")
+
+    batch = str(uuid.uuid4())  # one import, one batch
+    rows = {}
+    for index, (key, (line, sample)) in enumerate(samples.items()):
+        try:
+            rows[key] = Sample(**_checked({**sample, "source": "import"}, index, batch))
+        except UserError as exc:
+            raise UserError(f"{path.name} line {line}: {exc}") from None
+    with store.transaction() as session:
+        session.add_all(rows.values())
+        session.flush()
+        session.add_all(Rating(sample_id=rows[key].id, **rating) for (key, _), (_, rating) in ratings.items())
+    return {"samples": len(rows), "ratings": len(ratings)}
+
+
+def _is_jsonl(path: Path, content: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return True
+    if suffix in (".csv", ".tsv"):
+        return False
+    return content.lstrip().startswith("{")
+
+
+def _read_jsonl(path: Path, content: str) -> list[tuple[int, dict]]:
+    out = []
+    for line, text in enumerate(content.splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path.name} line {line}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise UserError(f"{path.name} line {line}: expected a JSON object, got {type(record).__name__}")
+        out.append((line, record))
+    return out
+
+
+def _read_csv(path: Path, content: str) -> list[tuple[int, dict]]:
+    reader = csv.reader(content.splitlines(keepends=True))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return []
+        header = [name.strip() for name in header]
+        out = []
+        while True:
+            line = reader.line_num + 1  # where the record starts (a quoted cell may span lines)
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > len(header):
+                raise UserError(f"{path.name} line {line}: {len(cells)} cells but {len(header)} columns in the header")
+            out.append((line, dict(zip(header, cells))))
+        return out
+    except csv.Error as exc:
+        raise UserError(f"{path.name} line {reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _text(value) -> str | None:
+    """A cell as text, or None when empty (CSV has no null: an empty cell is one)."""
+    if value is None:
+        return None
+    value = str(value)
+    return value if value.strip() else None
+
+
+def _sample(record: dict, where: str) -> dict:
+    out: dict = {}
+    for key in ("model", "checkpoint", "run", "dataset", "config_name", "created"):
+        value = _text(record.get(key))
+        if value is not None:
+            out[key] = value.strip()
+    for key in ("prompt", "text"):  # kept exactly: a continuation's leading space is part of it
+        if _text(record.get(key)) is not None:
+            out[key] = str(record[key])
+    missing = [key for key in ("model", "prompt", "text") if key not in out]
+    if missing:
+        raise UserError(f"{where} lacks {', '.join(missing)}; every row needs model, prompt and text")
+    settings = record.get("settings")
+    if isinstance(settings, str) and settings.strip():
+        try:
+            settings = json.loads(settings)
+        except json.JSONDecodeError:
+            raise UserError(f"{where}: settings is not valid JSON: {settings[:60]!r}") from None
+    if settings not in (None, ""):
+        if not isinstance(settings, dict):
+            raise UserError(f"{where}: settings must be a JSON object, not {type(settings).__name__}")
+        out["settings"] = settings
+    seed = _whole(record.get("seed"), "seed", where)
+    if seed is not None:
+        out["seed"] = seed
+    return out
+
+
+def _whole(value, name: str, where: str) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise UserError(f"{where}: {name} {value!r} is not a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise UserError(f"{where}: {name} {value!r} is not a whole number") from None
+
+
+def _rating(record: dict, where: str) -> dict | None:
+    """The row's rating as Rating columns, None when it has no rater and no scores."""
+    scores = {c: _whole(record.get(c), c, where) for c in CRITERIA}
+    comment = _text(record.get("comment"))
+    rater = _text(record.get("rater"))
+    if rater is None:
+        if any(v is not None for v in scores.values()) or comment is not None:
+            raise UserError(f"{where} has scores or a comment but no rater: give the rater's name")
+        return None
+    try:
+        return {"rater": _rater(rater), **_scores(scores), "comment": comment}
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None

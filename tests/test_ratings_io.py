@@ -1,0 +1,190 @@
+"""Ratings export and import on real SQLite files and real CSV/JSONL files, and the `ratings` command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core import ratings_io
+from core.errors import UserError
+from core.store import CRITERIA, open_store
+from tests.conftest import ROOT, core_env
+
+
+def url(path) -> str:
+    return f"sqlite:///{path}"
+
+
+def record(**extra) -> dict:
+    return {
+        "model": "uer/gpt2-chinese-cluecorpussmall",
+        "checkpoint": "/ws/runs/run-1/checkpoint-200",
+        "run": "run-1",
+        "dataset": "poems",
+        "source": "playground",
+        "prompt": "春眠不觉晓",
+        "text": "，处处闻啼鸟。\n夜来风雨声，",
+        "settings": {"name": "热", "do_sample": True, "temperature": 1.2},
+        "seed": 7,
+        "config_name": "热",
+        **extra,
+    }
+
+
+SAMPLE_KEYS = ("model", "checkpoint", "run", "dataset", "prompt", "text", "settings", "seed", "config_name", "created")
+
+
+def _filled(path):
+    store = open_store(url(path))
+    a, b, _unrated = store.add_samples([
+        record(),
+        record(model="gpt2", checkpoint=None, run=None, prompt="Once, \"quoted\", upon", text=" a time,\nthere", settings=None,
+               seed=None, config_name="greedy"),
+        record(text="never rated"),
+    ])
+    store.rate(a, "ann", {"fluency": 4, "coherence": 3, "style": 5, "repetition": 2}, comment="好诗, 但是")
+    store.rate(a, "bo", {"fluency": 2})
+    store.rate(b, "ann", {"coherence": 1}, comment="")
+    return store
+
+
+def _content(store) -> tuple[list, list]:
+    samples = sorted((tuple(json.dumps(s[k], sort_keys=True, default=str) for k in SAMPLE_KEYS) for s in store.samples()))
+    ratings = sorted(
+        (r["prompt"], r["text"], r["rater"], *(r[c] for c in CRITERIA), r["comment"]) for r in store.ratings()
+    )
+    return samples, ratings
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_then_import_into_a_fresh_database_round_trips(tmp_path, fmt):
+    with _filled(tmp_path / "a.sqlite") as store:
+        assert ratings_io.export(store, fmt, tmp_path / f"out.{fmt}") == 3
+        store_samples, store_ratings = _content(store)
+        rated = [s for s in store.samples() if s["text"] != "never rated"]
+    with open_store(url(tmp_path / "b.sqlite")) as fresh:
+        assert ratings_io.import_file(fresh, tmp_path / f"out.{fmt}") == {"samples": 2, "ratings": 3}
+        samples, ratings = _content(fresh)
+        assert {s["source"] for s in fresh.samples()} == {"import"}
+        assert len({s["batch"] for s in fresh.samples()}) == 1
+    assert ratings == store_ratings
+    assert samples == sorted(tuple(json.dumps(s[k], sort_keys=True, default=str) for k in SAMPLE_KEYS) for s in rated)
+    assert len(store_samples) == 3  # the unrated sample is not in an export of ratings
+
+
+def test_csv_is_utf8_with_bom_and_joined_with_provenance(tmp_path):
+    with _filled(tmp_path / "a.sqlite") as store:
+        ratings_io.export(store, "csv", tmp_path / "out.csv")
+    raw = (tmp_path / "out.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and "春眠不觉晓".encode() in raw
+    with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(ratings_io.EXPORT_COLUMNS)
+    assert (rows[0]["rater"], rows[0]["fluency"], rows[0]["checkpoint"], rows[0]["config_name"]) == (
+        "ann", "4", "/ws/runs/run-1/checkpoint-200", "热")
+    assert json.loads(rows[0]["settings"]) == record()["settings"]
+    assert rows[1]["coherence"] == "" and rows[2]["text"] == " a time,\nthere"
+
+
+def test_jsonl_export_is_one_object_a_line(tmp_path):
+    with _filled(tmp_path / "a.sqlite") as store:
+        ratings_io.export(store, "jsonl", tmp_path / "out.jsonl")
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    assert len(lines) == 3 and "春眠不觉晓" in lines[0]
+    assert first["settings"] == record()["settings"] and first["style"] == 5 and first["coherence"] == 3
+    assert json.loads(lines[1])["style"] is None
+
+
+def test_import_hand_made_csv_samples_with_and_without_ratings(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text(
+        "model,prompt,text,settings,seed,rater,fluency,coherence,style,repetition,comment\n"
+        'gpt2,Hello,  world,"{""top_k"": 50}",3,ann,5,4,,1,nice\n'
+        "gpt2,Hello,there,,,,,,,,\n",
+        encoding="utf-8",
+    )
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        assert ratings_io.import_file(store, path) == {"samples": 2, "ratings": 1}
+        first, second = store.samples()
+        assert (first["text"], first["settings"], first["seed"], first["source"]) == ("  world", {"top_k": 50}, 3, "import")
+        assert (second["settings"], second["seed"]) == (None, None)
+        (rating,) = store.ratings()
+        assert {c: rating[c] for c in CRITERIA} == {"fluency": 5, "coherence": 4, "style": None, "repetition": 1}
+        assert store.progress("ann") == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "name, content, says",
+    [
+        ("bad.csv", "model,prompt,text\ngpt2,Hi,there\ngpt2,Hi,\n", r"bad.csv line 3 lacks text"),
+        ("bad.csv", "model,prompt,text,fluency,rater\ngpt2,Hi,a,3,ann\ngpt2,Hi,b,6,ann\n", "line 3: fluency score 6"),
+        ("bad.csv", "model,prompt,text,fluency\ngpt2,Hi,a,3\n", "line 2 has scores or a comment but no rater"),
+        ("bad.csv", "model,prompt,text,seed\ngpt2,Hi,a,x7\n", "line 2: seed 'x7'"),
+        ("bad.csv", "model,prompt,text,settings\ngpt2,Hi,a,{oops\n", "line 2: settings is not valid JSON"),
+        ("bad.csv", "model,prompt,text,flency\ngpt2,Hi,a,3\n", "line 2: unknown columns flency"),
+        ("bad.csv", 'model,prompt,text\ngpt2,"multi\nline",a\ngpt2,Hi,"b",extra\n', "line 4: 4 cells"),
+        ("bad.jsonl", '{"model": "gpt2", "prompt": "Hi", "text": "a"}\n\n{"model": "gpt2", "prompt": "Hi"\n', "line 3: not valid JSON"),
+        ("bad.jsonl", '{"model": "gpt2", "prompt": "Hi", "text": "a", "settings": [1]}\n', "line 1: settings must be a JSON object"),
+        ("bad.jsonl", '{"model": "gpt2", "prompt": "Hi", "text": "a", "created": "yesterday"}\n', "line 1: .*not an ISO"),
+        ("bad.jsonl", '{"sample_id": 1, "model": "gpt2", "prompt": "Hi", "text": "a", "rater": "ann"}\n'
+                      '{"sample_id": 1, "model": "gpt2", "prompt": "Hi", "text": "a", "rater": "ann"}\n', "line 2: a second rating"),
+        ("bad.jsonl", '{"sample_id": 1, "model": "gpt2", "prompt": "Hi", "text": "a"}\n'
+                      '{"sample_id": 1, "model": "gpt2", "prompt": "Hi", "text": "b"}\n', "line 2: sample_id 1 was on line 1"),
+        ("empty.csv", "", "holds no samples"),
+    ],
+)
+def test_bad_rows_name_their_line_and_store_nothing(tmp_path, name, content, says):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        with pytest.raises(UserError, match=says):
+            ratings_io.import_file(store, tmp_path / name)
+        assert store.count_samples() == 0 and store.ratings() == []
+
+
+def test_unreadable_files_and_formats(tmp_path):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        with pytest.raises(UserError, match="no file"):
+            ratings_io.import_file(store, tmp_path / "missing.csv")
+        (tmp_path / "gbk.csv").write_bytes("model,prompt,text\ngpt2,春天,好\n".encode("gbk"))
+        with pytest.raises(UserError, match="not UTF-8"):
+            ratings_io.import_file(store, tmp_path / "gbk.csv")
+        with pytest.raises(UserError, match="unknown export format 'xlsx'"):
+            ratings_io.export(store, "xlsx", tmp_path / "out.xlsx")
+        with pytest.raises(UserError, match="is a directory"):
+            ratings_io.export(store, "csv", tmp_path)
+
+
+def run_core(*args, **env):
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=core_env(**env), capture_output=True, text=True, timeout=120
+    )
+
+
+def test_ratings_command_exports_and_imports(tmp_path):
+    _filled(tmp_path / "a.sqlite").close()
+    out = tmp_path / "out.jsonl"
+    done = run_core("ratings", "export", "--out", str(out), QUILL_DB_URL=url(tmp_path / "a.sqlite"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"exported 3 ratings with their samples' provenance to {out}"
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3  # .jsonl: the format from the extension
+
+    done = run_core("ratings", "import", str(out), QUILL_DB_URL=url(tmp_path / "b.sqlite"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"imported 2 samples and 3 ratings from {out}"
+
+    done = run_core("ratings", "export", "--format", "csv", "--out", str(tmp_path / "o.csv"),
+                    QUILL_DB_URL=url(tmp_path / "b.sqlite"))
+    assert done.returncode == 0 and (tmp_path / "o.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+    (tmp_path / "bad.csv").write_text("model,prompt,text\ngpt2,Hi,\n", encoding="utf-8")
+    done = run_core("ratings", "import", str(tmp_path / "bad.csv"), QUILL_DB_URL=url(tmp_path / "b.sqlite"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == ["error: bad.csv line 2 lacks text; every row needs model, prompt and text"]
+
+    done = run_core("ratings", "export", "--format", "xml", "--out", "x", QUILL_DB_URL=url(tmp_path / "b.sqlite"))
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: ")
