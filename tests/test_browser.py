@@ -162,7 +162,7 @@ def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
     page.wait_for_function("() => document.body.innerText.includes('step 0')", timeout=120_000)  # gallery at step 0
     page.reload()
     _wait_for_title(page, texts("en")["train.title"])
-    page.get_by_text(texts("en")["run.title"].format(run=run_id)).wait_for(timeout=120_000)
+    page.get_by_role("heading", name=texts("en")["run.title"].format(run=run_id)).wait_for(timeout=120_000)
     deadline = time.monotonic() + 120
     first = step()
     while step() <= first and time.monotonic() < deadline:
