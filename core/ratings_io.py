@@ -254,3 +254,26 @@ def _rating(record: dict, where: str) -> dict | None:
         return {"rater": _rater(rater), **_scores(scores), "comment": comment}
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
+
+
+def import_gallery(store: Store, run_dir: Path) -> int:
+    """A run's checkpoint gallery (samples.jsonl) into the store, each sample tied to its checkpoint and settings."""
+    from core.train import runs
+    from core.train.config import TrainConfig
+
+    config = TrainConfig.load(Path(run_dir) / "config.json")
+    settings = {"do_sample": True, "top_p": 0.9, "temperature": 0.8, "max_new_tokens": config.gallery_max_new_tokens}
+    records = [
+        {
+            "model": f"{Path(run_dir).name}/checkpoint-{line['step']}" if line["step"] else config.model,
+            "checkpoint": f"checkpoint-{line['step']}" if line["step"] else config.model,
+            "run": Path(run_dir).name, "dataset": config.dataset, "source": "gallery",
+            "prompt": line["prompt"], "text": line["text"], "seed": line.get("seed"),
+            "config_name": f"gallery step {line['step']}", "settings": settings,
+        }
+        for line in runs.read_samples(run_dir)
+    ]
+    if not records:
+        raise UserError(f"run {Path(run_dir).name} has no gallery samples yet: they appear at its first evaluation")
+    store.add_samples(records)
+    return len(records)

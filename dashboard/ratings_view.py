@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import random
+import tempfile
+from pathlib import Path
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from core import aggregates
+from core import aggregates, evaluation, ratings_io
 from core.errors import UserError
+from core.train import runs
+from core.train.config import TrainConfig
+from dashboard.figures import CALM
 from dashboard.i18n import t
 
 CRITERIA = ["fluency", "coherence", "style", "repetition"]
@@ -88,6 +94,7 @@ def results(store) -> None:
         rows = aggregates.criterion_summary([{**r, key: r.get(key) or "–"} for r in ratings], by=key)
         frame = pd.DataFrame(rows)
         st.dataframe(frame[[key, "criterion", "n", "mean", "ci_low", "ci_high"]], hide_index=True, width="stretch")
+        st.plotly_chart(_distribution(frame, key), key=f"ratings.dist.{key}")
     votes = store.comparisons()
     if votes:
         st.markdown(f"**{t('ratings.bradley_terry')}**")
@@ -97,3 +104,65 @@ def results(store) -> None:
     st.markdown(f"**{t('ratings.agreement')}**")
     st.dataframe(pd.DataFrame([{t("ratings.criterion"): t(f"ratings.criterion.{c}"), "α": a} for c, a in alphas.items()]),
                  hide_index=True)
+
+
+def _distribution(frame: pd.DataFrame, key: str) -> go.Figure:
+    """Stacked score counts (1 to 5) per group and criterion."""
+    labels = [f"{g} · {t(f'ratings.criterion.{c}')}" for g, c in zip(frame[key], frame["criterion"])]
+    colours = ["#c0504d", "#e4a46b", "#d9d3c3", "#9bb7cc", "#3d6b8c"]
+    figure = go.Figure([go.Bar(y=labels, x=frame[f"count_{s}"], name=str(s), orientation="h", marker_color=colours[s - 1])
+                        for s in range(1, 6)])
+    figure.update_layout(barmode="stack", title=t("ratings.distribution"), **{**CALM, "height": 120 + 22 * len(labels)})
+    return figure
+
+
+def downloads(store) -> None:
+    left, right = st.columns(2)
+    for column, fmt in [(left, "csv"), (right, "jsonl")]:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"ratings.{fmt}"
+            ratings_io.export(store, fmt, path)
+            column.download_button(t("ratings.download", fmt=fmt.upper()), path.read_bytes(), path.name,
+                                   key=f"ratings.download.{fmt}")
+
+
+def import_gallery(store, workspace) -> None:
+    listed = [r["id"] for r in runs.list_runs(workspace)]
+    if not listed:
+        return
+    pick, go_ = st.columns([3, 1])
+    run = pick.selectbox(t("ratings.gallery_run"), listed, key="ratings.gallery.run")
+    if go_.button(t("ratings.gallery_import"), key="ratings.gallery.import", width="stretch"):
+        try:
+            st.success(t("ratings.gallery_done", n=ratings_io.import_gallery(store, workspace.runs_dir / run)))
+        except UserError as error:
+            st.error(str(error))
+
+
+def diversity(store) -> None:
+    """Distinct-n and self-BLEU over each setting's samples: how varied a setting's texts are."""
+    by_setting: dict[str, list[str]] = {}
+    for sample in store.samples():
+        by_setting.setdefault(sample.get("config_name") or "–", []).append(sample["text"])
+    rows = [{t("ratings.setting"): name, t("ratings.samples"): len(texts), "distinct-1": evaluation.distinct_n_over(texts, 1),
+             "distinct-2": evaluation.distinct_n_over(texts, 2), "self-BLEU": evaluation.self_bleu(texts)}
+            for name, texts in by_setting.items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def perplexity_table(workspace) -> None:
+    """Perplexity of the base model and each checkpoint of a run on its dataset's validation split."""
+    listed = [r["id"] for r in runs.list_runs(workspace)]
+    if not listed:
+        st.caption(t("ratings.no_runs"))
+        return
+    run = st.selectbox(t("ratings.ppl_run"), listed, key="ratings.ppl.run")
+    if st.button(t("ratings.ppl_compute"), key="ratings.ppl.compute"):
+        try:
+            dataset = TrainConfig.load(workspace.runs_dir / run / "config.json").dataset
+            with st.spinner(t("ratings.ppl_running")):
+                table = evaluation.compare(evaluation.run_models(run, workspace), dataset, workspace=workspace)
+            st.dataframe(pd.DataFrame(table)[["model", "perplexity", "tokens", "block_size"]], hide_index=True,
+                         width="stretch")
+        except UserError as error:
+            st.error(str(error))

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.store import open_store
+from core.workspace import Workspace
 from dashboard import ratings_view
 from dashboard.i18n import t
 
@@ -29,5 +30,12 @@ try:
             st.info(t("ratings.who"))
     with results_tab:
         ratings_view.results(store)
+        ratings_view.downloads(store)
+        st.subheader(t("ratings.diversity"))
+        ratings_view.diversity(store)
+        st.subheader(t("ratings.perplexity"))
+        ratings_view.perplexity_table(Workspace.from_env())
+    with st.expander(t("ratings.gallery")):
+        ratings_view.import_gallery(store, Workspace.from_env())
 finally:
     store.close()

@@ -255,8 +255,10 @@ def test_rating_sheet_rates_revises_and_aggregates(workspace):
     # The next sample is on screen now; skip it, the third comes.
     at.button(key="ratings.skip").click().run()
     assert f"ratings.fluency.{ids[2]}" in [r.key for r in at.radio]
-    # Results show the aggregates by setting.
+    # Results show the aggregates by setting, and how varied each setting's samples are.
     assert any("criterion" in d.value.columns for d in at.dataframe)
+    assert any("self-BLEU" in d.value.columns for d in at.dataframe)
+    assert not at.exception
 
 
 def test_ratings_page_without_a_name_or_samples(workspace):

@@ -188,3 +188,20 @@ def test_ratings_command_exports_and_imports(tmp_path):
 
     done = run_core("ratings", "export", "--format", "xml", "--out", "x", QUILL_DB_URL=url(tmp_path / "b.sqlite"))
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: ")
+
+
+def test_a_runs_gallery_becomes_samples(tmp_path):
+    from core.ratings_io import import_gallery
+    from core.train.config import TrainConfig
+
+    run = tmp_path / "runs" / "poems-run"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(TrainConfig(dataset="poems", model="starter").to_json())
+    lines = [{"step": 0, "prompt": "月", "text": "光", "seed": 1234}, {"step": 50, "prompt": "月", "text": "下独酌", "seed": 1234}]
+    (run / "samples.jsonl").write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    with open_store(f"sqlite:///{tmp_path / 'lab.sqlite'}") as store:
+        assert import_gallery(store, run) == 2
+        first, second = store.samples()
+    assert (first["model"], first["source"], first["run"]) == ("starter", "gallery", "poems-run")
+    assert (second["model"], second["checkpoint"], second["text"]) == ("poems-run/checkpoint-50", "checkpoint-50", "下独酌")
+    assert second["dataset"] == "poems" and second["settings"]["top_p"] == 0.9
