@@ -10,17 +10,27 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import aggregates, evaluation, ratings_io
+from core import aggregates, evaluation, ratings_io, rubric
 from core.errors import UserError
+from core.store import CRITERIA
 from core.train import runs
 from core.train.config import TrainConfig
 from dashboard.figures import CALM
 from dashboard.i18n import t
 
-CRITERIA = ["fluency", "coherence", "style", "repetition"]
 
 
-def sheet(store, rater: str, blind: bool) -> None:
+def edit_rubric(workspace) -> None:
+    """What each criterion asks, in this workspace's words (empty = the lab's default question)."""
+    current = rubric.load(workspace)
+    edited = {c: st.text_input(t(f"ratings.criterion.{c}"), current[c], placeholder=t(f"ratings.criterion.{c}.help"),
+                               key=f"ratings.rubric.{c}") for c in CRITERIA}
+    if st.button(t("ratings.rubric_save"), key="ratings.rubric.save"):
+        rubric.save(workspace, edited)
+        st.success(t("ratings.rubric_saved"))
+
+
+def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     """One sample at a time: the prompt apart from the continuation, four 1–5 scores, a comment, submit or skip."""
     samples = store.samples()
     mine = {r["sample_id"]: r for r in store.ratings(rater=rater)}
@@ -47,7 +57,8 @@ def sheet(store, rater: str, blind: bool) -> None:
         scores = {}
         for criterion in CRITERIA:
             scores[criterion] = st.radio(t(f"ratings.criterion.{criterion}"), [1, 2, 3, 4, 5], horizontal=True,
-                                         index=(previous.get(criterion) or 3) - 1, help=t(f"ratings.criterion.{criterion}.help"),
+                                         index=(previous.get(criterion) or 3) - 1,
+                                         help=descriptions.get(criterion) or t(f"ratings.criterion.{criterion}.help"),
                                          key=f"ratings.{criterion}.{sample['id']}")
         comment = st.text_input(t("ratings.comment"), previous.get("comment") or "", key=f"ratings.comment.{sample['id']}")
         submitted = st.form_submit_button(t("ratings.submit"), type="primary")

@@ -2,11 +2,13 @@
 
 import streamlit as st
 
+from core import rubric
 from core.store import open_store
 from core.workspace import Workspace
 from dashboard import ratings_view
 from dashboard.i18n import t
 
+workspace = Workspace.from_env()
 st.title(t("ratings.title"))
 st.markdown(t("ratings.intro"))
 
@@ -22,7 +24,8 @@ try:
         elif store.count_samples() == 0:
             st.info(t("ratings.empty"))
         else:
-            ratings_view.sheet(store, rater, st.toggle(t("ratings.blind"), key="ratings.blind"))
+            ratings_view.sheet(store, rater, st.toggle(t("ratings.blind"), key="ratings.blind"),
+                               rubric.load(workspace))
     with compare_tab:
         if rater:
             ratings_view.compare(store, rater)
@@ -34,8 +37,10 @@ try:
         st.subheader(t("ratings.diversity"))
         ratings_view.diversity(store)
         st.subheader(t("ratings.perplexity"))
-        ratings_view.perplexity_table(Workspace.from_env())
+        ratings_view.perplexity_table(workspace)
     with st.expander(t("ratings.gallery")):
-        ratings_view.import_gallery(store, Workspace.from_env())
+        ratings_view.import_gallery(store, workspace)
+    with st.expander(t("ratings.rubric")):
+        ratings_view.edit_rubric(workspace)
 finally:
     store.close()

@@ -265,3 +265,15 @@ def test_ratings_page_without_a_name_or_samples(workspace):
     at = open_page("ratings", "zh")
     assert not at.exception
     assert any(texts("zh")["ratings.who"] in i.value for i in at.info)
+
+
+def test_rubric_is_editable_per_workspace(workspace):
+    from core import rubric
+
+    _stored_samples(1)
+    at = open_page("ratings")
+    at.text_input(key="ratings.rubric.style").input("Does it sound like a Song dynasty ci poem?")
+    at.button(key="ratings.rubric.save").click().run()
+    assert not at.exception
+    assert rubric.load(workspace)["style"] == "Does it sound like a Song dynasty ci poem?"
+    assert rubric.load(workspace)["fluency"] == ""
