@@ -7,12 +7,12 @@ import json
 import random
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from core.errors import UserError
+from core.files import staged_directory
 from core.workspace import Workspace
 
 MIN_DOCS_FOR_DOCUMENT_SPLIT = 10  # below this, every document gives its last part to validation instead
@@ -82,18 +82,11 @@ def save(out: Path, texts: list[str], *, recipe: dict, report: dict, ratio: floa
     train, validation, how = split(texts, ratio, seed)
     summary = {**how, "train_documents": len(train), "validation_documents": len(validation)}
     full_report = {**report, "split": summary, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with staged_directory(out) as staging:
         _write_jsonl(staging / "data.jsonl", train)
         _write_jsonl(staging / "validation.jsonl", validation)
         (staging / "recipe.json").write_text(json.dumps(recipe, ensure_ascii=False, indent=2), encoding="utf-8")
         (staging / "report.json").write_text(json.dumps(full_report, ensure_ascii=False, indent=2), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return summary
 
 

@@ -7,12 +7,11 @@ trained on nothing yet. Its tokenizer is learned from the project's sample corpu
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.corpus import sample_texts
+from core.files import staged_directory
 
 EOS = "<|endoftext|>"
 
@@ -69,17 +68,10 @@ def build_starter(out: Path, config: StarterConfig = StarterConfig()) -> dict:
         "config": asdict(config),
     }
     # Built beside the target and moved in at the end, so a half-built starter never looks ready.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".starter-", dir=out.parent))
-    try:
+    with staged_directory(out) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "starter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return info
 
 

@@ -397,9 +397,11 @@ def test_votes_pairs_and_comparisons(tmp_path):
         assert len(store.comparisons()) == 3
 
 
-def test_eight_raters_at_once_all_land(tmp_path):
+def eight_raters_at_once(db_url: str) -> None:
+    """8 threads × 200 ratings (plus revisions) on one store: all 1,600 land, one row per (sample, rater).
+    Shared with the PostgreSQL tests."""
     errors = []
-    with open_store(url(tmp_path / "lab.sqlite")) as store:
+    with open_store(db_url) as store:
         ids = store.add_samples([record(sample_index=i) for i in range(200)])
 
         def work(worker):
@@ -425,3 +427,7 @@ def test_eight_raters_at_once_all_land(tmp_path):
         assert revised == {(s, f"rater-{w}") for s in ids[::20] for w in range(8)}
         assert all(r["fluency"] == 5 and r["style"] == 5 for r in rows if r["comment"] == "revised")
         assert all(store.progress(f"rater-{w}") == (200, 200) for w in range(8))
+
+
+def test_eight_raters_at_once_all_land(tmp_path):
+    eight_raters_at_once(url(tmp_path / "lab.sqlite"))

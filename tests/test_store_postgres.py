@@ -4,7 +4,6 @@ the same contract as on SQLite — provenance round trip, upgrade from version 1
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 from sqlalchemy import MetaData, text
@@ -12,7 +11,7 @@ from sqlalchemy import MetaData, text
 from core import store as store_module
 from core.store import Rating, open_store
 from tests.conftest import require
-from tests.test_store import record
+from tests.test_store import eight_raters_at_once, record
 
 URL = os.environ.get("QUILL_TEST_POSTGRES_URL", "")
 
@@ -68,23 +67,4 @@ def test_revisions_keep_one_row(pg_url):
 
 
 def test_eight_raters_at_once_all_land(pg_url):
-    errors = []
-    with open_store(pg_url) as store:
-        ids = store.add_samples([record(sample_index=i) for i in range(200)])
-
-        def work(worker):
-            try:
-                for i, sample in enumerate(ids):
-                    store.rate(sample, f"rater-{worker}", {"fluency": 1 + (i + worker) % 5})
-            except Exception as exc:  # collected: an exception in a thread would otherwise vanish
-                errors.append(exc)
-
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
-        rows = store.ratings()
-        assert len(rows) == 1600
-        assert {(r["sample_id"], r["rater"]) for r in rows} == {(s, f"rater-{w}") for s in ids for w in range(8)}
+    eight_raters_at_once(pg_url)
