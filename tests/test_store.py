@@ -263,10 +263,11 @@ def _schema(path) -> dict:
         return {name: sql for name, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
 
 
-def test_version_1_database_upgrades_to_2_keeping_its_data(tmp_path):
-    path = tmp_path / "lab.sqlite"
-    engine = store_module._engine(url(path))
-    with engine.begin() as conn:  # a database exactly as version 1 made it
+def version_1_database(db_url: str) -> tuple[int, int]:
+    """A database exactly as version 1 made it, holding two samples and a rating; returns the samples' ids.
+    Shared with the PostgreSQL tests."""
+    engine = store_module._engine(db_url)
+    with engine.begin() as conn:
         store_module._v1(conn)
         store_module.SchemaVersion.__table__.create(conn)
         conn.execute(store_module.SchemaVersion.__table__.insert().values(version=1))
@@ -275,6 +276,12 @@ def test_version_1_database_upgrades_to_2_keeping_its_data(tmp_path):
     with v1.transaction() as session:
         session.add(Rating(sample_id=a, rater="ann", fluency=4, comment="好"))
     v1.close()
+    return a, b
+
+
+def test_version_1_database_upgrades_to_2_keeping_its_data(tmp_path):
+    path = tmp_path / "lab.sqlite"
+    a, b = version_1_database(url(path))
     assert "comparisons" not in _schema(path)
 
     with open_store(url(path)) as store:

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import MetaData, text
 
 from core import store as store_module
-from core.store import Rating, open_store
+from core.store import open_store
 from tests.conftest import require
-from tests.test_store import eight_raters_at_once, record
+from tests.test_store import eight_raters_at_once, record, version_1_database
 
 URL = os.environ.get("QUILL_TEST_POSTGRES_URL", "")
 
@@ -40,16 +40,7 @@ def test_round_trip_and_version(pg_url):
 
 
 def test_version_1_database_upgrades_in_place(pg_url):
-    engine = store_module._engine(pg_url)
-    with engine.begin() as conn:  # a database exactly as version 1 made it
-        store_module._v1(conn)
-        store_module.SchemaVersion.__table__.create(conn)
-        conn.execute(store_module.SchemaVersion.__table__.insert().values(version=1))
-    v1 = store_module.Store(engine)
-    a, b = v1.add_samples([record(), record(text=" another")])
-    with v1.transaction() as session:
-        session.add(Rating(sample_id=a, rater="ann", fluency=4, comment="好"))
-    v1.close()
+    a, b = version_1_database(pg_url)
     with open_store(pg_url) as store:
         (rating,) = store.ratings()
         assert (rating["sample_id"], rating["fluency"], rating["comment"]) == (a, 4, "好")
