@@ -307,6 +307,11 @@ class Store:
         with self._reads() as session:
             return session.scalar(select(func.count()).select_from(Sample)) or 0
 
+    def count_rated_samples(self) -> int:
+        """Samples with at least one rating (what the Home page shows)."""
+        with self._reads() as session:
+            return session.scalar(select(func.count(func.distinct(Rating.sample_id)))) or 0
+
     # --- the rating sheet -------------------------------------------------------------------------------------
 
     def rate(self, sample_id: int, rater: str, scores: dict, comment: str = "") -> None:

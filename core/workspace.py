@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,11 +91,18 @@ def _read_state(run_dir: Path) -> str | None:
 
 
 def _count_rated_samples(db_path: Path) -> int:
-    """Distinct samples with at least one rating; 0 before the ratings store exists."""
-    if not db_path.is_file():
+    """Through the store, so a PostgreSQL database (QUILL_DB_URL) counts too; 0 before there is any database."""
+    from core.errors import UserError
+    from core.store import open_store  # here, not at the top: the store imports this module
+
+    url = os.environ.get("QUILL_DB_URL")
+    if not url and not db_path.is_file():
         return 0
     try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-            return db.execute("SELECT COUNT(DISTINCT sample_id) FROM ratings").fetchone()[0]
-    except sqlite3.Error:
-        return 0
+        store = open_store(url or f"sqlite:///{db_path}")
+    except UserError:
+        return 0  # an unreachable database must not break the Home page; the Ratings page says why
+    try:
+        return store.count_rated_samples()
+    finally:
+        store.close()

@@ -10,7 +10,7 @@ import streamlit as st
 from core import models
 from core.hardware import Hardware, format_bytes
 from core.train.config import PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, apply_preset, check
-from core.train.memory import estimate, model_architecture
+from core.train.memory import estimate
 from dashboard.i18n import t
 
 FIELDS = [f for f in TrainConfig().to_dict() if f not in ("resume_from", "gallery_prompts")]
@@ -89,9 +89,8 @@ def read() -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
-def render_problems(config: TrainConfig, workspace, dataset_documents: int | None) -> bool:
+def render_problems(config: TrainConfig, arch, dataset_documents: int | None) -> bool:
     """Show what is wrong, in the user's language. True when the run can start."""
-    arch = model_architecture(config.model, workspace)
     messages = [t(f"problem.{p.code}", **p.values) for p in check(config, model_context=arch.n_positions if arch else None)]
     if config.dataset and dataset_documents == 0:
         messages.append(t("problem.empty_dataset"))
@@ -100,8 +99,7 @@ def render_problems(config: TrainConfig, workspace, dataset_documents: int | Non
     return not messages
 
 
-def render_memory(config: TrainConfig, hw: Hardware, workspace) -> None:
-    arch = model_architecture(config.model, workspace)
+def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
     if arch is None or not config.block_size or config.batch_size < 1:
         st.caption(t("train.memory.unknown"))
         return

@@ -5,6 +5,7 @@ import streamlit as st
 from core import dataset
 from core.errors import UserError
 from core.train import runs
+from core.train.memory import model_architecture
 from core.workspace import Workspace
 from dashboard import run_view, runs_view, train_form
 from dashboard.sidebar import cached_hardware
@@ -25,10 +26,11 @@ with new_tab:
         st.info(t("train.needs_dataset"))
     hardware = cached_hardware()
     config = train_form.render(list(saved), hardware, workspace)
+    arch = model_architecture(config.model, workspace)  # read once: both the estimate and the checks need it
     st.subheader(t("train.memory"))
-    train_form.render_memory(config, hardware, workspace)
+    train_form.render_memory(config, hardware, arch)
     chosen = saved.get(config.dataset)
-    ready = train_form.render_problems(config, workspace, chosen.documents if chosen else None)
+    ready = train_form.render_problems(config, arch, chosen.documents if chosen else None)
     if st.button(t("train.start"), type="primary", disabled=not ready, key="train.start"):
         try:
             run_dir = runs.start(workspace, config)

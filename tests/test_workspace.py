@@ -2,9 +2,9 @@
 
 import json
 import os
-import sqlite3
 
 from core.hardware import detect, format_bytes
+from core.store import open_store
 from core.workspace import Workspace
 
 
@@ -24,9 +24,11 @@ def test_counts_and_latest(workspace):
     run = workspace.runs_dir / "run-7"
     run.mkdir(parents=True)
     (run / "status.json").write_text(json.dumps({"state": "running"}))
-    with sqlite3.connect(workspace.db_path) as db:
-        db.execute("CREATE TABLE ratings (id INTEGER PRIMARY KEY, sample_id INTEGER, rater TEXT)")
-        db.executemany("INSERT INTO ratings (sample_id, rater) VALUES (?, ?)", [(1, "a"), (1, "b"), (2, "a")])
+    with open_store(f"sqlite:///{workspace.db_path}") as store:
+        one, two, _ = store.add_samples([{"model": "starter", "source": "playground", "prompt": "p", "text": t}
+                                         for t in ("a", "b", "c")])
+        for sample, rater in [(one, "a"), (one, "b"), (two, "a")]:
+            store.rate(sample, rater, {"fluency": 4})
     summary = workspace.summary()
     assert (summary.datasets, summary.latest_dataset) == (2, "news")
     assert (summary.runs, summary.latest_run, summary.latest_run_state) == (1, "run-7", "running")
