@@ -76,7 +76,8 @@ class WorkspaceSummary:
 
 
 def _subdirs(path: Path) -> list[Path]:
-    return [p for p in path.iterdir() if p.is_dir()] if path.is_dir() else []
+    """Visible folders: a hidden one is a save in progress (or killed) and no artifact yet (core.files)."""
+    return [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")] if path.is_dir() else []
 
 
 def _newest_first(paths) -> list[Path]:
