@@ -42,6 +42,7 @@ def cmd_clean(args) -> None:
     from core.cleaning.recipe import Recipe
     from core.loading import LoadOptions, load_paths
 
+    dataset.check_writable(Path(args.out), args.overwrite)  # refused before the cleaning, not after it
     recipe = Recipe.load(args.recipe) if args.recipe else Recipe.default()
     options = LoadOptions(txt_split=args.split, text_fields=args.text_field or ["text"], csv_column=args.csv_column)
     loaded = load_paths(args.inputs, options)
@@ -333,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--validation-ratio", type=float, default=0.1, help="share kept for validation (default 0.1)")
     clean.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
     clean.add_argument("--workers", type=int, help="processes for the per-document steps (default: 2 or the cores)")
-    clean.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
+    clean.add_argument("--overwrite", action="store_true", help="replace the output directory if it holds a dataset")
     clean.set_defaults(run=cmd_clean)
 
     train = commands.add_parser("train", help="fine-tune a model on a dataset (a run in the workspace)")

@@ -12,11 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.errors import UserError
-from core.files import staged_directory
+from core.files import check_replaceable, fault, is_staging, staged_directory
 from core.workspace import Workspace
 
 MIN_DOCS_FOR_DOCUMENT_SPLIT = 10  # below this, every document gives its last part to validation instead
 _NAME = re.compile(r"^[\w][\w.\-]{0,63}$")  # \w includes CJK: 唐诗-v2 is a fine name
+FILES = ("data.jsonl", "validation.jsonl", "recipe.json", "report.json")  # all that `save` writes
+MARKERS = ("data.jsonl", "recipe.json", "report.json")  # a folder holding these is a dataset the lab saved
 
 
 @dataclass(frozen=True)
@@ -77,17 +79,33 @@ def save(out: Path, texts: list[str], *, recipe: dict, report: dict, ratio: floa
          overwrite: bool = False) -> dict:
     """Write a dataset directory atomically (a half-written dataset never shows); returns its split summary."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists: choose another name, or overwrite it on purpose")
+    check_writable(out, overwrite)
     train, validation, how = split(texts, ratio, seed)
     summary = {**how, "train_documents": len(train), "validation_documents": len(validation)}
     full_report = {**report, "split": summary, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    with staged_directory(out) as staging:
+    with staged_directory(out, foreign_files) as staging:
         _write_jsonl(staging / "data.jsonl", train)
+        fault("kill-during-save")  # test hook: a save killed halfway must leave nothing visible
         _write_jsonl(staging / "validation.jsonl", validation)
         (staging / "recipe.json").write_text(json.dumps(recipe, ensure_ascii=False, indent=2), encoding="utf-8")
         (staging / "report.json").write_text(json.dumps(full_report, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary
+
+
+def check_writable(out: Path, overwrite: bool) -> None:
+    """A UserError unless `save(out, overwrite=overwrite)` may write there: new, empty, or a dataset to overwrite."""
+    out = Path(out)
+    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
+        raise UserError(f"{out} already exists: choose another name, or overwrite it on purpose")
+    check_replaceable(out, foreign_files)
+
+
+def foreign_files(path: Path) -> list[str]:
+    """The entries of `path` that `save` did not write: all of them unless it holds a dataset's marker files."""
+    names = sorted((p.name for p in Path(path).iterdir()), key=lambda name: (name in FILES, name))
+    if not all((Path(path) / marker).is_file() for marker in MARKERS):
+        return names  # the user's own files first, as the example in the refusal
+    return [name for name in names if name not in FILES or not (Path(path) / name).is_file()]
 
 
 def _write_jsonl(path: Path, texts: list[str]) -> None:
@@ -123,7 +141,7 @@ def list_datasets(workspace: Workspace) -> list[DatasetInfo]:
 def resolve(workspace: Workspace, name_or_path: str) -> Path:
     """A dataset by its name in the workspace, or a dataset directory anywhere."""
     for candidate in (workspace.datasets_dir / name_or_path, Path(name_or_path).expanduser()):
-        if (candidate / "data.jsonl").is_file():
+        if (candidate / "data.jsonl").is_file() and not is_staging(candidate):  # a half-written save is none
             return candidate
     raise UserError(f"no dataset '{name_or_path}': make one on the Data page or with `python -m core clean`")
 

@@ -1,23 +1,89 @@
-"""Writing a directory so that nobody ever sees it half-written."""
+"""Writing a directory so that nobody ever sees it half-written, and replacing only directories the lab made.
+
+A directory is written into a hidden staging folder beside its target, `.NAME.staging-PID-XXXX`, then renamed
+into place. Listings skip hidden folders, so a save killed halfway shows nothing; the PID in the name tells the
+next save whether the writer is gone, and then its leftovers are removed.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from core.errors import UserError
+
+# Given a folder, the names of the entries in it that the lab did not make (empty: it is the lab's to replace).
+Foreign = Callable[[Path], list[str]]
+
+_STAGING = re.compile(r"^\..+\.staging-(\d+)-.+$")  # .NAME.staging-PID-XXXX
+
+
+def check_replaceable(out: Path, foreign: Foreign) -> None:
+    """A UserError unless `out` is absent, an empty folder, or a folder that `foreign` finds nothing alien in."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UserError(f"{out} is not a folder the lab made; choose another folder")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    alien = foreign(out)
+    if alien:
+        raise UserError(
+            f"{out} holds files the lab did not make (e.g. {alien[0]}); choose another folder or empty it"
+        )
+
+
+def is_staging(path: Path) -> bool:
+    """A staging folder of `staged_directory` (hidden, so listings that skip dot-names never show it)."""
+    return bool(_STAGING.match(Path(path).name))
 
 
 @contextmanager
-def staged_directory(out: Path):
-    """Yield an empty folder beside `out`; when the block ends without error it replaces `out` in one rename."""
+def staged_directory(out: Path, foreign: Foreign):
+    """Yield an empty folder beside `out`; when the block ends without error it replaces `out` in one rename.
+
+    `out` is replaced only when `check_replaceable(out, foreign)` allows it, checked before and after the block.
+    """
     out = Path(out)
+    check_replaceable(out, foreign)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    remove_stale_staging(out.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
     try:
         yield staging
+        check_replaceable(out, foreign)  # the block may have run for minutes: look again just before replacing
         if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+            # Two renames rather than rmtree-then-rename: a kill in between leaves no target (never a half-deleted
+            # one), and the old folder under a staging name, which the next save removes.
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
+            os.replace(out, old / out.name)
+            staging.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale_staging(parent: Path) -> list[str]:
+    """Remove the staging folders in `parent` whose writing process is gone; returns their names."""
+    removed = []
+    for path in Path(parent).iterdir() if Path(parent).is_dir() else []:
+        match = _STAGING.match(path.name)
+        if match and path.is_dir() and not path.is_symlink() and not psutil.pid_exists(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+def fault(point: str) -> None:
+    """Test hook (QUILL_FAULT=<point>, e.g. kill-during-save): die here as a killed process would."""
+    if os.environ.get("QUILL_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -2,6 +2,9 @@
 
 `export` writes every rating joined with its sample's provenance: one row per (sample, rater). CSV is written
 with the csv module as UTF-8 with a BOM, so that Excel shows Chinese text; JSONL is one UTF-8 object per line.
+A CSV text cell that a spreadsheet would run as a formula (it starts with = + - @, a tab or a carriage return)
+gets a leading `'`, OWASP's rule against CSV injection, so it shows as text; numbers stay numbers. A text that
+itself starts with `'` gets one more, and `import_file` takes that one quote off again: the round trip is exact.
 
 `import_file` reads samples, with or without ratings, from such a file (or one made by hand) into the store, in
 one transaction: a bad row is a UserError naming its line, and nothing of the file is stored. Columns:
@@ -34,6 +37,9 @@ SAMPLE_COLUMNS = (
 RATING_COLUMNS = ("rater", *CRITERIA, "comment")
 EXPORT_COLUMNS = ("sample_id", *SAMPLE_COLUMNS, "source", *RATING_COLUMNS, "rated_at")
 IGNORED_COLUMNS = ("source", "rated_at")
+# What a spreadsheet reads as the start of a formula (OWASP). By hand, not defusedcsv: that one skips tab and
+# carriage return and rewrites every `|` in the cell, which the import could not undo exactly.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 KNOWN_COLUMNS = ("sample_id", *SAMPLE_COLUMNS, *RATING_COLUMNS, *IGNORED_COLUMNS)
 
 
@@ -77,12 +83,18 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _csv_cell(value) -> str:
+def _csv_cell(value) -> str | int | float:
     if value is None:
         return ""
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value  # a number, a negative seed too, is no formula and must stay a number in the sheet
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+    return "'" + text if text.startswith((*FORMULA_START, "'")) else text
+
+
+def _csv_text(cell: str) -> str:
+    """A CSV cell as the text that was exported: the quote `_csv_cell` put before it taken off."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*FORMULA_START, "'")) else cell
 
 
 # --- import ---------------------------------------------------------------------------------------------------
@@ -95,7 +107,8 @@ def import_file(store: Store, path: str | Path) -> dict:
     """
     path = Path(path)
     try:
-        content = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as f:  # newline="": a carriage return in a cell is kept
+            content = f.read()
     except FileNotFoundError:
         raise UserError(f"no file {path}") from None
     except UnicodeDecodeError:
@@ -184,7 +197,7 @@ def _read_csv(path: Path, content: str) -> list[tuple[int, dict]]:
                 continue
             if len(cells) > len(header):
                 raise UserError(f"{path.name} line {line}: {len(cells)} cells but {len(header)} columns in the header")
-            out.append((line, dict(zip(header, cells))))
+            out.append((line, dict(zip(header, map(_csv_text, cells)))))
         return out
     except csv.Error as exc:
         raise UserError(f"{path.name} line {reader.line_num}: not valid CSV ({exc})") from None

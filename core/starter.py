@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.corpus import sample_texts
-from core.files import staged_directory
+from core.files import check_replaceable, staged_directory
 
 EOS = "<|endoftext|>"
+MARKER = "starter.json"  # written last by `build_starter`: what it built, and the files it wrote
+WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def build_starter(out: Path, config: StarterConfig = StarterConfig()) -> dict:
 
     hf_logging.disable_progress_bar()  # the command prints its own one-line summary
     out = Path(out)
+    check_replaceable(out, foreign_files)  # before a minute of building, not after
     tokenizer = train_tokenizer(sample_texts(), config.vocab_size)
     model = build_model(config, len(tokenizer), tokenizer.convert_tokens_to_ids(EOS))
     info = {
@@ -68,12 +71,28 @@ def build_starter(out: Path, config: StarterConfig = StarterConfig()) -> dict:
         "config": asdict(config),
     }
     # Built beside the target and moved in at the end, so a half-built starter never looks ready.
-    with staged_directory(out) as staging:
+    with staged_directory(out, foreign_files) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        (staging / "starter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        files = sorted(p.name for p in staging.iterdir())
+        (staging / MARKER).write_text(json.dumps({**info, "files": files}, indent=2), encoding="utf-8")
     return info
 
 
 def is_built(path: Path) -> bool:
-    return (Path(path) / "config.json").is_file() and (Path(path) / "starter.json").is_file()
+    return (Path(path) / "config.json").is_file() and (Path(path) / MARKER).is_file()
+
+
+def foreign_files(path: Path) -> list[str]:
+    """The entries of `path` that `build_starter` did not write: all of them unless it holds a starter."""
+    path = Path(path)
+    names = sorted(p.name for p in path.iterdir())
+    if not (is_built(path) and any((path / name).is_file() for name in WEIGHTS)):
+        return names
+    try:
+        written = json.loads((path / MARKER).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return names
+    if not isinstance(written, list):
+        return []  # a starter from before the marker listed its files: the markers are all there is to go by
+    return [name for name in names if name != MARKER and (name not in written or not (path / name).is_file())]

@@ -247,10 +247,47 @@ def _engine(url: str) -> Engine:
     if sqlite and parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
     # ensure_ascii=False: Chinese prompts and settings stay readable in the database itself
-    engine = create_engine(url, json_serializer=lambda obj: json.dumps(obj, ensure_ascii=False))
+    engine = create_engine(url, json_serializer=lambda obj: json.dumps(obj, ensure_ascii=False),
+                           **_postgres_timeouts(parsed))
     if sqlite:
         _sqlite_setup(engine)
+    elif parsed.get_driver_name() == "psycopg":
+        _name_timeouts(engine, parsed)
     return engine
+
+
+CONNECT_TIMEOUT_S = 5  # a PostgreSQL server that never answers fails the command or the page in seconds
+STATEMENT_TIMEOUT_S = 60  # the slowest query the lab makes (an export of every rating) takes well under this
+
+
+def _postgres_timeouts(parsed) -> dict:
+    """create_engine options that bound every wait on a PostgreSQL server (libpq drivers); a URL's own win."""
+    if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+        return {}
+    connect_args = {}
+    if "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    options = parsed.query.get("options", "")
+    if "statement_timeout" not in str(options):
+        connect_args["options"] = f"{options} -c statement_timeout={STATEMENT_TIMEOUT_S * 1000}".strip()
+    return {"connect_args": connect_args, "pool_timeout": CONNECT_TIMEOUT_S * 2}
+
+
+def _name_timeouts(engine: Engine, parsed) -> None:
+    """A timed-out connection or query becomes a UserError that says which server, and what to do."""
+    import psycopg.errors  # only here: SQLite needs no PostgreSQL driver
+
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context):
+        error = context.original_exception
+        if isinstance(error, psycopg.errors.ConnectionTimeout):
+            raise UserError(f"the lab database at {where} did not answer within {CONNECT_TIMEOUT_S} s; check "
+                            "QUILL_DB_URL and that the server is running and reachable") from error
+        if isinstance(error, psycopg.errors.QueryCanceled):
+            raise UserError(f"the lab database at {where} took more than {STATEMENT_TIMEOUT_S} s to answer a query; "
+                            "check that the server is not overloaded or locked") from error
 
 
 def open_store(url: str | None = None) -> Store:

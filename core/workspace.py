@@ -76,7 +76,8 @@ class WorkspaceSummary:
 
 
 def _subdirs(path: Path) -> list[Path]:
-    return [p for p in path.iterdir() if p.is_dir()] if path.is_dir() else []
+    """Visible folders: a hidden one is a save in progress (or killed) and no artifact yet (core.files)."""
+    return [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")] if path.is_dir() else []
 
 
 def _newest_first(paths) -> list[Path]:
@@ -99,10 +100,7 @@ def _count_rated_samples(db_path: Path) -> int:
     if not url and not db_path.is_file():
         return 0
     try:
-        store = open_store(url or f"sqlite:///{db_path}")
+        with open_store(url or f"sqlite:///{db_path}") as store:
+            return store.count_rated_samples()
     except UserError:
-        return 0  # an unreachable database must not break the Home page; the Ratings page says why
-    try:
-        return store.count_rated_samples()
-    finally:
-        store.close()
+        return 0  # an unreachable or timed-out database must not break the Home page; the Ratings page says why

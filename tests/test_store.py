@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -13,6 +16,7 @@ from core import store as store_module
 from core.errors import UserError
 from core.store import Rating, open_store
 from core.workspace import Workspace
+from tests.conftest import ROOT, core_env
 
 
 def url(path) -> str:
@@ -438,3 +442,51 @@ def eight_raters_at_once(db_url: str) -> None:
 
 def test_eight_raters_at_once_all_land(tmp_path):
     eight_raters_at_once(url(tmp_path / "lab.sqlite"))
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port on loopback that accepts connections and never answers: a PostgreSQL server that hangs."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)  # so that the accepting thread sees `done` and ends with the test
+    done, held = threading.Event(), []
+
+    def accept():
+        while not done.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    yield listener.getsockname()[1]
+    done.set()
+    thread.join()
+    for conn in [*held, listener]:
+        conn.close()
+
+
+def _python(*args: str, **env: str) -> subprocess.CompletedProcess:
+    # timeout=15 is the hang detector the issue asks for: without the lab's own timeouts this never returns
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=core_env(**env), capture_output=True, text=True,
+                          timeout=15)
+
+
+def test_a_postgres_server_that_never_answers_fails_ratings_export_in_seconds(tmp_path, silent_server):
+    db_url = f"postgresql+psycopg://quill:s3cret-pw@127.0.0.1:{silent_server}/lab"
+    done = _python("-m", "core", "ratings", "export", "--out", str(tmp_path / "out.csv"), QUILL_DB_URL=db_url)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"error: the lab database at 127.0.0.1:{silent_server} did not answer within {store_module.CONNECT_TIMEOUT_S} s; "
+        "check QUILL_DB_URL and that the server is running and reachable"
+    ]
+    assert "s3cret-pw" not in done.stderr and not (tmp_path / "out.csv").exists()
+
+
+def test_the_home_summary_does_not_hang_on_a_silent_postgres_server(tmp_path, silent_server):
+    db_url = f"postgresql+psycopg://quill:s3cret-pw@127.0.0.1:{silent_server}/lab"
+    done = _python("-c", "from core.workspace import Workspace; print(Workspace.from_env().summary().rated_samples)",
+                   QUILL_DB_URL=db_url, QUILL_HOME=str(tmp_path / "ws"))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "0\n", "")
+

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import MetaData, text
 
 from core import store as store_module
+from core.errors import UserError
 from core.store import open_store
 from tests.conftest import require
 from tests.test_store import eight_raters_at_once, record, version_1_database
@@ -59,3 +60,14 @@ def test_revisions_keep_one_row(pg_url):
 
 def test_eight_raters_at_once_all_land(pg_url):
     eight_raters_at_once(pg_url)
+
+
+def test_every_statement_has_a_timeout_unless_the_url_sets_its_own(pg_url, monkeypatch):
+    monkeypatch.setattr(store_module, "STATEMENT_TIMEOUT_S", 1)
+    with open_store(pg_url) as store, store.engine.connect() as conn:
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "1s"
+        with pytest.raises(UserError, match="took more than 1 s to answer a query"):
+            conn.execute(text("SELECT pg_sleep(3)"))
+    own = f"{pg_url}{'&' if '?' in pg_url else '?'}options=-c%20statement_timeout%3D7000"
+    with open_store(own) as store, store.engine.connect() as conn:
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "7s"
