@@ -45,10 +45,14 @@ def cmd_clean(args) -> None:
     dataset.check_writable(Path(args.out), args.overwrite)  # refused before the cleaning, not after it
     recipe = Recipe.load(args.recipe) if args.recipe else Recipe.default()
     options = LoadOptions(txt_split=args.split, text_fields=args.text_field or ["text"], csv_column=args.csv_column)
-    loaded = load_paths(args.inputs, options)
+    # Any path: the command line's user names files they could read in a shell anyway. The server is what
+    # must stay inside the allowed folders (pages/data.py passes them).
+    loaded = load_paths(args.inputs, options, allowed_roots=None)
     for file in loaded.files:
         if file.error:
             print(f"skipped {file.name}: {file.error}")
+        elif file.warning:
+            print(f"note {file.name}: {file.warning}")
     if not loaded.documents:
         raise UserError("no documents could be read from the input: see the skipped files above")
     started = time.perf_counter()

@@ -6,20 +6,20 @@ so one bad upload never hides the rest. Nothing here extracts to disk or imports
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
+import os
 import re
+import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from charset_normalizer import from_bytes
-from charset_normalizer.md import mess_ratio
-
+from core.decoding import decode
 from core.errors import UserError
+from core.workspace import DATA_ROOTS_ENV
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".html", ".htm", ".jsonl", ".json", ".csv", ".zip"}
 FORMATS = {
@@ -27,23 +27,10 @@ FORMATS = {
 }
 UNSUPPORTED_HINT = "use txt, md, html, jsonl, json, csv or zip"
 
-# Byte-order marks, longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
-BOMS = [
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-]
-CHINESE_CODECS = {"gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950"}
-# Below this size charset-normalizer's guesses for Chinese bytes scatter over Korean, Japanese and Thai code pages
-# (one or two lines of GBK come back as cp949 or cp874 about half the time), so short, mostly non-ASCII input
-# is also tried as GB18030 and Big5. On longer input its guesses were right every time we measured.
-SHORT_INPUT_BYTES = 1024
-CONTROL_SHARE_LIMIT = 0.05  # text with more control characters than this is a binary file that happened to decode
-MESS_SAMPLE_CHARS = 65536  # a sample tells codecs apart as well as the whole text does, and fast
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # category Cc, less tab, newlines, form feed
-BIG_MEMBER_BYTES = 1024**2  # the compression-ratio check only applies to members bigger than this
+# Zip bombs: the compression ratio applies to every member and to the archive as a whole, with this much expansion
+# allowed on top, so tiny files that compress well (a short poem repeated, an empty file) are fine. Without the
+# whole-archive check, 2,040 members of exactly 1 MiB slipped under a per-member rule and took 2 GB of memory.
+RATIO_ALLOWANCE_BYTES = 64 * 1024
 READ_CHUNK = 1024**2
 
 
@@ -53,7 +40,10 @@ class LoadOptions:
     text_fields: list[str] = field(default_factory=lambda: ["text"])  # json/jsonl: field(s) joined with "\n" in order
     csv_column: str = "text"  # .csv: the column holding the text
     max_zip_total_bytes: int = 2 * 1024**3  # cap on the total uncompressed size of a zip (nested zips included)
-    max_zip_ratio: float = 100.0  # cap on a member's compression ratio (zip bombs)
+    max_zip_ratio: float = 100.0  # cap on the compression ratio of each member and of the whole zip (zip bombs)
+    # Caps on what one load reads from disk: all of it is held in memory, and `/` holds 120k files.
+    max_files: int = 20_000
+    max_total_bytes: int = 2 * 1024**3
 
 
 @dataclass
@@ -74,6 +64,7 @@ class FileReport:
     chars: int = 0
     fields: list[str] = field(default_factory=list)  # json/jsonl keys or csv columns, so the UI can offer them
     error: str | None = None  # why the file was skipped, for a person
+    warning: str | None = None  # loaded, but read with a doubt or a repair ("encoding guessed as ... "), for a person
 
 
 @dataclass
@@ -92,104 +83,6 @@ class _Skip(Exception):
     def __init__(self, reason: str, fields: list[str] | None = None):
         super().__init__(reason)
         self.fields = fields or []
-
-
-# ---------------------------------------------------------------- encodings
-
-
-def _codec_name(name: str) -> str:
-    """charset-normalizer says "utf_16_le"; people and the rest of the lab read "utf-16-le"."""
-    return codecs.lookup(name).name
-
-
-def _strict(data: bytes, encoding: str) -> tuple[str, str] | None:
-    try:
-        return data.decode(encoding), encoding
-    except UnicodeDecodeError:
-        return None
-
-
-def _check_text(text: str) -> None:
-    """A decode that 'worked' can still be a binary file: NUL characters or many control characters give it away."""
-    if "\x00" in text:
-        raise UserError("binary file (not text)")
-    if len(CONTROL_CHARS.findall(text)) > CONTROL_SHARE_LIMIT * len(text):
-        raise UserError("binary file (not text)")
-    if not text.strip():
-        raise UserError("empty file")
-
-
-@lru_cache(maxsize=None)
-def _is_common_hanzi(ch: str) -> bool:
-    """A CJK ideograph in GB2312 (the common simplified set) or in Big5 level 1 (the common traditional set)."""
-    if not "\u4e00" <= ch <= "\u9fff":
-        return False
-    try:
-        ch.encode("gb2312")
-        return True
-    except UnicodeEncodeError:
-        pass
-    try:
-        return 0xA4 <= ch.encode("big5")[0] <= 0xC6  # Big5 level 1 (frequent characters) has lead bytes A4-C6
-    except UnicodeEncodeError:
-        return False
-
-
-def _misreading_score(text: str) -> float:
-    """Lower is more plausible: charset-normalizer's mess ratio, less the share of letters that are common hanzi.
-
-    Misread Chinese is made of rare ideographs, Hangul, Thai or kana; the mess ratio sees that on long text
-    but is ~0 for everything on a line or two, where the common-hanzi share still tells the readings apart.
-    """
-    sample = text[:MESS_SAMPLE_CHARS]
-    letters = [ch for ch in sample if ord(ch) > 127 and ch.isalpha()]
-    common = sum(map(_is_common_hanzi, letters)) / len(letters) if letters else 0.0
-    return mess_ratio(sample, maximum_threshold=1.0) - common
-
-
-def _guess(data: bytes) -> tuple[str, str] | None:
-    """Ask charset-normalizer, then arbitrate between the Chinese codecs it may have mixed up."""
-    best = from_bytes(data).best()
-    guess = (str(best), _codec_name(best.encoding)) if best is not None else None
-    high_share = len(data.translate(None, bytes(range(128)))) / len(data)  # share of non-ASCII bytes
-    short_and_foreign = len(data) < SHORT_INPUT_BYTES and high_share >= 0.3
-    if guess and guess[1] not in CHINESE_CODECS and not short_and_foreign:
-        return guess  # a confident non-Chinese guess (cp1252, koi8-r, long Korean ...) is kept as is
-    # Big5 bytes often decode as GB18030 too, into rare-character garbage; GBK bytes sometimes decode as Big5.
-    # The most plausible reading wins; ties go to GB18030, then Big5, then charset-normalizer's own guess.
-    candidates = [c for c in (_strict(data, "gb18030"), _strict(data, "big5"), guess) if c]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda c: _misreading_score(c[0]))
-
-
-def decode(data: bytes) -> tuple[str, str]:
-    """Bytes to (text, encoding). Raises UserError (binary, empty, undecodable) with a message for a person."""
-    if not data.strip():
-        raise UserError("empty file")
-    for bom, encoding in BOMS:
-        if data.startswith(bom):
-            # The BOM is authoritative; the "utf-16"/"utf-32"/"utf-8-sig" codecs read and drop it.
-            try:
-                text = data.decode(encoding)
-            except UnicodeDecodeError:
-                message = f"could not decode: the file starts with a {encoding} byte-order mark but is not {encoding}"
-                raise UserError(message) from None
-            _check_text(text)
-            return text, encoding
-    if b"\x00" in data:
-        # NUL bytes without a BOM: UTF-16/32 text (ASCII characters carry a zero byte) or a binary file.
-        best = from_bytes(data, cp_isolation=["utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be"]).best()
-        if best is None:
-            raise UserError("binary file (not text)")
-        text, encoding = str(best), _codec_name(best.encoding)
-    else:
-        found = _strict(data, "utf-8") or _guess(data)
-        if found is None:
-            raise UserError("could not decode: not UTF-8, UTF-16, GB18030 or Big5")
-        text, encoding = found
-    _check_text(text)
-    return text, encoding
 
 
 # ---------------------------------------------------------------- formats
@@ -242,23 +135,31 @@ def _from_records(
     return docs, list(seen)
 
 
+def _parse_json(text: str, line: int | None = None) -> object:
+    """json.loads with each of its failures as a one-line reason; `line` is the line number in a .jsonl file."""
+    where = f"line {line}: " if line else ""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        if line:
+            raise _Skip(f"line {line} is not valid JSON: {e.msg} (column {e.colno})") from None
+        raise _Skip(f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    except RecursionError:
+        raise _Skip(f"{where}JSON nested too deeply to read") from None
+    except ValueError:  # the only other one: an integer longer than python converts (int_max_str_digits)
+        raise _Skip(f"{where}a number with more than {sys.get_int_max_str_digits()} digits, not text") from None
+
+
 def _load_jsonl(text: str, name: str, options: LoadOptions) -> tuple[list[Document], list[str]]:
     records = []
     for number, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(("line", number, json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise _Skip(f"line {number} is not valid JSON: {e.msg} (column {e.colno})") from None
+        if line.strip():
+            records.append(("line", number, _parse_json(line, number)))
     return _from_records(records, name, options.text_fields)
 
 
 def _load_json(text: str, name: str, options: LoadOptions) -> tuple[list[Document], list[str]]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise _Skip(f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    value = _parse_json(text)
     if isinstance(value, dict):
         if any(f in value for f in options.text_fields):
             value = [value]  # a single object is one document
@@ -303,7 +204,7 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
         report.error = f"unsupported format {suffix or '(no extension)'}: {UNSUPPORTED_HINT}"
         return LoadResult([], [report])
     try:
-        text, report.encoding = decode(data)
+        text, report.encoding, report.warning = decode(data, html=fmt == "html")
         text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() in text mode would
         if fmt in ("txt", "md"):
             docs, fields = _split_txt(text, name, options.txt_split), []
@@ -321,6 +222,9 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
     except UserError as e:
         report.error = str(e)
         return LoadResult([], [report])
+    except RecursionError:  # a JSON value json.loads could still read, but too deep for _as_text to walk
+        report.error = "JSON nested too deeply to read"
+        return LoadResult([], [report])
     report.documents, report.chars, report.fields = len(docs), sum(len(d.text) for d in docs), fields
     return LoadResult(docs, [report])
 
@@ -329,7 +233,7 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
 
 
 class _Budget:
-    """Uncompressed bytes left for one upload, shared with the zips nested inside it."""
+    """Bytes one load may still read: unpacked from one upload and the zips nested inside it, or read from disk."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -361,15 +265,26 @@ def _is_unsafe(path: str) -> bool:
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, limit_error: str) -> bytes:
-    """Read in chunks and count the real bytes: declared sizes can lie."""
-    chunks = []
+    """Read in chunks, never more than the member declares: the ratio checks trusted the declared sizes."""
+    chunks, size = [], 0
     with archive.open(info) as f:
         while chunk := f.read(READ_CHUNK):
+            size += len(chunk)
             budget.used += len(chunk)
+            if size > info.file_size:
+                raise _Skip(f"zip member holds more than the {_mb(info.file_size)} it declares, not unpacked")
             if budget.used > budget.limit:
                 raise _Skip(limit_error)
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_compressed(expanded: int, compressed: int, options: LoadOptions) -> str | None:
+    """Why `expanded` bytes out of `compressed` look like a zip bomb, or None."""
+    if expanded <= compressed * options.max_zip_ratio + RATIO_ALLOWANCE_BYTES:
+        return None
+    ratio = expanded / compressed if compressed else float("inf")
+    return f"suspicious compression ratio {ratio:.0f}:1 (limit {options.max_zip_ratio:.0f}:1), not unpacked"
 
 
 def _load_zip(name: str, data: bytes, options: LoadOptions, budget: _Budget, nested: bool) -> LoadResult:
@@ -400,9 +315,8 @@ def _load_zip(name: str, data: bytes, options: LoadOptions, budget: _Budget, nes
             error = "zip inside a nested zip: only one level of zips is unpacked"
             result.files.append(FileReport(member, "zip", None, error=error))
             continue
-        ratio = info.file_size / info.compress_size if info.compress_size else float("inf")
-        if info.file_size > BIG_MEMBER_BYTES and ratio > options.max_zip_ratio:
-            error = f"suspicious compression ratio {ratio:.0f}:1 (limit {options.max_zip_ratio:.0f}:1), not unpacked"
+        error = _too_compressed(info.file_size, info.compress_size, options)
+        if error:
             result.files.append(FileReport(member, report_format, None, error=error))
             continue
         to_read.append((member, report_format, info))
@@ -411,6 +325,10 @@ def _load_zip(name: str, data: bytes, options: LoadOptions, budget: _Budget, nes
     if budget.used + declared > budget.limit:
         error = f"zip too large when unpacked ({_mb(budget.used + declared)}, limit {_mb(budget.limit)})"
         result.files.append(FileReport(name, "zip", None, error=error))
+        return result
+    error = _too_compressed(declared, len(data), options)
+    if error:  # many members, each just within the ratio and the allowance
+        result.files.append(FileReport(name, "zip", None, error=f"{error} (the whole zip)"))
         return result
     for member, report_format, info in to_read:
         try:
@@ -443,32 +361,114 @@ def load_bytes(name: str, data: bytes, options: LoadOptions = LoadOptions()) -> 
     return _load_file(name, data, options)
 
 
-def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions()) -> LoadResult:
-    """Files and folders (recursively, sorted, hidden files skipped).
+OUTSIDE = "outside the folders the lab may read"
+HIDDEN = "hidden (a name starting with '.'), not read"
 
-    Raises UserError only for a path that does not exist; a bad file is reported in `files`.
+
+def _refusal(path: Path, roots: list[Path]) -> str | None:
+    """Why the server may not read `path` (resolved): OUTSIDE every root, HIDDEN below one; None if it may."""
+    root = next((r for r in roots if path.is_relative_to(r)), None)
+    if root is None:
+        return OUTSIDE
+    return HIDDEN if any(part.startswith(".") for part in path.relative_to(root).parts) else None
+
+
+def _check_allowed(given: Path, real: Path, roots: list[Path]) -> None:
+    refusal = _refusal(real, roots)
+    if refusal == HIDDEN:
+        raise UserError(f"{given} is hidden (its name or a folder's starts with '.'): hidden files are not read")
+    if refusal == OUTSIDE:
+        raise UserError(f"{given} is {OUTSIDE}: {', '.join(map(str, roots))}. Put the files in one of them, or add "
+                        f"their folder to {DATA_ROOTS_ENV} ('{os.pathsep}'-separated) when starting the lab")
+
+
+def _files_in(given: Path, roots: list[Path] | None) -> Iterator[tuple[str, Path, str | None]]:
+    """(name shown, resolved path, why it is not read or None) for a file, or for each file in a folder.
+
+    Hidden files and folders are skipped at every level; a link leading outside the roots is listed, not read.
     """
-    files: list[tuple[str, Path]] = []  # (name shown to people, path on disk)
+    real = given.resolve()
+    if roots is not None:  # before exists(): what lies outside the roots is not even confirmed to exist
+        _check_allowed(given, real, roots)
+    if not real.exists():
+        raise UserError(f"no such file or folder: {given}")
+    if real.is_file():
+        yield given.name, real, None
+        return
+    if not real.is_dir():
+        raise UserError(f"not a file or folder: {given}")
+    for folder, subfolders, names in os.walk(real):  # does not follow links to folders
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        for file_name in (n for n in names if not n.startswith(".")):
+            path = Path(folder, file_name)
+            target = path.resolve()
+            if target.is_file():  # not a dangling link, a pipe (reading one would block forever) or a device
+                refusal = _refusal(target, roots) if roots is not None else None
+                yield (Path(given.name) / path.relative_to(real)).as_posix(), target, refusal
+
+
+def _listing(paths: list[str | Path], roots: list[Path] | None, limit: int) -> list[tuple[str, Path, str | None]]:
+    """Every file to report on, each given path's files sorted by name; stops walking past `limit` files."""
+    files: list[tuple[str, Path, str | None]] = []
     for given in map(Path, paths):
-        if not given.exists():
-            raise UserError(f"no such file or folder: {given}")
-        if given.is_file():
-            files.append((given.name, given))
-            continue
-        for path in sorted(given.rglob("*")):
-            relative = path.relative_to(given)
-            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-                files.append(((Path(given.name) / relative).as_posix(), path))
-    result = LoadResult()
-    for name, path in files:
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        found = []
+        for entry in _files_in(given, roots):
+            found.append(entry)
+            if len(files) + len(found) > limit:
+                raise UserError(f"more than {limit:,} files, the most the lab loads at once: choose a smaller folder")
+        files += sorted(found, key=lambda f: PurePosixPath(f[0]).parts)
+    return files
+
+
+def _suffix(name: str) -> str:
+    return PurePosixPath(name).suffix.lower()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # gone since it was listed: reading it says so
+
+
+def _read_capped(path: Path, budget: _Budget) -> bytes:
+    """What is left of the budget at most: the file may have grown since its size was counted."""
+    with path.open("rb") as f:
+        data = f.read(budget.limit - budget.used + 1)
+    budget.used += len(data)
+    if budget.used > budget.limit:
+        raise OSError(f"it grew past the {_mb(budget.limit)} the lab loads at once while being read")
+    return data
+
+
+def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions(), *,
+               allowed_roots: list[Path] | None) -> LoadResult:
+    """Files and folders (recursively, sorted by name, hidden files and folders skipped).
+
+    `allowed_roots`: the resolved folders the caller may read under; the server (the Data page) passes the
+    workspace inbox and QUILL_DATA_ROOTS, since whoever opens the page must not read ~/.ssh. None reads any
+    path: for the command line, whose user names paths they could read in a shell anyway, and the lab's own files.
+    Raises UserError for a path that does not exist or is not allowed, and over the file-count or size cap;
+    a bad file is reported in `files`.
+    """
+    files = _listing(paths, allowed_roots, options.max_files)
+    to_read = [(name, path) for name, path, refusal in files if not refusal and _suffix(name) in SUPPORTED_SUFFIXES]
+    total = sum(_size(path) for _, path in to_read)
+    if total > options.max_total_bytes:
+        raise UserError(f"the files add up to {_mb(total)}, more than the {_mb(options.max_total_bytes)} the lab "
+                        "loads at once: choose fewer files or a smaller folder")
+    result, budget = LoadResult(), _Budget(options.max_total_bytes)
+    for name, path, refusal in files:
+        if refusal:
+            result.files.append(FileReport(name, FORMATS.get(_suffix(name)), None, error=refusal))
+        elif _suffix(name) not in SUPPORTED_SUFFIXES:
             result.extend(_load_file(name, b"", options))  # reports "unsupported format" without reading it
-            continue
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            error = f"could not read: {e.strerror or e}"
-            result.files.append(FileReport(name, FORMATS.get(path.suffix.lower()), None, error=error))
-            continue
-        result.extend(load_bytes(name, data, options))
+        else:
+            try:
+                data = _read_capped(path, budget)
+            except OSError as e:
+                error = f"could not read: {e.strerror or e}"
+                result.files.append(FileReport(name, FORMATS.get(_suffix(name)), None, error=error))
+                continue
+            result.extend(load_bytes(name, data, options))
     return result

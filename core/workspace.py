@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = Path("workspace")
+DATA_ROOTS_ENV = "QUILL_DATA_ROOTS"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,19 @@ class Workspace:
     @property
     def starter_dir(self) -> Path:
         return self.models_dir / "starter"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Where people put files for the Data page's "folder on the server" source."""
+        return self.root / "inbox"
+
+    def data_roots(self) -> list[Path]:
+        """The folders the server may read text from: the inbox (made on first use) and those in `QUILL_DATA_ROOTS`
+        (os.pathsep-separated), resolved, so a symlink cannot stand in for a folder outside them."""
+        self.inbox_dir.mkdir(parents=True, exist_ok=True)
+        listed = os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep)
+        roots = [self.inbox_dir.resolve(), *(Path(p).expanduser().resolve() for p in listed if p.strip())]
+        return list(dict.fromkeys(roots))  # in order, each once
 
     @property
     def db_path(self) -> Path:

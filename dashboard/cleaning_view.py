@@ -132,6 +132,7 @@ def render_files(corpus) -> None:
                 t("data.col.documents"): f.documents,
                 t("data.col.chars"): f.chars,
                 t("data.col.problem"): f.error or "",
+                t("data.col.note"): f.warning or "",
             }
             for f in corpus.files
         ]),

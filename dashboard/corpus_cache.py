@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import streamlit as st
 
@@ -17,13 +18,16 @@ from core.loading import LoadOptions, LoadResult, load_bytes, load_paths
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def load(key: str, options_json: str, _uploads: list[tuple[str, bytes]] | None = None,
-         _folder: str | None = None) -> LoadResult:
-    """`key` names what is loaded ("sample", the upload ids, or the folder); the payload itself is not hashed."""
+         _folder: str | None = None, _roots: list[Path] | None = None) -> LoadResult:
+    """`key` names what is loaded ("sample", the upload ids, or the folder); the payload itself is not hashed.
+    A folder is read only under `_roots` (the workspace's data roots); the sample corpus is the lab's own."""
     options = LoadOptions(**json.loads(options_json))
     if _uploads is not None:
         results = [load_bytes(name, data, options) for name, data in _uploads]
         return LoadResult([d for r in results for d in r.documents], [f for r in results for f in r.files])
-    return load_paths([_folder] if _folder else sample_files(), options)
+    if _folder:
+        return load_paths([_folder], options, allowed_roots=_roots or [])
+    return load_paths(sample_files(), options, allowed_roots=None)
 
 
 def options_key(options: LoadOptions) -> str:

@@ -9,7 +9,7 @@ from core.cleaning.recipe import Recipe
 from core.errors import UserError
 from core.loading import LoadOptions
 from core.workspace import Workspace
-from dashboard import chunking_view, cleaning_view, corpus_cache, recipe_editor
+from dashboard import chunking_view, cleaning_view, corpus_cache, folder_source, recipe_editor
 from dashboard.i18n import t
 
 workspace = Workspace.from_env()
@@ -42,13 +42,7 @@ with load_tab:
             key = "upload:" + ",".join(f"{u.file_id}" for u in uploads)
             corpus = corpus_cache.load(key, options_json, _uploads=[(u.name, u.getvalue()) for u in uploads])
     else:
-        folder = st.text_input(t("data.folder"), key="data.folder", placeholder="/data/my-novels")
-        if folder:
-            key = f"folder:{folder}"
-            try:
-                corpus = corpus_cache.load(key, options_json, _folder=folder)
-            except UserError as error:
-                st.error(str(error))
+        key, corpus = folder_source.render(workspace, options_json)  # only under the inbox and QUILL_DATA_ROOTS
     if corpus is not None:
         cleaning_view.render_files(corpus)
 

@@ -9,8 +9,9 @@ import zipfile
 
 import pytest
 
+from core.decoding import decode
 from core.errors import UserError
-from core.loading import LoadOptions, decode, load_bytes, load_paths
+from core.loading import LoadOptions, load_bytes, load_paths
 from tests.conftest import ROOT, SHARED, require
 
 POETRY = SHARED / "data" / "zh-poetry"
@@ -63,7 +64,7 @@ CASES = [
 def test_decode_gives_back_real_chinese_text(text_name, encoding, family):
     original = _texts()[text_name]
     assert len(original) > 1000
-    text, found = decode(original.encode(encoding))
+    text, found, _ = decode(original.encode(encoding))
     assert text == original
     assert found in family
 
@@ -85,7 +86,7 @@ def test_decode_rejects_binary_and_empty():
     for empty in (b"", b"  \n\t\r\n ", "\n".encode("utf-16")):
         with pytest.raises(UserError, match="empty file"):
             decode(empty)
-    assert decode(b"plain ascii\n") == ("plain ascii\n", "utf-8")
+    assert decode(b"plain ascii\n") == ("plain ascii\n", "utf-8", None)
 
 
 def test_json_objects_with_title_and_paragraphs(tmp_path):
@@ -95,7 +96,7 @@ def test_json_objects_with_title_and_paragraphs(tmp_path):
         {"author": "无名", "paragraphs": ["只有正文。"]},
     ]
     (tmp_path / "poems.json").write_text(json.dumps(poems, ensure_ascii=False), "utf-8")
-    result = load_paths([tmp_path / "poems.json"], LoadOptions(text_fields=["title", "paragraphs"]))
+    result = load_paths([tmp_path / "poems.json"], LoadOptions(text_fields=["title", "paragraphs"]), allowed_roots=None)
     assert [d.text for d in result.documents] == ["静夜思\n床前明月光，疑是地上霜。\n举头望明月。", "空", "只有正文。"]
     assert [d.source for d in result.documents] == ["poems.json#1", "poems.json#2", "poems.json#3"]
     (report,) = result.files
@@ -104,7 +105,7 @@ def test_json_objects_with_title_and_paragraphs(tmp_path):
     assert report.chars == sum(len(d.text) for d in result.documents)
 
     # The default field is missing: the file is skipped, and the report still lists the fields to choose from.
-    report = load_paths([tmp_path / "poems.json"]).files[0]
+    report = load_paths([tmp_path / "poems.json"], allowed_roots=None).files[0]
     assert report.error == "no field 'text' in the objects: fields are title, author, paragraphs"
     assert report.fields == ["title", "author", "paragraphs"] and report.documents == 0
 
@@ -123,7 +124,7 @@ def test_json_shapes():
 def test_real_shijing_loads_title_and_content():
     require(SHARED.exists(), "../shared is missing")
     objects = json.loads((POETRY / "shijing.json").read_text("utf-8"))
-    result = load_paths([POETRY / "shijing.json"], LoadOptions(text_fields=["title", "content"]))
+    result = load_paths([POETRY / "shijing.json"], LoadOptions(text_fields=["title", "content"]), allowed_roots=None)
     assert len(result.documents) == len(objects) == result.files[0].documents
     first = objects[0]
     assert result.documents[0].text == "\n".join([first["title"], *first["content"]])
@@ -132,7 +133,7 @@ def test_real_shijing_loads_title_and_content():
 def test_jsonl_bad_line_fails_that_file_only(tmp_path):
     (tmp_path / "a-good.jsonl").write_text('{"text": "first"}\n\n{"text": "second", "n": 2}\n', "utf-8")
     (tmp_path / "b-bad.jsonl").write_text('{"text": "ok"}\n\n{"text": oops}\n', "utf-8")
-    result = load_paths([tmp_path])
+    result = load_paths([tmp_path], allowed_roots=None)
     good_name = f"{tmp_path.name}/a-good.jsonl"
     assert [(d.text, d.source) for d in result.documents] == [("first", f"{good_name}#1"), ("second", f"{good_name}#3")]
     good, bad = result.files
@@ -142,23 +143,24 @@ def test_jsonl_bad_line_fails_that_file_only(tmp_path):
 
 def test_csv_column(tmp_path):
     (tmp_path / "t.csv").write_text('id,body\n1,"Hello, world"\n2,"two\nlines"\n3,\n', "utf-8")
-    result = load_paths([tmp_path / "t.csv"], LoadOptions(csv_column="body"))
+    result = load_paths([tmp_path / "t.csv"], LoadOptions(csv_column="body"), allowed_roots=None)
     assert [d.text for d in result.documents] == ["Hello, world", "two\nlines"]
     assert result.files[0].fields == ["id", "body"]
-    missing = load_paths([tmp_path / "t.csv"]).files[0]
+    missing = load_paths([tmp_path / "t.csv"], allowed_roots=None).files[0]
     assert missing.error == "no column 'text' in the CSV: columns are id, body" and missing.fields == ["id", "body"]
 
 
 def test_txt_split_modes(tmp_path):
     text = "Title line\r\nsecond line\r\n   \r\n\r\n\u3000\u3000Indented paragraph.\r\n \r\nLast one.\r\n"
     (tmp_path / "novel.txt").write_bytes(text.encode("utf-8"))
-    whole = load_paths([tmp_path / "novel.txt"])
+    whole = load_paths([tmp_path / "novel.txt"], allowed_roots=None)
     assert [d.text for d in whole.documents] == [text.replace("\r\n", "\n")]
     assert whole.documents[0].source == "novel.txt"
-    paragraphs = load_paths([tmp_path / "novel.txt"], LoadOptions(txt_split="paragraphs")).documents
+    paragraphs = load_paths([tmp_path / "novel.txt"], LoadOptions(txt_split="paragraphs"), allowed_roots=None)
+    paragraphs = paragraphs.documents
     assert [d.text for d in paragraphs] == ["Title line\nsecond line", "\u3000\u3000Indented paragraph.", "Last one."]
     assert [d.source for d in paragraphs] == ["novel.txt#p1", "novel.txt#p2", "novel.txt#p3"]
-    lines = load_paths([tmp_path / "novel.txt"], LoadOptions(txt_split="lines")).documents
+    lines = load_paths([tmp_path / "novel.txt"], LoadOptions(txt_split="lines"), allowed_roots=None).documents
     assert [d.text for d in lines] == ["Title line", "second line", "\u3000\u3000Indented paragraph.", "Last one."]
 
 
@@ -168,7 +170,7 @@ def test_bad_files_are_listed_and_the_rest_load(tmp_path):
     (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.7\n")
     (tmp_path / "good.md").write_text("# Fine\n", "utf-8")
     (tmp_path / ".hidden.txt").write_text("not me", "utf-8")
-    result = load_paths([tmp_path])
+    result = load_paths([tmp_path], allowed_roots=None)
     errors = {r.name.split("/")[-1]: r.error for r in result.files}
     assert errors == {
         "empty.txt": "empty file",
@@ -178,7 +180,7 @@ def test_bad_files_are_listed_and_the_rest_load(tmp_path):
     }
     assert [d.text for d in result.documents] == ["# Fine\n"]
     with pytest.raises(UserError, match="no such file"):
-        load_paths([tmp_path / "missing.txt"])
+        load_paths([tmp_path / "missing.txt"], allowed_roots=None)
 
 
 def test_html_is_kept_raw():
@@ -256,11 +258,12 @@ def test_sample_corpus_by_manifest():
     jsonl_fields = {"en": ["text"], "zh": ["title", "paragraphs"]}
     for entry in manifest:
         options = LoadOptions(text_fields=jsonl_fields[entry["language"]])
-        result = load_paths([SAMPLE / entry["file"]], options)
+        result = load_paths([SAMPLE / entry["file"]], options, allowed_roots=None)
         (report,) = result.files
         assert report.error is None, entry["file"]
         assert report.format == entry["format"], entry["file"]
         assert report.encoding in families[entry["encoding"]], (entry["file"], report.encoding)
         assert report.documents == len(result.documents) == entry["documents"], entry["file"]
-    assert load_paths([SAMPLE / "zh-12-suibi-chaguan-big5.txt"]).documents[0].text.startswith("茶館裡的光陰")
-    assert load_paths([SAMPLE / "zh-11-lvxing-shanzhong-sanri-gbk.txt"]).documents[0].text.startswith("山中三日")
+    for name, start in [("zh-12-suibi-chaguan-big5.txt", "茶館裡的光陰"),
+                        ("zh-11-lvxing-shanzhong-sanri-gbk.txt", "山中三日")]:
+        assert load_paths([SAMPLE / name], allowed_roots=None).documents[0].text.startswith(start)

@@ -124,11 +124,23 @@ def test_data_page_in_chinese_and_the_dataset_list(workspace):
     assert not (workspace.datasets_dir / "诗").exists()
 
 
-def test_data_page_reports_a_missing_folder(workspace, tmp_path):
+def test_data_page_folder_source_reads_only_the_allowed_folders(workspace, tmp_path):
+    inbox = workspace.root.resolve() / "inbox"
     at = open_page("data")
     at.radio(key="data.source").set_value("folder").run()
-    at.text_input(key="data.folder").input(str(tmp_path / "nowhere")).run()
-    assert not at.exception and "nowhere" in at.error[0].value
+    assert at.code[0].value == str(inbox)  # the allowed folders, shown as a hint
+    for typed, said in [("/etc", ["outside the folders the lab may read", str(inbox), "QUILL_DATA_ROOTS"]),
+                        ("nowhere", ["no such file or folder", str(inbox / "nowhere")])]:
+        at.text_input(key="data.folder").input(typed).run()
+        assert not at.exception and at.error[0].value == texts("en")["data.folder.refused"]
+        message = at.code[1].value  # the reason, shown as text (not markdown)
+        assert all(part in message for part in said), message
+
+    (inbox / "novels").mkdir()
+    (inbox / "novels" / "a.txt").write_text("A novel put in the inbox.", encoding="utf-8")
+    at.text_input(key="data.folder").input("novels").run()  # relative to the inbox
+    assert not at.exception and not at.error
+    assert list(at.dataframe[0].value["File"]) == ["novels/a.txt"]
 
 
 def _save_sample_dataset(workspace, name="sample", texts_=None):
