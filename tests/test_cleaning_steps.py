@@ -156,7 +156,8 @@ def test_normalize_whitespace():
     assert normalize_whitespace("这 是 一 段") == "这是一段"
     assert normalize_whitespace("这\u3000是\u00a0一段 ，好 。") == "这是一段，好。"
     assert normalize_whitespace("English   words\tkeep  \u00a0 single spaces  ") == "English words keep single spaces"
-    assert normalize_whitespace("GPT 模型 和 Transformer") == "GPT 模型和 Transformer"  # CJK-Latin space kept
+    # In running text (it has sentence punctuation) a space between CJK characters goes; CJK-Latin spaces stay.
+    assert normalize_whitespace("GPT 模型 和 Transformer 一样。") == "GPT 模型和 Transformer 一样。"
     assert normalize_whitespace("第一段\n\n\n\n第二段  \n第三行") == "第一段\n\n第二段\n第三行"
     assert normalize_whitespace("one\r\ntwo\n\nthree\nfour 五\n六", join_lines=True) == "one two three four 五六"
     text = "already clean\n\ntext"
@@ -184,17 +185,39 @@ def test_quality_filter():
     junk = quality_filter("Click here!!! $$$ ### >>> FREE ||| <<< $$$ ###")
     assert isinstance(junk, Dropped) and junk.code == "too_many_symbols"
 
-    repeated = quality_filter("Buy now and save.\n" * 5 + "Best prices online.")
+    # Repetition is judged on documents of 200 words or more (a CJK character is a word).
+    spam = "Buy now and save.\n" * 60 + "Best prices online."
+    repeated = quality_filter(spam)
     assert isinstance(repeated, Dropped) and repeated.code == "repeated_lines"
+    assert quality_filter(spam, repetition_min_words=1000) is spam
 
-    ngrams = quality_filter("buy now " * 30)
+    ngrams = quality_filter("buy now " * 120)
     assert isinstance(ngrams, Dropped) and ngrams.code == "repeated_ngrams"
-    assert isinstance(quality_filter("哈哈" * 40), Dropped)
+    assert isinstance(quality_filter("哈哈" * 120), Dropped)
 
-    short = quality_filter("Too short.")
-    assert isinstance(short, Dropped) and short.code == "too_short"
-    assert short.message == "10 characters, below the minimum of 20" and short.values == {"chars": 10, "min": 20}
+    nothing = quality_filter("* * * — * * *")
+    assert isinstance(nothing, Dropped) and nothing.code == "too_short"
+    assert nothing.message == "0 words, below the minimum of 1" and nothing.values == {"words": 0, "min": 1}
+    short = quality_filter("Too short.", min_words=3)
+    assert isinstance(short, Dropped) and short.values == {"words": 2, "min": 3}
+    assert quality_filter("床前明月光", min_words=5) == "床前明月光"  # five characters, five words
+    assert isinstance(quality_filter("床前明月", min_words=5), Dropped)
     assert quality_filter("x" * 50, max_chars=40).code == "too_long"
+
+
+@pytest.mark.parametrize("text", [
+    "ROMEO:\nAy.",  # a speech in a play
+    "句\n扇掩將雛曲，釵承墮馬鬟。",  # a fragment of a Tang poem
+    "春眠不觉晓，处处闻啼鸟。\n夜来风雨声，花落知多少。",  # a 五言绝句
+    "芣苡\n采采芣苡，薄言采之。采采芣苡，薄言有之。\n采采芣苡，薄言掇之。采采芣苡，薄言捋之。\n采采芣苡，薄言袺之。采采芣苡，薄言襭之。",
+    "花不可以无蝶，山不可以无泉，石不可以无苔，水不可以无藻，乔木不可以无藤萝，人不可以无癖。",
+    "长相思，长相思。\n长相思。长相思。\n欲把相思说似谁，浅情人不知。",
+    "团扇单衣杨柳陌。\n借秀色。\n添春色。\n借秀色。\n添春色。\n云幕华灯张绮席。",
+    "素\n□□□□女，纖腰洛浦妃。\n□□遠方望，雁足上林飛。",  # □ marks characters lost from the source
+    "南吕・十样锦\n［合前］〔青哥儿〕怎地弹。",
+])
+def test_quality_filter_keeps_verse_and_plays_as_they_are(text):
+    assert quality_filter(text) is text
 
 
 def test_language_filter():
