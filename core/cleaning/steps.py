@@ -281,12 +281,13 @@ _SENTENCE_PUNCTUATION_RE = re.compile("[，。！？；、]")
 
 
 def _cjk_gaps(line: str) -> str:
-    """The line without its spaces between CJK characters if it is spaced out (more than half of its neighbouring
-    CJK characters apart) or running text; else as it is."""
-    gaps = len(_CJK_GAP_RE.findall(line))
-    if not gaps:
+    """The line without its spaces between CJK characters if it is running text or spaced out (more than half of
+    its neighbouring CJK characters apart); else as it is."""
+    if " " not in line or not _CJK_GAP_RE.search(line):
         return line
-    if 2 * gaps > len(_CJK_PAIR_RE.findall(line)) or _SENTENCE_PUNCTUATION_RE.search(line):
+    if _SENTENCE_PUNCTUATION_RE.search(line):
+        return _CJK_GAP_RE.sub("", line)
+    if 2 * len(_CJK_GAP_RE.findall(line)) > len(_CJK_PAIR_RE.findall(line)):
         return _CJK_GAP_RE.sub("", line)
     return line
 
