@@ -60,7 +60,7 @@ def cmd_clean(args) -> None:
         recipe, [d.text for d in loaded.documents], [d.source for d in loaded.documents],
         workers=args.workers or min(2, os.cpu_count() or 1),
     )
-    report = {**result.report(), "files": [vars(f) for f in loaded.files]}
+    report = {**result.report(), "files": [f.summary() for f in loaded.files]}
     summary = dataset.save(Path(args.out), result.texts, recipe=recipe.to_dict(), report=report,
                            ratio=args.validation_ratio, seed=args.seed, overwrite=args.overwrite)
     print(

@@ -88,6 +88,10 @@ class FileReport:
     preview: list[str] = field(default_factory=list)  # the start of its first documents, to check the choice
     error: str | None = None  # why the file was skipped, for a person
 
+    def summary(self) -> dict:
+        """What a dataset's report.json keeps of it: all but the preview (thousands of files would bloat it)."""
+        return {k: v for k, v in vars(self).items() if k != "preview"}
+
 
 @dataclass
 class LoadResult:

@@ -106,7 +106,7 @@ else:
                 st.dataframe(cleaning_view.step_table(full), hide_index=True, width="stretch")
                 if not full.texts:
                     raise UserError(t("save.nothing_left"))
-                report = {**full.report(), "files": [vars(f) for f in corpus.files]}
+                report = {**full.report(), "files": [f.summary() for f in corpus.files]}
                 summary = dataset.save(out, full.texts, recipe=recipe.to_dict(), report=report, ratio=ratio,
                                        seed=int(split_seed), overwrite=overwrite)
                 st.success(t("save.done", name=name, train=summary["train_documents"],

@@ -111,6 +111,15 @@ def test_seed_example_leaves_no_space_between_chinese_characters():
     assert not HAN_GAP.search(result)
 
 
+def test_a_line_wrapped_in_the_html_source_between_chinese_characters_is_joined():
+    fragment = "<p>这是一段在源文件里\n    被折行的中文，\n和 English\nwords.</p><p>步出夏门行 冬十月</p><pre>床前明月光\n疑是地上霜</pre>"
+    text = html_to_text(fragment, mode="strip")
+    assert "这是一段在源文件里被折行的中文，和 English" in text  # the breaks between Chinese characters go
+    assert "步出夏门行 冬十月" in text and "床前明月光\n疑是地上霜" in text  # a real space, a <pre> line break
+    page = f"<html><body><article><p>{'春天来了，公园里的花都开了。' * 4}孩子们在草地上\n奔跑。</p></article></body></html>"
+    assert "孩子们在草地上奔跑。" in html_to_text(page)
+
+
 def test_strip_removes_scripts_and_styles_and_decodes_entities():
     text = html_to_text("<div>Tom &amp; Jerry<script>alert(1)</script><style>p{}</style></div><p>&lt;3 &#20320;</p>")
     assert "alert" not in text and "p{}" not in text
@@ -134,6 +143,10 @@ def test_normalize_width():
     assert normalize_width("ａ＠ｂ．ｃｏｍ　（注意）：是；吗？") == "a@b.com （注意）：是；吗？"
     text = "“引号”与《书名》。"
     assert normalize_width(text) is text
+    # Full-width symbols that stand in Chinese text as its own typography stay; next to Latin they go half-width.
+    for text in ["［合前］。", "相法中无有不准．江湖上", "－我见了他"]:
+        assert normalize_width(text) is text
+    assert normalize_width("有１２％的人，价格＄５") == "有12%的人，价格$5"
 
 
 def test_convert_chinese_turns_tang_poems_simplified():
@@ -162,6 +175,11 @@ def test_normalize_whitespace():
     assert normalize_whitespace("one\r\ntwo\n\nthree\nfour 五\n六", join_lines=True) == "one two three four 五六"
     text = "already clean\n\ntext"
     assert normalize_whitespace(text) is text
+    # A space that separates a title from its subtitle, or two fields, stays (squeezed to one).
+    assert normalize_whitespace("步出夏门行 冬十月\n孟冬十月，北风徘徊，") == "步出夏门行 冬十月\n孟冬十月，北风徘徊，"
+    assert normalize_whitespace("帝京篇十首\u3000一") == "帝京篇十首 一"
+    assert normalize_whitespace("郊廟歌辭  懿宗室舞") == "郊廟歌辭 懿宗室舞"
+    assert normalize_whitespace("和 多余空格的文本。") == "和多余空格的文本。"  # running text: an artifact
 
 
 def test_filter_characters():
