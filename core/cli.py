@@ -38,13 +38,18 @@ def cmd_starter(args) -> None:
 
 def cmd_clean(args) -> None:
     from core import dataset
+    from core.cleaning.fidelity import measure
     from core.cleaning.pipeline import clean
     from core.cleaning.recipe import Recipe
-    from core.loading import LoadOptions, load_paths
+    from core.loading import LoadOptions, field_names, load_paths
 
     dataset.check_writable(Path(args.out), args.overwrite)  # refused before the cleaning, not after it
-    recipe = Recipe.load(args.recipe) if args.recipe else Recipe.default()
-    options = LoadOptions(txt_split=args.split, text_fields=args.text_field or ["text"], csv_column=args.csv_column)
+    if args.recipe and args.preset:
+        raise UserError("give --recipe or --preset, not both: a preset is a recipe")
+    recipe = Recipe.load(args.recipe) if args.recipe else Recipe.preset(args.preset) if args.preset else Recipe.default()
+    options = LoadOptions(txt_split=args.split, csv_column=args.csv_column)
+    if args.text_field:
+        options.text_fields = field_names(args.text_field)
     # Any path: the command line's user names files they could read in a shell anyway. The server is what
     # must stay inside the allowed folders (pages/data.py passes them).
     loaded = load_paths(args.inputs, options, allowed_roots=None)
@@ -60,7 +65,7 @@ def cmd_clean(args) -> None:
         recipe, [d.text for d in loaded.documents], [d.source for d in loaded.documents],
         workers=args.workers or min(2, os.cpu_count() or 1),
     )
-    report = {**result.report(), "files": [vars(f) for f in loaded.files]}
+    report = {**result.report(), "files": [f.summary() for f in loaded.files]}
     summary = dataset.save(Path(args.out), result.texts, recipe=recipe.to_dict(), report=report,
                            ratio=args.validation_ratio, seed=args.seed, overwrite=args.overwrite)
     print(
@@ -70,6 +75,9 @@ def cmd_clean(args) -> None:
     for step in result.steps:
         dropped = ", ".join(f"{code} {n}" for code, n in step.dropped.items())
         print(f"  {step.name:<26} {step.docs_in:>7} → {step.docs_out:<7} docs  {step.changed:>6} changed  {dropped}")
+        for line, documents in list(step.removed_lines.items())[:10]:
+            print(f"    removed from {documents} documents: {line}")
+    print(f"  {measure([d.text for d in loaded.documents], result).summary()}")
     print(
         f"saved to {args.out}: {summary['train_documents']} training and {summary['validation_documents']} "
         f"validation documents (split by {summary['by']})"
@@ -318,6 +326,10 @@ def cmd_hardware(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.cleaning.presets import PRESETS
+    from core.loading import LoadOptions
+
+    load_defaults = LoadOptions()  # the Data page's defaults too
     parser = _Parser(prog="python -m core", description="Quill Lab on the command line.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -331,10 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders (txt, md, html, jsonl, json, csv, zip)")
     clean.add_argument("--out", required=True, help="the dataset directory to write")
     clean.add_argument("--recipe", help="a recipe JSON file (default: the default recipe)")
-    clean.add_argument("--split", choices=["whole", "paragraphs", "lines"], default="whole",
+    clean.add_argument("--preset", choices=list(PRESETS), help="start from the recipe preset for a kind of text")
+    clean.add_argument("--split", choices=["whole", "paragraphs", "lines"], default=load_defaults.txt_split,
                        help="how a .txt becomes documents (default: one per file)")
-    clean.add_argument("--text-field", action="append", help="JSON/JSONL field holding the text (repeat to join several)")
-    clean.add_argument("--csv-column", default="text", help="CSV column holding the text (default: text)")
+    clean.add_argument("--text-field", action="append", metavar="FIELD",
+                       help="JSON/JSONL field(s) holding the text, joined in order: repeat it or give a comma list "
+                            f"(default: {', '.join(load_defaults.text_fields)}, those present)")
+    clean.add_argument("--csv-column", default=load_defaults.csv_column,
+                       help=f"CSV column holding the text (default: {load_defaults.csv_column})")
     clean.add_argument("--validation-ratio", type=float, default=0.1, help="share kept for validation (default 0.1)")
     clean.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
     clean.add_argument("--workers", type=int, help="processes for the per-document steps (default: 2 or the cores)")

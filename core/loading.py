@@ -32,12 +32,23 @@ UNSUPPORTED_HINT = "use txt, md, html, jsonl, json, csv or zip"
 # whole-archive check, 2,040 members of exactly 1 MiB slipped under a per-member rule and took 2 GB of memory.
 RATIO_ALLOWANCE_BYTES = 64 * 1024
 READ_CHUNK = 1024**2
+# The JSON fields read by default, in the order they are joined: the Data page and `python -m core clean` share them.
+# They cover the common shapes: {"text"}, the chinese-poetry collections' {"title", "paragraphs"} and
+# {"title", "content"}, and articles' {"title", "content"}.
+TEXT_FIELDS = ("text", "title", "paragraphs", "content")
+PREVIEW_DOCUMENTS = 3  # documents of each file shown on the Load tab
+PREVIEW_CHARS = 200  # of each
+
+
+def field_names(values: list[str]) -> list[str]:
+    """Field names given as comma lists, one or several: ["title, paragraphs"] and ["title", "paragraphs"] agree."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 @dataclass
 class LoadOptions:
     txt_split: str = "whole"  # .txt/.md: "whole" (one document per file), "paragraphs" (blank-line separated), "lines"
-    text_fields: list[str] = field(default_factory=lambda: ["text"])  # json/jsonl: field(s) joined with "\n" in order
+    text_fields: list[str] = field(default_factory=lambda: list(TEXT_FIELDS))  # json/jsonl: joined with "\n" in order
     csv_column: str = "text"  # .csv: the column holding the text
     max_zip_total_bytes: int = 2 * 1024**3  # cap on the total uncompressed size of a zip (nested zips included)
     max_zip_ratio: float = 100.0  # cap on the compression ratio of each member and of the whole zip (zip bombs)
@@ -63,8 +74,14 @@ class FileReport:
     documents: int = 0
     chars: int = 0
     fields: list[str] = field(default_factory=list)  # json/jsonl keys or csv columns, so the UI can offer them
+    read_fields: list[str] = field(default_factory=list)  # of those, the ones the documents were made of
+    preview: list[str] = field(default_factory=list)  # the start of its first documents, to check the choice
     error: str | None = None  # why the file was skipped, for a person
     warning: str | None = None  # loaded, but read with a doubt or a repair ("encoding guessed as ... "), for a person
+
+    def summary(self) -> dict:
+        """What a dataset's report.json keeps of it: all but the preview (thousands of files would bloat it)."""
+        return {k: v for k, v in vars(self).items() if k != "preview"}
 
 
 @dataclass
@@ -226,6 +243,11 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
         report.error = "JSON nested too deeply to read"
         return LoadResult([], [report])
     report.documents, report.chars, report.fields = len(docs), sum(len(d.text) for d in docs), fields
+    if fmt in ("json", "jsonl"):
+        report.read_fields = [f for f in options.text_fields if f in fields]
+    elif fmt == "csv":
+        report.read_fields = [options.csv_column]
+    report.preview = [d.text[:PREVIEW_CHARS] for d in docs[:PREVIEW_DOCUMENTS]]
     return LoadResult(docs, [report])
 
 

@@ -11,7 +11,7 @@ import streamlit as st
 from core import dataset
 from core.cleaning.outcome import Dropped
 from core.cleaning.pipeline import CleanResult, Event
-from core.cleaning.recipe import Recipe
+from core.cleaning.recipe import PRESETS, Recipe
 from core.errors import UserError
 from core.hardware import format_bytes
 from dashboard import figures
@@ -40,6 +40,15 @@ def step_table(result: CleanResult) -> pd.DataFrame:
             t("preview.col.dropped"): ", ".join(f"{t(f'reason.{code}')} {n}" for code, n in step.dropped.items()),
         })
     return pd.DataFrame(rows)
+
+
+def render_removed_lines(result: CleanResult) -> None:
+    """Each line the boilerplate step removed, with the number of documents it was removed from."""
+    removed = {line: n for step in result.steps for line, n in step.removed_lines.items()}
+    if removed:
+        st.caption(t("preview.boilerplate"))
+        table = {t("preview.col.line"): list(removed), t("preview.col.documents"): list(removed.values())}
+        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 
 
 def render_charts(result: CleanResult) -> None:
@@ -119,7 +128,8 @@ def _box(inner: str) -> str:
 
 
 def render_files(corpus) -> None:
-    """One row per file: format, detected encoding, documents, characters, or why it was skipped."""
+    """One row per file: format, detected encoding, the fields it was read from, documents, characters, the start of
+    its first document, or why it was skipped; then the first documents of a chosen file."""
     ok = [f for f in corpus.files if not f.error]
     st.caption(t("data.loaded", files=len(ok), docs=len(corpus.documents),
                  chars=sum(f.chars for f in ok), skipped=len(corpus.files) - len(ok)))
@@ -129,8 +139,10 @@ def render_files(corpus) -> None:
                 t("data.col.file"): f.name,
                 t("data.col.format"): f.format or "",
                 t("data.col.encoding"): f.encoding or "",
+                t("data.col.read_fields"): ", ".join(f.read_fields),
                 t("data.col.documents"): f.documents,
                 t("data.col.chars"): f.chars,
+                t("data.col.first_document"): " ⏎ ".join(f.preview[0].splitlines())[:80] if f.preview else "",
                 t("data.col.problem"): f.error or "",
                 t("data.col.note"): f.warning or "",
             }
@@ -140,6 +152,30 @@ def render_files(corpus) -> None:
     )
     if not corpus.documents:
         st.warning(t("data.nothing_loaded"))
+        return
+    with st.expander(t("data.file_preview")):
+        names = [f.name for f in ok]
+        chosen = st.selectbox(t("data.col.file"), names, key="data.preview_file")
+        for text in next((f.preview for f in ok if f.name == chosen), []):
+            st.text(text)  # as text: corpus strings are never markdown
+
+
+def preset_picker(editor) -> None:
+    """A select above the recipe: choosing a kind of text puts its preset into the recipe editor."""
+    st.selectbox(t("recipe.preset"), list(PRESETS), index=None, key="recipe.preset",
+                 format_func=lambda name: t(f"preset.{name}"), placeholder=t("recipe.preset.placeholder"),
+                 on_change=_apply_preset, args=(editor,))
+
+
+def _apply_preset(editor) -> None:
+    # A callback runs before the widgets are drawn, so it may write their values.
+    name = st.session_state.get("recipe.preset")
+    editor.apply(Recipe.preset(name) if name else Recipe.default())
+
+
+def _reset(editor) -> None:
+    editor.apply(Recipe.default())
+    st.session_state["recipe.preset"] = None
 
 
 def recipe_files(editor) -> None:
@@ -147,9 +183,7 @@ def recipe_files(editor) -> None:
     download, reset = st.columns(2)
     download.download_button(t("recipe.download"), editor.current_recipe().to_json(), "recipe.json",
                              "application/json", key="recipe.download")
-    if reset.button(t("recipe.reset"), key="recipe.reset"):
-        editor.apply(Recipe.default())
-        st.rerun()
+    reset.button(t("recipe.reset"), key="recipe.reset", on_click=_reset, args=(editor,))
     uploaded = st.file_uploader(t("recipe.upload"), type=["json"], key="recipe.upload")
     if uploaded is not None and st.session_state.get("recipe.applied") != uploaded.file_id:
         try:

@@ -7,7 +7,7 @@ from core import dataset, models
 from core.cleaning.pipeline import PREVIEW_CHARS, clean
 from core.cleaning.recipe import Recipe
 from core.errors import UserError
-from core.loading import LoadOptions
+from core.loading import LoadOptions, field_names
 from core.workspace import Workspace
 from dashboard import chunking_view, cleaning_view, corpus_cache, folder_source, recipe_editor
 from dashboard.i18n import t
@@ -25,11 +25,11 @@ with load_tab:
     with st.expander(t("data.options")):
         splits = {s: t(f"data.txt_split.{s}") for s in ["whole", "paragraphs", "lines"]}
         split = st.selectbox(t("data.txt_split"), list(splits), format_func=splits.get, key="data.txt_split")
-        fields = st.text_input(t("data.text_fields"), "text, title, paragraphs, content", key="data.text_fields",
+        defaults = LoadOptions()  # the command line's defaults too
+        fields = st.text_input(t("data.text_fields"), ", ".join(defaults.text_fields), key="data.text_fields",
                                help=t("data.text_fields.help"))
-        column = st.text_input(t("data.csv_column"), "text", key="data.csv_column")
-    options = LoadOptions(txt_split=split, text_fields=[f.strip() for f in fields.split(",") if f.strip()],
-                          csv_column=column)
+        column = st.text_input(t("data.csv_column"), defaults.csv_column, key="data.csv_column")
+    options = LoadOptions(txt_split=split, text_fields=field_names([fields]), csv_column=column)
     options_json = corpus_cache.options_key(options)
     corpus, key = None, None
     if source == "sample":
@@ -54,6 +54,7 @@ else:
         recipe_column, preview_column = st.columns([2, 3])
         with recipe_column:
             st.subheader(t("data.recipe"))
+            cleaning_view.preset_picker(recipe_editor)
             cleaning_view.recipe_files(recipe_editor)
             recipe = recipe_editor.render()
         with preview_column:
@@ -64,6 +65,7 @@ else:
                                                             _corpus=corpus)
             st.caption(t("data.preview_sample", n=len(indices), total=len(corpus.documents), chars=PREVIEW_CHARS))
             st.dataframe(cleaning_view.step_table(result), hide_index=True, width="stretch")
+            cleaning_view.render_removed_lines(result)
             cleaning_view.render_charts(result)
             originals = [corpus.documents[i].text[:PREVIEW_CHARS] for i in indices]
             cleaning_view.render_lengths([len(o) for o in originals], [len(x) for x in result.texts])
@@ -98,7 +100,7 @@ else:
                 st.dataframe(cleaning_view.step_table(full), hide_index=True, width="stretch")
                 if not full.texts:
                     raise UserError(t("save.nothing_left"))
-                report = {**full.report(), "files": [vars(f) for f in corpus.files]}
+                report = {**full.report(), "files": [f.summary() for f in corpus.files]}
                 summary = dataset.save(out, full.texts, recipe=recipe.to_dict(), report=report, ratio=ratio,
                                        seed=int(split_seed), overwrite=overwrite)
                 st.success(t("save.done", name=name, train=summary["train_documents"],

@@ -135,7 +135,8 @@ def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
 
     page.get_by_role("tab", name=texts("en")["data.tab.clean"]).click()
     page.get_by_text(texts("en")["data.preview"], exact=True).wait_for(timeout=120_000)
-    page.get_by_text("<script>window.__ran = true;", exact=False).first.wait_for(timeout=120_000)
+    # The Load tab shows the text too (the file's first documents, hidden now): wait for the preview's copy.
+    page.get_by_text("<script>window.__ran = true;", exact=False).filter(visible=True).first.wait_for(timeout=120_000)
     assert page.evaluate("() => window.__ran === undefined") and dialogs == []
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "data-clean.png"), full_page=True)

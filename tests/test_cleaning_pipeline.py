@@ -44,7 +44,7 @@ def test_counts_add_up_and_traces_say_who_did_what():
     texts = ["<p>Hello   there, this is a perfectly fine sentence of some length.</p>",
              "Ｆｕｌｌ width text that is long enough to keep around here.",
              "Hello there, this is a perfectly fine sentence of some length.",
-             "tiny"]
+             "* * *"]
     result = clean(Recipe.default(), texts, track=True)
     steps = {s.name: s for s in result.steps}
     for previous, step in zip(result.steps, result.steps[1:]):
@@ -89,3 +89,37 @@ def test_preview_samples_and_truncates():
     assert len(indices) == 200 == result.docs_in and indices == sorted(indices)
     assert preview(Recipe.default(), texts, seed=3)[1] == indices
     assert result.chars_in <= 200 * 8_000
+
+
+def test_exact_dedup_runs_before_the_line_steps():
+    names = [s.name for s in Recipe.default().steps]
+    assert names.index("exact_dedup") < names.index("remove_boilerplate_lines")
+    late = Recipe([StepConfig("remove_boilerplate_lines"), StepConfig("exact_dedup")])
+    with pytest.raises(UserError, match="exact_dedup must run before remove_boilerplate_lines"):
+        clean(late, ["a", "b"])
+    with pytest.raises(UserError, match="exact_dedup must run before"):
+        Recipe.from_dict({"version": 2, "steps": [{"name": "remove_boilerplate_lines"}, {"name": "exact_dedup"}]})
+    clean(Recipe([StepConfig("remove_boilerplate_lines"), StepConfig("exact_dedup", enabled=False)]), ["a", "b"])
+
+
+def test_a_version_1_recipe_still_loads_in_todays_order():
+    old_order = ["html_to_text", "fix_mojibake", "normalize_width", "convert_chinese", "remove_boilerplate_lines",
+                 "normalize_whitespace", "filter_characters", "quality_filter", "language_filter", "exact_dedup",
+                 "near_dedup"]
+    quality = {"min_chars": 50, "max_symbol_ratio": 0.2}
+    saved = {"version": 1, "steps": [{"name": name, "params": quality if name == "quality_filter" else {}}
+                                     for name in old_order]}
+    recipe = Recipe.from_dict(saved)
+    assert [s.name for s in recipe.steps] == STEP_ORDER
+    assert recipe.step("quality_filter").params == {"max_symbol_ratio": 0.2}
+    assert recipe.to_dict()["version"] == 2
+
+
+def test_the_preview_lists_the_boilerplate_lines_it_removed_with_their_document_counts():
+    footer = "Subscribe to the Harbour Gazette for more stories"
+    texts = [f"Story {i} begins here and goes on.\n{footer}\n" for i in range(6)] + ["A poem.\nWith two lines."] * 2
+    result, _ = preview(Recipe.default(), texts)
+    step = next(s for s in result.steps if s.name == "remove_boilerplate_lines")
+    assert step.removed_lines == {footer: 6}
+    saved = json.loads(json.dumps(result.report()))  # as report.json holds it
+    assert next(s for s in saved["steps"] if s["name"] == "remove_boilerplate_lines")["removed_lines"] == {footer: 6}

@@ -111,6 +111,15 @@ def test_seed_example_leaves_no_space_between_chinese_characters():
     assert not HAN_GAP.search(result)
 
 
+def test_a_line_wrapped_in_the_html_source_between_chinese_characters_is_joined():
+    fragment = "<p>这是一段在源文件里\n    被折行的中文，\n和 English\nwords.</p><p>步出夏门行 冬十月</p><pre>床前明月光\n疑是地上霜</pre>"
+    text = html_to_text(fragment, mode="strip")
+    assert "这是一段在源文件里被折行的中文，和 English" in text  # the breaks between Chinese characters go
+    assert "步出夏门行 冬十月" in text and "床前明月光\n疑是地上霜" in text  # a real space, a <pre> line break
+    page = f"<html><body><article><p>{'春天来了，公园里的花都开了。' * 4}孩子们在草地上\n奔跑。</p></article></body></html>"
+    assert "孩子们在草地上奔跑。" in html_to_text(page)
+
+
 def test_strip_removes_scripts_and_styles_and_decodes_entities():
     text = html_to_text("<div>Tom &amp; Jerry<script>alert(1)</script><style>p{}</style></div><p>&lt;3 &#20320;</p>")
     assert "alert" not in text and "p{}" not in text
@@ -134,6 +143,10 @@ def test_normalize_width():
     assert normalize_width("ａ＠ｂ．ｃｏｍ　（注意）：是；吗？") == "a@b.com （注意）：是；吗？"
     text = "“引号”与《书名》。"
     assert normalize_width(text) is text
+    # Full-width symbols that stand in Chinese text as its own typography stay; next to Latin they go half-width.
+    for text in ["［合前］。", "相法中无有不准．江湖上", "－我见了他"]:
+        assert normalize_width(text) is text
+    assert normalize_width("有１２％的人，价格＄５") == "有12%的人，价格$5"
 
 
 def test_convert_chinese_turns_tang_poems_simplified():
@@ -156,11 +169,17 @@ def test_normalize_whitespace():
     assert normalize_whitespace("这 是 一 段") == "这是一段"
     assert normalize_whitespace("这\u3000是\u00a0一段 ，好 。") == "这是一段，好。"
     assert normalize_whitespace("English   words\tkeep  \u00a0 single spaces  ") == "English words keep single spaces"
-    assert normalize_whitespace("GPT 模型 和 Transformer") == "GPT 模型和 Transformer"  # CJK-Latin space kept
+    # In running text (it has sentence punctuation) a space between CJK characters goes; CJK-Latin spaces stay.
+    assert normalize_whitespace("GPT 模型 和 Transformer 一样。") == "GPT 模型和 Transformer 一样。"
     assert normalize_whitespace("第一段\n\n\n\n第二段  \n第三行") == "第一段\n\n第二段\n第三行"
     assert normalize_whitespace("one\r\ntwo\n\nthree\nfour 五\n六", join_lines=True) == "one two three four 五六"
     text = "already clean\n\ntext"
     assert normalize_whitespace(text) is text
+    # A space that separates a title from its subtitle, or two fields, stays (squeezed to one).
+    assert normalize_whitespace("步出夏门行 冬十月\n孟冬十月，北风徘徊，") == "步出夏门行 冬十月\n孟冬十月，北风徘徊，"
+    assert normalize_whitespace("帝京篇十首\u3000一") == "帝京篇十首 一"
+    assert normalize_whitespace("郊廟歌辭  懿宗室舞") == "郊廟歌辭 懿宗室舞"
+    assert normalize_whitespace("和 多余空格的文本。") == "和多余空格的文本。"  # running text: an artifact
 
 
 def test_filter_characters():
@@ -184,17 +203,39 @@ def test_quality_filter():
     junk = quality_filter("Click here!!! $$$ ### >>> FREE ||| <<< $$$ ###")
     assert isinstance(junk, Dropped) and junk.code == "too_many_symbols"
 
-    repeated = quality_filter("Buy now and save.\n" * 5 + "Best prices online.")
+    # Repetition is judged on documents of 200 words or more (a CJK character is a word).
+    spam = "Buy now and save.\n" * 60 + "Best prices online."
+    repeated = quality_filter(spam)
     assert isinstance(repeated, Dropped) and repeated.code == "repeated_lines"
+    assert quality_filter(spam, repetition_min_words=1000) is spam
 
-    ngrams = quality_filter("buy now " * 30)
+    ngrams = quality_filter("buy now " * 120)
     assert isinstance(ngrams, Dropped) and ngrams.code == "repeated_ngrams"
-    assert isinstance(quality_filter("哈哈" * 40), Dropped)
+    assert isinstance(quality_filter("哈哈" * 120), Dropped)
 
-    short = quality_filter("Too short.")
-    assert isinstance(short, Dropped) and short.code == "too_short"
-    assert short.message == "10 characters, below the minimum of 20" and short.values == {"chars": 10, "min": 20}
+    nothing = quality_filter("* * * — * * *")
+    assert isinstance(nothing, Dropped) and nothing.code == "too_short"
+    assert nothing.message == "0 words, below the minimum of 1" and nothing.values == {"words": 0, "min": 1}
+    short = quality_filter("Too short.", min_words=3)
+    assert isinstance(short, Dropped) and short.values == {"words": 2, "min": 3}
+    assert quality_filter("床前明月光", min_words=5) == "床前明月光"  # five characters, five words
+    assert isinstance(quality_filter("床前明月", min_words=5), Dropped)
     assert quality_filter("x" * 50, max_chars=40).code == "too_long"
+
+
+@pytest.mark.parametrize("text", [
+    "ROMEO:\nAy.",  # a speech in a play
+    "句\n扇掩將雛曲，釵承墮馬鬟。",  # a fragment of a Tang poem
+    "春眠不觉晓，处处闻啼鸟。\n夜来风雨声，花落知多少。",  # a 五言绝句
+    "芣苡\n采采芣苡，薄言采之。采采芣苡，薄言有之。\n采采芣苡，薄言掇之。采采芣苡，薄言捋之。\n采采芣苡，薄言袺之。采采芣苡，薄言襭之。",
+    "花不可以无蝶，山不可以无泉，石不可以无苔，水不可以无藻，乔木不可以无藤萝，人不可以无癖。",
+    "长相思，长相思。\n长相思。长相思。\n欲把相思说似谁，浅情人不知。",
+    "团扇单衣杨柳陌。\n借秀色。\n添春色。\n借秀色。\n添春色。\n云幕华灯张绮席。",
+    "素\n□□□□女，纖腰洛浦妃。\n□□遠方望，雁足上林飛。",  # □ marks characters lost from the source
+    "南吕・十样锦\n［合前］〔青哥儿〕怎地弹。",
+])
+def test_quality_filter_keeps_verse_and_plays_as_they_are(text):
+    assert quality_filter(text) is text
 
 
 def test_language_filter():

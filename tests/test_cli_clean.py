@@ -71,3 +71,27 @@ def test_bad_input_is_one_error_line(tmp_path):
     ok = run_core("clean", str(tmp_path / "a.txt"), "--out", str(tmp_path / "o4"))
     again = run_core("clean", str(tmp_path / "a.txt"), "--out", str(tmp_path / "o4"))
     assert ok.returncode == 0 and again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_text_fields_repeated_or_as_a_comma_list_and_a_preset(tmp_path):
+    poems = [{"title": f"第{i}首", "author": "佚名", "body": [f"第{i}首的第一句，", "和第二句。"]} for i in range(12)]
+    (tmp_path / "poems.json").write_text(json.dumps(poems, ensure_ascii=False), encoding="utf-8")
+    texts = {}
+    ways = {"comma": ["--text-field", "title, body"], "repeated": ["--text-field", "title", "--text-field", "body"]}
+    for name, flags in ways.items():
+        result = run_core("clean", str(tmp_path / "poems.json"), "--out", str(tmp_path / name), "--preset", "verse",
+                          *flags)
+        assert result.returncode == 0, result.stderr
+        texts[name] = sorted(json.loads(line)["text"] for part in ("data", "validation")
+                             for line in (tmp_path / name / f"{part}.jsonl").open(encoding="utf-8"))
+        recipe = json.loads((tmp_path / name / "recipe.json").read_text(encoding="utf-8"))
+        assert {s["name"]: s["enabled"] for s in recipe["steps"]}["remove_boilerplate_lines"] is False  # the verse preset
+    assert texts["comma"] == texts["repeated"] and "第0首\n第0首的第一句，\n和第二句。" in texts["comma"]
+    # Without flags the default fields are read: "body" is not among them, so only the titles come.
+    report = run_core("clean", str(tmp_path / "poems.json"), "--out", str(tmp_path / "default"))
+    assert report.returncode == 0, report.stderr
+    files = json.loads((tmp_path / "default" / "report.json").read_text(encoding="utf-8"))["files"]
+    assert files[0]["read_fields"] == ["title"] and files[0]["fields"] == ["title", "author", "body"]
+    both = run_core("clean", str(tmp_path / "poems.json"), "--out", str(tmp_path / "x"), "--preset", "verse",
+                    "--recipe", "r.json")
+    assert both.returncode != 0 and both.stderr.startswith("error: give --recipe or --preset, not both")

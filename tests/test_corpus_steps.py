@@ -10,6 +10,7 @@ import pytest
 
 from core.cleaning.corpus_steps import (
     CORPUS_STEP_FUNCTIONS,
+    boilerplate_removal,
     exact_dedup,
     near_dedup,
     remove_boilerplate_lines,
@@ -121,18 +122,44 @@ def test_a_line_repeated_inside_one_document_only_stays():
 
 def test_boilerplate_is_removed_keeping_paragraphs_and_a_document_of_only_boilerplate_is_dropped():
     docs = [
-        f"First paragraph.\n\n{FOOTER}\n\nSecond paragraph.\n",
-        f"Para A.\n  {FOOTER}  \n\n\nPara B.",
+        f"First paragraph.\n\nSecond paragraph.\n\n{FOOTER}\n",
+        f"Para A.\n\n\nPara B.\n  {FOOTER}  ",
         f"{FOOTER}\n\nOnly text here.\n\n{FOOTER}\n",
         f"\n{FOOTER}\n\n",
         "Nothing shared here.\n",
     ]
     out = remove_boilerplate_lines(docs, min_documents=3, min_fraction=0.3)
     assert out[0] == "First paragraph.\n\nSecond paragraph.\n"
-    assert out[1] == "Para A.\n\n\nPara B."  # the longer of the two blank runs, no trailing newline added
+    assert out[1] == "Para A.\n\n\nPara B."  # no trailing newline added
     assert out[2] == "Only text here.\n"
     assert isinstance(out[3], Dropped) and out[3].code == "only_boilerplate" and out[3].values == {"lines": 1}
     assert out[4] == docs[4]
+
+
+def test_boilerplate_is_what_repeats_at_the_edges_never_inside_the_body():
+    body = "\n".join(f"Line {i} of the story." for i in range(30))
+    inside = f"{body}\n{FOOTER}\n{body}\n"  # the same line, in the middle of a long document
+    docs = [f"Story {i}.\n{FOOTER}\n" for i in range(4)] + [inside]
+    out = remove_boilerplate_lines(docs, min_documents=3, min_fraction=0.3)
+    assert out[:4] == [f"Story {i}.\n" for i in range(4)] and out[4] == inside
+
+
+def test_labels_and_short_titles_are_never_boilerplate():
+    # Speakers open every speech of a play; a tune name or a short title opens many poems of an anthology.
+    speeches = [f"MENENIUS:\nSpeech number {i}, which is different." for i in range(10)]
+    assert remove_boilerplate_lines(speeches) == speeches
+    poems = [f"浣溪沙\n第{i}首词的正文，各不相同。" for i in range(10)]
+    assert remove_boilerplate_lines(poems) == poems
+    # A short line goes with a long one in the same edge run (a site's header), not alone.
+    headed = [f"Home\nWe use cookies to improve your experience.\nArticle {i} text." for i in range(10)]
+    assert remove_boilerplate_lines(headed) == [f"Article {i} text." for i in range(10)]
+
+
+def test_removed_lines_are_reported_with_their_document_counts():
+    docs = [f"Text {i}.\n{FOOTER}\n" for i in range(5)] + ["Other.\n"] * 2
+    outcomes, removed = boilerplate_removal(docs)
+    assert removed == {FOOTER: 5}
+    assert outcomes == remove_boilerplate_lines(docs)
 
 
 def test_thresholds_documents_and_fraction():

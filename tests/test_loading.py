@@ -11,7 +11,7 @@ import pytest
 
 from core.decoding import decode
 from core.errors import UserError
-from core.loading import LoadOptions, load_bytes, load_paths
+from core.loading import TEXT_FIELDS, LoadOptions, field_names, load_bytes, load_paths
 from tests.conftest import ROOT, SHARED, require
 
 POETRY = SHARED / "data" / "zh-poetry"
@@ -104,10 +104,29 @@ def test_json_objects_with_title_and_paragraphs(tmp_path):
     assert report.fields == ["title", "author", "paragraphs"]
     assert report.chars == sum(len(d.text) for d in result.documents)
 
-    # The default field is missing: the file is skipped, and the report still lists the fields to choose from.
-    report = load_paths([tmp_path / "poems.json"], allowed_roots=None).files[0]
-    assert report.error == "no field 'text' in the objects: fields are title, author, paragraphs"
+    # A missing field: the file is skipped, and the report still lists the fields to choose from.
+    report = load_paths([tmp_path / "poems.json"], LoadOptions(text_fields=["body"]), allowed_roots=None).files[0]
+    assert report.error == "no field 'body' in the objects: fields are title, author, paragraphs"
     assert report.fields == ["title", "author", "paragraphs"] and report.documents == 0
+
+
+def test_default_fields_read_a_poem_collection_and_the_report_says_which(tmp_path):
+    poems = [{"title": f"第{i}首", "author": "李白", "paragraphs": [f"第{i}首的正文。"]} for i in range(1, 6)]
+    (tmp_path / "poems.json").write_text(json.dumps(poems, ensure_ascii=False), "utf-8")
+    assert LoadOptions().text_fields == list(TEXT_FIELDS) == ["text", "title", "paragraphs", "content"]
+    result = load_paths([tmp_path / "poems.json"], allowed_roots=None)
+    assert [d.text for d in result.documents][:2] == ["第1首\n第1首的正文。", "第2首\n第2首的正文。"]
+    (report,) = result.files
+    assert report.read_fields == ["title", "paragraphs"]  # in the order they are joined; "author" is not read
+    assert report.preview == ["第1首\n第1首的正文。", "第2首\n第2首的正文。", "第3首\n第3首的正文。"]
+    (tmp_path / "t.csv").write_text("id,body\n1," + "长" * 300 + "\n", "utf-8")
+    csv_report = load_paths([tmp_path / "t.csv"], LoadOptions(csv_column="body"), allowed_roots=None).files[0]
+    assert csv_report.read_fields == ["body"] and csv_report.preview == ["长" * 200]
+
+
+def test_field_names_from_comma_lists():
+    assert field_names(["title, paragraphs"]) == field_names(["title", "paragraphs"]) == ["title", "paragraphs"]
+    assert field_names(["text,", " content ", "a,b"]) == ["text", "content", "a", "b"]
 
 
 def test_json_shapes():

@@ -100,7 +100,7 @@ def test_data_page_cleans_the_sample_corpus_and_saves_it(workspace):
     assert "sample-clean" in at.success[0].value
     saved = workspace.datasets_dir / "sample-clean"
     report = json.loads((saved / "report.json").read_text(encoding="utf-8"))
-    assert [s["name"] for s in report["steps"]][-1] == "exact_dedup"  # near dedup stayed off
+    assert "near_dedup" not in [s["name"] for s in report["steps"]]  # near dedup stayed off
     recipe = json.loads((saved / "recipe.json").read_text(encoding="utf-8"))
     assert {s["name"]: s["enabled"] for s in recipe["steps"]}["convert_chinese"] is True
     assert "繁" not in (saved / "data.jsonl").read_text(encoding="utf-8") + (saved / "validation.jsonl").read_text(encoding="utf-8")
@@ -122,6 +122,34 @@ def test_data_page_in_chinese_and_the_dataset_list(workspace):
     at.checkbox(key="datasets.confirm.诗").check().run()
     at.button(key="datasets.delete").click().run()
     assert not (workspace.datasets_dir / "诗").exists()
+
+
+def test_data_page_shows_fields_read_boilerplate_lines_and_applies_a_preset(workspace):
+    folder = workspace.root / "inbox" / "corpus"  # the folder source reads only the allowed folders
+    folder.mkdir(parents=True)
+    footer = "Subscribe to the Harbour Gazette for more stories"
+    for i in range(6):
+        (folder / f"story-{i}.txt").write_text(f"Story {i} begins on the quay and ends at sea.\n{footer}\n")
+    poems = [{"title": f"第{i}首", "author": "佚名", "paragraphs": [f"第{i}首诗的第一句，", "第二句。"]} for i in range(4)]
+    (folder / "poems.json").write_text(json.dumps(poems, ensure_ascii=False), encoding="utf-8")
+    at = open_page("data")
+    at.radio(key="data.source").set_value("folder").run()
+    at.text_input(key="data.folder").input(str(folder)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    files = at.dataframe[0].value.set_index("File")
+    assert files.loc["corpus/poems.json", "Fields read"] == "title, paragraphs"
+    assert files.loc["corpus/poems.json", "First document"] == "第0首 ⏎ 第0首诗的第一句， ⏎ 第二句。"
+    removed = next(d.value for d in at.dataframe if "Line" in d.value.columns)
+    assert removed.to_dict("records") == [{"Line": footer, "Documents": 6}]
+
+    at.selectbox(key="recipe.preset").set_value("verse").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="recipe.remove_boilerplate_lines.enabled").value is False
+    assert at.number_input(key="recipe.quality_filter.min_words").value == 4
+    assert not any("Line" in d.value.columns for d in at.dataframe)
+    at.button(key="recipe.reset").click().run()
+    assert at.toggle(key="recipe.remove_boilerplate_lines.enabled").value is True
+    assert at.selectbox(key="recipe.preset").value is None
 
 
 def test_data_page_folder_source_reads_only_the_allowed_folders(workspace, tmp_path):

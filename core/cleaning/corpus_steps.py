@@ -18,6 +18,7 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from core.cleaning.outcome import Dropped, Outcome
+from core.cleaning.steps import LABEL_ENDS
 
 # Han (with extensions and compatibility ideographs), kana, hangul: scripts written without spaces between words.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff]")
@@ -29,61 +30,101 @@ SHINGLE_SIZE = 5
 
 # ---------------------------------------------------------------- boilerplate lines
 
-
 def remove_boilerplate_lines(
-    texts: list[str], min_documents: int = 3, min_fraction: float = 0.05, max_line_chars: int = 200
+    texts: list[str],
+    min_documents: int = 3,
+    min_fraction: float = 0.05,
+    min_line_chars: int = 12,
+    max_line_chars: int = 200,
+    edge_lines: int = 10,
 ) -> list[Outcome]:
-    """Remove lines that recur across many documents ("Share this article", "版权所有 © 2026 …").
+    """Remove the header and footer runs of boilerplate lines ("Share this article", "版权所有 © 2026 …").
 
-    A line is boilerplate when it (stripped, non-empty, at most `max_line_chars` long) appears in at least
-    `min_documents` documents and in at least `min_fraction` of all documents. Documents are counted, not
-    occurrences: a refrain repeated inside one poem is not boilerplate.
+    Boilerplate is what a site or an archive puts around every text. A line is a candidate when it is found among
+    the first or last `edge_lines` non-blank lines of at least `min_documents` documents and of at least
+    `min_fraction` of all of them (documents are counted, not occurrences: a refrain repeated inside one poem is
+    not boilerplate), is at most `max_line_chars` long and does not end in a colon. From each edge of a document,
+    the run of consecutive candidates (blank lines in between do not break it) goes, provided it holds a line of
+    at least `min_line_chars`: alone, a short repeated line is as likely a title ("浣溪沙", "相和歌辭：王昭君") as a
+    header. Nothing inside the body is touched.
     """
-    if len(texts) < min_documents:
-        return list(texts)
-    # One set per document, so each document votes once per line.
-    counts = Counter(line for text in texts for line in _candidate_lines(text, max_line_chars))
-    needed = max(min_documents, min_fraction * len(texts))
-    boilerplate = {line for line, n in counts.items() if n >= needed}
-    if not boilerplate:
-        return list(texts)
+    return boilerplate_removal(texts, min_documents, min_fraction, min_line_chars, max_line_chars, edge_lines)[0]
 
+
+def boilerplate_removal(
+    texts: list[str],
+    min_documents: int = 3,
+    min_fraction: float = 0.05,
+    min_line_chars: int = 12,
+    max_line_chars: int = 200,
+    edge_lines: int = 10,
+) -> tuple[list[Outcome], dict[str, int]]:
+    """`remove_boilerplate_lines`, and each line it removed with the number of documents it was removed from."""
+    if len(texts) < min_documents:
+        return list(texts), {}
+    counts = Counter(line for text in texts for line in _edge_candidates(text, edge_lines, max_line_chars))
+    needed = max(min_documents, min_fraction * len(texts))
+    candidates = {line for line, n in counts.items() if n >= needed}
+    if not any(len(line) >= min_line_chars for line in candidates):
+        return list(texts), {}
     out: list[Outcome] = []
+    removed_from: Counter = Counter()
     for text in texts:
-        cleaned, removed = _drop_lines(text, boilerplate)
+        runs = _edge_runs(text, candidates, edge_lines, min_line_chars)
+        removed_from.update(set(runs.values()))
+        cleaned, removed = _drop_lines(text, set(runs))
         if removed and not cleaned.strip():
-            out.append(
-                Dropped(
-                    "only_boilerplate",
-                    f"all {removed} lines are boilerplate repeated across documents",
-                    {"lines": removed},
-                )
-            )
+            out.append(Dropped("only_boilerplate", f"all {removed} lines are boilerplate repeated across documents",
+                               {"lines": removed}))
         else:
             out.append(cleaned)
-    return out
+    return out, dict(removed_from.most_common())
 
 
-def _candidate_lines(text: str, max_line_chars: int) -> set[str]:
-    lines = (line.strip() for line in text.splitlines())
-    return {line for line in lines if line and len(line) <= max_line_chars}
+def _content_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, stripped line) of each non-blank line."""
+    return [(i, line) for i, line in enumerate(map(str.strip, text.splitlines())) if line]
 
 
-def _drop_lines(text: str, boilerplate: set[str]) -> tuple[str, int]:
-    """The text without its boilerplate lines, and how many lines went.
+def _edge_candidates(text: str, edge_lines: int, max_line_chars: int) -> set[str]:
+    """The distinct lines near either edge of a text that could be boilerplate: one vote per document."""
+    lines = [line for _, line in _content_lines(text)]
+    edges = lines if len(lines) <= 2 * edge_lines else lines[:edge_lines] + lines[-edge_lines:]
+    return {line for line in edges if len(line) <= max_line_chars and not line.endswith(LABEL_ENDS)}
+
+
+def _edge_runs(text: str, candidates: set[str], edge_lines: int, min_line_chars: int) -> dict[int, str]:
+    """{line number: line} of the leading and trailing runs of candidate lines that hold at least one long line."""
+    lines = _content_lines(text)
+    drop: dict[int, str] = {}
+    for ordered in (lines[:edge_lines], lines[::-1][:edge_lines]):
+        run = []
+        for number, line in ordered:
+            if line not in candidates:
+                break
+            run.append((number, line))
+        if any(len(line) >= min_line_chars for _, line in run):
+            drop.update(run)
+    return drop
+
+
+def _drop_lines(text: str, numbers: set[int]) -> tuple[str, int]:
+    """The text without the lines at these line numbers, and how many lines went.
 
     The text is seen as runs of blank lines between content lines. Removing a content line joins the blank
     runs around it; the joined run keeps the length of the longer one, so a removed line leaves the paragraph
     break that was there, not a pile of blank lines. An untouched document comes back byte for byte.
     """
+    if not numbers:
+        return text, 0
     lines = text.splitlines(keepends=True)
     segments: list[list[str]] = []  # each: [line] for a content line, or the lines of a blank run
     blank: list[bool] = []  # whether segments[i] is a blank run
     removed = 0
     after_removal = False  # a blank line right after a removed one starts a new run (merged below)
-    for line in lines:
+    for number, line in enumerate(lines):
         stripped = line.strip()
-        if stripped in boilerplate:
+        if number in numbers:
             removed += 1
             after_removal = True
             continue
@@ -93,8 +134,6 @@ def _drop_lines(text: str, boilerplate: set[str]) -> tuple[str, int]:
             segments.append([line])
             blank.append(not stripped)
         after_removal = False
-    if not removed:
-        return text, 0
 
     merged: list[list[str]] = []
     merged_blank: list[bool] = []
@@ -229,6 +268,9 @@ def _minhashes(texts: list[str], num_perm: int, seed: int):
         for part in pool.map(_hashvalues, chunks, [num_perm] * len(chunks), [seed] * len(chunks)):
             yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
 
+
+# Corpus steps that also say what they removed: the pipeline calls these instead, for the report and the preview.
+CORPUS_STEP_REPORTS = {"remove_boilerplate_lines": boilerplate_removal}
 
 CORPUS_STEP_FUNCTIONS = {
     "remove_boilerplate_lines": remove_boilerplate_lines,

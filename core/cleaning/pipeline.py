@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from typing import Callable
 
+from core.cleaning.corpus_steps import CORPUS_STEP_REPORTS
 from core.cleaning.outcome import Dropped
 from core.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
 
@@ -31,6 +32,7 @@ class StepReport:
     chars_out: int = 0
     changed: int = 0  # documents whose text the step changed (kept ones only)
     dropped: dict = field(default_factory=dict)  # reason code -> documents dropped for it
+    removed_lines: dict = field(default_factory=dict)  # boilerplate: each line removed -> documents it left
     tokens_in: int | None = None  # with a tokenizer only
     tokens_out: int | None = None
 
@@ -58,6 +60,7 @@ class CleanResult:
     docs_in: int
     chars_in: int
     kept: list[int]  # input index of each surviving document
+    dropped: dict[int, str] = field(default_factory=dict)  # input index -> reason code, for each dropped document
     traces: list[list[Event]] | None = None  # per input document, with track=True
     sample_sources: list[str] | None = None  # per input document, with track=True
 
@@ -89,14 +92,16 @@ def clean(
     workers: int = 1,
     progress: Progress | None = None,
 ) -> CleanResult:
+    recipe.check()
     sources = sources or [f"#{i}" for i in range(len(texts))]
     current: list[str | None] = list(texts)  # None once dropped
     traces = [[] for _ in texts] if track else None
     token_counts = _TokenCounter(tokenizer) if tokenizer is not None else None
     stages = _stages(recipe.enabled_steps())
     detail = track or token_counts is not None  # keep every step's (before, outcome) pairs
+    dropped: dict[int, str] = {}
     with _Workers(workers if len(texts) > 1 else 1) as pool:
-        reports = _run_stages(stages, current, sources, pool, detail, token_counts, traces, progress)
+        reports = _run_stages(stages, current, sources, pool, detail, token_counts, traces, progress, dropped)
     kept = [i for i, text in enumerate(current) if text is not None]
     return CleanResult(
         texts=[current[i] for i in kept],
@@ -105,26 +110,32 @@ def clean(
         docs_in=len(texts),
         chars_in=sum(len(t) for t in texts),
         kept=kept,
+        dropped=dropped,
         traces=traces,
         sample_sources=list(sources) if track else None,
     )
 
 
-def _run_stages(stages, current, sources, pool, detail, token_counts, traces, progress) -> list[StepReport]:
-    """Run each stage over the documents still alive, updating `current` (and `traces`) in place."""
+def _run_stages(stages, current, sources, pool, detail, token_counts, traces, progress, dropped) -> list[StepReport]:
+    """Run each stage over the documents still alive, updating `current`, `dropped` (and `traces`) in place."""
     reports: list[StepReport] = []
     for number, stage in enumerate(stages):
         alive = [i for i, text in enumerate(current) if text is not None]
         before = [current[i] for i in alive]
         if is_corpus_step(stage[0].name):
             step = stage[0]
-            results = _name_originals(step_function(step.name)(before, **step.arguments()), [sources[i] for i in alive])
+            results, removed_lines = _run_corpus_step(step, before)
+            results = _name_originals(results, [sources[i] for i in alive])
             stage_reports = [_report(step.name, before, results)]
+            stage_reports[0].removed_lines = removed_lines
             per_step = [list(zip(before, results))]
         else:
             results, stage_reports, per_step = _run_map_stage(stage, before, pool, detail, progress, number, len(stages))
         for index, outcome in zip(alive, results):
-            current[index] = None if isinstance(outcome, Dropped) else outcome
+            if isinstance(outcome, Dropped):
+                current[index], dropped[index] = None, outcome.code
+            else:
+                current[index] = outcome
         if token_counts is not None:
             _count_tokens(stage_reports, per_step, token_counts)
         if traces is not None:
@@ -150,6 +161,14 @@ def preview(recipe: Recipe, texts: list[str], sources: list[str] | None = None, 
     sample = [texts[i][:PREVIEW_CHARS] for i in indices]
     sample_sources = [sources[i] for i in indices] if sources else [f"#{i}" for i in indices]
     return clean(recipe, sample, sample_sources, tokenizer=tokenizer, track=True), indices
+
+
+def _run_corpus_step(step: StepConfig, texts: list[str]) -> tuple[list, dict]:
+    """A corpus step's outcomes, and what it says it removed (boilerplate lines) when it says so."""
+    reporting = CORPUS_STEP_REPORTS.get(step.name)
+    if reporting is not None:
+        return reporting(texts, **step.arguments())
+    return step_function(step.name)(texts, **step.arguments()), {}
 
 
 def _name_originals(outcomes: list, names: list[str]) -> list:
