@@ -1,20 +1,23 @@
-"""A dataclass from a JSON object, checked against the dataclass's own field types.
+"""A dataclass from JSON text or a JSON object, checked against the dataclass's own field types.
 
 One mechanism for every configuration the lab reads from JSON (a run's TrainConfig; decoding settings and the
-cleaning recipe can use it too): unknown keys, missing required keys and values of the wrong type become one
-`UserError` line that names the field, the type it wants and what it got, instead of a TypeError much later.
+cleaning recipe can use it too): text that is not JSON, unknown keys, missing required keys and values of the
+wrong type become one `UserError` line that names the field, the type it wants and what it got, instead of a
+TypeError much later.
 
 JSON has one number type, so an int is accepted where a float is wanted and a whole float (8.0) where an int is;
 a bool is never a number, and NaN or infinity is never a number either (Python's json reads them).
-Hand-written because the well-kept validators (pydantic, dacite) would add a dependency for ~80 lines, and
-dacite lets NaN through and gives no way to word the messages for a person.
-"""
+Hand-written, not pydantic (here only as typer's dependency): its TypeAdapter takes no config for a plain
+dataclass, so every config class would have to carry pydantic settings; its strict mode refuses JSON's 8.0 for
+an int, its lax mode takes "8"; and its messages are worded for developers. dacite (not installed) checks with
+isinstance, so true passes for an int and NaN for a float."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import sys
 import types
 import typing
 from functools import cache
@@ -25,6 +28,19 @@ _NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true
           list: "a list", tuple: "a list", dict: "an object"}
 _GIVEN = {str: "the string", int: "the number", float: "the number", bool: "", type(None): "",
           list: "the list", tuple: "the list", dict: "the object"}
+
+
+def parse(text: str, *, where: str = "config"):
+    """json.loads, with each way it fails as one line that starts with `where`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise UserError(f"{where} is not valid JSON for the lab: nested too deeply to read") from None
+    except ValueError:  # the only other one: an integer longer than Python converts (int_max_str_digits)
+        raise UserError(f"{where} is not valid JSON for the lab: a number with more than "
+                        f"{sys.get_int_max_str_digits()} digits") from None
 
 
 def from_dict(cls, data, *, where: str = "config"):

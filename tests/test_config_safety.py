@@ -173,9 +173,10 @@ def test_the_mechanism_serves_any_dataclass():
 def test_a_bad_config_file_is_one_error_line(workspace, tmp_path):
     dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
     files = {
-        "not-json.json": ("{'batch_size': 8}", "is not valid JSON"),
-        "digits.json": ('{"seed": ' + "7" * 5000 + "}", "is not valid JSON"),
-        "deep.json": ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
+        "not-json.json": ("{'batch_size': 8}", "is not valid JSON: Expecting property name enclosed in double quotes "
+                          "(line 1, column 2)"),
+        "digits.json": ('{"seed": ' + "7" * 5000 + "}", "is not valid JSON for the lab: a number with more than"),
+        "deep.json": ("[" * 100_000 + "]" * 100_000, "is not valid JSON for the lab: nested too deeply"),
         "string.json": ('{"batch_size": "8"}', 'batch_size must be a whole number, not the string "8"'),
         "unknown.json": ('{"bach_size": 8}', "unknown option(s) bach_size"),
         "list.json": ("[1, 2]", "must be a JSON object"),

@@ -63,11 +63,7 @@ class TrainConfig:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from exc
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError, an int past Python's digit limit, deep nesting
-            raise UserError(f"{where} is not valid JSON: {str(exc) or type(exc).__name__}") from exc
-        return cls.from_dict(data, where=where)
+        return cls.from_dict(dataclass_json.parse(text, where=where), where=where)
 
     def effective_batch(self, devices: int = 1) -> int:
         return self.batch_size * self.grad_accum * max(1, devices)
