@@ -186,12 +186,7 @@ def cmd_resume(args) -> None:
 
 
 def _run_dir(name: str) -> Path:
-    path = Workspace.from_env().runs_dir / name
-    if not path.is_dir():
-        path = Path(name)
-    if not (path / "config.json").is_file():
-        raise UserError(f"no run '{name}': `python -m core runs` lists them")
-    return path
+    return Workspace.from_env().run_dir(name)  # a run id, never a path: "no such run" otherwise
 
 
 def cmd_model(args) -> None:

@@ -92,10 +92,11 @@ def compare(model_names: list[str], dataset_name_or_path: str, *, workspace: Wor
 def run_models(run: str, workspace: Workspace | None = None) -> list[str]:
     """The models of a base-vs-checkpoints table for a run: its base model, each checkpoint by step, then final."""
     workspace = workspace or Workspace.from_env()
+    config = workspace.run_dir(run) / "config.json"  # "no such run" for anything but a run's id
     try:
-        base = json.loads((workspace.runs_dir / run / "config.json").read_text(encoding="utf-8"))["model"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"no run '{run}': `python -m core runs` lists them") from exc
+        base = json.loads(config.read_text(encoding="utf-8"))["model"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"run '{run}' has no readable config.json: it cannot say its base model") from exc
     # local_models lists a run's models final first, then checkpoints by step, newest first
     saved = [name for name in models.local_models(workspace) if name.startswith(f"{run}/")]
     return [base, *reversed(saved)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
-from core.workspace import Workspace
+from core.workspace import Workspace, is_plain_name
 
 # The GPT-2 family the lab offers by name; any other hub id works too.
 HUB_MODELS = ["gpt2", "distilgpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "uer/gpt2-chinese-cluecorpussmall"]
@@ -43,9 +43,9 @@ def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
                 f"the starter model is not built yet ({workspace.starter_dir}): run `python -m core starter` first"
             )
         return ModelSource(name, str(workspace.starter_dir), "starter")
-    run_path = workspace.runs_dir / name
-    if run_path.is_dir() and workspace.runs_dir.resolve() in run_path.resolve().parents:
-        return ModelSource(name, str(_run_model_dir(run_path)), "run")
+    run_model = _run_model(workspace, name)
+    if run_model is not None:
+        return ModelSource(name, str(run_model), "run")
     path = Path(name).expanduser()
     if path.is_dir():
         if not _is_model_dir(path):
@@ -136,15 +136,20 @@ def ensure_available(source: ModelSource) -> dict:
         "use the starter model ('starter'), a local model directory, or download it once on a machine with "
         "network (it is then cached)"
     )
+    # A name without an owner that the lab does not offer is more likely a mistyped run than a hub model
+    unknown = "/" not in source.name and source.name not in HUB_MODELS
+    runs_hint = "; `python -m core runs` lists the runs" if unknown else ""
+    missing = f"no model or run named '{source.name}' here," if unknown else f"model '{source.name}' is not cached"
     if constants.HF_HUB_OFFLINE:
-        raise UserError(f"model '{source.name}' is not cached and HF_HUB_OFFLINE is set: {advice}")
+        raise UserError(f"{missing} and HF_HUB_OFFLINE is set: {advice}{runs_hint}")
     status = probe_hub(source.location, constants.ENDPOINT)
     if status is None:
-        raise UserError(f"model '{source.name}' is not cached and the hub ({constants.ENDPOINT}) cannot be reached: {advice}")
+        raise UserError(f"{missing} and the hub ({constants.ENDPOINT}) cannot be reached: {advice}{runs_hint}")
     if status in (401, 403):
         raise UserError(f"model '{source.name}' is gated or private on the hub: log in with `hf auth login`, or {advice}")
     if status == 404:
-        raise UserError(f"there is no model '{source.name}' on the hub ({constants.ENDPOINT}): check the spelling")
+        what = f"model or run named '{source.name}'" if unknown else f"model '{source.name}'"
+        raise UserError(f"there is no {what} on the hub ({constants.ENDPOINT}): check the spelling{runs_hint}")
     return {}
 
 
@@ -170,6 +175,31 @@ def _checkpoint_order(path: Path) -> tuple[int, int]:
         return (1, 0)
     step = path.name.removeprefix("checkpoint-")
     return (0, int(step)) if step.isdigit() else (-1, 0)
+
+
+def _run_model(workspace: Workspace, name: str) -> Path | None:
+    """`<run-id>` or `<run-id>/<checkpoint>` as a model directory; None when the name does not start with a run.
+    The run goes through Workspace.run_dir and the checkpoint must be a plain name inside it, so a model name
+    never reaches outside `runs/`."""
+    run_id, _, sub = name.partition("/")
+    try:
+        run_path = workspace.run_dir(run_id)
+    except UserError:
+        return None
+    if not sub:
+        return _run_model_dir(run_path)
+    if is_plain_name(sub) and (run_path / sub).is_dir():
+        if not _is_model_dir(run_path / sub):
+            raise UserError(f"{name} holds no model (config.json and weights): pick one of {_saved(run_path)}")
+        return run_path / sub
+    if sub == "final" or re.fullmatch(r"checkpoint-\d+", sub):
+        raise UserError(f"run '{run_id}' has no {sub}: its saved models are {_saved(run_path)}")
+    return None  # an `owner/model` hub id whose owner happens to be a run's name
+
+
+def _saved(run_path: Path) -> str:
+    saved = sorted((p for p in run_path.iterdir() if p.is_dir() and _is_model_dir(p)), key=_checkpoint_order)
+    return ", ".join(f"{run_path.name}/{p.name}" for p in reversed(saved)) or "none yet"
 
 
 def _run_model_dir(run_path: Path) -> Path:

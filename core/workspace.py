@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import UserError
+
 DEFAULT_HOME = Path("workspace")
 DATA_ROOTS_ENV = "QUILL_DATA_ROOTS"
 
@@ -59,9 +61,17 @@ class Workspace:
 
     def runs(self) -> list[Path]:
         """Run directories (those holding a `config.json` or `status.json`), newest first."""
-        return _newest_first(
-            p for p in _subdirs(self.runs_dir) if (p / "status.json").is_file() or (p / "config.json").is_file()
-        )
+        return _newest_first(p for p in _subdirs(self.runs_dir) if _is_run(p))
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of the run named `run_id`: the one way a name from a URL, a command line or a model name
+        becomes a run. Only a plain name (one path component, not hidden) of an existing run inside `runs/`
+        (symlinks resolved) counts; `../x`, `/etc` or `a/b` is "no such run", never a folder elsewhere."""
+        if is_plain_name(run_id):
+            path = self.runs_dir / run_id
+            if _is_run(path) and path.resolve().parent == self.runs_dir.resolve():
+                return path
+        raise UserError(f"no such run '{run_id}': `python -m core runs` lists the runs")
 
     def summary(self) -> "WorkspaceSummary":
         datasets, runs = self.datasets(), self.runs()
@@ -89,6 +99,19 @@ class WorkspaceSummary:
     starter_ready: bool
 
 
+def is_plain_name(name) -> bool:
+    """One visible path component: no separator (either OS's), no '..', no leading dot, no NUL."""
+    return (isinstance(name, str) and bool(name) and not name.startswith(".")
+            and not any(c in name for c in ("/", "\\", "\0")))
+
+
+def _is_run(path: Path) -> bool:
+    try:
+        return path.is_dir() and ((path / "status.json").is_file() or (path / "config.json").is_file())
+    except OSError:  # a name too long for the file system is no run either
+        return False
+
+
 def _subdirs(path: Path) -> list[Path]:
     """Visible folders: a hidden one is a save in progress (or killed) and no artifact yet (core.files)."""
     return [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")] if path.is_dir() else []
@@ -107,7 +130,6 @@ def _read_state(run_dir: Path) -> str | None:
 
 def _count_rated_samples(db_path: Path) -> int:
     """Through the store, so a PostgreSQL database (QUILL_DB_URL) counts too; 0 before there is any database."""
-    from core.errors import UserError
     from core.store import open_store  # here, not at the top: the store imports this module
 
     url = os.environ.get("QUILL_DB_URL")

@@ -110,9 +110,14 @@ def _duration(seconds: float) -> str:
 
 
 def live_run(workspace, requested: str | None) -> Path | None:
-    """The run to show: the one in the URL, else the newest live one (so a new tab finds a running run)."""
-    if requested and (workspace.runs_dir / requested).is_dir():
-        return workspace.runs_dir / requested
+    """The run to show: the one in the URL, else the newest live one (so a new tab finds a running run).
+    A URL's name that is no run of this workspace (`?run=../x`) shows "no such run" and nothing of it."""
+    if requested:
+        try:
+            return workspace.run_dir(requested)
+        except UserError:
+            st.error(t("run.no_such_run"))
+            return None
     for run in runs.list_runs(workspace):
         if run["state"] in ("queued", "running", "stopping"):
             return workspace.runs_dir / run["id"]

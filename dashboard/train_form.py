@@ -86,12 +86,14 @@ def read() -> TrainConfig:
     values = {f: st.session_state[_key(f)] for f in FIELDS}
     values["gallery_prompts"] = [p for p in st.session_state["train.gallery_prompts"].splitlines() if p.strip()]
     values["block_size"] = values["block_size"] or None
+    values["dataset"], values["model"] = values["dataset"] or "", values["model"] or ""  # an empty selectbox says None
     return TrainConfig.from_dict(values)
 
 
-def render_problems(config: TrainConfig, arch, dataset_documents: int | None) -> bool:
-    """Show what is wrong, in the user's language. True when the run can start."""
-    messages = [t(f"problem.{p.code}", **p.values) for p in check(config, model_context=arch.n_positions if arch else None)]
+def render_problems(config: TrainConfig, arch, dataset_documents: int | None, gpus: int | None = None) -> bool:
+    """Show what is wrong, in the user's language: the same check that `runs.start` makes. True when it can start."""
+    problems = check(config, model_context=arch.n_positions if arch else None, gpus=gpus)
+    messages = [t(f"problem.{p.code}", **p.values) for p in problems]
     if config.dataset and dataset_documents == 0:
         messages.append(t("problem.empty_dataset"))
     for message in messages:

@@ -30,7 +30,7 @@ with new_tab:
     st.subheader(t("train.memory"))
     train_form.render_memory(config, hardware, arch)
     chosen = saved.get(config.dataset)
-    ready = train_form.render_problems(config, arch, chosen.documents if chosen else None)
+    ready = train_form.render_problems(config, arch, chosen.documents if chosen else None, len(hardware.gpus))
     if st.button(t("train.start"), type="primary", disabled=not ready, key="train.start"):
         try:
             run_dir = runs.start(workspace, config)

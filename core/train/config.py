@@ -4,14 +4,18 @@ validation with messages a person understands."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from core import dataclass_json
 from core.errors import UserError
 
 SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
 PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
 DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
+DEVICE = re.compile(r"auto|cpu|all|cuda:\d+")  # what `device` may say (see the field's comment)
 
 
 @dataclass
@@ -48,16 +52,18 @@ class TrainConfig:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise UserError(f"unknown training option(s) {', '.join(sorted(unknown))}: known are {', '.join(sorted(known))}")
-        return cls(**data)
+    def from_dict(cls, data: dict, *, where: str = "the training configuration") -> "TrainConfig":
+        """From a JSON object: unknown options and values of the wrong type are a UserError naming the field."""
+        return dataclass_json.from_dict(cls, data, where=where)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        where = f"the config file {path}"
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from exc
+        return cls.from_dict(dataclass_json.parse(text, where=where), where=where)
 
     def effective_batch(self, devices: int = 1) -> int:
         return self.batch_size * self.grad_accum * max(1, devices)
@@ -100,12 +106,22 @@ class Problem:
     values: dict = field(default_factory=dict)
 
 
-def check(config: TrainConfig, *, model_context: int | None = None, train_blocks: int | None = None) -> list[Problem]:
-    """Everything wrong with a configuration, each with what to do. Empty when it can run."""
+def check(config: TrainConfig, *, model_context: int | None = None, train_blocks: int | None = None,
+          gpus: int | None = None) -> list[Problem]:
+    """Everything wrong with a configuration, each with what to do. Empty when it can run.
+    The context, when known, adds the checks that need it: the model's context, the blocks, the visible GPUs."""
     problems = []
 
     def problem(code, message, **values):
         problems.append(Problem(code, message, values))
+
+    # NaN passes every comparison below (nan <= 0 is False) and infinity passes some: refuse them first
+    not_finite = {f.name: f.default for f in fields(config) if isinstance(getattr(config, f.name), float)
+                  and not math.isfinite(getattr(config, f.name))}
+    for name in not_finite:
+        problem("not_finite", f"{name} must be a finite number (got {getattr(config, name)})", field=name,
+                value=getattr(config, name))
+    config = replace(config, **not_finite)  # the defaults stand in below: one message per field
 
     if not config.dataset:
         problem("no_dataset", "choose a dataset: make one on the Data page or with `python -m core clean`")
@@ -141,9 +157,29 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
     if config.precision not in PRECISIONS:
         problem("precision", f"unknown precision '{config.precision}': use one of {', '.join(PRECISIONS)}",
                 value=config.precision)
+    problems += _device_problems(config, gpus)
     if train_blocks is not None and train_blocks == 0:
         problem("empty_dataset", "the dataset has no text to train on at this block size: "
                 "use a smaller block size or a larger dataset")
+    return problems
+
+
+def _device_problems(config: TrainConfig, gpus: int | None) -> list[Problem]:
+    problems = []
+    known = DEVICE.fullmatch(config.device)
+    if not known:
+        problems.append(Problem("device", f"unknown device '{config.device}': use auto, cpu, cuda:N (cuda:0 is the "
+                                "first GPU) or all", {"value": config.device}))
+    if config.num_processes < 0:
+        problems.append(Problem("num_processes", f"the number of processes must be 0 (one per GPU) or more (got "
+                                f"{config.num_processes})", {"value": config.num_processes}))
+    if gpus is None or not known:
+        return problems  # what this machine has is not known here
+    if config.device.startswith("cuda:") and int(config.device[5:]) >= gpus:
+        problems.append(Problem("device_missing", f"there is no GPU {config.device} here ({gpus} CUDA GPU(s) visible): "
+                                "pick cpu or auto, or check the driver", {"value": config.device, "gpus": gpus}))
+    elif config.precision == "fp16" and (config.device == "cpu" or not gpus):
+        problems.append(Problem("fp16_cpu", "fp16 needs a CUDA GPU: use bf16 or fp32 on the CPU"))
     return problems
 
 

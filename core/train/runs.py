@@ -169,11 +169,23 @@ def _devices(config: TrainConfig) -> list[str]:
     return ["cuda:0" if config.device == "auto" else config.device]
 
 
+def preflight(workspace: Workspace, config: TrainConfig) -> None:
+    """Everything that can be known before a run exists, so a bad option is an error now, not a failed run later:
+    the options, the dataset, the model (a hub model must be cached or reachable), its context, the device."""
+    require_valid(config)  # the cheap checks first: no model is read for a config that cannot run anyway
+    datasets.resolve(workspace, config.dataset)
+    source = models.resolve(config.model, workspace)
+    if source.is_hub:
+        models.ensure_available(source)
+    from core.train.memory import model_architecture  # reads the model's config.json: transformers, only here
+
+    arch = model_architecture(config.model, workspace)
+    require_valid(config, model_context=arch.n_positions if arch else None, gpus=_gpu_count())
+
+
 def start(workspace: Workspace, config: TrainConfig, name: str | None = None) -> Path:
     """Validate, refuse a second run on a busy device, create the run and launch it."""
-    require_valid(config)
-    datasets.resolve(workspace, config.dataset)  # UserError now, not a failed run later
-    models.resolve(config.model, workspace)
+    preflight(workspace, config)
     wanted = set(_devices(config))
     for run in list_runs(workspace):
         if run["alive"] and wanted & set(run.get("devices") or []):
