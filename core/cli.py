@@ -135,17 +135,18 @@ def _follow(run_dir: Path) -> None:
             metrics = runs.read_metrics(run_dir)
             for line in metrics[printed:]:
                 if line.get("eval_loss") is not None:
-                    print(f"step {line['step']}: validation loss {line['eval_loss']:.3f} (perplexity {line['perplexity']:.1f})")
+                    perplexity = f"{line['perplexity']:.1f}" if line.get("perplexity") is not None else "∞"
+                    print(f"step {line['step']}: validation loss {line['eval_loss']:.3f} (perplexity {perplexity})")
                 elif line.get("loss") is not None:
                     print(f"step {line['step']}: loss {line['loss']:.3f}, {line.get('tokens_per_s') or 0:,.0f} tokens/s")
             printed = len(metrics)
-            if status["state"] in ("completed", "stopped", "failed", "crashed", "oom"):
+            if runs.ended(status):
                 break
             time.sleep(1)
     except KeyboardInterrupt:
         print(f"\nthe run goes on in the background: `python -m core stop {run_dir.name}` stops it")
         return
-    if status["state"] != "completed":
+    if status["state"] != runs.COMPLETED:
         raise UserError(f"run {run_dir.name} ended {status['state']}: {status.get('error') or 'see train.log'}")
     print(f"completed: final model in {run_dir / 'final'}")
 
@@ -163,7 +164,8 @@ def cmd_runs(args) -> None:
         print("no runs yet: start one with `python -m core train --data DATASET --model starter`")
     for run in listed:
         best = run.get("best_eval_loss")
-        print(f"{run['id']:<44} {run['state']:<10} {run.get('model', ''):<20} step {run.get('step') or 0}/"
+        state = f"{run['state']} ({run['error']})" if run["state"] == runs.UNREADABLE else run["state"]
+        print(f"{run['id']:<44} {state:<10} {run.get('model') or '':<20} step {run.get('step') or 0}/"
               f"{run.get('max_steps') or '?'}  best {best if best is not None else '–'}")
 
 
@@ -179,8 +181,9 @@ def cmd_resume(args) -> None:
     from core.train import runs
 
     run_dir = _run_dir(args.run_name)
-    runs.resume(run_dir, args.checkpoint)
+    note = runs.resume(run_dir, args.checkpoint)
     print(run_dir)
+    print(note)
     if not args.detach:
         _follow(run_dir)
 

@@ -38,7 +38,7 @@ def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
     if not name:
         raise UserError("no model given: name a hub model (e.g. gpt2), 'starter', a run, or a local directory")
     if name == STARTER:
-        if not _is_model_dir(workspace.starter_dir):
+        if not is_model_dir(workspace.starter_dir):
             raise UserError(
                 f"the starter model is not built yet ({workspace.starter_dir}): run `python -m core starter` first"
             )
@@ -48,7 +48,7 @@ def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
         return ModelSource(name, str(run_model), "run")
     path = Path(name).expanduser()
     if path.is_dir():
-        if not _is_model_dir(path):
+        if not is_model_dir(path):
             raise UserError(f"{path} is a directory but holds no model (config.json and weights): pick a model directory")
         return ModelSource(name, str(path.resolve()), "local")
     if looks_like_path(name):
@@ -86,11 +86,9 @@ def looks_like_path(name: str) -> bool:
 def local_models(workspace: Workspace | None = None) -> list[str]:
     """Names of the models this workspace holds: the starter, then each run's final model and checkpoints."""
     workspace = workspace or Workspace.from_env()
-    names = [STARTER] if _is_model_dir(workspace.starter_dir) else []
+    names = [STARTER] if is_model_dir(workspace.starter_dir) else []
     for run in workspace.runs():
-        for sub in sorted(run.iterdir(), key=_checkpoint_order, reverse=True):
-            if sub.is_dir() and _is_model_dir(sub):
-                names.append(f"{run.name}/{sub.name}")
+        names += [f"{run.name}/{sub.name}" for sub in _run_models(run)]
     return names
 
 
@@ -163,18 +161,19 @@ def probe_hub(repo_id: str, endpoint: str) -> int | None:
         return None
 
 
-def _is_model_dir(path: Path) -> bool:
-    """Config and weights; a run directory's own `config.json` (its training config) does not make it a model."""
+def is_model_dir(path: Path) -> bool:
+    """Config and (non-empty) weights; a run directory's own `config.json` (its training config) does not make it
+    a model."""
     weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin")] if path.is_dir() else []
-    return (path / "config.json").is_file() and bool(weights)
+    return (path / "config.json").is_file() and any(w.is_file() and w.stat().st_size > 0 for w in weights)
 
 
-def _checkpoint_order(path: Path) -> tuple[int, int]:
-    """`final` first, then checkpoints by step."""
-    if path.name == "final":
-        return (1, 0)
-    step = path.name.removeprefix("checkpoint-")
-    return (0, int(step)) if step.isdigit() else (-1, 0)
+def _run_models(run_path: Path) -> list[Path]:
+    """A run's loadable models, best first: `final/`, then its complete checkpoints, newest first."""
+    from core.train.runs import complete_checkpoints  # here, not at the top: runs imports this module
+
+    final = run_path / "final"
+    return ([final] if is_model_dir(final) else []) + complete_checkpoints(run_path)[::-1]
 
 
 def _run_model(workspace: Workspace, name: str) -> Path | None:
@@ -203,10 +202,18 @@ def _saved(run_path: Path) -> str:
 
 
 def _run_model_dir(run_path: Path) -> Path:
-    """A run's loadable model: the checkpoint directory itself, else `final/`, else its latest checkpoint."""
-    if _is_model_dir(run_path):
+    """A run's loadable model: the checkpoint directory itself, else `final/`, else its latest complete checkpoint."""
+    from core.train.runs import checkpoint_problem
+
+    if re.fullmatch(r"checkpoint-\d+", run_path.name):
+        problem = checkpoint_problem(run_path)  # a half-saved checkpoint (killed during the save) is not a model
+        if problem:
+            raise UserError(f"{run_path.parent.name}/{run_path.name} is an incomplete checkpoint ({problem}): "
+                            f"pick another (`python -m core runs` lists the runs)")
         return run_path
-    candidates = [p for p in run_path.iterdir() if p.is_dir() and _is_model_dir(p)]
+    if is_model_dir(run_path):
+        return run_path
+    candidates = _run_models(run_path)
     if not candidates:
-        raise UserError(f"run '{run_path.name}' has no saved model yet: wait for its first checkpoint")
-    return max(candidates, key=_checkpoint_order)
+        raise UserError(f"run '{run_path.name}' has no saved model yet: wait for its first complete checkpoint")
+    return candidates[0]

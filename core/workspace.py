@@ -123,9 +123,11 @@ def _newest_first(paths) -> list[Path]:
 
 def _read_state(run_dir: Path) -> str | None:
     try:
-        return json.loads((run_dir / "status.json").read_text(encoding="utf-8")).get("state")
-    except (OSError, ValueError):
+        status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
+    state = status.get("state") if isinstance(status, dict) else None  # a corrupt file must not break Home
+    return state if isinstance(state, str) else None
 
 
 def _count_rated_samples(db_path: Path) -> int:

@@ -13,12 +13,11 @@ from dashboard import figures
 from dashboard.i18n import t
 
 POLL_SECONDS = 2
-FINAL = {"completed", "stopped", "failed", "crashed", "oom"}
 
 
 def render(workspace, run_dir: Path) -> None:
     status = runs.status(run_dir)
-    live = status.get("alive", False) or status.get("state") in ("queued", "running", "stopping")
+    live = status.get("alive", False) or status.get("state") in runs.LIVE_STATES
     st.subheader(t("run.title", run=run_dir.name))
     st.fragment(run_every=POLL_SECONDS if live else None)(_panel)(workspace, run_dir, live)
 
@@ -26,10 +25,14 @@ def render(workspace, run_dir: Path) -> None:
 def _panel(workspace, run_dir: Path, was_live: bool) -> None:
     status = runs.status(run_dir)
     state = status.get("state", "queued")
-    if was_live and state in FINAL:
+    if was_live and runs.ended(status):
         st.rerun()  # the run just ended: redraw the page once, without polling
-    metrics = runs.read_metrics(run_dir)
-    _header(run_dir, status, metrics)
+    metrics, samples = runs.load_metrics(run_dir), runs.load_samples(run_dir)
+    _header(run_dir, status, metrics.records)
+    if state == runs.UNREADABLE:
+        st.error(t("run.unreadable", reason=status["error"]))
+    for problem in filter(None, (metrics.problem, samples.problem)):
+        st.warning(t("run.unreadable_lines", reason=problem))
     if state == "oom":
         st.error(t("run.oom", error=status.get("error", "")))
         if st.button(t("run.retry_oom"), key=f"retry.{run_dir.name}", type="primary"):
@@ -40,12 +43,12 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
     charts, gallery = st.columns([3, 2])
     with charts:
         log_scale = st.toggle(t("run.log_scale"), key=f"log.{run_dir.name}")
-        st.plotly_chart(figures.loss_chart({run_dir.name: metrics}, title=t("run.loss"), train_label=t("run.train_loss"),
+        st.plotly_chart(figures.loss_chart({run_dir.name: metrics.records}, title=t("run.loss"), train_label=t("run.train_loss"),
                                            smooth_label=t("run.smoothed"), eval_label=t("run.eval_loss"),
                                            log_scale=log_scale), key=f"loss.{run_dir.name}")
-        st.plotly_chart(figures.learning_rate_chart(metrics, title=t("run.learning_rate")), key=f"lr.{run_dir.name}")
+        st.plotly_chart(figures.learning_rate_chart(metrics.records, title=t("run.learning_rate")), key=f"lr.{run_dir.name}")
     with gallery:
-        _gallery(runs.read_samples(run_dir))
+        _gallery(samples.records)
     with st.expander(t("run.log"), expanded=state in ("failed", "crashed")):
         st.code(runs.log_tail(run_dir, 40) or "…", language=None)
 
@@ -64,8 +67,8 @@ def _header(run_dir: Path, status: dict, metrics: list[dict]) -> None:
     if state in ("running", "queued") and status.get("alive", True):
         if st.button(t("run.stop"), key=f"stop.{run_dir.name}"):
             _act(lambda: runs.stop(run_dir))
-    elif state in ("stopped", "crashed", "failed") and runs.checkpoints(run_dir):
-        names = [p.name for p in reversed(runs.checkpoints(run_dir))]
+    elif state in ("stopped", "crashed", "failed") and (complete := runs.complete_checkpoints(run_dir)):
+        names = [p.name for p in reversed(complete)]
         pick, go = st.columns([3, 1])
         checkpoint = pick.selectbox(t("run.resume_from"), names, key=f"resume.pick.{run_dir.name}")
         if go.button(t("run.resume"), key=f"resume.{run_dir.name}", type="primary"):

@@ -21,7 +21,7 @@ def render(workspace) -> None:
         pd.DataFrame([
             {
                 t("runs.col.run"): r["id"],
-                t("runs.col.state"): t(f"state.{r['state']}"),
+                t("runs.col.state"): _state(r),
                 t("runs.col.model"): r.get("model", ""),
                 t("runs.col.dataset"): r.get("dataset", ""),
                 t("runs.col.best"): r.get("best_eval_loss"),
@@ -45,10 +45,14 @@ def render(workspace) -> None:
         left, right = st.columns(2)
         a = left.selectbox(t("runs.diff_a"), ids, index=0, key="runs.diff.a")
         b = right.selectbox(t("runs.diff_b"), ids, index=1, key="runs.diff.b")
-        diff = runs.config_diff(workspace.runs_dir / a, workspace.runs_dir / b)
+        try:
+            diff = runs.config_diff(workspace.runs_dir / a, workspace.runs_dir / b)
+        except UserError as error:
+            diff = None
+            st.warning(str(error))
         if diff:
             st.dataframe(pd.DataFrame([{t("runs.option"): k, a: str(x), b: str(y)} for k, x, y in diff]), hide_index=True)
-        else:
+        elif diff is not None:
             st.caption(t("runs.same_config"))
 
     run = st.selectbox(t("runs.pick"), ids, key="runs.pick")
@@ -57,7 +61,7 @@ def render(workspace) -> None:
     if show.button(t("runs.show"), key="runs.show"):
         st.query_params["run"] = run
         st.rerun()
-    if (run_dir / "final").is_dir() or runs.checkpoints(run_dir):
+    if (run_dir / "final").is_dir() or runs.complete_checkpoints(run_dir):
         play.page_link(page_file("playground"), label=t("runs.open_playground"), query_params={"model": run})
     confirm = remove.checkbox(t("runs.confirm_delete", run=run), key=f"runs.confirm.{run}")
     if remove.button(t("runs.delete"), disabled=not confirm, key="runs.delete"):
@@ -68,6 +72,11 @@ def render(workspace) -> None:
             st.rerun()
         except UserError as error:
             st.error(str(error))
+
+
+def _state(run: dict) -> str:
+    label = t(f"state.{run['state']}")
+    return f"{label} ({run['error']})" if run["state"] == runs.UNREADABLE else label
 
 
 def _minutes(seconds) -> str:

@@ -33,6 +33,9 @@ def test_run_checkpoints_resolve_to_the_latest(workspace):
     run = workspace.runs_dir / "run-1"
     for name in ["checkpoint-5", "checkpoint-20", "checkpoint-10"]:
         shutil.copytree(workspace.starter_dir, run / name)
+        for state in ["optimizer.pt", "scheduler.pt"]:  # what makes a checkpoint complete (see runs.checkpoint_problem)
+            (run / name / state).write_bytes(b"state")
+        (run / name / "trainer_state.json").write_text(f'{{"global_step": {name.split("-")[1]}}}')
     (run / "config.json").write_text('{"model": "starter"}')  # the run's training config, not a model
     assert models.resolve("run-1").location.endswith("checkpoint-20")
     assert models.resolve("run-1/checkpoint-5").location.endswith("checkpoint-5")

@@ -2,13 +2,18 @@
 
 A run is `workspace/runs/<id>/`. The trainer (`core.train.worker`) runs in its own process session and keeps
 `status.json` current; everything here only reads that file and the others, plus one liveness check on the
-process, so the page, the command line and a restarted Streamlit server all see the same run.
+process, so the page, the command line and a restarted Streamlit server all see the same run. Reading never writes:
+a live state whose process is gone reads as `crashed`, and only the process that launched the run records it.
+
+One run, one trainer: starting or resuming takes exclusive OS file locks on the run and on its devices, which the
+trainer process inherits and holds until it ends.
 
 Light on purpose: no torch import at module level (the page imports this on every rerun).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -20,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -30,20 +37,105 @@ from core.train.config import TrainConfig, require_valid
 from core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # repository root: `-m core.train.worker` imports from here
-LIVE_STATES = ("queued", "running", "stopping")
-FINAL_STATES = ("completed", "stopped", "failed", "oom", "crashed")
+
+# A run's states, defined once. The trainer writes the live ones and completed/stopped/failed/oom; `crashed` is
+# derived by readers (a live state whose process is gone) and recorded by the launcher; `unreadable` is derived
+# when status.json cannot be read, with the reason in `error`.
+QUEUED, RUNNING, STOPPING = "queued", "running", "stopping"
+COMPLETED, STOPPED, FAILED, OOM, CRASHED = "completed", "stopped", "failed", "oom", "crashed"
+UNREADABLE = "unreadable"
+LIVE_STATES = (QUEUED, RUNNING, STOPPING)
+FINAL_STATES = (COMPLETED, STOPPED, FAILED, OOM, CRASHED)
 EXIT_GRACE_S = 30  # how long `wait` lets a run that reported its end take to exit
 KILL_AFTER_S = 30  # a second Stop after this long sends SIGKILL: the trainer had its chance to save
+# A lock held only this long is not a trainer: a launcher recording a run's end, or a trainer whose main thread
+# has exited (it reads as gone) while its last threads still hold its open files.
+LOCK_PATIENCE_S = 2.0
 _ID = re.compile(r"[^\w.-]+")
 
 
 # ---- status.json --------------------------------------------------------------------------------------------
 
+_NUMBER = (int, float)
+# The fields readers rely on and their types (None is allowed for each); anything else makes the file unreadable.
+_STATUS_FIELDS = {
+    "state": str, "pid": int, "worker_pid": int, "exit_code": int, "step": int, "max_steps": int,
+    "created": _NUMBER, "launched": _NUMBER, "started": _NUMBER, "resumed": _NUMBER, "ended": _NUMBER,
+    "updated": _NUMBER, "stop_requested": _NUMBER, "epoch": _NUMBER, "best_eval_loss": _NUMBER,
+    "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "stopped_early": bool, "error": str, "traceback": str,
+    "best_checkpoint": str, "last_checkpoint": str, "resumed_from": str, "devices": list,
+    "skipped_checkpoints": list,  # lists hold text
+}
+_LINE_FIELDS = {
+    "metrics.jsonl": {"step": int, "epoch": _NUMBER, "loss": _NUMBER, "learning_rate": _NUMBER, "grad_norm": _NUMBER,
+                      "tokens_per_s": _NUMBER, "time": _NUMBER, "gpu_memory_gb": _NUMBER, "eval_loss": _NUMBER,
+                      "perplexity": _NUMBER},
+    "samples.jsonl": {"step": int, "prompt": str, "text": str, "seed": int},
+}
+_LINE_REQUIRED = {"metrics.jsonl": ("step",), "samples.jsonl": ("step", "prompt", "text")}
+
+
 def read_status(run_dir: Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """status.json as written, {} when it is missing or unreadable: what a writer merges its changes into (so a
+    wrongly typed field is dropped by the next write rather than carried forward)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "status.json").exists():
         return {}
+    data, problem = _load_status(run_dir)
+    return {} if problem else data
+
+
+def _parse_json(path: Path) -> tuple[object, str | None]:
+    """(the parsed value, None) or (None, why it cannot be read)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, f"{path.name} is missing"
+    except OSError as exc:
+        return None, f"{path.name} cannot be read ({exc.strerror or exc})"
+    except ValueError:
+        return None, f"{path.name} is not UTF-8 text"
+    try:
+        return json.loads(text), None
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
+        return None, f"{path.name} is not valid JSON" + (" (empty)" if not text.strip() else " (truncated?)")
+
+
+_KIND_NAMES = {int: "an integer", _NUMBER: "a number", str: "text", list: "a list", bool: "true or false"}
+
+
+def _type_problem(record: object, types: dict, required: tuple[str, ...] = ()) -> str | None:
+    """Why a record does not have the shape its readers rely on, or None. The reason names fields and types only,
+    never the file's content: it is shown on the page."""
+    if not isinstance(record, dict):
+        return f"{type(record).__name__} instead of an object"
+    for name in required:
+        if record.get(name) is None:
+            return f"no '{name}'"
+    for name, kind in types.items():
+        value = record.get(name)
+        if value is None:
+            continue
+        # bool is an int to Python, never a step, a pid or a time here
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            return f"'{name}' is {type(value).__name__}, not {_KIND_NAMES[kind]}"
+        if kind is list and not all(isinstance(item, str) for item in value):
+            return f"'{name}' holds something other than text"
+    return None
+
+
+def _load_status(run_dir: Path) -> tuple[dict, str | None]:
+    """(status.json, None), or ({}, why it is unreadable). No file yet is a run being created: queued."""
+    path = run_dir / "status.json"
+    if not path.exists():
+        return {"state": QUEUED}, None
+    data, problem = _parse_json(path)
+    problem = problem or _type_problem(data, _STATUS_FIELDS, required=("state",))
+    if problem is None and data["state"] not in LIVE_STATES + FINAL_STATES:
+        problem = "unknown 'state'"
+    if problem is None and data.get("pid") is not None and data["pid"] <= 0:
+        problem = f"'pid' is {data['pid']}"  # 0 or negative would signal a whole process group
+    return (data, None) if problem is None else ({}, f"status.json: {problem}")
 
 
 def update_status(run_dir: Path, **changes) -> dict:
@@ -85,7 +177,7 @@ def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -
     else:
         raise UserError(f"too many runs named '{base}': pick another name")
     (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
-    update_status(run_dir, state="queued", created=time.time())
+    update_status(run_dir, state=QUEUED, created=time.time())
     return run_dir
 
 
@@ -95,31 +187,109 @@ def _default_id(config: TrainConfig) -> str:
     return _ID.sub("-", f"{model}-{data}-{datetime.now():%Y%m%d-%H%M%S}").strip("-.")
 
 
-def launch(run_dir: Path) -> int:
-    """Start the trainer for this run in its own process session; returns the pid of the process to watch."""
-    run_dir = Path(run_dir).resolve()
+def _launch(run_dir: Path, locks: list[int], note: str | None = None, **fields) -> int:
+    """Start the trainer for this run in its own process session, handing it the locks the caller holds;
+    returns the pid of the process to watch."""
     config = TrainConfig.load(run_dir / "config.json")
     command, env = _command(run_dir, config)
     with (run_dir / "train.log").open("ab") as log:
         log.write(f"\n=== {datetime.now():%Y-%m-%d %H:%M:%S} {' '.join(command)}\n".encode())
+        if note:
+            log.write(f"{note}\n".encode())
         log.flush()
         # start_new_session: the trainer outlives a closed tab or a restarted server, and Stop can signal the
-        # whole process group (accelerate's launcher and every rank) at once.
+        # whole process group (accelerate's launcher and every rank) at once. pass_fds: the trainer inherits the
+        # run's and the devices' locks and holds them as long as it lives; the caller closes its own copies.
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    update_status(run_dir, state="queued", pid=proc.pid, devices=_devices(config), launched=time.time(),
-                  ended=None, error=None, traceback=None, exit_code=None)
+                                start_new_session=True, pass_fds=locks)
+    update_status(run_dir, state=QUEUED, pid=proc.pid, devices=_devices(config), launched=time.time(),
+                  ended=None, error=None, traceback=None, exit_code=None, **fields)
     # The launching process (a Streamlit server) lives on: reap the child when it ends, or it stays a zombie.
     threading.Thread(target=_reap, args=(proc, run_dir), name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid
 
 
 def _reap(proc: subprocess.Popen, run_dir: Path) -> None:
-    code = proc.wait()
+    """Wait for the trainer; the launcher owns the run, so it is the one that records a trainer that died without
+    a word as `crashed` (readers only derive it)."""
+    code = proc.wait()  # 0 done or stopped, 1 failed, 3 out of memory, -9 killed
+    _record_end(run_dir, proc.pid, exit_code=code)
+
+
+def _record_end(run_dir: Path, pid: int, **fields) -> None:
+    """Write how the trainer `pid` ended (`crashed` when it never said), unless the run has moved on: under the run
+    lock, so a resume that has launched a new trainer meanwhile is never overwritten."""
+    with ExitStack() as held:
+        try:
+            _lock_run(run_dir, held, patience_s=0)  # held by anyone else: the run has moved on
+            current = read_status(run_dir)
+            crashed = _crash_fields(current) if current.get("state") in LIVE_STATES else {}
+            if current.get("pid") == pid and (fields or crashed):
+                update_status(run_dir, **fields, **crashed)
+        except (UserError, OSError):
+            pass  # locked: a new trainer owns the run now; OSError: deleted meanwhile, or read-only
+
+
+# ---- locks: one run, one trainer; one trainer per device ------------------------------------------------------
+
+def _try_lock(path: Path, patience_s: float = 0.0) -> int | None:
+    """An exclusive flock on path (created if needed): the open descriptor, or None when another holds it for
+    longer than patience_s. An OS lock rather than a pid file: it dies with its holder, so no stale lock ever needs
+    clearing. flock has no timeout, hence the polling."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + patience_s
     try:
-        update_status(run_dir, exit_code=code)  # 0 done or stopped, 1 failed, 3 out of memory, -9 killed
-    except OSError:
-        pass  # the run was deleted meanwhile
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(0.02)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _lock_run(run_dir: Path, held: ExitStack, patience_s: float = LOCK_PATIENCE_S) -> int:
+    fd = _try_lock(run_dir / ".lock", patience_s)
+    if fd is None:
+        raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
+    held.callback(os.close, fd)
+    return fd
+
+
+def _lock_devices(workspace: Workspace, devices: list[str], held: ExitStack) -> list[int]:
+    fds = []
+    for device in devices:
+        path = _device_lock(workspace, device)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _try_lock(path, LOCK_PATIENCE_S)
+        if fd is None:
+            holder = path.read_text(encoding="utf-8", errors="replace").strip()[:100] or "another run"
+            raise UserError(f"a run is already training on {device}: {holder}; stop it or pick another device")
+        held.callback(os.close, fd)
+        fds.append(fd)
+    return fds
+
+
+def _device_lock(workspace: Workspace, device: str) -> Path:
+    return workspace.root / "locks" / f"{_ID.sub('-', device)}.lock"
+
+
+def _name_holder(fds: list[int], run_id: str) -> None:
+    """Write the holder's run id into its device locks: the message a second start shows names it."""
+    for fd in fds:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, run_id.encode(), 0)
+
+
+def workspace_of(run_dir: Path) -> Workspace:
+    """The workspace a run lives in (<workspace>/runs/<id>); the environment's for a run folder elsewhere."""
+    run_dir = Path(run_dir).resolve()
+    return Workspace(run_dir.parent.parent) if run_dir.parent.name == "runs" else Workspace.from_env()
 
 
 def _command(run_dir: Path, config: TrainConfig) -> tuple[list[str], dict[str, str]]:
@@ -186,28 +356,46 @@ def preflight(workspace: Workspace, config: TrainConfig) -> None:
 def start(workspace: Workspace, config: TrainConfig, name: str | None = None) -> Path:
     """Validate, refuse a second run on a busy device, create the run and launch it."""
     preflight(workspace, config)
-    wanted = set(_devices(config))
-    for run in list_runs(workspace):
-        if run["alive"] and wanted & set(run.get("devices") or []):
-            busy = sorted(wanted & set(run["devices"]))[0]
+    wanted = _devices(config)
+    for run in list_runs(workspace):  # a live run started before device locks existed holds none
+        if run["alive"] and set(wanted) & set(run.get("devices") or []):
+            busy = sorted(set(wanted) & set(run["devices"]))[0]
             raise UserError(f"a run is already training on {busy}: {run['id']}; stop it or pick another device")
-    run_dir = create(workspace, config, name)
-    launch(run_dir)
+    with ExitStack() as held:
+        # The device locks are the real rule (two tabs clicking Start at once both pass the check above); taken
+        # before the run folder exists, so a refused start leaves nothing behind.
+        device_locks = _lock_devices(workspace, wanted, held)
+        run_dir = create(workspace, config, name).resolve()
+        _name_holder(device_locks, run_dir.name)
+        _launch(run_dir, [_lock_run(run_dir, held), *device_locks])
     return run_dir
 
 
 # ---- watching -----------------------------------------------------------------------------------------------
 
 def status(run_dir: Path) -> dict:
-    """status.json, with the state as it really is: a live state whose process is gone becomes `crashed`."""
+    """status.json, with the state as it really is, derived without writing anything: a live state whose process
+    is gone reads as `crashed`, a file that cannot be read as `unreadable` (the reason in `error`)."""
     run_dir = Path(run_dir)
-    current = read_status(run_dir) or {"state": "queued"}
+    current, problem = _load_status(run_dir)
+    if problem:
+        return {"state": UNREADABLE, "error": problem, "alive": False}
     pid = current.get("pid")
-    alive = bool(pid) and _alive(int(pid), run_dir)
-    if current.get("state") in LIVE_STATES and pid and not alive:
-        current = update_status(run_dir, state="crashed", ended=current.get("ended") or time.time(),
-                                error=current.get("error") or "the trainer process ended without a word: see train.log")
+    alive = bool(pid) and _alive(pid, run_dir)
+    if current["state"] in LIVE_STATES and pid and not alive:
+        current = {**current, **_crash_fields(current)}
     return {**current, "alive": alive}
+
+
+def _crash_fields(current: dict) -> dict:
+    # `updated` is the trainer's last word: about when it died (a reader's clock would make the duration grow)
+    return {"state": CRASHED, "ended": current.get("ended") or current.get("updated"),
+            "error": current.get("error") or "the trainer process ended without a word: see train.log"}
+
+
+def ended(current: dict) -> bool:
+    """Nothing more will happen to this run until someone acts: a final state, or unreadable with no process."""
+    return current.get("state") in FINAL_STATES or (current.get("state") == UNREADABLE and not current.get("alive"))
 
 
 def _alive(pid: int, run_dir: Path) -> bool:
@@ -237,7 +425,7 @@ def wait(run_dir: Path, poll_s: float = 1.0, timeout: float | None = None) -> di
     final_since = None
     while True:
         current = status(run_dir)
-        if current.get("state") in FINAL_STATES:
+        if ended(current):
             final_since = final_since or time.monotonic()
             # the trainer writes its last status, then exits; one that lingers past EXIT_GRACE_S is left to itself
             if not current["alive"] or time.monotonic() - final_since > EXIT_GRACE_S:
@@ -254,8 +442,8 @@ def list_runs(workspace: Workspace) -> list[dict]:
         current = status(run_dir)
         try:
             config = TrainConfig.load(run_dir / "config.json")
-        except (OSError, ValueError, UserError):
-            config = None
+        except (OSError, ValueError, TypeError, AttributeError, RecursionError, UserError):
+            config = None  # the table shows the run without its model and dataset
         started, ended = current.get("started"), current.get("ended")
         end = ended or (time.time() if current["alive"] else current.get("updated"))
         out.append({
@@ -264,30 +452,59 @@ def list_runs(workspace: Workspace) -> list[dict]:
             "best_eval_loss": current.get("best_eval_loss"), "step": current.get("step"),
             "max_steps": current.get("max_steps"), "started": started, "ended": ended,
             "duration_s": round(end - started, 1) if started and end else None, "devices": current.get("devices"),
+            "error": current.get("error"),
         })
     return out
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+@dataclass(frozen=True)
+class Lines:
+    """The readable records of a .jsonl file the trainer appends to, and why the first unreadable line is not."""
+
+    records: list[dict]
+    problem: str | None = None  # e.g. "metrics.jsonl line 3: list instead of an object"; such lines are left out
+
+
+def _read_jsonl(path: Path) -> Lines:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in lines:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return Lines([])
+    except OSError as exc:
+        return Lines([], f"{path.name} cannot be read ({exc.strerror or exc})")
+    lines = text.splitlines()
+    if lines and not text.endswith("\n"):
+        lines.pop()  # the line the trainer is writing right now (or was, when it was killed)
+    records, problem = [], None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass  # the line the trainer is writing right now
-    return out
+            record = json.loads(line)
+            wrong = _type_problem(record, _LINE_FIELDS[path.name], _LINE_REQUIRED[path.name])
+        except (ValueError, RecursionError):
+            wrong = "not valid JSON"
+        if wrong:
+            problem = problem or f"{path.name} line {number}: {wrong}"
+        else:
+            records.append(record)
+    return Lines(records, problem)
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
+def load_metrics(run_dir: Path) -> Lines:
     return _read_jsonl(Path(run_dir) / "metrics.jsonl")
 
 
-def read_samples(run_dir: Path) -> list[dict]:
+def load_samples(run_dir: Path) -> Lines:
     return _read_jsonl(Path(run_dir) / "samples.jsonl")
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return load_metrics(run_dir).records
+
+
+def read_samples(run_dir: Path) -> list[dict]:
+    return load_samples(run_dir).records
 
 
 def log_tail(run_dir: Path, lines: int = 40) -> str:
@@ -302,17 +519,52 @@ def log_tail(run_dir: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def checkpoints(run_dir: Path) -> list[Path]:
-    """checkpoint-N directories, by step."""
+def _checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """checkpoint-N directories, complete or not, by step."""
     found = [p for p in Path(run_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """The checkpoints that can be resumed from and loaded, by step: the one definition that resume, the page's
+    resume picker and the model resolver share."""
+    return [p for p in _checkpoint_dirs(run_dir) if checkpoint_problem(p) is None]
+
+
+def incomplete_checkpoints(run_dir: Path) -> list[tuple[Path, str]]:
+    """The checkpoint-N directories that are not complete, by step, each with why."""
+    return [(p, why) for p in _checkpoint_dirs(run_dir) if (why := checkpoint_problem(p))]
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a checkpoint directory is not complete, or None. The Trainer writes a checkpoint in place (weights,
+    optimizer, scheduler, RNG state, then trainer_state.json last), so a kill during a save leaves a directory that
+    looks like a checkpoint; this is the check, rather than writing under a temporary name, because the Trainer
+    chooses the name and writes there itself."""
+    path = Path(path)
+    state, problem = _parse_json(path / "trainer_state.json")
+    if problem:
+        return problem
+    if _type_problem(state, {"global_step": int}, ("global_step",)):
+        return "trainer_state.json has no step"
+    if not models.is_model_dir(path):
+        return "no model weights"
+    for name in ("optimizer.pt", "scheduler.pt"):
+        file = path / name
+        if not file.is_file() or file.stat().st_size == 0:
+            return f"{name} is {'empty' if file.is_file() else 'missing'}"
+    return None
 
 
 def config_diff(a: Path, b: Path) -> list[tuple[str, object, object]]:
     """(option, value in a, value in b) for each option that differs; a and b are runs or config files."""
     def load(p: Path) -> dict:
         p = Path(p)
-        return json.loads((p / "config.json" if p.is_dir() else p).read_text(encoding="utf-8"))
+        path = p / "config.json" if p.is_dir() else p
+        data, problem = _parse_json(path)
+        if problem or not isinstance(data, dict):
+            raise UserError(f"cannot compare {p.name}: {problem or f'{path.name} is not an object'}")
+        return data
 
     left, right = load(a), load(b)
     return [(k, left.get(k), right.get(k)) for k in sorted(set(left) | set(right)) if left.get(k) != right.get(k)]
@@ -324,6 +576,8 @@ def stop(run_dir: Path) -> None:
     """Ask the trainer to save a checkpoint and end (SIGTERM); a second Stop after 30 s kills it."""
     current = status(run_dir)
     if not current["alive"]:
+        if current["state"] == CRASHED:
+            _record_end(run_dir, current.get("pid"))  # an explicit action may record what reading derived
         return
     pid = int(current["pid"])
     asked = current.get("stop_requested")
@@ -337,24 +591,45 @@ def stop(run_dir: Path) -> None:
     update_status(run_dir, state="stopping", stop_requested=asked if kill else time.time())
 
 
-def resume(run_dir: Path, checkpoint: str | None = None) -> None:
-    """Continue a run from a checkpoint (the latest when None) in the same run directory: steps and curve go on."""
+def resume(run_dir: Path, checkpoint: str | None = None) -> str:
+    """Continue a run from a checkpoint (the latest complete one when None) in the same run directory: steps and
+    curve go on. Returns what it did, in a sentence (which checkpoint, and any incomplete one it passed over)."""
     run_dir = Path(run_dir).resolve()
-    if status(run_dir)["alive"]:
-        raise UserError(f"run {run_dir.name} is still training: stop it before resuming")
+    with ExitStack() as held:
+        run_lock = _lock_run(run_dir, held)  # first: nothing below may touch a run another resume is launching
+        if status(run_dir)["alive"]:  # a trainer launched before run locks existed holds none
+            raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
+        config = TrainConfig.load(run_dir / "config.json")
+        device_locks = _lock_devices(workspace_of(run_dir), _devices(config), held)
+        path, skipped = _resume_point(run_dir, checkpoint)
+        note = f"resuming from {path.name}" + "".join(f"; {p.name} is incomplete ({why}), passed over"
+                                                      for p, why in skipped)
+        config.resume_from = str(path.resolve())
+        (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
+        _name_holder(device_locks, run_dir.name)
+        _launch(run_dir, [run_lock, *device_locks], note, resumed_from=path.name,
+                skipped_checkpoints=[p.name for p, _ in skipped])
+    return note
+
+
+def _resume_point(run_dir: Path, checkpoint: str | None) -> tuple[Path, list[tuple[Path, str]]]:
+    """The checkpoint to resume from, and the incomplete ones newer than it (passed over, with why)."""
+    complete = complete_checkpoints(run_dir)
     if checkpoint:
         path = Path(checkpoint) if Path(checkpoint).is_absolute() else run_dir / checkpoint
-    else:
-        found = checkpoints(run_dir)
-        if not found:
-            raise UserError(f"run {run_dir.name} has no checkpoint to resume from: start a new run")
-        path = found[-1]
-    if not (path / "trainer_state.json").is_file():
-        raise UserError(f"{path} is not a checkpoint of this run: pick one of {[p.name for p in checkpoints(run_dir)]}")
-    config = TrainConfig.load(run_dir / "config.json")
-    config.resume_from = str(path.resolve())
-    (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
-    launch(run_dir)
+        problem = checkpoint_problem(path) if path.is_dir() else "no such folder"
+        if problem:
+            raise UserError(f"{path.name} is not a complete checkpoint of run {run_dir.name} ({problem}): "
+                            f"pick one of {[p.name for p in complete] or 'none'}")
+        return path, []
+    if not complete:
+        raise UserError(f"run {run_dir.name} has no complete checkpoint to resume from: start a new run")
+    newest = complete[-1]
+    return newest, [(p, why) for p, why in incomplete_checkpoints(run_dir) if _step(p) > _step(newest)]
+
+
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-")[-1])
 
 
 def retry_after_oom(workspace: Workspace, run_dir: Path) -> Path:
@@ -365,6 +640,11 @@ def retry_after_oom(workspace: Workspace, run_dir: Path) -> Path:
 
 def delete(run_dir: Path) -> None:
     run_dir = Path(run_dir)
-    if status(run_dir)["alive"]:
-        raise UserError(f"run {run_dir.name} is still training: stop it first")
-    shutil.rmtree(run_dir)
+    with ExitStack() as held:
+        try:
+            _lock_run(run_dir, held)  # held while deleting: a resume cannot start halfway through
+        except UserError:
+            raise UserError(f"run {run_dir.name} is still training: stop it first") from None
+        if status(run_dir)["alive"]:
+            raise UserError(f"run {run_dir.name} is still training: stop it first")
+        shutil.rmtree(run_dir)

@@ -10,8 +10,12 @@ Only rank 0 writes those files; train.log is this process's stdout and stderr.
 SIGTERM or SIGINT: save a checkpoint at the end of the current step and end as `stopped`.
 Exit codes: 0 completed or stopped, 1 failed, 3 out of memory.
 
-Test hook: QUILL_FAULT=oom@STEP or QUILL_FAULT=error@STEP raises a CUDA out-of-memory error (or a plain
-RuntimeError) when training reaches that step, so CI tests the failure handling without a GPU.
+Test hooks: QUILL_FAULT=oom@STEP or QUILL_FAULT=error@STEP raises a CUDA out-of-memory error (or a plain
+RuntimeError) when training reaches that step, so CI tests the failure handling without a GPU;
+QUILL_FAULT=kill-during-save@STEP SIGKILLs the trainer halfway through writing checkpoint-STEP.
+
+The trainer is started by core.train.runs, which hands it the run's and the devices' lock descriptors: it holds
+them, without knowing their numbers, until it exits.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.train.config import TrainConfig, default_learning_rate, require_valid
-from core.train.runs import read_status, update_status
+from core.train.runs import checkpoint_problem, incomplete_checkpoints, read_status, update_status, workspace_of
 
 # torch and transformers are imported inside the functions: `main` installs the Stop handler first, so a Stop that
 # arrives during the seconds of importing is not a kill.
@@ -233,14 +237,6 @@ def _as_dataset(blocks: list[list[int]]):
     return Dataset.from_dict({"input_ids": blocks, "labels": [[-100, *block[1:]] for block in blocks]})
 
 
-def _workspace(run_dir: Path):
-    from core.workspace import Workspace
-
-    # A run lives in <workspace>/runs/<id>: names (the starter, a dataset) resolve in that workspace, whatever
-    # QUILL_HOME the launching process had.
-    return Workspace(run_dir.parent.parent) if run_dir.parent.name == "runs" else Workspace.from_env()
-
-
 def _truncate_after(path: Path, step: int) -> None:
     """Resuming from an earlier checkpoint: drop the lines past it so the curve continues instead of doubling."""
     if not path.is_file():
@@ -254,9 +250,10 @@ def _truncate_after(path: Path, step: int) -> None:
 
 def _step_of(line: str) -> float:
     try:
-        return json.loads(line).get("step", 0)
-    except ValueError:
-        return math.inf  # a torn last line from a killed run: drop it
+        step = json.loads(line).get("step", 0)
+    except (ValueError, AttributeError, RecursionError):
+        return math.inf  # a torn last line from a killed run, or a line that is not a record: drop it
+    return step if isinstance(step, (int, float)) and not isinstance(step, bool) else math.inf
 
 
 # ---- the run ------------------------------------------------------------------------------------------------
@@ -383,7 +380,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
     quiet_datasets(), quiet_transformers()  # progress bars (loading, saving shards) would garble train.log
     Metrics, Status, Gallery, Stop, Fault = _callbacks()
-    workspace = _workspace(run_dir)
+    workspace = workspace_of(run_dir)  # names (the starter, a dataset) resolve in the run's own workspace
     source = models.resolve(config.model, workspace)
     use_cpu, precision = _device_and_precision(config)
     tokenizer, model = models.load(config.model, workspace, for_training=True)
@@ -401,13 +398,16 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     callbacks = [metrics, Status(run_dir), gallery, stop]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-    if os.environ.get("QUILL_FAULT"):
-        callbacks.append(Fault(os.environ["QUILL_FAULT"]))
+    fault = os.environ.get("QUILL_FAULT", "")
+    if fault and not fault.startswith("kill-during-save"):
+        callbacks.append(Fault(fault))
     args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world)
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
                       train_dataset=_as_dataset(train_blocks), eval_dataset=_as_dataset(eval_blocks),
                       processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; MetricsCallback prints readable lines
+    if fault.startswith("kill-during-save"):
+        _kill_during_save(trainer, int(fault.partition("@")[2] or 1))
 
     _say(f"run {run_dir.name}: {config.model} ({source.kind}) on {config.dataset}: {len(train_blocks)} training and "
          f"{len(eval_blocks)} validation blocks of {block_size} tokens; learning rate {learning_rate:g}; "
@@ -419,6 +419,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         step = json.loads((resume / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
         for name in ("metrics.jsonl", "samples.jsonl"):
             _truncate_after(run_dir / name, step)
+        _remove_incomplete_checkpoints(run_dir)
 
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if stop.stopped:
@@ -432,9 +433,36 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
 def _checkpoint(run_dir: Path, resume_from: str) -> Path:
     path = Path(resume_from) if Path(resume_from).is_absolute() else run_dir / resume_from
-    if not (path / "trainer_state.json").is_file():
-        raise UserError(f"cannot resume from {path}: it is not a checkpoint (no trainer_state.json)")
+    problem = checkpoint_problem(path)
+    if problem:
+        raise UserError(f"cannot resume from {path}: it is not a complete checkpoint ({problem})")
     return path
+
+
+def _remove_incomplete_checkpoints(run_dir: Path) -> None:
+    """Half-saved checkpoints (a kill during a save) are the lab's own debris: the Trainer would count them in
+    save_total_limit's rotation (by modification time) and delete a complete checkpoint to keep one of them."""
+    import shutil
+
+    for path, why in incomplete_checkpoints(run_dir):
+        _say(f"removing the incomplete {path.name} ({why})")
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _kill_during_save(trainer, step: int) -> None:
+    """Test hook (QUILL_FAULT=kill-during-save@STEP): SIGKILL the whole trainer at checkpoint-STEP after the weights
+    are written and optimizer.pt is begun (empty), before trainer_state.json: what a kill during a save leaves."""
+    save = getattr(trainer, "_save_optimizer_and_scheduler", None)  # private: fail loudly if a release renames it
+    if save is None:
+        raise RuntimeError("QUILL_FAULT=kill-during-save needs Trainer._save_optimizer_and_scheduler")
+
+    def save_then_die(output_dir):
+        if trainer.state.global_step == step:
+            Path(output_dir, "optimizer.pt").touch()
+            os.killpg(os.getpgid(0), signal.SIGKILL)  # runs.launch made the trainer its own process group
+        save(output_dir)
+
+    trainer._save_optimizer_and_scheduler = save_then_die
 
 
 def _stopped(run_dir: Path, step: int) -> None:
