@@ -1,8 +1,8 @@
 """The one way a user-, corpus- or model-supplied string reaches Streamlit's markdown: escaped, so it shows as text.
 
 Streamlit renders markdown in st.markdown/caption/subheader/info/error/..., in widget, tab, expander and metric
-labels, metric values, radio options and help tooltips: `![x](http://host/x.png)` there makes the browser fetch a URL, `$x$`
-becomes LaTeX, `:red[x]` a colour, `:smile:` an emoji. Plain-text surfaces need none of this: st.text, st.code,
+labels, metric values, radio options and help tooltips: `![x](http://host/x.png)` there makes the browser fetch
+a URL, `$x$` becomes LaTeX, `:red[x]` a colour, `:smile:` an emoji. Plain-text surfaces need none of this: st.text, st.code,
 st.html of escaped HTML, dataframes, selectbox and multiselect options, input values.
 
 Written by hand: no library escapes Streamlit's dialect (CommonMark + GFM + math + directives + shortcodes).

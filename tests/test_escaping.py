@@ -20,7 +20,8 @@ RAW = ("![x](", "**bold**", "$x$", "http://")  # none of these may reach the mar
 
 NASTY = [
     INJECT, INJECT_NAME, "<img src=x onerror=alert(1)> <b>b</b> <http://127.0.0.1:9/a>", "`code` ~~gone~~ ~x~",
-    "_it_ __strong__ *a* *** HF_HUB_OFFLINE x_y_ _a_b_ a__b__c 诗_词_", "[link](javascript:alert(1)) [ref][1] [^1]", "&amp; &lt; &#x41; &copy;",
+    "_it_ __strong__ *a* *** HF_HUB_OFFLINE x_y_ _a_b_ a__b__c 诗_词_", "[link](javascript:alert(1)) [ref][1] [^1]",
+    "&amp; &lt; &#x41; &copy;",
     "\\* \\", "# heading", "- item", "+ item", "> quote", "1986. a year", "3) three", "---", "***", "=== x",
     "line one\n# heading\n\n    code\n> quote", ":red[red] :smile: :material/home: :+1:", "10:30 a|b | c |",
     "www.example.org and https://x.y and a@b.co", "  leading and trailing  ", "", "青石镇的雨 **下了** 三天",
@@ -68,7 +69,8 @@ def markdown_strings(at: AppTest) -> list[str]:
         for node in root:
             if node.type in PLAIN or node.proto is None:
                 continue
-            found += [v for f in ("body", "label", "help", "text") if isinstance(v := getattr(node.proto, f, None), str)]
+            values = [getattr(node.proto, field, None) for field in ("body", "label", "help", "text")]
+            found += [v for v in values if isinstance(v, str)]
             if node.type == "radio":
                 found += list(node.proto.options)
     return found
