@@ -10,12 +10,15 @@ if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the p
 import streamlit as st  # noqa: E402
 
 from core.workspace import Workspace  # noqa: E402
-from dashboard import sidebar  # noqa: E402
+from dashboard import sidebar, warm_imports  # noqa: E402
 from dashboard.i18n import init_language, t  # noqa: E402
 from dashboard.navigation import HOME, PAGES, page_file  # noqa: E402
 
 st.set_page_config(page_title="Quill Lab", page_icon="🪶", layout="wide")
 init_language()
+if not warm_imports.ready():  # the first session after the server starts; any other waits inside warm()
+    with st.spinner(t("app.warming")):
+        warm_imports.warm()
 navigation = st.navigation(
     [
         # The home page lives at the root URL; every other page at /<name>.

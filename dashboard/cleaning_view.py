@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.hardware import format_bytes
 from dashboard import figures
 from dashboard.i18n import current_language, t
+from dashboard.safe_text import md_escape
 
 DIFF_CHARS = 4_000  # character diffs are quadratic at worst: longer texts are shown without highlights
 
@@ -85,14 +86,16 @@ def render_document(original: str, events: list[Event]) -> None:
     left.html(_box(before_html))
     right.caption(t("preview.after"))
     if final is None:
-        right.error(t("preview.dropped_by", step=t(f"step.{events[-1].step}"), reason=reason_text(events[-1].dropped)))
+        right.error(t("preview.dropped_by", step=t(f"step.{events[-1].step}"),
+                      reason=md_escape(reason_text(events[-1].dropped))))
     else:
         right.html(_box(after_html))
     if not events:
         st.caption(t("preview.untouched"))
     for event in events:
         if event.dropped:
-            st.markdown(f"- **{t(f'step.{event.step}')}** · {t('preview.dropped')}: {reason_text(event.dropped)}")
+            reason = md_escape(reason_text(event.dropped))
+            st.markdown(f"- **{t(f'step.{event.step}')}** · {t('preview.dropped')}: {reason}")
         else:
             delta = len(event.after) - len(event.before)
             st.markdown(f"- **{t(f'step.{event.step}')}** · {t('preview.changed', delta=f'{delta:+,}')}")
@@ -191,7 +194,7 @@ def recipe_files(editor) -> None:
             st.session_state["recipe.applied"] = uploaded.file_id
             st.rerun()
         except UserError as error:
-            st.error(t("recipe.bad", error=str(error)))
+            st.error(t("recipe.bad", error=md_escape(error)))
 
 
 def document_label(result: CleanResult, k: int) -> str:
@@ -232,17 +235,17 @@ def render_datasets(workspace) -> None:
     chosen = st.selectbox(t("datasets.open"), [d.name for d in saved], key="datasets.open")
     info = next(d for d in saved if d.name == chosen)
     report = dataset.read_report(info.path)
-    st.caption(t("datasets.path", path=str(info.path)))
+    st.caption(t("datasets.path", path=md_escape(info.path)))
     if report.get("steps"):
         st.dataframe(pd.DataFrame(report["steps"])[["name", "docs_in", "docs_out", "chars_in", "chars_out"]],
                      hide_index=True)
     for i, text in enumerate(dataset.read_texts(info.path)[:5]):
-        with st.expander(f"#{i} · {text[:60]}"):
+        with st.expander(f"#{i} · {md_escape(text[:60])}"):
             st.text(text[:5000])
-    confirm = st.checkbox(t("datasets.confirm_delete", name=chosen), key=f"datasets.confirm.{chosen}")
+    confirm = st.checkbox(t("datasets.confirm_delete", name=md_escape(chosen)), key=f"datasets.confirm.{chosen}")
     if st.button(t("datasets.delete"), disabled=not confirm, key="datasets.delete"):
         try:
             dataset.delete(workspace, chosen)
             st.rerun()
         except UserError as error:
-            st.error(str(error))
+            st.error(md_escape(error))

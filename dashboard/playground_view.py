@@ -13,6 +13,7 @@ from core.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
 from core.store import open_store
 from dashboard import playground_state
 from dashboard.i18n import t
+from dashboard.safe_text import md_escape
 
 MAX_COLUMNS = 8
 FIELDS = [f.name for f in fields(DecodingConfig)]
@@ -110,18 +111,18 @@ def render_presets(workspace) -> None:
                 st.session_state["pg.preset.applied"] = uploaded.file_id
                 st.rerun()
             except UserError as error:
-                st.error(str(error))
+                st.error(md_escape(error))
     with right:
         name = st.text_input(t("pg.preset_name"), key="pg.preset.name", placeholder="my-settings")
         try:
             current = current_configs()
             if st.button(t("pg.preset_save"), key="pg.preset.save", disabled=not name):
                 sampling_presets.save(workspace, name, current)
-                st.success(t("pg.preset_saved_as", name=name))
+                st.success(t("pg.preset_saved_as", name=md_escape(name)))
             st.download_button(t("pg.preset_download"), sampling_presets.dumps(current), "settings.json",
                                "application/json", key="pg.preset.download")
         except UserError as error:
-            st.error(str(error))
+            st.error(md_escape(error))
 
 
 def current_configs() -> list[DecodingConfig]:
@@ -133,7 +134,7 @@ def live_boxes(configs: list[DecodingConfig]) -> dict:
     """A placeholder per generated row, under its column, for text streamed as it is generated."""
     boxes, row = {}, 0
     for column, config in zip(st.columns(len(configs)), configs):
-        column.caption(f"**{config.name}**")
+        column.caption(f"**{md_escape(config.name)}**")
         for _ in range(config.num_samples):
             boxes[row] = column.empty()
             row += 1
@@ -151,12 +152,12 @@ def render_results(results: list[dict], workspace) -> None:
         item["number"] = number
         groups.setdefault((item["model"], item["sample"].prompt), []).append(item)
     for (model_name, prompt), items in groups.items():
-        st.subheader(f"{model_name} · {prompt}")
+        st.subheader(f"{md_escape(model_name)} · {md_escape(prompt)}")
         names = list(dict.fromkeys(i["sample"].config for i in items))
         for column, name in zip(st.columns(len(names)), names):
             with column:
                 settings = DecodingConfig.from_dict(next(i["settings"] for i in items if i["sample"].config == name))
-                st.markdown(f"**{name}**")
+                st.markdown(f"**{md_escape(name)}**")
                 st.caption(settings_line(settings))
                 for item in (i for i in items if i["sample"].config == name):
                     with st.container(border=True):

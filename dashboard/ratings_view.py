@@ -17,6 +17,7 @@ from core.train import runs
 from core.train.config import TrainConfig
 from dashboard.figures import CALM
 from dashboard.i18n import t
+from dashboard.safe_text import md_escape
 
 
 
@@ -46,8 +47,9 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
         st.success(t("ratings.all_done"))
         return
     if not blind:
-        st.caption(t("ratings.provenance", model=sample["model"], setting=sample.get("config_name") or "–",
-                     seed=sample.get("seed"), source=sample["source"]))
+        st.caption(t("ratings.provenance", model=md_escape(sample["model"]),
+                     setting=md_escape(sample.get("config_name") or "–"), seed=md_escape(sample.get("seed")),
+                     source=md_escape(sample["source"])))
     st.markdown(f"**{t('ratings.prompt')}**")
     st.text(sample["prompt"])
     st.markdown(f"**{t('ratings.continuation')}**")
@@ -58,7 +60,8 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
         for criterion in CRITERIA:
             scores[criterion] = st.radio(t(f"ratings.criterion.{criterion}"), [1, 2, 3, 4, 5], horizontal=True,
                                          index=(previous.get(criterion) or 3) - 1,
-                                         help=descriptions.get(criterion) or t(f"ratings.criterion.{criterion}.help"),
+                                         help=md_escape(descriptions[criterion]) if descriptions.get(criterion)
+                                         else t(f"ratings.criterion.{criterion}.help"),
                                          key=f"ratings.{criterion}.{sample['id']}")
         comment = st.text_input(t("ratings.comment"), previous.get("comment") or "", key=f"ratings.comment.{sample['id']}")
         submitted = st.form_submit_button(t("ratings.submit"), type="primary")
@@ -67,7 +70,7 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
             store.rate(sample["id"], rater, scores, comment)
             st.rerun()
         except UserError as error:
-            st.error(str(error))
+            st.error(md_escape(error))
     if not revise and st.button(t("ratings.skip"), key="ratings.skip"):
         skipped.append(sample["id"])
         st.rerun()
@@ -147,7 +150,7 @@ def import_gallery(store, workspace) -> None:
         try:
             st.success(t("ratings.gallery_done", n=ratings_io.import_gallery(store, workspace.runs_dir / run)))
         except UserError as error:
-            st.error(str(error))
+            st.error(md_escape(error))
 
 
 def diversity(store) -> None:
@@ -176,4 +179,4 @@ def perplexity_table(workspace) -> None:
             st.dataframe(pd.DataFrame(table)[["model", "perplexity", "tokens", "block_size"]], hide_index=True,
                          width="stretch")
         except UserError as error:
-            st.error(str(error))
+            st.error(md_escape(error))

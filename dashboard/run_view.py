@@ -11,6 +11,7 @@ from core.errors import UserError
 from core.train import runs
 from dashboard import figures
 from dashboard.i18n import t
+from dashboard.safe_text import md_escape
 
 POLL_SECONDS = 2
 
@@ -18,7 +19,7 @@ POLL_SECONDS = 2
 def render(workspace, run_dir: Path) -> None:
     status = runs.status(run_dir)
     live = status.get("alive", False) or status.get("state") in runs.LIVE_STATES
-    st.subheader(t("run.title", run=run_dir.name))
+    st.subheader(t("run.title", run=md_escape(run_dir.name)))
     st.fragment(run_every=POLL_SECONDS if live else None)(_panel)(workspace, run_dir, live)
 
 
@@ -30,15 +31,15 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
     metrics, samples = runs.load_metrics(run_dir), runs.load_samples(run_dir)
     _header(run_dir, status, metrics.records)
     if state == runs.UNREADABLE:
-        st.error(t("run.unreadable", reason=status["error"]))
+        st.error(t("run.unreadable", reason=md_escape(status["error"])))
     for problem in filter(None, (metrics.problem, samples.problem)):
-        st.warning(t("run.unreadable_lines", reason=problem))
+        st.warning(t("run.unreadable_lines", reason=md_escape(problem)))
     if state == "oom":
-        st.error(t("run.oom", error=status.get("error", "")))
+        st.error(t("run.oom", error=md_escape(status.get("error", ""))))
         if st.button(t("run.retry_oom"), key=f"retry.{run_dir.name}", type="primary"):
             _act(lambda: st.query_params.update(run=runs.retry_after_oom(workspace, run_dir).name))
     elif state in ("failed", "crashed"):
-        st.error(t(f"run.{state}", error=status.get("error") or ""))
+        st.error(t(f"run.{state}", error=md_escape(status.get("error") or "")))
         st.code(runs.log_tail(run_dir, 30) or "(empty log)", language=None)
     charts, gallery = st.columns([3, 2])
     with charts:
@@ -59,8 +60,8 @@ def _header(run_dir: Path, status: dict, metrics: list[dict]) -> None:
     speed = logged[-1]["tokens_per_s"] if logged else None
     eta = _eta(metrics, step, total) if state == "running" else None
     a, b, c, d = st.columns(4)
-    a.metric(t("run.state"), t(f"state.{state}"))
-    b.metric(t("run.step"), f"{step} / {total or '?'}")
+    a.metric(t("run.state"), md_escape(t(f"state.{state}")))  # a metric's value is markdown too; these come from files
+    b.metric(t("run.step"), md_escape(f"{step} / {total or '?'}"))
     c.metric(t("run.tokens_per_s"), f"{speed:,.0f}" if speed else "–")
     d.metric(t("run.eta"), _duration(eta) if eta is not None else "–")
     st.progress(min(1.0, step / total) if total else 0.0)
@@ -81,7 +82,7 @@ def _act(action) -> None:
     try:
         action()
     except UserError as error:
-        st.error(str(error))
+        st.error(md_escape(error))
         return
     st.rerun()
 
@@ -94,7 +95,7 @@ def _gallery(samples: list[dict]) -> None:
     steps = sorted({s["step"] for s in samples}, reverse=True)
     for step in steps[:6]:
         with st.container(border=True):
-            st.caption(t("run.gallery_step", step=step))
+            st.caption(t("run.gallery_step", step=md_escape(step)))
             for sample in (s for s in samples if s["step"] == step):
                 st.text(sample["prompt"] + sample["text"])
 

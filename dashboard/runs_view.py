@@ -10,6 +10,7 @@ from core.train import runs
 from dashboard import figures
 from dashboard.i18n import t
 from dashboard.navigation import page_file
+from dashboard.safe_text import md_escape
 
 
 def render(workspace) -> None:
@@ -49,7 +50,7 @@ def render(workspace) -> None:
             diff = runs.config_diff(workspace.runs_dir / a, workspace.runs_dir / b)
         except UserError as error:
             diff = None
-            st.warning(str(error))
+            st.warning(md_escape(error))
         if diff:
             st.dataframe(pd.DataFrame([{t("runs.option"): k, a: str(x), b: str(y)} for k, x, y in diff]), hide_index=True)
         elif diff is not None:
@@ -63,7 +64,7 @@ def render(workspace) -> None:
         st.rerun()
     if (run_dir / "final").is_dir() or runs.complete_checkpoints(run_dir):
         play.page_link(page_file("playground"), label=t("runs.open_playground"), query_params={"model": run})
-    confirm = remove.checkbox(t("runs.confirm_delete", run=run), key=f"runs.confirm.{run}")
+    confirm = remove.checkbox(t("runs.confirm_delete", run=md_escape(run)), key=f"runs.confirm.{run}")
     if remove.button(t("runs.delete"), disabled=not confirm, key="runs.delete"):
         try:
             runs.delete(run_dir)
@@ -71,7 +72,7 @@ def render(workspace) -> None:
                 del st.query_params["run"]
             st.rerun()
         except UserError as error:
-            st.error(str(error))
+            st.error(md_escape(error))
 
 
 def _state(run: dict) -> str:

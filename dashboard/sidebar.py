@@ -7,6 +7,7 @@ import streamlit as st
 from core.hardware import Hardware, detect, format_bytes
 from core.workspace import Workspace
 from dashboard.i18n import LANGUAGES, current_language, t
+from dashboard.safe_text import md_escape
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -37,14 +38,14 @@ def render(workspace: Workspace) -> None:
 
 
 def hardware_panel(hw: Hardware) -> None:
-    st.markdown(f"**{t('hardware.cpu')}**: {hw.cpu_name} · {t('hardware.cores', n=hw.cpu_cores)}")
+    st.markdown(f"**{t('hardware.cpu')}**: {md_escape(hw.cpu_name)} · {t('hardware.cores', n=hw.cpu_cores)}")
     st.markdown(
         f"**{t('hardware.ram')}**: "
         + t("hardware.free_of", free=format_bytes(hw.ram_available_bytes), total=format_bytes(hw.ram_total_bytes))
     )
     for gpu in hw.gpus:
         st.markdown(
-            f"**GPU {gpu.index}**: {gpu.name} · "
+            f"**GPU {gpu.index}**: {md_escape(gpu.name)} · "
             + t("hardware.free_of", free=format_bytes(gpu.free_bytes), total=format_bytes(gpu.total_bytes))
         )
     if hw.mps:

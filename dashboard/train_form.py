@@ -12,6 +12,7 @@ from core.hardware import Hardware, format_bytes
 from core.train.config import PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
 from dashboard.i18n import t
+from dashboard.safe_text import md_escape
 
 FIELDS = [f for f in TrainConfig().to_dict() if f not in ("resume_from", "gallery_prompts")]
 
@@ -93,7 +94,7 @@ def read() -> TrainConfig:
 def render_problems(config: TrainConfig, arch, dataset_documents: int | None, gpus: int | None = None) -> bool:
     """Show what is wrong, in the user's language: the same check that `runs.start` makes. True when it can start."""
     problems = check(config, model_context=arch.n_positions if arch else None, gpus=gpus)
-    messages = [t(f"problem.{p.code}", **p.values) for p in problems]
+    messages = [t(f"problem.{p.code}", **{k: md_escape(v) for k, v in p.values.items()}) for p in problems]
     if config.dataset and dataset_documents == 0:
         messages.append(t("problem.empty_dataset"))
     for message in messages:
@@ -122,7 +123,7 @@ def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
     st.markdown(t("train.memory.line", params=f"{arch.parameters / 1e6:.0f}M", weights=format_bytes(parts.weights),
                   gradients=format_bytes(parts.gradients), optimizer=format_bytes(parts.optimizer),
                   activations=format_bytes(parts.activations), total=format_bytes(parts.total),
-                  free=format_bytes(free), where=where))
+                  free=format_bytes(free), where=md_escape(where)))
     st.progress(min(1.0, parts.total / max(free, 1)))
     if parts.total > free:
         for batch, checkpointing, key in [(config.batch_size // 2, config.gradient_checkpointing, "train.memory.halve"),

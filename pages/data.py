@@ -11,6 +11,7 @@ from core.loading import LoadOptions, field_names
 from core.workspace import Workspace
 from dashboard import chunking_view, cleaning_view, corpus_cache, folder_source, recipe_editor
 from dashboard.i18n import t
+from dashboard.safe_text import md_escape
 
 workspace = Workspace.from_env()
 st.title(t("data.title"))
@@ -82,7 +83,7 @@ else:
         try:
             chunking_view.render(corpus_cache.tokenizer(model_name), result.texts, block_size)
         except UserError as error:
-            st.error(str(error))
+            st.error(md_escape(error))
 
     with save_tab:
         name = st.text_input(t("save.name"), key="save.name", placeholder="my-style")
@@ -93,7 +94,7 @@ else:
             try:
                 out = workspace.datasets_dir / dataset.check_name(name)
                 if out.exists() and not overwrite:
-                    raise UserError(t("save.exists", name=name))
+                    raise UserError(t("save.exists", name=md_escape(name)))
                 bar = st.progress(0.0, text=t("save.running"))
                 full = clean(recipe, [d.text for d in corpus.documents], [d.source for d in corpus.documents],
                              workers=2, progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")))
@@ -103,10 +104,10 @@ else:
                 report = {**full.report(), "files": [f.summary() for f in corpus.files]}
                 summary = dataset.save(out, full.texts, recipe=recipe.to_dict(), report=report, ratio=ratio,
                                        seed=int(split_seed), overwrite=overwrite)
-                st.success(t("save.done", name=name, train=summary["train_documents"],
+                st.success(t("save.done", name=md_escape(name), train=summary["train_documents"],
                              validation=summary["validation_documents"], by=t(f"save.by.{summary['by']}")))
             except UserError as error:
-                st.error(str(error))
+                st.error(md_escape(error))
 
 with datasets_tab:
     cleaning_view.render_datasets(workspace)

@@ -5,6 +5,7 @@ import streamlit as st
 from core.workspace import Workspace
 from dashboard.i18n import t
 from dashboard.navigation import page_file
+from dashboard.safe_text import md_escape
 
 st.title(t("home.title"))
 st.markdown(t("home.intro"))
@@ -19,10 +20,12 @@ summary = Workspace.from_env().summary()
 st.subheader(t("home.workspace"))
 datasets, runs, rated = st.columns(3)
 datasets.metric(t("home.datasets"), summary.datasets)
-datasets.caption(t("home.latest", name=summary.latest_dataset) if summary.latest_dataset else t("home.no_datasets"))
+datasets.caption(
+    t("home.latest", name=md_escape(summary.latest_dataset)) if summary.latest_dataset else t("home.no_datasets")
+)
 runs.metric(t("home.runs"), summary.runs)
 runs.caption(
-    t("home.latest_run", name=summary.latest_run, state=summary.latest_run_state or "?")
+    t("home.latest_run", name=md_escape(summary.latest_run), state=md_escape(summary.latest_run_state or "?"))
     if summary.latest_run
     else t("home.no_runs")
 )

@@ -11,6 +11,7 @@ from core.sample_stats import stats
 from core.workspace import Workspace
 from dashboard import playground_state, playground_view
 from dashboard.i18n import t
+from dashboard.safe_text import md_escape
 
 workspace = Workspace.from_env()
 playground_view.init()
@@ -31,7 +32,7 @@ try:
     configs = playground_view.render_columns()
 except UserError as error:
     configs = None
-    st.error(str(error))
+    st.error(md_escape(error))
 
 go, stop = st.columns([1, 5])
 if go.button(t("pg.generate"), type="primary", disabled=not (configs and chosen_models and prompts), key="pg.generate"):
@@ -42,10 +43,10 @@ if go.button(t("pg.generate"), type="primary", disabled=not (configs and chosen_
             tokenizer, model = playground_state.model(model_name)
             index = playground_state.training_index(model_name)
         except UserError as error:
-            problems.append(t("pg.cannot_load", model=model_name, error=str(error)))
+            problems.append(t("pg.cannot_load", model=md_escape(model_name), error=md_escape(error)))
             continue
         for prompt in prompts:
-            st.markdown(f"**{model_name}** · {prompt}")
+            st.markdown(f"**{md_escape(model_name)}** · {md_escape(prompt)}")
             boxes, texts, flushed = playground_view.live_boxes(configs), {}, [0.0]
 
             def on_token(row: int, piece: str) -> None:
@@ -58,7 +59,7 @@ if go.button(t("pg.generate"), type="primary", disabled=not (configs and chosen_
             try:
                 samples = sampling.generate(model, tokenizer, prompt, configs, on_token=on_token, keep_top=10)
             except UserError as error:
-                problems.append(str(error))
+                problems.append(md_escape(error))
                 continue
             results += [playground_view.result(model_name, s, configs, stats(s, index), batch) for s in samples]
             st.session_state["pg.results"] = results  # what is done survives a Stop

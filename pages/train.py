@@ -10,6 +10,7 @@ from core.workspace import Workspace
 from dashboard import run_view, runs_view, train_form
 from dashboard.sidebar import cached_hardware
 from dashboard.i18n import t
+from dashboard.safe_text import md_escape
 
 workspace = Workspace.from_env()
 st.title(t("train.title"))
@@ -37,7 +38,7 @@ with new_tab:
             st.query_params["run"] = run_dir.name
             st.rerun()
         except UserError as error:
-            st.error(str(error))
+            st.error(md_escape(error))
 
 with runs_tab:
     runs_view.render(workspace)
