@@ -6,13 +6,16 @@ PIP := $(PY) -m pip install --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test setup starter screenshots
+.PHONY: run test lint setup starter screenshots
 
 run: starter
 	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT)
 
-test: $(VENV)/.installed-dev starter
+test: lint starter
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
 
 # Rewrites the README's screenshots under docs/screenshots/ from the browser test.
 screenshots: $(VENV)/.installed-dev starter
@@ -27,8 +30,10 @@ starter: $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(PY)
+# The project itself is installed editable (pyproject.toml), so `core` and `dashboard` import from anywhere.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
 	$(PIP) -r requirements.txt
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed

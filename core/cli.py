@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_starter(args) -> None:
-    from core.starter import StarterConfig, build_starter, is_built
+    from core.models.starter import StarterConfig, build_starter, is_built
 
     out = Path(args.out) if args.out else Workspace.from_env().starter_dir
     if is_built(out) and not args.force:
@@ -37,11 +37,11 @@ def cmd_starter(args) -> None:
 
 
 def cmd_clean(args) -> None:
-    from core import dataset
-    from core.cleaning.fidelity import measure
-    from core.cleaning.pipeline import clean
-    from core.cleaning.recipe import Recipe
-    from core.loading import LoadOptions, field_names, load_paths
+    from core.data import dataset
+    from core.data.cleaning.fidelity import measure
+    from core.data.cleaning.pipeline import clean
+    from core.data.cleaning.recipe import Recipe
+    from core.data.loading import LoadOptions, field_names, load_paths
 
     dataset.check_writable(Path(args.out), args.overwrite)  # refused before the cleaning, not after it
     if args.recipe and args.preset:
@@ -87,7 +87,9 @@ def cmd_clean(args) -> None:
 def cmd_bench(args) -> None:
     import json
 
-    from core import bench, bench_sample, bench_train
+    from core.bench import clean as bench
+    from core.bench import sample as bench_sample
+    from core.bench import train as bench_train
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
@@ -209,7 +211,9 @@ def cmd_sample(args) -> None:
     import json
     import tempfile
 
-    from core import models, sample_stats, sampling
+    from core import models
+    from core.evaluation import sample_stats
+    from core.playground import sampling
 
     prompts = list(args.prompt or [])
     for path in args.prompt_file or []:
@@ -225,7 +229,7 @@ def cmd_sample(args) -> None:
         raise UserError(f"--out {out} is a directory: name a .jsonl file to write")
     workspace = Workspace.from_env()
     if args.memorization_data:
-        from core import dataset
+        from core.data import dataset
 
         data_dir = dataset.resolve(workspace, args.memorization_data)
     else:
@@ -240,7 +244,7 @@ def cmd_sample(args) -> None:
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     index = None
     if data_dir is not None:
-        from core import dataset
+        from core.data import dataset
 
         index = sample_stats.CorpusIndex(dataset.read_texts(data_dir, "data"))
 
@@ -268,8 +272,8 @@ def cmd_sample(args) -> None:
 
 
 def _read_decoding_configs(path: str) -> list:
-    """A JSON list of decoding settings, each an object with a `name` (see `core.sampling.DecodingConfig`)."""
-    from core import sampling_presets
+    """A JSON list of decoding settings, each an object with a `name` (see `core.playground.sampling.DecodingConfig`)."""
+    from core.playground import presets as sampling_presets
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -296,8 +300,8 @@ def cmd_eval(args) -> None:
 
 
 def cmd_ratings(args) -> None:
-    from core import ratings_io
-    from core.store import open_store
+    from core.ratings import io as ratings_io
+    from core.ratings.store import open_store
 
     with open_store() as store:
         if args.action == "export":
@@ -324,8 +328,8 @@ def cmd_hardware(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.cleaning.presets import PRESETS
-    from core.loading import LoadOptions
+    from core.data.cleaning.presets import PRESETS
+    from core.data.loading import LoadOptions
 
     load_defaults = LoadOptions()  # the Data page's defaults too
     parser = _Parser(prog="python -m core", description="Quill Lab on the command line.")

@@ -12,9 +12,9 @@ import re
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import psutil
 

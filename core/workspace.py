@@ -18,7 +18,7 @@ class Workspace:
     root: Path
 
     @classmethod
-    def from_env(cls) -> "Workspace":
+    def from_env(cls) -> Workspace:
         """`QUILL_HOME` if set, else `./workspace` (relative to where the lab was started)."""
         return cls(Path(os.environ.get("QUILL_HOME") or DEFAULT_HOME).expanduser().resolve())
 
@@ -73,7 +73,7 @@ class Workspace:
                 return path
         raise UserError(f"no such run '{run_id}': `python -m core runs` lists the runs")
 
-    def summary(self) -> "WorkspaceSummary":
+    def summary(self) -> WorkspaceSummary:
         datasets, runs = self.datasets(), self.runs()
         return WorkspaceSummary(
             root=self.root,
@@ -132,7 +132,7 @@ def _read_state(run_dir: Path) -> str | None:
 
 def _count_rated_samples(db_path: Path) -> int:
     """Through the store, so a PostgreSQL database (QUILL_DB_URL) counts too; 0 before there is any database."""
-    from core.store import open_store  # here, not at the top: the store imports this module
+    from core.ratings.store import open_store  # here, not at the top: the store imports this module
 
     url = os.environ.get("QUILL_DB_URL")
     if not url and not db_path.is_file():

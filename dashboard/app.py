@@ -1,18 +1,11 @@
 """Entry point: `streamlit run dashboard/app.py` from the repository root."""
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # streamlit puts only this file's folder on the path; core/ and pages/ sit above it
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from core.workspace import Workspace  # noqa: E402
-from dashboard import sidebar, warm_imports  # noqa: E402
-from dashboard.i18n import init_language, t  # noqa: E402
-from dashboard.navigation import HOME, PAGES, page_file  # noqa: E402
+from core.workspace import Workspace  # the project is installed (pip install -e .), so no path edits
+from dashboard import sidebar, warm_imports
+from dashboard.i18n import init_language, t
+from dashboard.navigation import HOME, PAGES, page_file
 
 st.set_page_config(page_title="Quill Lab", page_icon="🪶", layout="wide")
 init_language()

@@ -6,7 +6,7 @@ import html
 
 import streamlit as st
 
-from core.chunking import block_boundaries, pack, pad_each, token_lengths, tokenize_documents
+from core.data.chunking import block_boundaries, pack, pad_each, token_lengths, tokenize_documents
 from dashboard import figures
 from dashboard.i18n import t
 

@@ -8,10 +8,10 @@ import html
 import pandas as pd
 import streamlit as st
 
-from core import dataset
-from core.cleaning.outcome import Dropped
-from core.cleaning.pipeline import CleanResult, Event
-from core.cleaning.recipe import PRESETS, Recipe
+from core.data import dataset
+from core.data.cleaning.outcome import Dropped
+from core.data.cleaning.pipeline import CleanResult, Event
+from core.data.cleaning.recipe import PRESETS, Recipe
 from core.errors import UserError
 from core.hardware import format_bytes
 from dashboard import figures

@@ -10,10 +10,10 @@ from pathlib import Path
 import streamlit as st
 
 from core import models
-from core.cleaning.pipeline import preview
-from core.cleaning.recipe import Recipe
-from core.corpus import sample_files
-from core.loading import LoadOptions, LoadResult, load_bytes, load_paths
+from core.data.cleaning.pipeline import preview
+from core.data.cleaning.recipe import Recipe
+from core.data.corpus import sample_files
+from core.data.loading import LoadOptions, LoadResult, load_bytes, load_paths
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.data.loading import LoadResult
 from core.errors import UserError
-from core.loading import LoadResult
 from core.workspace import Workspace
 from dashboard import corpus_cache
 from dashboard.i18n import t

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import dataset, models
-from core.sample_stats import CorpusIndex
+from core import models
+from core.data import dataset
+from core.evaluation.sample_stats import CorpusIndex
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)

@@ -7,10 +7,11 @@ from dataclasses import fields
 
 import streamlit as st
 
-from core import models, sampling_presets
+from core import models
 from core.errors import UserError
-from core.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
-from core.store import open_store
+from core.playground import presets as sampling_presets
+from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
+from core.ratings.store import open_store
 from dashboard import playground_state
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape

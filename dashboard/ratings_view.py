@@ -10,15 +10,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import aggregates, evaluation, ratings_io, rubric
+from core import evaluation
 from core.errors import UserError
-from core.store import CRITERIA
+from core.ratings import aggregates, rubric
+from core.ratings import io as ratings_io
+from core.ratings.store import CRITERIA
 from core.train import runs
 from core.train.config import TrainConfig
 from dashboard.figures import CALM
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
-
 
 
 def edit_rubric(workspace) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.cleaning.recipe import Recipe, default_params
+from core.data.cleaning.recipe import Recipe, default_params
 from dashboard.i18n import t
 
 # Parameters whose values come from a fixed list.

@@ -1,13 +1,12 @@
 """Data: raw files in, a clean dataset out — load, clean with a live preview, chunk, save, manage datasets."""
 
-import pandas as pd
 import streamlit as st
 
-from core import dataset, models
-from core.cleaning.pipeline import PREVIEW_CHARS, clean
-from core.cleaning.recipe import Recipe
+from core import models
+from core.data import dataset
+from core.data.cleaning.pipeline import PREVIEW_CHARS, clean
+from core.data.loading import LoadOptions, field_names
 from core.errors import UserError
-from core.loading import LoadOptions, field_names
 from core.workspace import Workspace
 from dashboard import chunking_view, cleaning_view, corpus_cache, folder_source, recipe_editor
 from dashboard.i18n import t

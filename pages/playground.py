@@ -5,9 +5,10 @@ import uuid
 
 import streamlit as st
 
-from core import models, sampling, sampling_presets
+from core import models
 from core.errors import UserError
-from core.sample_stats import stats
+from core.evaluation.sample_stats import stats
+from core.playground import sampling
 from core.workspace import Workspace
 from dashboard import playground_state, playground_view
 from dashboard.i18n import t
@@ -49,7 +50,7 @@ if go.button(t("pg.generate"), type="primary", disabled=not (configs and chosen_
             st.markdown(f"**{md_escape(model_name)}** · {md_escape(prompt)}")
             boxes, texts, flushed = playground_view.live_boxes(configs), {}, [0.0]
 
-            def on_token(row: int, piece: str) -> None:
+            def on_token(row: int, piece: str, texts=texts, flushed=flushed, boxes=boxes, prompt=prompt) -> None:
                 texts[row] = texts.get(row, "") + piece
                 if time.monotonic() - flushed[0] > 0.15:  # redraw a few times a second, not per token
                     flushed[0] = time.monotonic()

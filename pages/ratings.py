@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import rubric
-from core.store import open_store
+from core.ratings import rubric
+from core.ratings.store import open_store
 from core.workspace import Workspace
 from dashboard import ratings_view
 from dashboard.i18n import t

@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from core import dataset
+from core.data import dataset
 from core.errors import UserError
 from core.train import runs
 from core.train.memory import model_architecture
 from core.workspace import Workspace
 from dashboard import run_view, runs_view, train_form
-from dashboard.sidebar import cached_hardware
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
+from dashboard.sidebar import cached_hardware
 
 workspace = Workspace.from_env()
 st.title(t("train.title"))

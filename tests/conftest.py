@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ def require(condition: bool, reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def starter_dir(tmp_path_factory) -> Path:
-    from core.starter import build_starter
+    from core.models.starter import build_starter
 
     out = tmp_path_factory.mktemp("starter") / "starter"
     build_starter(out)
@@ -45,6 +47,19 @@ def workspace(tmp_path, monkeypatch, starter_dir):
 
 
 def core_env(**extra: str) -> dict[str, str]:
-    """Environment for a `python -m core` subprocess run from the repository root."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+    """Environment for a `python -m core` subprocess run from the repository root (the project is installed, and
+    `-m` puts the working directory first, so a subprocess runs this checkout's code)."""
+    env = {**os.environ, **extra}
     return {k: v for k, v in env.items() if v is not None}
+
+
+def run_core(*args, timeout: float = 300, **env) -> subprocess.CompletedProcess:
+    """`python -m core ARGS` in a subprocess, as a user types it. A Workspace as the first argument becomes
+    QUILL_HOME (with one BLAS thread, so two of these on a 2-core machine do not starve each other)."""
+    from core.workspace import Workspace
+
+    if args and isinstance(args[0], Workspace):
+        env = {"QUILL_HOME": str(args[0].root), "OMP_NUM_THREADS": "1", **env}
+        args = args[1:]
+    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=core_env(**env),
+                          capture_output=True, text=True, timeout=timeout)

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from core.aggregates import bradley_terry, criterion_summary, krippendorff_alpha, mean_ci
+from core.ratings.aggregates import bradley_terry, criterion_summary, krippendorff_alpha, mean_ci
 
 
 def _r(sample_id, rater, setting, **scores):

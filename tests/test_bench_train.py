@@ -39,7 +39,7 @@ def test_bench_train_json(workspace):
 
 
 def test_steady_state_skips_warmup_and_evaluations(tmp_path):
-    from core.bench_train import _steady_tokens_per_s
+    from core.bench.clean.train import _steady_tokens_per_s
 
     lines = [
         {"step": 1, "loss": 9.0, "tokens_per_s": 10.0, "time": 100.0},  # warm-up: slow, left out
@@ -56,7 +56,7 @@ def test_steady_state_skips_warmup_and_evaluations(tmp_path):
 
 
 def test_useful_fractions_on_the_sample_corpus(starter_dir, monkeypatch):
-    from core import bench_train
+    from core.bench import train as bench_train
 
     monkeypatch.setattr(bench_train, "POETRY", starter_dir / "no-such-file.json")
     fractions = bench_train._useful_fractions(starter_dir, 128)

@@ -145,7 +145,7 @@ def test_two_sessions_open_the_train_page_at_once(cpu_hog, app_url, browser):
 
 def test_injected_markdown_fetches_nothing(app_url, browser):
     """A model name holding an image link shows as text on the Ratings page; the browser never asks for it."""
-    from core.store import open_store
+    from core.ratings.store import open_store
 
     inject = "![x](http://127.0.0.1:9/x.png) **bold** $x$"
     with open_store() as store:
@@ -204,8 +204,8 @@ def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
 
 def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
     """Start a run from the form, reload the page mid-run, watch the step count grow, stop it."""
-    from core import dataset
-    from core.corpus import sample_texts
+    from core.data import dataset
+    from core.data.corpus import sample_texts
 
     dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={"chars_out": 1})
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
@@ -259,7 +259,7 @@ def test_playground_three_columns(app_url, browser, tmp_path):
 
 
 def test_rate_three_samples_and_find_them_after_a_reload(app_url, browser, workspace):
-    from core.store import open_store
+    from core.ratings.store import open_store
 
     with open_store() as store:
         store.add_samples([{"model": "starter", "source": "playground", "prompt": "The harbour",

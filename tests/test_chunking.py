@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.chunking import Chunking, block_boundaries, pack, pad_each, token_lengths, tokenize_documents
+from core.data.chunking import Chunking, block_boundaries, pack, pad_each, token_lengths, tokenize_documents
 
 EOS = 0
 POEMS = [
@@ -97,7 +97,7 @@ def test_tokenize_documents_adds_nothing_and_does_not_warn_on_long_texts(starter
 
 
 def test_pack_keeps_every_token_in_order_with_eos_between_documents(tokenizer):
-    from core.corpus import sample_texts
+    from core.data.corpus import sample_texts
 
     docs = tokenize_documents(tokenizer, sample_texts()[:12])
     eos, size = tokenizer.eos_token_id, 64

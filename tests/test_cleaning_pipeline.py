@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from core.cleaning.outcome import Dropped
-from core.cleaning.pipeline import clean, preview
-from core.cleaning.recipe import STEP_ORDER, Recipe, StepConfig, default_params
-from core.corpus import sample_texts
+from core.data.cleaning.outcome import Dropped
+from core.data.cleaning.pipeline import clean, preview
+from core.data.cleaning.recipe import STEP_ORDER, Recipe, StepConfig, default_params
+from core.data.corpus import sample_texts
 from core.errors import UserError
 
 
@@ -63,7 +63,7 @@ def test_counts_add_up_and_traces_say_who_did_what():
 
 
 def test_parallel_run_equals_serial(monkeypatch):
-    import core.cleaning.pipeline as pipeline
+    import core.data.cleaning.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "CHUNK_CHARS", 5_000)  # several chunks from the small corpus
     texts = sample_texts()

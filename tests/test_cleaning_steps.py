@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from core.cleaning.outcome import Dropped
-from core.cleaning.steps import (
+from core.data.cleaning.outcome import Dropped
+from core.data.cleaning.steps import (
     STEP_FUNCTIONS,
     convert_chinese,
     filter_characters,

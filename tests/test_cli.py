@@ -1,15 +1,7 @@
 """`python -m core`: help lists the commands; bad input is one `error:` line and a non-zero exit."""
 
-import subprocess
-import sys
 
-from tests.conftest import ROOT, core_env
-
-
-def run_core(*args, **env):
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args], cwd=ROOT, env=core_env(**env), capture_output=True, text=True, timeout=120
-    )
+from tests.conftest import run_core
 
 
 def test_help_lists_the_commands():

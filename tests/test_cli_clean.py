@@ -1,17 +1,10 @@
 """`python -m core clean`: the sample corpus into a dataset directory, with the report the issue asks for."""
 
 import json
-import subprocess
-import sys
 import zipfile
 
-from core.corpus import manifest, sample_files
-from tests.conftest import ROOT, core_env
-
-
-def run_core(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=core_env(), capture_output=True,
-                          text=True, timeout=300)
+from core.data.corpus import manifest, sample_files
+from tests.conftest import run_core
 
 
 def test_clean_the_sample_corpus(tmp_path):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from core.sampling import DecodingConfig
-from tests.conftest import ROOT, core_env
+from core.playground.sampling import DecodingConfig
+from tests.conftest import run_core
 
 STAT_KEYS = {"length_tokens", "distinct_1", "distinct_2", "repetition_rate", "mean_logprob", "perplexity",
              "longest_shared_chars", "memorized"}
@@ -22,11 +20,6 @@ CONFIGS = [
      "no_repeat_ngram_size": 3, "max_new_tokens": 16, "num_samples": 2, "seed": 3},
 ]
 PROMPT = "The old lighthouse keeper"
-
-
-def run_core(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=core_env(), timeout=timeout)
 
 
 def sample(tmp_path, *args, configs=CONFIGS, out="out.jsonl"):
@@ -51,13 +44,13 @@ def test_sample_writes_one_line_per_sample_and_reproduces(workspace, tmp_path):
         assert line["perplexity"] > 1 and line["mean_logprob"] < 0
         assert line["longest_shared_chars"] is None and line["memorized"] is None  # starter: no training data
         assert not line["text"].startswith(line["prompt"])  # the continuation only
-    assert [(l["prompt"], l["config"], l["sample_index"]) for l in lines] == [
+    assert [(line["prompt"], line["config"], line["sample_index"]) for line in lines] == [
         (p, c["name"], i) for p in (PROMPT, "春风") for c in CONFIGS for i in range(2)]
-    settings = {l["config"]: l["settings"] for l in lines}
+    settings = {line["config"]: line["settings"] for line in lines}
     assert settings["hot top-p"]["temperature"] == 1.3 and settings["hot top-p"]["no_repeat_ngram_size"] == 3
     assert settings["top-k 40"]["top_k"] == 40 and settings["greedy"]["do_sample"] is False
 
-    by_key = {(l["prompt"], l["config"], l["sample_index"]): l["text"] for l in lines}
+    by_key = {(line["prompt"], line["config"], line["sample_index"]): line["text"] for line in lines}
     for prompt in (PROMPT, "春风"):
         assert by_key[prompt, "greedy", 0] == by_key[prompt, "greedy", 1]
         assert by_key[prompt, "top-k 40", 0] != by_key[prompt, "top-k 40", 1]  # two rows, two generators

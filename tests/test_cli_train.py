@@ -1,17 +1,10 @@
 """`python -m core train | runs | stop | resume` on the command line, the same code path as the page."""
 
 import json
-import subprocess
-import sys
 
-from core import dataset
-from core.corpus import sample_texts
-from tests.conftest import ROOT, core_env
-
-
-def run_core(workspace, *args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=core_env(QUILL_HOME=str(workspace.root), OMP_NUM_THREADS="1"))
+from core.data import dataset
+from core.data.corpus import sample_texts
+from tests.conftest import run_core
 
 
 def test_train_waits_and_runs_lists_it(workspace):

@@ -3,28 +3,21 @@ field against its types, and every option that cannot run is refused before a ru
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 from dataclasses import dataclass, field
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import dataclass_json, dataset, models
-from core.corpus import sample_texts
+from core import dataclass_json, models
+from core.data import dataset
+from core.data.corpus import sample_texts
 from core.errors import UserError
 from core.train.config import TrainConfig, check
 from dashboard.i18n import LANGUAGES, texts
-from tests.conftest import ROOT, core_env
+from tests.conftest import ROOT, run_core
 
 APP = str(ROOT / "dashboard" / "app.py")
-
-
-def run_core(workspace, *args, **env):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=core_env(QUILL_HOME=str(workspace.root), OMP_NUM_THREADS="1", **env))
 
 
 def one_error_line(result) -> str:

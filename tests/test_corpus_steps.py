@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from core.cleaning.corpus_steps import (
+from core.data.cleaning.corpus_steps import (
     CORPUS_STEP_FUNCTIONS,
     boilerplate_removal,
     exact_dedup,
     near_dedup,
     remove_boilerplate_lines,
 )
-from core.cleaning.outcome import Dropped
+from core.data.cleaning.outcome import Dropped
 
-SAMPLE = Path(__file__).resolve().parent.parent / "core" / "corpus" / "sample"
+SAMPLE = Path(__file__).resolve().parent.parent / "core" / "data" / "corpus" / "sample"
 MANIFEST = json.loads((SAMPLE / "manifest.json").read_text(encoding="utf-8"))
 
 
@@ -269,7 +269,7 @@ def test_registry():
 
 
 def test_near_dedup_on_several_cores_equals_one(monkeypatch):
-    import core.cleaning.corpus_steps as corpus_steps
+    import core.data.cleaning.corpus_steps as corpus_steps
 
     base = [f"document {i} " + " ".join(f"w{(i * 7 + k) % 997}" for k in range(60)) for i in range(300)]
     texts = base + [t.replace("w1 ", "x1 ", 1) for t in base[:50]]  # 50 near copies

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from core import dataset
+from core.data import dataset
 from core.errors import UserError
 
 

@@ -97,7 +97,7 @@ def open_page(page: str, **query: str) -> AppTest:
 
 
 def test_dataset_text_and_a_bad_name_on_the_data_page(workspace):
-    from core import dataset
+    from core.data import dataset
 
     texts = [f"{INJECT} document {i} of a corpus that someone else wrote." for i in range(20)]
     dataset.save(workspace.datasets_dir / "injected", texts, recipe={}, report={"chars_out": 1})
@@ -163,8 +163,8 @@ def test_model_settings_and_sample_texts_in_the_playground(workspace):
 
 
 def test_ratings_page_with_an_injected_sample_rater_and_rubric(workspace):
-    from core import rubric
-    from core.store import open_store
+    from core.ratings import rubric
+    from core.ratings.store import open_store
 
     with open_store() as store:
         store.add_samples([{"model": INJECT, "source": "playground", "prompt": INJECT, "text": INJECT,

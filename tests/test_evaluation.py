@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from core import corpus, dataset, evaluation, models
+from core import evaluation, models
 from core.cli import main
+from core.data import corpus, dataset
 from core.train import runs
 from core.train.config import TrainConfig
 from core.workspace import Workspace
@@ -33,6 +34,7 @@ def ws(tmp_path_factory, starter_dir):
 
 def test_the_metric_loaded_by_path_equals_a_direct_torch_computation(ws):
     import torch
+
     from core.train.worker import _blocks
 
     tokenizer, model = models.load("starter", ws)

@@ -5,19 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from core import dataset
+from core.data import dataset
 from core.errors import UserError
-from tests.conftest import ROOT, core_env
-
-
-def run_core(*args, **env):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=core_env(**env), capture_output=True,
-                          text=True, timeout=300)
+from tests.conftest import run_core
 
 
 def refused(result, folder) -> bool:

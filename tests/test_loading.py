@@ -9,13 +9,13 @@ import zipfile
 
 import pytest
 
-from core.decoding import decode
+from core.data.decoding import decode
+from core.data.loading import TEXT_FIELDS, LoadOptions, field_names, load_bytes, load_paths
 from core.errors import UserError
-from core.loading import TEXT_FIELDS, LoadOptions, field_names, load_bytes, load_paths
 from tests.conftest import ROOT, SHARED, require
 
 POETRY = SHARED / "data" / "zh-poetry"
-SAMPLE = ROOT / "core" / "corpus" / "sample"
+SAMPLE = ROOT / "core" / "data" / "corpus" / "sample"
 GB_FAMILY = {"gb2312", "gbk", "gb18030"}
 BIG5_FAMILY = {"big5", "big5hkscs", "cp950"}
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from core.data.loading import LoadOptions, load_bytes, load_paths
 from core.errors import UserError
-from core.loading import LoadOptions, load_bytes, load_paths
 from core.workspace import Workspace
 from tests.conftest import ROOT, SHARED, core_env, require
 
@@ -122,7 +122,7 @@ def _zip_of_copies(path: Path, member: bytes, count: int) -> None:
 
 MEASURE = """
 import json, resource, sys
-from core.loading import load_bytes
+from core.data.loading import load_bytes
 load_bytes("warm-up.zip", open(sys.argv[2], "rb").read())  # the imports a load makes, before measuring
 data = open(sys.argv[1], "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -112,7 +112,7 @@ def test_data_page_cleans_the_sample_corpus_and_saves_it(workspace):
 
 
 def test_data_page_in_chinese_and_the_dataset_list(workspace):
-    from core import dataset
+    from core.data import dataset
 
     dataset.save(workspace.datasets_dir / "诗", ["床前明月光"] * 3, recipe={}, report={"chars_out": 15})
     at = open_page("data", "zh")
@@ -172,8 +172,8 @@ def test_data_page_folder_source_reads_only_the_allowed_folders(workspace, tmp_p
 
 
 def _save_sample_dataset(workspace, name="sample", texts_=None):
-    from core import dataset
-    from core.corpus import sample_texts
+    from core.data import dataset
+    from core.data.corpus import sample_texts
 
     dataset.save(workspace.datasets_dir / name, texts_ or sample_texts(), recipe={}, report={"chars_out": 1})
 
@@ -206,7 +206,7 @@ def test_train_presets_fill_the_form(workspace):
 
 
 def test_train_page_warns_about_an_empty_dataset(workspace):
-    from core import dataset
+    from core.data import dataset
 
     dataset.save(workspace.datasets_dir / "tiny", ["one short text"], recipe={}, report={"chars_out": 14})
     (workspace.datasets_dir / "tiny" / "data.jsonl").write_text("")  # every document went to validation
@@ -238,7 +238,7 @@ def test_playground_grid_generates_and_sends_to_ratings(workspace):
     at.checkbox(key=f"pg.pick.{picked['batch']}.0").check().run()
     at.button(key="pg.send").click().run()
     assert "1 samples are in the ratings database" in at.success[0].value
-    from core.store import open_store
+    from core.ratings.store import open_store
 
     store = open_store()
     try:
@@ -260,7 +260,7 @@ def test_playground_says_when_a_model_cannot_load(workspace):
 
 
 def _stored_samples(count=3, prompt="The harbour"):
-    from core.store import open_store
+    from core.ratings.store import open_store
 
     with open_store() as store:
         return store.add_samples([
@@ -286,7 +286,7 @@ def test_rating_sheet_rates_revises_and_aggregates(workspace):
     at.button[0].click()  # the form's submit button comes first on the page
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    from core.store import open_store
+    from core.ratings.store import open_store
 
     with open_store() as store:
         [rating] = store.ratings(rater="mei")
@@ -308,7 +308,7 @@ def test_ratings_page_without_a_name_or_samples(workspace):
 
 
 def test_rubric_is_editable_per_workspace(workspace):
-    from core import rubric
+    from core.ratings import rubric
 
     _stored_samples(1)
     at = open_page("ratings")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 
-from core import ratings_io
 from core.errors import UserError
-from core.store import CRITERIA, open_store
-from tests.conftest import ROOT, core_env
+from core.ratings import io as ratings_io
+from core.ratings.store import CRITERIA, open_store
+from tests.conftest import run_core
 
 
 def url(path) -> str:
@@ -53,7 +51,7 @@ def _filled(path):
 
 
 def _content(store) -> tuple[list, list]:
-    samples = sorted((tuple(json.dumps(s[k], sort_keys=True, default=str) for k in SAMPLE_KEYS) for s in store.samples()))
+    samples = sorted(tuple(json.dumps(s[k], sort_keys=True, default=str) for k in SAMPLE_KEYS) for s in store.samples())
     ratings = sorted(
         (r["prompt"], r["text"], r["rater"], *(r[c] for c in CRITERIA), r["comment"]) for r in store.ratings()
     )
@@ -159,12 +157,6 @@ def test_unreadable_files_and_formats(tmp_path):
             ratings_io.export(store, "csv", tmp_path)
 
 
-def run_core(*args, **env):
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args], cwd=ROOT, env=core_env(**env), capture_output=True, text=True, timeout=120
-    )
-
-
 def test_ratings_command_exports_and_imports(tmp_path):
     _filled(tmp_path / "a.sqlite").close()
     out = tmp_path / "out.jsonl"
@@ -191,7 +183,7 @@ def test_ratings_command_exports_and_imports(tmp_path):
 
 
 def test_a_runs_gallery_becomes_samples(tmp_path):
-    from core.ratings_io import import_gallery
+    from core.ratings.io import import_gallery
     from core.train.config import TrainConfig
 
     run = tmp_path / "runs" / "poems-run"

@@ -10,15 +10,15 @@ import json
 import re
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
-from core.cleaning.fidelity import measure
-from core.cleaning.pipeline import clean
-from core.cleaning.recipe import PRESETS, Recipe
-from core.corpus import manifest, sample_files
-from core.loading import LoadOptions, load_paths
+from core.data.cleaning.fidelity import measure
+from core.data.cleaning.pipeline import clean
+from core.data.cleaning.recipe import PRESETS, Recipe
+from core.data.corpus import manifest, sample_files
+from core.data.loading import LoadOptions, load_paths
 from tests.conftest import ROOT, SHARED, core_env, require
 
 DATA = SHARED / "data"
@@ -29,7 +29,7 @@ SCENES = 64  # the plays as this many documents of consecutive speeches
 SPEAKER = re.compile(r"^[A-Z][A-Za-z' ]*:$")  # "First Citizen:", "KING RICHARD III:"
 
 
-@lru_cache(maxsize=None)
+@cache
 def corpus(name: str) -> tuple[str, ...]:
     require(SHARED.exists(), "../shared is missing")
     if name.startswith("plays/"):
@@ -42,7 +42,7 @@ def corpus(name: str) -> tuple[str, ...]:
     return tuple(d.text for d in load_paths([POETRY / name], allowed_roots=None).documents)  # the default fields, as the page and CLI
 
 
-@lru_cache(maxsize=None)
+@cache
 def cleaned(name: str, preset: str | None = None):
     recipe = Recipe.preset(preset) if preset else Recipe.default()
     return clean(recipe, list(corpus(name)), workers=1)

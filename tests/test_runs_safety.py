@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import dataset, models
-from core.corpus import sample_texts
+from core import models
+from core.data import dataset
+from core.data.corpus import sample_texts
 from core.errors import UserError
 from core.train import runs
 from core.train.config import TrainConfig

@@ -9,10 +9,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
 
-from core.corpus import sample_texts
+from core.data.corpus import sample_texts
 from core.errors import UserError
-from core.sample_stats import CorpusIndex, distinct_n, memorization, perplexity, repetition_rate, stats
-from core.sampling import DEFAULT_CONFIGS, DecodingConfig, RowParams, Sample, generate, process
+from core.evaluation.sample_stats import CorpusIndex, distinct_n, memorization, perplexity, repetition_rate, stats
+from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, RowParams, Sample, generate, process
 
 PROMPT = "The lighthouse keeper opened the door and"
 
@@ -280,7 +280,7 @@ def test_longest_match_is_exact_against_brute_force():
 
 
 def test_draw_never_picks_a_token_of_probability_zero():
-    from core.sampling import _draw
+    from core.playground.sampling import _draw
 
     probs = torch.tensor([[0.0, 0.5, 0.0, 0.5]] * 4)
     picks = _draw(probs, torch.tensor([0.0, 0.49, 0.5, 0.9999999]))

@@ -4,10 +4,10 @@ import subprocess
 import sys
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from core.starter import StarterConfig, build_model
+from core.models.starter import StarterConfig, build_model
 from tests.conftest import ROOT, core_env
 
 

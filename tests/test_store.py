@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import Integer, inspect, text
 
-from core import store as store_module
 from core.errors import UserError
-from core.store import Rating, open_store
+from core.ratings import store as store_module
+from core.ratings.store import Rating, open_store
 from core.workspace import Workspace
 from tests.conftest import ROOT, core_env
 

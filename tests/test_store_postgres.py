@@ -8,9 +8,9 @@ import os
 import pytest
 from sqlalchemy import MetaData, text
 
-from core import store as store_module
 from core.errors import UserError
-from core.store import open_store
+from core.ratings import store as store_module
+from core.ratings.store import open_store
 from tests.conftest import require
 from tests.test_store import eight_raters_at_once, record, version_1_database
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core import dataset
+from core.data import dataset
 from core.errors import UserError
 from core.train import runs
 from core.train.config import TrainConfig
@@ -122,7 +122,7 @@ def test_a_run_completes_and_improves_the_model(ws):
 
     from transformers import AutoTokenizer
 
-    from core.chunking import pack, tokenize_documents
+    from core.data.chunking import pack, tokenize_documents
 
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "final")
     texts = dataset.read_texts(ws.datasets_dir / "shakespeare", "validation")

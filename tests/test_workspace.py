@@ -4,7 +4,7 @@ import json
 import os
 
 from core.hardware import detect, format_bytes
-from core.store import open_store
+from core.ratings.store import open_store
 from core.workspace import Workspace
 
 

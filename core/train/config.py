@@ -52,12 +52,12 @@ class TrainConfig:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict, *, where: str = "the training configuration") -> "TrainConfig":
+    def from_dict(cls, data: dict, *, where: str = "the training configuration") -> TrainConfig:
         """From a JSON object: unknown options and values of the wrong type are a UserError naming the field."""
         return dataclass_json.from_dict(cls, data, where=where)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
         where = f"the config file {path}"
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -68,7 +68,7 @@ class TrainConfig:
     def effective_batch(self, devices: int = 1) -> int:
         return self.batch_size * self.grad_accum * max(1, devices)
 
-    def halved_for_oom(self) -> "TrainConfig":
+    def halved_for_oom(self) -> TrainConfig:
         """Half the batch, twice the accumulation: the same effective batch in less memory."""
         if self.batch_size <= 1:
             raise UserError("the batch size is already 1: try gradient checkpointing, a shorter block or a smaller model")

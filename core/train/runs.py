@@ -30,13 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core import dataset as datasets
 from core import models
+from core.data import dataset as datasets
 from core.errors import UserError
 from core.train.config import TrainConfig, require_valid
 from core.workspace import Workspace
-
-ROOT = Path(__file__).resolve().parent.parent.parent  # repository root: `-m core.train.worker` imports from here
 
 # A run's states, defined once. The trainer writes the live ones and completed/stopped/failed/oom; `crashed` is
 # derived by readers (a live state whose process is gone) and recorded by the launcher; `unreadable` is derived
@@ -293,8 +291,7 @@ def workspace_of(run_dir: Path) -> Workspace:
 
 
 def _command(run_dir: Path, config: TrainConfig) -> tuple[list[str], dict[str, str]]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     worker = ["-m", "core.train.worker", str(run_dir)]
     gpus = _gpu_count()
     if config.device.startswith("cuda:") or (config.device == "auto" and gpus):

@@ -218,10 +218,10 @@ def _callbacks():
 # ---- data ---------------------------------------------------------------------------------------------------
 
 def _blocks(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
-    # core.chunking rather than datasets.map: it is the one definition of packing in the lab (the Data page's
+    # core.data.chunking rather than datasets.map: it is the one definition of packing in the lab (the Data page's
     # preview and the benchmark's useful-token fraction use it too), so the trainer sees exactly the blocks the
     # user was shown; style corpora are megabytes, which fit in memory without datasets' on-disk cache.
-    from core.chunking import pack, tokenize_documents
+    from core.data.chunking import pack, tokenize_documents
 
     return pack(tokenize_documents(tokenizer, texts), block_size, tokenizer.eos_token_id).blocks
 
@@ -308,7 +308,7 @@ def _device_and_precision(config: TrainConfig) -> tuple[bool, str]:
 
 def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: int | None):
     """Packed training and validation blocks; validates the configuration against them."""
-    from core import dataset as datasets
+    from core.data import dataset as datasets
 
     data_dir = datasets.resolve(workspace, config.dataset)
     train_blocks = _blocks(tokenizer, datasets.read_texts(data_dir, "data"), block_size)

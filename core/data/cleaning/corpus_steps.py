@@ -17,8 +17,8 @@ from multiprocessing import get_context
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from core.cleaning.outcome import Dropped, Outcome
-from core.cleaning.steps import LABEL_ENDS
+from core.data.cleaning.outcome import Dropped, Outcome
+from core.data.cleaning.steps import LABEL_ENDS
 
 # Han (with extensions and compatibility ideographs), kana, hangul: scripts written without spaces between words.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff]")

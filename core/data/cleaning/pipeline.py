@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
-from typing import Callable
 
-from core.cleaning.corpus_steps import CORPUS_STEP_REPORTS
-from core.cleaning.outcome import Dropped
-from core.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
+from core.data.cleaning.corpus_steps import CORPUS_STEP_REPORTS
+from core.data.cleaning.outcome import Dropped
+from core.data.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
 
 CHUNK_CHARS = 2_000_000  # work handed to one worker at a time: big enough to amortise pickling
 PREVIEW_DOCS = 200  # documents the preview cleans
@@ -36,7 +36,7 @@ class StepReport:
     tokens_in: int | None = None  # with a tokenizer only
     tokens_out: int | None = None
 
-    def add(self, other: "StepReport") -> None:
+    def add(self, other: StepReport) -> None:
         for name in ("docs_in", "docs_out", "chars_in", "chars_out", "changed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.dropped = dict(Counter(self.dropped) + Counter(other.dropped))

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from core.cleaning.pipeline import CleanResult
+from core.data.cleaning.pipeline import CleanResult
 
 DUPLICATE_CODES = {"exact_duplicate", "near_duplicate"}
 _SPACE = re.compile(r"\s+")

@@ -63,7 +63,7 @@ def training_dataset(name: str, workspace: Workspace | None = None) -> Path | No
     and None when that dataset was deleted or moved (the check is skipped, nothing else is lost)."""
     import json
 
-    from core import dataset
+    from core.data import dataset
 
     workspace = workspace or Workspace.from_env()
     source = resolve(name, workspace)
@@ -188,7 +188,9 @@ def _run_model(workspace: Workspace, name: str) -> Path | None:
     if not sub:
         return _run_model_dir(run_path)
     if is_plain_name(sub) and (run_path / sub).is_dir():
-        if not _is_model_dir(run_path / sub):
+        if re.fullmatch(r"checkpoint-\d+", sub):
+            return _run_model_dir(run_path / sub)  # refuses a half-saved checkpoint, saying why
+        if not is_model_dir(run_path / sub):
             raise UserError(f"{name} holds no model (config.json and weights): pick one of {_saved(run_path)}")
         return run_path / sub
     if sub == "final" or re.fullmatch(r"checkpoint-\d+", sub):
@@ -197,8 +199,7 @@ def _run_model(workspace: Workspace, name: str) -> Path | None:
 
 
 def _saved(run_path: Path) -> str:
-    saved = sorted((p for p in run_path.iterdir() if p.is_dir() and _is_model_dir(p)), key=_checkpoint_order)
-    return ", ".join(f"{run_path.name}/{p.name}" for p in reversed(saved)) or "none yet"
+    return ", ".join(f"{run_path.name}/{p.name}" for p in _run_models(run_path)) or "none yet"
 
 
 def _run_model_dir(run_path: Path) -> Path:

@@ -1,7 +1,7 @@
 """Automatic measures of a model and of its samples: perplexity on a dataset's validation split (over the same packed
 blocks training uses), a base-vs-checkpoints table of it, and distinct-n and self-BLEU over a setting's samples.
 
-Perplexity runs through the project's `evaluate` metric module (`core/metrics/perplexity`), loaded by path.
+Perplexity runs through the project's `evaluate` metric module (`core/evaluation/metrics/perplexity`), loaded by path.
 Heavy imports (torch, transformers, evaluate) happen inside the functions: pages import this module on every rerun.
 """
 
@@ -12,10 +12,11 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from core import dataset, models
+from core import models
+from core.data import dataset
 from core.errors import UserError
-from core.metrics import PERPLEXITY
-from core.sample_stats import units
+from core.evaluation.metrics import PERPLEXITY
+from core.evaluation.sample_stats import units
 from core.workspace import Workspace
 
 DEFAULT_MAX_BLOCK = 512  # as the trainer: blocks of min(context, 512) tokens unless told otherwise
@@ -32,7 +33,7 @@ def load_metric():
 
 def blocks(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
     """The packed blocks of these texts: the trainer's packing (`core.train.worker._blocks` does exactly this)."""
-    from core.chunking import pack, tokenize_documents
+    from core.data.chunking import pack, tokenize_documents
 
     return pack(tokenize_documents(tokenizer, texts), block_size, tokenizer.eos_token_id).blocks
 
@@ -136,7 +137,7 @@ def _first_line(exc: BaseException) -> str:
 
 def distinct_n_over(texts: list[str], n: int) -> float:
     """Corpus-level distinct-n (Li et al., 2016): distinct n-grams over all the texts / all their n-grams, in the
-    units of `core.sample_stats` (words, or characters for Chinese). No n-gram spans two texts. 0.0 when none."""
+    units of `core.evaluation.sample_stats` (words, or characters for Chinese). No n-gram spans two texts. 0.0 when none."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     grams = Counter()
@@ -155,7 +156,7 @@ def self_bleu(texts: list[str], max_n: int = 4) -> float | None:
     `evaluate.load("bleu")` needs the hub). It follows sacrebleu's sentence_bleu: clipped n-gram precisions against
     the maximum count over the references, effective order (a text shorter than 4 units is scored on the orders it
     has), the "exp" smoothing for orders with no match (Chen & Cherry 2014, method 3), 0 when not even a unigram
-    matches, and the brevity penalty with the closest reference length. Units are those of `core.sample_stats`.
+    matches, and the brevity penalty with the closest reference length. Units are those of `core.evaluation.sample_stats`.
     """
     if len(texts) < 2:
         return None

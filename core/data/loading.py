@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from core.decoding import decode
+from core.data.decoding import decode
 from core.errors import UserError
 from core.workspace import DATA_ROOTS_ENV
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 from charset_normalizer import from_bytes
@@ -94,7 +94,7 @@ def _check_text(text: str) -> None:
         raise UserError("empty file")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _is_common_hanzi(ch: str) -> bool:
     """A CJK ideograph in GB2312 (the common simplified set) or in Big5 level 1 (the common traditional set)."""
     if not "\u4e00" <= ch <= "\u9fff":

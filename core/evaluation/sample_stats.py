@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from core.sampling import Sample
+    from core.playground.sampling import Sample
 
 REPETITION_N = 4
 MEMORIZATION_THRESHOLD = 50  # characters

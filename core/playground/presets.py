@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-from core.dataset import check_name
+from core.data.dataset import check_name
 from core.errors import UserError
-from core.sampling import DecodingConfig
+from core.playground.sampling import DecodingConfig
 from core.workspace import Workspace
 
 

@@ -1,8 +1,8 @@
 """Perplexity of a causal language model over blocks of token ids: an `evaluate` metric module that lives in the
-project and is loaded by path, `evaluate.load("core/metrics/perplexity")` (loading by name asks the hub).
+project and is loaded by path, `evaluate.load("core/evaluation/metrics/perplexity")` (loading by name asks the hub).
 
 The inputs are the blocks themselves, not texts: the lab evaluates on exactly the packed blocks training uses
-(`core.chunking.pack`), so the number here and the trainer's validation loss measure the same thing. Within a block,
+(`core.data.chunking.pack`), so the number here and the trainer's validation loss measure the same thing. Within a block,
 position i predicts token i+1; the first token of a block is never a target, so a block of B tokens predicts B-1.
 
 Self-contained on purpose: `evaluate` copies this file into its modules cache and imports it from there, so it
@@ -33,7 +33,7 @@ Returns:
     mean_nll (`float`): the summed negative log-likelihood (nats) over the predicted tokens, divided by `tokens`.
     tokens (`int`): predicted tokens, sum(len(block) - 1).
 Examples:
-    >>> metric = evaluate.load("core/metrics/perplexity")
+    >>> metric = evaluate.load("core/evaluation/metrics/perplexity")
     >>> metric.compute(input_ids=[[464, 3290, 3332, 13]], model="gpt2")  # doctest: +SKIP
 """
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import operator
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import cache, lru_cache
 
-from core.cleaning.outcome import Dropped
+from core.data.cleaning.outcome import Dropped
 
 # --- character classes shared by several steps ------------------------------------------------------------------
 
@@ -246,7 +246,7 @@ CHINESE_DIRECTIONS = ("t2s", "s2t", "tw2s", "hk2s", "s2tw")
 _HAN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _opencc(direction: str):
     import opencc
 

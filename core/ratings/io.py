@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 from core.errors import UserError
-from core.store import CRITERIA, Rating, Sample, Store, _checked, _rater, _scores
+from core.ratings.store import CRITERIA, Rating, Sample, Store, _checked, _rater, _scores
 
 FORMATS = ("csv", "jsonl")
 SAMPLE_COLUMNS = (

@@ -11,9 +11,9 @@ import json
 import os
 import random
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import (
     JSON,

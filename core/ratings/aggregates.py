@@ -264,9 +264,9 @@ def bradley_terry(
                 wins[i] += 0.5
                 losses[i] += 0.5
         else:
-            w, l = (ia, ib) if outcome == "a" else (ib, ia)
-            wins[w] += 1
-            losses[l] += 1
+            winner, loser = (ia, ib) if outcome == "a" else (ib, ia)
+            wins[winner] += 1
+            losses[loser] += 1
 
     order = sorted(range(n), key=lambda i: -strength[i])  # stable: equal strengths keep first-seen order
     return [

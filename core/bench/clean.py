@@ -18,7 +18,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
 def _sentences() -> list[str]:
     """Sentences of the sample corpus's plain-text files, leaving out those planted with mojibake or junk."""
-    from core.corpus import SAMPLE_DIR, manifest
+    from core.data.corpus import SAMPLE_DIR, manifest
 
     pool = []
     for entry in manifest():
@@ -45,9 +45,9 @@ def generated_corpus(megabytes: float, seed: int = 0, doc_chars: int = 2500) -> 
 
 
 def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 100) -> dict:
-    from core.cleaning.pipeline import clean, preview
-    from core.cleaning.recipe import Recipe, StepConfig
-    from core.corpus import SAMPLE_DIR, manifest
+    from core.data.cleaning.pipeline import clean, preview
+    from core.data.cleaning.recipe import Recipe, StepConfig
+    from core.data.corpus import SAMPLE_DIR, manifest
 
     workers = min(2, os.cpu_count() or 1)
     plain = generated_corpus(plain_mb)

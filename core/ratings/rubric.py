@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from core.errors import UserError
-from core.store import CRITERIA
+from core.ratings.store import CRITERIA
 from core.workspace import Workspace
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.errors import UserError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"  # beside the repository (a developer checkout only)
 POETRY = SHARED / "data" / "zh-poetry" / "宋词三百首.json"
 WARMUP_STEPS = 5
 LEARNING_RATE = 1e-3  # the same for both trainers; throughput does not depend on it
@@ -28,9 +28,9 @@ def bench_train(model: str = "starter", random_init: bool = False, precision: st
                 batch_size: int = 8, block_size: int = 128, warmup_steps: int = WARMUP_STEPS) -> dict:
     import torch
 
-    from core import dataset
-    from core.bench import generated_corpus
-    from core.starter import build_starter
+    from core.bench.clean import generated_corpus
+    from core.data import dataset
+    from core.models.starter import build_starter
     from core.workspace import Workspace
 
     if steps < 2 or batch_size < 1 or block_size < 8 or warmup_steps < 1:
@@ -238,8 +238,7 @@ def _run_baseline(out: Path, *, model_dir, train_texts, tokenizer, precision, st
     """
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments,
-                              default_data_collator)
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments, default_data_collator
 
     def tokenize_function(examples):
         return tokenizer(examples["text"])
@@ -315,7 +314,7 @@ def poetry_texts() -> tuple[str, list[str]]:
     if POETRY.is_file():
         poems = json.loads(POETRY.read_text(encoding="utf-8"))
         return "宋词三百首.json", ["".join(p["paragraphs"]) for p in poems if p.get("paragraphs")]
-    from core.corpus import sample_texts
+    from core.data.corpus import sample_texts
 
     return "sample corpus", sample_texts()
 
@@ -324,7 +323,7 @@ def _useful_fractions(starter: Path, block_size: int) -> dict:
     """Share of non-padding tokens in the blocks: packed (run_clm.py style) vs one padded block per poem (the tutorial)."""
     from transformers import AutoTokenizer
 
-    from core.chunking import pack, pad_each, tokenize_documents
+    from core.data.chunking import pack, pad_each, tokenize_documents
 
     name, texts = poetry_texts()
     tokenizer = AutoTokenizer.from_pretrained(starter)

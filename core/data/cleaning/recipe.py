@@ -10,9 +10,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.cleaning.corpus_steps import CORPUS_STEP_FUNCTIONS
-from core.cleaning.presets import PRESETS
-from core.cleaning.steps import STEP_FUNCTIONS
+from core.data.cleaning.corpus_steps import CORPUS_STEP_FUNCTIONS
+from core.data.cleaning.presets import PRESETS
+from core.data.cleaning.steps import STEP_FUNCTIONS
 from core.errors import UserError
 
 # The order a new recipe runs its steps in: text repairs first, then exact dedup, so that five copies of a document
@@ -71,11 +71,11 @@ class Recipe:
     steps: list[StepConfig]
 
     @classmethod
-    def default(cls) -> "Recipe":
+    def default(cls) -> Recipe:
         return cls([StepConfig(name, enabled=name not in OFF_BY_DEFAULT) for name in STEP_ORDER])
 
     @classmethod
-    def preset(cls, name: str) -> "Recipe":
+    def preset(cls, name: str) -> Recipe:
         """The default recipe with a preset's steps and thresholds (see PRESETS)."""
         if name not in PRESETS:
             raise UserError(f"unknown recipe preset '{name}': use one of {', '.join(PRESETS)}")
@@ -112,7 +112,7 @@ class Recipe:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Recipe":
+    def from_dict(cls, data: dict) -> Recipe:
         if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
             raise UserError('a recipe is a JSON object with a "steps" list: save one from the Data page to see the shape')
         if data.get("version") == 1:
@@ -136,14 +136,14 @@ class Recipe:
         return recipe
 
     @classmethod
-    def from_json(cls, text: str) -> "Recipe":
+    def from_json(cls, text: str) -> Recipe:
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
             raise UserError(f"the recipe is not valid JSON: {exc}") from exc
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recipe":
+    def load(cls, path: str | Path) -> Recipe:
         try:
             return cls.from_json(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:

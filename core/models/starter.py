@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.corpus import sample_texts
+from core.data.corpus import sample_texts
 from core.files import check_replaceable, staged_directory
 
 EOS = "<|endoftext|>"

@@ -23,8 +23,9 @@ REPEATS = 3
 def bench_sample(samples: int = SAMPLES, new_tokens: int = NEW_TOKENS, repeats: int = REPEATS) -> dict:
     import torch
 
-    from core import models, sampling
-    from core.starter import build_starter
+    from core import models
+    from core.models.starter import build_starter
+    from core.playground import sampling
     from core.workspace import Workspace
 
     configs = [replace(c, num_samples=samples, max_new_tokens=new_tokens) for c in sampling.DEFAULT_CONFIGS]
