@@ -596,9 +596,9 @@ def resume(run_dir: Path, checkpoint: str | None = None) -> str:
         run_lock = _lock_run(run_dir, held)  # first: nothing below may touch a run another resume is launching
         if status(run_dir)["alive"]:  # a trainer launched before run locks existed holds none
             raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
+        path, skipped = _resume_point(run_dir, checkpoint)
         config = TrainConfig.load(run_dir / "config.json")
         device_locks = _lock_devices(workspace_of(run_dir), _devices(config), held)
-        path, skipped = _resume_point(run_dir, checkpoint)
         note = f"resuming from {path.name}" + "".join(f"; {p.name} is incomplete ({why}), passed over"
                                                       for p, why in skipped)
         config.resume_from = str(path.resolve())
