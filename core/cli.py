@@ -237,9 +237,9 @@ def cmd_sample(args) -> None:
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     index = None
     if data_dir is not None:
-        from core import dataset
+        from core import memorization
 
-        index = sample_stats.CorpusIndex(dataset.read_texts(data_dir, "data"))
+        index = memorization.open_index(data_dir)  # built once per dataset, then memory-mapped
 
     settings = {c.name: c.to_dict() for c in configs}
     records = []
