@@ -87,11 +87,11 @@ def cmd_clean(args) -> None:
 def cmd_bench(args) -> None:
     import json
 
-    from core import bench, bench_sample, bench_train
+    from core import bench, bench_index, bench_sample, bench_train
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
-               "sample": bench_sample.bench_sample}[args.what]()
+               "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes)}[args.what]()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=cmd_eval)
 
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample"], help="what to measure")
+    bench.add_argument("what", choices=["clean", "train", "sample", "index"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
@@ -416,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=30, help="train: measured steps (after 5 warm-up steps)")
     bench.add_argument("--batch-size", type=int, default=8, help="train: blocks per step")
     bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
+    bench.add_argument("--megabytes", type=float, default=50, help="index: size of the generated corpus")
     bench.set_defaults(run=cmd_bench)
 
     ratings = commands.add_parser("ratings", help="export the ratings, or import samples and ratings (CSV or JSONL)")
