@@ -163,7 +163,7 @@ def normalize_for_exact(text: str) -> str:
     or PDF extraction put spaces between characters. Two different documents that differ only in where
     their spaces fall do not occur in real prose, so the looser key costs nothing.
     """
-    return _WHITESPACE.sub("", text.casefold())
+    return "".join(text.casefold().split())  # str.split and re's \s know the same whitespace; split is faster
 
 
 def exact_dedup(texts: list[str]) -> list[Outcome]:
