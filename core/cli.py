@@ -88,12 +88,13 @@ def cmd_bench(args) -> None:
     import json
 
     from core.bench import clean as bench
+    from core.bench import index as bench_index
     from core.bench import sample as bench_sample
     from core.bench import train as bench_train
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
-               "sample": bench_sample.bench_sample}[args.what]()
+               "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes)}[args.what]()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
@@ -244,9 +245,9 @@ def cmd_sample(args) -> None:
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     index = None
     if data_dir is not None:
-        from core.data import dataset
+        from core.evaluation import memorization
 
-        index = sample_stats.CorpusIndex(dataset.read_texts(data_dir, "data"))
+        index = memorization.open_index(data_dir)  # built once per dataset, then memory-mapped
 
     settings = {c.name: c.to_dict() for c in configs}
     records = []
@@ -415,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=cmd_eval)
 
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample"], help="what to measure")
+    bench.add_argument("what", choices=["clean", "train", "sample", "index"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
@@ -423,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=30, help="train: measured steps (after 5 warm-up steps)")
     bench.add_argument("--batch-size", type=int, default=8, help="train: blocks per step")
     bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
+    bench.add_argument("--megabytes", type=float, default=50, help="index: size of the generated corpus")
     bench.set_defaults(run=cmd_bench)
 
     ratings = commands.add_parser("ratings", help="export the ratings, or import samples and ratings (CSV or JSONL)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import models
-from core.data import dataset
-from core.evaluation.sample_stats import CorpusIndex
+from core.evaluation import memorization
+from core.evaluation.memorization import CorpusIndex
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -16,6 +16,6 @@ def model(name: str):
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def training_index(name: str) -> CorpusIndex | None:
-    """The suffix index of a run's training texts, for the memorization flag; None for other models."""
+    """The memorization index of a run's training data (built once, memory-mapped); None for other models."""
     path = models.training_dataset(name)
-    return CorpusIndex(dataset.read_texts(path)) if path else None
+    return memorization.open_index(path) if path else None
