@@ -239,7 +239,7 @@ def advance(workspace: Workspace, spec: SweepSpec) -> bool:
             waiting = True
         elif runs.ended(state) and not state["alive"]:
             _tell(current, trial.number, state)
-    asked = len(current.get_trials(deepcopy=False))
+    asked = sum(t.state != TrialState.WAITING for t in current.get_trials(deepcopy=False))  # a grid's enqueued ones wait
     if not waiting and asked < spec.trials:
         trial = current.ask({name: spec.axis(name).distribution(name) for name in spec.axes})
         _queue_trial(workspace, spec, trial.number, trial.params)
