@@ -119,6 +119,13 @@ def cmd_train(args) -> None:
         "precision": args.precision, "num_processes": args.num_processes,
     }
     config = replace(config, **{k: v for k, v in options.items() if v is not None})
+    if getattr(args, "queue", False):  # issue 14: wait in the queue for the device instead of being refused
+        from core.train import queue
+
+        run_dir = queue.enqueue(workspace, config, name=args.name)
+        print(run_dir)
+        print(f"queued: it starts when {', '.join(runs.devices_of(config))} is free (`python -m core queue` lists it)")
+        return
     run_dir = runs.start(workspace, config, name=args.name)
     print(run_dir)
     if args.detach:
@@ -378,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-processes", type=int, help="with --device all: processes (DDP)")
     train.add_argument("--name", help="the run's name (default: model, dataset and time)")
     train.add_argument("--detach", action="store_true", help="start it and return at once")
+    train.add_argument("--queue", action="store_true", help="wait in the queue if the device is busy (issue 14)")
     train.set_defaults(run=cmd_train)
 
     runs_parser = commands.add_parser("runs", help="list the runs and their state")
@@ -439,6 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     hardware = commands.add_parser("hardware", help="what this machine can train on")
     hardware.set_defaults(run=cmd_hardware)
+
+    from core.train import sweep_commands  # issue 14: sweep, queue
+
+    sweep_commands.register(commands, _Parser)
     return parser
 
 
