@@ -34,16 +34,9 @@ from core import models
 from core.data import dataset as datasets
 from core.errors import UserError
 from core.train.config import TrainConfig, require_valid
+from core.train.state import FINAL, LIVE, WRITTEN, RunState
 from core.workspace import Workspace
 
-# A run's states, defined once. The trainer writes the live ones and completed/stopped/failed/oom; `crashed` is
-# derived by readers (a live state whose process is gone) and recorded by the launcher; `unreadable` is derived
-# when status.json cannot be read, with the reason in `error`.
-QUEUED, RUNNING, STOPPING = "queued", "running", "stopping"
-COMPLETED, STOPPED, FAILED, OOM, CRASHED = "completed", "stopped", "failed", "oom", "crashed"
-UNREADABLE = "unreadable"
-LIVE_STATES = (QUEUED, RUNNING, STOPPING)
-FINAL_STATES = (COMPLETED, STOPPED, FAILED, OOM, CRASHED)
 EXIT_GRACE_S = 30  # how long `wait` lets a run that reported its end take to exit
 KILL_AFTER_S = 30  # a second Stop after this long sends SIGKILL: the trainer had its chance to save
 # A lock held only this long is not a trainer: a launcher recording a run's end, or a trainer whose main thread
@@ -126,10 +119,10 @@ def _load_status(run_dir: Path) -> tuple[dict, str | None]:
     """(status.json, None), or ({}, why it is unreadable). No file yet is a run being created: queued."""
     path = run_dir / "status.json"
     if not path.exists():
-        return {"state": QUEUED}, None
+        return {"state": RunState.QUEUED}, None
     data, problem = _parse_json(path)
     problem = problem or _type_problem(data, _STATUS_FIELDS, required=("state",))
-    if problem is None and data["state"] not in LIVE_STATES + FINAL_STATES:
+    if problem is None and data["state"] not in WRITTEN:
         problem = "unknown 'state'"
     if problem is None and data.get("pid") is not None and data["pid"] <= 0:
         problem = f"'pid' is {data['pid']}"  # 0 or negative would signal a whole process group
@@ -175,7 +168,7 @@ def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -
     else:
         raise UserError(f"too many runs named '{base}': pick another name")
     (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
-    update_status(run_dir, state=QUEUED, created=time.time())
+    update_status(run_dir, state=RunState.QUEUED, created=time.time())
     return run_dir
 
 
@@ -200,7 +193,7 @@ def _launch(run_dir: Path, locks: list[int], note: str | None = None, **fields) 
         # run's and the devices' locks and holds them as long as it lives; the caller closes its own copies.
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True, pass_fds=locks)
-    update_status(run_dir, state=QUEUED, pid=proc.pid, devices=_devices(config), launched=time.time(),
+    update_status(run_dir, state=RunState.QUEUED, pid=proc.pid, devices=_devices(config), launched=time.time(),
                   ended=None, error=None, traceback=None, exit_code=None, **fields)
     # The launching process (a Streamlit server) lives on: reap the child when it ends, or it stays a zombie.
     threading.Thread(target=_reap, args=(proc, run_dir), name=f"reap-{proc.pid}", daemon=True).start()
@@ -221,7 +214,7 @@ def _record_end(run_dir: Path, pid: int, **fields) -> None:
         try:
             _lock_run(run_dir, held, patience_s=0)  # held by anyone else: the run has moved on
             current = read_status(run_dir)
-            crashed = _crash_fields(current) if current.get("state") in LIVE_STATES else {}
+            crashed = _crash_fields(current) if current.get("state") in LIVE else {}
             if current.get("pid") == pid and (fields or crashed):
                 update_status(run_dir, **fields, **crashed)
         except (UserError, OSError):
@@ -376,23 +369,24 @@ def status(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     current, problem = _load_status(run_dir)
     if problem:
-        return {"state": UNREADABLE, "error": problem, "alive": False}
+        return {"state": RunState.UNREADABLE, "error": problem, "alive": False}
     pid = current.get("pid")
     alive = bool(pid) and _alive(pid, run_dir)
-    if current["state"] in LIVE_STATES and pid and not alive:
+    current = {**current, "state": RunState(current["state"])}
+    if current["state"] in LIVE and pid and not alive:
         current = {**current, **_crash_fields(current)}
     return {**current, "alive": alive}
 
 
 def _crash_fields(current: dict) -> dict:
     # `updated` is the trainer's last word: about when it died (a reader's clock would make the duration grow)
-    return {"state": CRASHED, "ended": current.get("ended") or current.get("updated"),
+    return {"state": RunState.CRASHED, "ended": current.get("ended") or current.get("updated"),
             "error": current.get("error") or "the trainer process ended without a word: see train.log"}
 
 
 def ended(current: dict) -> bool:
     """Nothing more will happen to this run until someone acts: a final state, or unreadable with no process."""
-    return current.get("state") in FINAL_STATES or (current.get("state") == UNREADABLE and not current.get("alive"))
+    return current.get("state") in FINAL or (current.get("state") == RunState.UNREADABLE and not current.get("alive"))
 
 
 def _alive(pid: int, run_dir: Path) -> bool:
@@ -573,19 +567,19 @@ def stop(run_dir: Path) -> None:
     """Ask the trainer to save a checkpoint and end (SIGTERM); a second Stop after 30 s kills it."""
     current = status(run_dir)
     if not current["alive"]:
-        if current["state"] == CRASHED:
+        if current["state"] == RunState.CRASHED:
             _record_end(run_dir, current.get("pid"))  # an explicit action may record what reading derived
         return
     pid = int(current["pid"])
     asked = current.get("stop_requested")
-    kill = current.get("state") == "stopping" and asked and time.time() - asked > KILL_AFTER_S
+    kill = current.get("state") == RunState.STOPPING and asked and time.time() - asked > KILL_AFTER_S
     try:
         # The whole group: under accelerate every rank must see the signal, not only the launcher.
         os.killpg(os.getpgid(pid), signal.SIGKILL if kill else signal.SIGTERM)
     except ProcessLookupError:
         return
     # Signal first, then write: the trainer's own next status write already says "stopping".
-    update_status(run_dir, state="stopping", stop_requested=asked if kill else time.time())
+    update_status(run_dir, state=RunState.STOPPING, stop_requested=asked if kill else time.time())
 
 
 def resume(run_dir: Path, checkpoint: str | None = None) -> str:

@@ -34,6 +34,7 @@ from pathlib import Path
 from core.errors import UserError
 from core.train.config import TrainConfig, default_learning_rate, require_valid
 from core.train.runs import checkpoint_problem, incomplete_checkpoints, read_status, update_status, workspace_of
+from core.train.state import RunState
 
 # torch and transformers are imported inside the functions: `main` installs the Stop handler first, so a Stop that
 # arrives during the seconds of importing is not a kill.
@@ -133,7 +134,7 @@ def _callbacks():
 
         def _update(self, state, **changes):
             if state.is_world_process_zero:
-                update_status(self.run_dir, state="stopping" if _stop.is_set() else "running",
+                update_status(self.run_dir, state=RunState.STOPPING if _stop.is_set() else RunState.RUNNING,
                               step=state.global_step, max_steps=state.max_steps, **changes)
 
         def on_train_begin(self, args, state, control, **kwargs):
@@ -271,7 +272,7 @@ def train(run_dir: Path) -> None:
         if main_process:
             oom = _is_oom(exc)
             details = {} if isinstance(exc, UserError) else {"traceback": traceback.format_exc()[-4000:]}
-            update_status(run_dir, state="oom" if oom else "failed", error=_first_line(exc), ended=time.time(),
+            update_status(run_dir, state=RunState.OOM if oom else RunState.FAILED, error=_first_line(exc), ended=time.time(),
                           **details)
             _say(f"{'out of memory' if oom else 'failed'}: {_first_line(exc)}")
         raise
@@ -281,8 +282,8 @@ def _mark_started(run_dir: Path, config: TrainConfig) -> None:
     previous = read_status(run_dir)
     now = time.time()
     # runs.launch recorded the pid to watch (under accelerate: the launcher, not this rank); alone, it is us.
-    pid = previous.get("pid") if previous.get("state") == "queued" and previous.get("pid") else os.getpid()
-    fields = {"state": "stopping" if _stop.is_set() else "running", "pid": pid, "worker_pid": os.getpid(),
+    pid = previous.get("pid") if previous.get("state") == RunState.QUEUED and previous.get("pid") else os.getpid()
+    fields = {"state": RunState.STOPPING if _stop.is_set() else RunState.RUNNING, "pid": pid, "worker_pid": os.getpid(),
               "ended": None, "error": None, "traceback": None}
     if config.resume_from and previous.get("started"):
         fields["resumed"] = now  # `started` stays: the run is the same one, its duration goes on
@@ -467,7 +468,7 @@ def _kill_during_save(trainer, step: int) -> None:
 
 def _stopped(run_dir: Path, step: int) -> None:
     if _rank() == 0:
-        update_status(run_dir, state="stopped", ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
+        update_status(run_dir, state=RunState.STOPPED, ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
 
@@ -478,7 +479,7 @@ def _completed(run_dir: Path, trainer) -> None:
     loss = trainer.evaluate()["eval_loss"]
     if _rank() == 0:
         best = state.best_model_checkpoint
-        update_status(run_dir, state="completed", ended=time.time(), step=state.global_step,
+        update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
                       max_steps=state.max_steps, final_eval_loss=loss,
                       final_perplexity=math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None,
                       best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
