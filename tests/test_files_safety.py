@@ -10,6 +10,7 @@ import pytest
 
 from core.data import dataset
 from core.errors import UserError
+from core.summary import summarize
 from tests.conftest import run_core
 
 
@@ -102,7 +103,7 @@ def test_a_save_killed_halfway_shows_nothing_and_the_next_save_clears_it(workspa
     assert staging.name.startswith(".poems.") and (staging / "data.jsonl").is_file()
     assert not (staging / "report.json").exists()
 
-    assert dataset.list_datasets(workspace) == [] and workspace.summary().datasets == 0
+    assert dataset.list_datasets(workspace) == [] and summarize(workspace).datasets == 0
     with pytest.raises(UserError, match="no dataset"):
         dataset.resolve(workspace, staging.name)
 
