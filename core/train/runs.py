@@ -33,6 +33,8 @@ from pathlib import Path
 from core import models
 from core.data import dataset as datasets
 from core.errors import UserError
+from core.files import read_json
+from core.models.checkpoints import checkpoint_problem, complete_checkpoints, incomplete_checkpoints
 from core.train.config import TrainConfig, require_valid
 from core.train.state import FINAL, LIVE, WRITTEN, RunState
 from core.workspace import Workspace
@@ -76,22 +78,6 @@ def read_status(run_dir: Path) -> dict:
     return {} if problem else data
 
 
-def _parse_json(path: Path) -> tuple[object, str | None]:
-    """(the parsed value, None) or (None, why it cannot be read)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None, f"{path.name} is missing"
-    except OSError as exc:
-        return None, f"{path.name} cannot be read ({exc.strerror or exc})"
-    except ValueError:
-        return None, f"{path.name} is not UTF-8 text"
-    try:
-        return json.loads(text), None
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
-        return None, f"{path.name} is not valid JSON" + (" (empty)" if not text.strip() else " (truncated?)")
-
-
 _KIND_NAMES = {int: "an integer", _NUMBER: "a number", str: "text", list: "a list", bool: "true or false"}
 
 
@@ -120,7 +106,7 @@ def _load_status(run_dir: Path) -> tuple[dict, str | None]:
     path = run_dir / "status.json"
     if not path.exists():
         return {"state": RunState.QUEUED}, None
-    data, problem = _parse_json(path)
+    data, problem = read_json(path)
     problem = problem or _type_problem(data, _STATUS_FIELDS, required=("state",))
     if problem is None and data["state"] not in WRITTEN:
         problem = "unknown 'state'"
@@ -510,49 +496,12 @@ def log_tail(run_dir: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """checkpoint-N directories, complete or not, by step."""
-    found = [p for p in Path(run_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
-
-
-def complete_checkpoints(run_dir: Path) -> list[Path]:
-    """The checkpoints that can be resumed from and loaded, by step: the one definition that resume, the page's
-    resume picker and the model resolver share."""
-    return [p for p in _checkpoint_dirs(run_dir) if checkpoint_problem(p) is None]
-
-
-def incomplete_checkpoints(run_dir: Path) -> list[tuple[Path, str]]:
-    """The checkpoint-N directories that are not complete, by step, each with why."""
-    return [(p, why) for p in _checkpoint_dirs(run_dir) if (why := checkpoint_problem(p))]
-
-
-def checkpoint_problem(path: Path) -> str | None:
-    """Why a checkpoint directory is not complete, or None. The Trainer writes a checkpoint in place (weights,
-    optimizer, scheduler, RNG state, then trainer_state.json last), so a kill during a save leaves a directory that
-    looks like a checkpoint; this is the check, rather than writing under a temporary name, because the Trainer
-    chooses the name and writes there itself."""
-    path = Path(path)
-    state, problem = _parse_json(path / "trainer_state.json")
-    if problem:
-        return problem
-    if _type_problem(state, {"global_step": int}, ("global_step",)):
-        return "trainer_state.json has no step"
-    if not models.is_model_dir(path):
-        return "no model weights"
-    for name in ("optimizer.pt", "scheduler.pt"):
-        file = path / name
-        if not file.is_file() or file.stat().st_size == 0:
-            return f"{name} is {'empty' if file.is_file() else 'missing'}"
-    return None
-
-
 def config_diff(a: Path, b: Path) -> list[tuple[str, object, object]]:
     """(option, value in a, value in b) for each option that differs; a and b are runs or config files."""
     def load(p: Path) -> dict:
         p = Path(p)
         path = p / "config.json" if p.is_dir() else p
-        data, problem = _parse_json(path)
+        data, problem = read_json(path)
         if problem or not isinstance(data, dict):
             raise UserError(f"cannot compare {p.name}: {problem or f'{path.name} is not an object'}")
         return data

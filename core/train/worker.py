@@ -31,9 +31,10 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from core.errors import UserError
+from core.errors import UserError, first_line
+from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
 from core.train.config import TrainConfig, default_learning_rate, require_valid
-from core.train.runs import checkpoint_problem, incomplete_checkpoints, read_status, update_status, workspace_of
+from core.train.runs import read_status, update_status, workspace_of
 from core.train.state import RunState
 
 # torch and transformers are imported inside the functions: `main` installs the Stop handler first, so a Stop that
@@ -67,12 +68,6 @@ def _is_oom(exc: BaseException) -> bool:
 
     return isinstance(exc, torch.cuda.OutOfMemoryError) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    first = lines[0] if lines else ""
-    return first if isinstance(exc, UserError) else f"{type(exc).__name__}: {first}".rstrip(": ")
 
 
 # ---- callbacks ----------------------------------------------------------------------------------------------
@@ -272,9 +267,9 @@ def train(run_dir: Path) -> None:
         if main_process:
             oom = _is_oom(exc)
             details = {} if isinstance(exc, UserError) else {"traceback": traceback.format_exc()[-4000:]}
-            update_status(run_dir, state=RunState.OOM if oom else RunState.FAILED, error=_first_line(exc), ended=time.time(),
+            update_status(run_dir, state=RunState.OOM if oom else RunState.FAILED, error=first_line(exc), ended=time.time(),
                           **details)
-            _say(f"{'out of memory' if oom else 'failed'}: {_first_line(exc)}")
+            _say(f"{'out of memory' if oom else 'failed'}: {first_line(exc)}")
         raise
 
 
@@ -385,7 +380,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     source = models.resolve(config.model, workspace)
     use_cpu, precision = _device_and_precision(config)
     tokenizer, model = models.load(config.model, workspace, for_training=True)
-    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    context = models.context_length(model.config)
     block_size = config.block_size or min(context or 512, 512)
     learning_rate = config.learning_rate or default_learning_rate(source.kind)
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
@@ -507,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every failure ends as a status, a log line and an exit code
         if not isinstance(exc, UserError):
             traceback.print_exc()
-        print(f"error: {_first_line(exc)}", file=sys.stderr, flush=True)
+        print(f"error: {first_line(exc)}", file=sys.stderr, flush=True)
         return 3 if _is_oom(exc) else 1
     return 0
 
