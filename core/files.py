@@ -104,3 +104,18 @@ def read_json(path: Path) -> tuple[object, str | None]:
         return json.loads(text), None
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return None, f"{path.name} is not valid JSON" + (" (empty)" if not text.strip() else " (truncated?)")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace a file's text so that a reader sees the old file or the new one, never half of one. The temp name is
+    unique and in the same folder: two writers may write at once, and os.replace is atomic only within one file
+    system."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -33,7 +32,7 @@ from pathlib import Path
 from core import models
 from core.data import dataset as datasets
 from core.errors import UserError
-from core.files import read_json
+from core.files import read_json, write_text_atomic
 from core.models.checkpoints import checkpoint_problem, complete_checkpoints, incomplete_checkpoints
 from core.train.config import TrainConfig, require_valid
 from core.train.state import FINAL, LIVE, WRITTEN, RunState
@@ -119,21 +118,8 @@ def update_status(run_dir: Path, **changes) -> dict:
     """Merge changes into status.json atomically: a reader sees the old file or the new one, never half of one."""
     run_dir = Path(run_dir)
     status = {**read_status(run_dir), **changes, "updated": time.time()}
-    _write_json_atomic(run_dir / "status.json", status)
+    write_text_atomic(run_dir / "status.json", json.dumps(status, ensure_ascii=False, indent=2, default=str))
     return status
-
-
-def _write_json_atomic(path: Path, data) -> None:
-    # A unique temp name in the same directory: the trainer and a `stop` may write at once, and os.replace is
-    # atomic only within one file system.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- creating and launching ---------------------------------------------------------------------------------

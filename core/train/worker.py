@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.errors import UserError, first_line
+from core.files import write_text_atomic
 from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
 from core.train.config import TrainConfig, default_learning_rate, require_valid
 from core.train.runs import read_status, update_status, workspace_of
@@ -239,9 +240,7 @@ def _truncate_after(path: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and _step_of(line) <= step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _step_of(line: str) -> float:
