@@ -137,6 +137,7 @@ def cmd_train(args) -> None:
 def _follow(run_dir: Path) -> None:
     """Print the run's progress until it ends; Ctrl-C leaves it training."""
     from core.train import runs
+    from core.train.state import RunState
 
     printed = 0
     try:
@@ -156,7 +157,7 @@ def _follow(run_dir: Path) -> None:
     except KeyboardInterrupt:
         print(f"\nthe run goes on in the background: `python -m core stop {run_dir.name}` stops it")
         return
-    if status["state"] != runs.COMPLETED:
+    if status["state"] != RunState.COMPLETED:
         raise UserError(f"run {run_dir.name} ended {status['state']}: {status.get('error') or 'see train.log'}")
     print(f"completed: final model in {run_dir / 'final'}")
 
@@ -165,6 +166,7 @@ def cmd_runs(args) -> None:
     import json
 
     from core.train import runs
+    from core.train.state import RunState
 
     listed = runs.list_runs(Workspace.from_env())
     if args.json:
@@ -174,7 +176,7 @@ def cmd_runs(args) -> None:
         print("no runs yet: start one with `python -m core train --data DATASET --model starter`")
     for run in listed:
         best = run.get("best_eval_loss")
-        state = f"{run['state']} ({run['error']})" if run["state"] == runs.UNREADABLE else run["state"]
+        state = f"{run['state']} ({run['error']})" if run["state"] == RunState.UNREADABLE else run["state"]
         print(f"{run['id']:<44} {state:<10} {run.get('model') or '':<20} step {run.get('step') or 0}/"
               f"{run.get('max_steps') or '?'}  best {best if best is not None else '–'}")
 

@@ -7,6 +7,7 @@ next save whether the writer is gone, and then its leftovers are removed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -87,3 +88,34 @@ def fault(point: str) -> None:
     """Test hook (QUILL_FAULT=<point>, e.g. kill-during-save): die here as a killed process would."""
     if os.environ.get("QUILL_FAULT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def read_json(path: Path) -> tuple[object, str | None]:
+    """(the parsed value, None) or (None, why it cannot be read, naming the file but never its content)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, f"{path.name} is missing"
+    except OSError as exc:
+        return None, f"{path.name} cannot be read ({exc.strerror or exc})"
+    except ValueError:
+        return None, f"{path.name} is not UTF-8 text"
+    try:
+        return json.loads(text), None
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
+        return None, f"{path.name} is not valid JSON" + (" (empty)" if not text.strip() else " (truncated?)")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace a file's text so that a reader sees the old file or the new one, never half of one. The temp name is
+    unique and in the same folder: two writers may write at once, and os.replace is atomic only within one file
+    system."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

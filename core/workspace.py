@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +54,11 @@ class Workspace:
     def db_path(self) -> Path:
         return self.root / "lab.sqlite"
 
+    @property
+    def db_url(self) -> str:
+        """The lab database: `QUILL_DB_URL` if set (any SQLAlchemy URL), else this workspace's `lab.sqlite`."""
+        return os.environ.get("QUILL_DB_URL") or f"sqlite:///{self.db_path}"
+
     def datasets(self) -> list[Path]:
         """Dataset directories (those holding a `data.jsonl`), newest first."""
         return _newest_first(p for p in _subdirs(self.datasets_dir) if (p / "data.jsonl").is_file())
@@ -72,31 +76,6 @@ class Workspace:
             if _is_run(path) and path.resolve().parent == self.runs_dir.resolve():
                 return path
         raise UserError(f"no such run '{run_id}': `python -m core runs` lists the runs")
-
-    def summary(self) -> WorkspaceSummary:
-        datasets, runs = self.datasets(), self.runs()
-        return WorkspaceSummary(
-            root=self.root,
-            datasets=len(datasets),
-            latest_dataset=datasets[0].name if datasets else None,
-            runs=len(runs),
-            latest_run=runs[0].name if runs else None,
-            latest_run_state=_read_state(runs[0]) if runs else None,
-            rated_samples=_count_rated_samples(self.db_path),
-            starter_ready=(self.starter_dir / "config.json").is_file(),
-        )
-
-
-@dataclass(frozen=True)
-class WorkspaceSummary:
-    root: Path
-    datasets: int
-    latest_dataset: str | None
-    runs: int
-    latest_run: str | None
-    latest_run_state: str | None
-    rated_samples: int
-    starter_ready: bool
 
 
 def is_plain_name(name) -> bool:
@@ -119,26 +98,3 @@ def _subdirs(path: Path) -> list[Path]:
 
 def _newest_first(paths) -> list[Path]:
     return sorted(paths, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-
-
-def _read_state(run_dir: Path) -> str | None:
-    try:
-        status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    state = status.get("state") if isinstance(status, dict) else None  # a corrupt file must not break Home
-    return state if isinstance(state, str) else None
-
-
-def _count_rated_samples(db_path: Path) -> int:
-    """Through the store, so a PostgreSQL database (QUILL_DB_URL) counts too; 0 before there is any database."""
-    from core.ratings.store import open_store  # here, not at the top: the store imports this module
-
-    url = os.environ.get("QUILL_DB_URL")
-    if not url and not db_path.is_file():
-        return 0
-    try:
-        with open_store(url or f"sqlite:///{db_path}") as store:
-            return store.count_rated_samples()
-    except UserError:
-        return 0  # an unreachable or timed-out database must not break the Home page; the Ratings page says why

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.train import runs
+from core.train.state import LIVE, RESUMABLE, RunState
 from dashboard import figures
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
@@ -18,27 +19,27 @@ POLL_SECONDS = 2
 
 def render(workspace, run_dir: Path) -> None:
     status = runs.status(run_dir)
-    live = status.get("alive", False) or status.get("state") in runs.LIVE_STATES
+    live = status.get("alive", False) or status.get("state") in LIVE
     st.subheader(t("run.title", run=md_escape(run_dir.name)))
     st.fragment(run_every=POLL_SECONDS if live else None)(_panel)(workspace, run_dir, live)
 
 
 def _panel(workspace, run_dir: Path, was_live: bool) -> None:
     status = runs.status(run_dir)
-    state = status.get("state", "queued")
+    state = status["state"]
     if was_live and runs.ended(status):
         st.rerun()  # the run just ended: redraw the page once, without polling
     metrics, samples = runs.load_metrics(run_dir), runs.load_samples(run_dir)
     _header(run_dir, status, metrics.records)
-    if state == runs.UNREADABLE:
+    if state == RunState.UNREADABLE:
         st.error(t("run.unreadable", reason=md_escape(status["error"])))
     for problem in filter(None, (metrics.problem, samples.problem)):
         st.warning(t("run.unreadable_lines", reason=md_escape(problem)))
-    if state == "oom":
+    if state == RunState.OOM:
         st.error(t("run.oom", error=md_escape(status.get("error", ""))))
         if st.button(t("run.retry_oom"), key=f"retry.{run_dir.name}", type="primary"):
             _act(lambda: st.query_params.update(run=runs.retry_after_oom(workspace, run_dir).name))
-    elif state in ("failed", "crashed"):
+    elif state in (RunState.FAILED, RunState.CRASHED):
         st.error(t(f"run.{state}", error=md_escape(status.get("error") or "")))
         st.code(runs.log_tail(run_dir, 30) or "(empty log)", language=None)
     charts, gallery = st.columns([3, 2])
@@ -50,31 +51,31 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
         st.plotly_chart(figures.learning_rate_chart(metrics.records, title=t("run.learning_rate")), key=f"lr.{run_dir.name}")
     with gallery:
         _gallery(samples.records)
-    with st.expander(t("run.log"), expanded=state in ("failed", "crashed")):
+    with st.expander(t("run.log"), expanded=state in (RunState.FAILED, RunState.CRASHED)):
         st.code(runs.log_tail(run_dir, 40) or "…", language=None)
 
 
 def _header(run_dir: Path, status: dict, metrics: list[dict]) -> None:
-    state, step, total = status.get("state", "queued"), status.get("step", 0) or 0, status.get("max_steps") or 0
+    state, step, total = status["state"], status.get("step", 0) or 0, status.get("max_steps") or 0
     logged = [m for m in metrics if m.get("tokens_per_s")]
     speed = logged[-1]["tokens_per_s"] if logged else None
-    eta = _eta(metrics, step, total) if state == "running" else None
+    eta = _eta(metrics, step, total) if state == RunState.RUNNING else None
     a, b, c, d = st.columns(4)
     a.metric(t("run.state"), md_escape(t(f"state.{state}")))  # a metric's value is markdown too; these come from files
     b.metric(t("run.step"), md_escape(f"{step} / {total or '?'}"))
     c.metric(t("run.tokens_per_s"), f"{speed:,.0f}" if speed else "–")
     d.metric(t("run.eta"), _duration(eta) if eta is not None else "–")
     st.progress(min(1.0, step / total) if total else 0.0)
-    if state in ("running", "queued") and status.get("alive", True):
+    if state in (RunState.RUNNING, RunState.QUEUED) and status.get("alive", True):
         if st.button(t("run.stop"), key=f"stop.{run_dir.name}"):
             _act(lambda: runs.stop(run_dir))
-    elif state in ("stopped", "crashed", "failed") and (complete := runs.complete_checkpoints(run_dir)):
+    elif state in RESUMABLE and (complete := runs.complete_checkpoints(run_dir)):
         names = [p.name for p in reversed(complete)]
         pick, go = st.columns([3, 1])
         checkpoint = pick.selectbox(t("run.resume_from"), names, key=f"resume.pick.{run_dir.name}")
         if go.button(t("run.resume"), key=f"resume.{run_dir.name}", type="primary"):
             _act(lambda: runs.resume(run_dir, str(run_dir / checkpoint)))
-    elif state == "stopping":
+    elif state == RunState.STOPPING:
         st.info(t("run.stopping"))
 
 
@@ -123,7 +124,7 @@ def live_run(workspace, requested: str | None) -> Path | None:
             st.error(t("run.no_such_run"))
             return None
     for run in runs.list_runs(workspace):
-        if run["state"] in ("queued", "running", "stopping"):
+        if run["state"] in LIVE:
             return workspace.runs_dir / run["id"]
     return None
 

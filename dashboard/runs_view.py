@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.train import runs
+from core.train.state import RunState
 from dashboard import figures
 from dashboard.i18n import t
 from dashboard.navigation import page_file
@@ -77,7 +78,7 @@ def render(workspace) -> None:
 
 def _state(run: dict) -> str:
     label = t(f"state.{run['state']}")
-    return f"{label} ({run['error']})" if run["state"] == runs.UNREADABLE else label
+    return f"{label} ({run['error']})" if run["state"] == RunState.UNREADABLE else label
 
 
 def _minutes(seconds) -> str:

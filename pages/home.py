@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.summary import summarize
 from core.workspace import Workspace
 from dashboard.i18n import t
 from dashboard.navigation import page_file
@@ -16,7 +17,7 @@ for column, name in zip(steps, ["data", "train", "playground", "ratings"]):
         st.page_link(page_file(name), label=t(f"nav.{name}"), icon=None)
         st.caption(t(f"home.step.{name}"))
 
-summary = Workspace.from_env().summary()
+summary = summarize(Workspace.from_env())
 st.subheader(t("home.workspace"))
 datasets, runs, rated = st.columns(3)
 datasets.metric(t("home.datasets"), summary.datasets)
@@ -25,7 +26,7 @@ datasets.caption(
 )
 runs.metric(t("home.runs"), summary.runs)
 runs.caption(
-    t("home.latest_run", name=md_escape(summary.latest_run), state=md_escape(summary.latest_run_state or "?"))
+    t("home.latest_run", name=md_escape(summary.latest_run), state=t(f"state.{summary.latest_run_state}"))
     if summary.latest_run
     else t("home.no_runs")
 )

@@ -10,6 +10,7 @@ import pytest
 
 from core.data import dataset
 from core.errors import UserError
+from core.summary import summarize
 from tests.conftest import run_core
 
 
@@ -102,7 +103,7 @@ def test_a_save_killed_halfway_shows_nothing_and_the_next_save_clears_it(workspa
     assert staging.name.startswith(".poems.") and (staging / "data.jsonl").is_file()
     assert not (staging / "report.json").exists()
 
-    assert dataset.list_datasets(workspace) == [] and workspace.summary().datasets == 0
+    assert dataset.list_datasets(workspace) == [] and summarize(workspace).datasets == 0
     with pytest.raises(UserError, match="no dataset"):
         dataset.resolve(workspace, staging.name)
 
@@ -113,3 +114,15 @@ def test_a_save_killed_halfway_shows_nothing_and_the_next_save_clears_it(workspa
     assert saved.returncode == 0, saved.stderr
     assert sorted(p.name for p in workspace.datasets_dir.iterdir()) == [live.name, "poems"]
     assert [d.name for d in dataset.list_datasets(workspace)] == ["poems"]
+
+
+def test_atomic_text_write_uses_a_temp_name_of_its_own(tmp_path):
+    from core.files import write_text_atomic
+
+    target = tmp_path / "metrics.jsonl"
+    target.write_text("old\n")
+    other = tmp_path / ".metrics.jsonl.tmp"  # the fixed temp name the trainer used to write through
+    other.write_text("another writer's half-written file")
+    write_text_atomic(target, "new\n")
+    assert target.read_text() == "new\n" and other.read_text() == "another writer's half-written file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".metrics.jsonl.tmp", "metrics.jsonl"]

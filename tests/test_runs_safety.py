@@ -21,6 +21,7 @@ from core.data.corpus import sample_texts
 from core.errors import UserError
 from core.train import runs
 from core.train.config import TrainConfig
+from dashboard.safe_text import md_escape
 from tests.conftest import ROOT, core_env
 
 WAIT_S = 240  # trainer subprocesses on a busy two-core machine: generous, but a hang still fails
@@ -341,8 +342,9 @@ def test_train_page_shows_a_corrupt_run_beside_a_good_one(workspace):
     assert not at.exception, [e.value for e in at.exception]
     assert any("status cannot be read" in e.value and "not valid JSON" in e.value for e in at.error)
     warnings = [w.value for w in at.warning]
-    assert any("metrics.jsonl line 1: list instead of an object" in w for w in warnings), warnings
-    assert any("samples.jsonl line 1: str instead of an object" in w for w in warnings), warnings
+    # the reasons reach the page through the markdown escaping helper (issue 9, item 3)
+    assert any(md_escape("metrics.jsonl line 1: list instead of an object") in w for w in warnings), warnings
+    assert any(md_escape("samples.jsonl line 1: str instead of an object") in w for w in warnings), warnings
     assert at.metric[0].value == "unreadable"
 
     at = _train_page("good")

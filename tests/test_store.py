@@ -15,6 +15,7 @@ from sqlalchemy import Integer, inspect, text
 from core.errors import UserError
 from core.ratings import store as store_module
 from core.ratings.store import Rating, open_store
+from core.summary import summarize
 from core.workspace import Workspace
 from tests.conftest import ROOT, core_env
 
@@ -233,8 +234,8 @@ def test_ratings_table_and_home_count(tmp_path):
                 Rating(sample_id=a, rater="bo", coherence=2),
                 Rating(sample_id=b, rater="ann", repetition=1, comment="loops"),
             ])
-        assert workspace.summary().rated_samples == 2  # while the store is open (WAL files present)
-    assert workspace.summary().rated_samples == 2  # and after it closed
+        assert summarize(workspace).rated_samples == 2  # while the store is open (WAL files present)
+    assert summarize(workspace).rated_samples == 2  # and after it closed
 
 
 def test_ratings_constraints(tmp_path):
@@ -486,7 +487,7 @@ def test_a_postgres_server_that_never_answers_fails_ratings_export_in_seconds(tm
 
 def test_the_home_summary_does_not_hang_on_a_silent_postgres_server(tmp_path, silent_server):
     db_url = f"postgresql+psycopg://quill:s3cret-pw@127.0.0.1:{silent_server}/lab"
-    done = _python("-c", "from core.workspace import Workspace; print(Workspace.from_env().summary().rated_samples)",
+    done = _python("-c", "from core.summary import summarize; from core.workspace import Workspace; print(summarize(Workspace.from_env()).rated_samples)",
                    QUILL_DB_URL=db_url, QUILL_HOME=str(tmp_path / "ws"))
     assert (done.returncode, done.stdout, done.stderr) == (0, "0\n", "")
 

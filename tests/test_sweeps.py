@@ -16,6 +16,7 @@ import pytest
 from core.data import dataset
 from core.train import queue, runs, sweep
 from core.train.config import TrainConfig
+from core.train.state import RunState
 from core.workspace import Workspace
 from tests.conftest import SHARED, require, run_core
 
@@ -82,7 +83,7 @@ def test_a_grid_sweep_runs_one_trainer_at_a_time_survives_a_killed_scheduler_and
     assert out.stdout.splitlines()[0] == "grid"
 
     # SIGKILL the scheduler while the second trial trains, then start one again, as a restarted lab would
-    _wait_for(lambda: runs.status(ws.runs_dir / "grid-t001").get("state") == runs.RUNNING, "trial 1 to start")
+    _wait_for(lambda: runs.status(ws.runs_dir / "grid-t001").get("state") == RunState.RUNNING, "trial 1 to start")
     pid = _wait_for(lambda: _scheduler_pid(ws), "the scheduler")
     os.kill(pid, signal.SIGKILL)
     _wait_for(lambda: not queue.scheduler_running(ws), "the killed scheduler to let go of its lock")
@@ -94,14 +95,14 @@ def test_a_grid_sweep_runs_one_trainer_at_a_time_survives_a_killed_scheduler_and
     assert sorted(t["trial"] for t in trials) == [0, 1, 2, 3]  # none lost, none twice
     assert sorted((t["params"]["learning_rate"], t["params"]["batch_size"]) for t in trials) == [
         (1e-3, 2), (1e-3, 4), (3e-3, 2), (3e-3, 4)]
-    assert {t["state"] for t in trials} <= {runs.COMPLETED, runs.PRUNED}
+    assert {t["state"] for t in trials} <= {RunState.COMPLETED, RunState.PRUNED}
     assert len(list(ws.runs_dir.iterdir())) == 4
     spans = sorted((t["started"], t["ended"]) for t in trials)
     for (_, end), (start, _) in zip(spans, spans[1:]):
         assert start >= end, "two trainers shared the CPU"
     # the best trial is the one with the lowest validation loss in the runs' own metrics
     lowest = {t["run"]: min(m["eval_loss"] for m in runs.read_metrics(ws.runs_dir / t["run"]) if "eval_loss" in m)
-              for t in trials if t["state"] == runs.COMPLETED}
+              for t in trials if t["state"] == RunState.COMPLETED}
     assert data["best"]["run"] == min(lowest, key=lowest.get)
     assert data["best"]["best_eval_loss"] == pytest.approx(lowest[data["best"]["run"]])
     shown = run_core(ws, "sweep", "show", "grid", "--json")
@@ -120,7 +121,7 @@ def test_b_a_bad_trial_is_pruned_with_a_checkpoint_and_the_time_saved_is_shown(w
                         name="prune")
     data = _wait_for(lambda: _finished(ws, spec.id), "the sweep to finish")
     good, bad = data["trials"]
-    assert good["state"] == runs.COMPLETED and bad["state"] == runs.PRUNED
+    assert good["state"] == RunState.COMPLETED and bad["state"] == RunState.PRUNED
     assert bad["step"] < 20 and runs.complete_checkpoints(ws.runs_dir / bad["run"])
     assert bad["saved_s"] > 0 and data["saved_s"] == bad["saved_s"]
     assert data["best"]["run"] == good["run"]
@@ -131,7 +132,7 @@ def test_b_a_bad_trial_is_pruned_with_a_checkpoint_and_the_time_saved_is_shown(w
 def test_c_the_queue_orders_moves_and_cancels_without_running_anything(ws):
     # a held CPU lock stands for a busy device: nothing may start while we reorder
     (ws.root / "locks").mkdir(parents=True, exist_ok=True)
-    held = runs._try_lock(ws.root / "locks" / "cpu.lock")
+    held = runs.try_lock(ws.root / "locks" / "cpu.lock")
     try:
         config = TrainConfig(dataset="shakespeare", model="starter", block_size=64, max_steps=5, device="cpu")
         names = [queue.enqueue(ws, config, name=n, start_scheduler=False).name for n in ("a", "b", "c")]
@@ -142,7 +143,7 @@ def test_c_the_queue_orders_moves_and_cancels_without_running_anything(ws):
         assert run_core(ws, "queue", "cancel", "a").returncode == 0
         listed = json.loads(run_core(ws, "queue", "--json").stdout)
         assert [e["id"] for e in listed] == ["c", "b"] and listed[0]["devices"] == ["cpu"]
-        assert runs.status(ws.runs_dir / "a")["state"] == runs.STOPPED
+        assert runs.status(ws.runs_dir / "a")["state"] == RunState.STOPPED
         assert queue.schedule_once(ws) == []  # the device is busy: nobody launches
         bad = run_core(ws, "queue", "move", "zz", "--to", "1")
         assert bad.returncode != 0 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr

@@ -18,6 +18,7 @@ from core.data import dataset
 from core.errors import UserError
 from core.train import runs
 from core.train.config import TrainConfig
+from core.train.state import FINAL, LIVE
 from core.workspace import Workspace
 from tests.conftest import SHARED, require
 
@@ -72,7 +73,7 @@ def _poll(predicate, timeout=WAIT_S, every=0.2):
 
 def _wait_for_step(run_dir: Path, step: int) -> None:
     def reached():
-        if runs.status(run_dir)["state"] in runs.FINAL_STATES:
+        if runs.status(run_dir)["state"] in FINAL:
             raise AssertionError(f"run ended before step {step}: {runs.log_tail(run_dir)}")
         return any(m.get("step", 0) >= step for m in runs.read_metrics(run_dir))
 
@@ -153,7 +154,7 @@ def test_b_stop_then_resume_continues_the_same_curve(ws):
     assert runs.complete_checkpoints(run_dir)[-1].name == f"checkpoint-{stopped_at}"
 
     runs.resume(run_dir)
-    assert runs.status(run_dir)["state"] in runs.LIVE_STATES
+    assert runs.status(run_dir)["state"] in LIVE
     status = runs.wait(run_dir, poll_s=0.5, timeout=WAIT_S)
     assert status["state"] == "completed", runs.log_tail(run_dir)
     assert status["step"] == status["max_steps"] == 60

@@ -5,11 +5,12 @@ import os
 
 from core.hardware import detect, format_bytes
 from core.ratings.store import open_store
+from core.summary import summarize
 from core.workspace import Workspace
 
 
 def test_empty_workspace(tmp_path):
-    summary = Workspace(tmp_path / "nothing-here").summary()
+    summary = summarize(Workspace(tmp_path / "nothing-here"))
     assert (summary.datasets, summary.runs, summary.rated_samples) == (0, 0, 0)
     assert summary.latest_dataset is None and not summary.starter_ready
 
@@ -29,7 +30,7 @@ def test_counts_and_latest(workspace):
                                          for t in ("a", "b", "c")])
         for sample, rater in [(one, "a"), (one, "b"), (two, "a")]:
             store.rate(sample, rater, {"fluency": 4})
-    summary = workspace.summary()
+    summary = summarize(workspace)
     assert (summary.datasets, summary.latest_dataset) == (2, "news")
     assert (summary.runs, summary.latest_run, summary.latest_run_state) == (1, "run-7", "running")
     assert summary.rated_samples == 2

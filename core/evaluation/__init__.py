@@ -40,15 +40,7 @@ def blocks(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
 
 def context_of(model_name: str, workspace: Workspace | None = None) -> int | None:
     """The model's context length from its config alone (no weights loaded); None when the config does not say."""
-    from transformers import AutoConfig
-
-    source = models.resolve(model_name, workspace)
-    options = models.ensure_available(source) if source.is_hub else {}
-    try:
-        config = AutoConfig.from_pretrained(source.location, **options)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"could not read the configuration of model '{model_name}': {_first_line(exc)}") from exc
-    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    return models.context_length(models.load_config(model_name, workspace))
 
 
 def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspace | None = None,
@@ -61,8 +53,8 @@ def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspa
     workspace = workspace or Workspace.from_env()
     data_dir = dataset.resolve(workspace, dataset_name_or_path)
     texts = _read_split(data_dir, split)
-    tokenizer, model = _load(model_name, workspace)
-    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    tokenizer, model = models.load(model_name, workspace)
+    context = models.context_length(model.config)
     block_size = _check_block_size(block_size or min(context or DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK), context)
     if batch_size < 1:
         raise UserError(f"the batch size must be at least 1, got {batch_size}")
@@ -112,13 +104,6 @@ def _read_split(data_dir: Path, split: str) -> list[str]:
         raise UserError(f"the dataset {data_dir} has no {split}.jsonl: save it again on the Data page") from exc
 
 
-def _load(model_name: str, workspace: Workspace):
-    try:
-        return models.load(model_name, workspace)
-    except (ValueError, RuntimeError, OSError) as exc:  # a broken model directory: say so in one line
-        raise UserError(f"could not load model '{model_name}': {_first_line(exc)}") from exc
-
-
 def _check_block_size(block_size: int, context: int | None) -> int:
     if block_size < 2:
         raise UserError(f"the block size must be at least 2 tokens (one context, one prediction), got {block_size}")
@@ -127,10 +112,6 @@ def _check_block_size(block_size: int, context: int | None) -> int:
                         f"use {context} or less")
     return block_size
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 # ---- diversity of samples -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from core.errors import UserError
+from core.models.loading import context_length
 
 if TYPE_CHECKING:
     import torch
@@ -332,7 +333,7 @@ def generate(
     sampling_rows = [row for row, (config, _) in enumerate(specs) if config.do_sample]
     eos = _eos_ids(model, tokenizer)
     filler = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
-    limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    limit = context_length(model.config)
     longest = max(c.max_new_tokens for c in configs)
     if limit and prompt_ids.shape[1] + longest > limit:
         raise UserError(

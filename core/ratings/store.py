@@ -216,11 +216,6 @@ def migrate(engine: Engine, migrations: list[tuple[int, Migration]] = MIGRATIONS
 # --- engine ---------------------------------------------------------------------------------------------------
 
 
-def database_url() -> str:
-    """`QUILL_DB_URL` if set, else the workspace's `lab.sqlite`."""
-    return os.environ.get("QUILL_DB_URL") or f"sqlite:///{Workspace.from_env().db_path}"
-
-
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -292,7 +287,7 @@ def _name_timeouts(engine: Engine, parsed) -> None:
 
 def open_store(url: str | None = None) -> Store:
     """Open (creating or upgrading as needed) the lab database at `url`, `QUILL_DB_URL`, or the workspace's."""
-    url = url or database_url()
+    url = url or Workspace.from_env().db_url
     try:
         engine = _engine(url)
         migrate(engine)

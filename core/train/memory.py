@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.models.loading import context_length
+
 # Architectures of the models the lab names, for when their config cannot be read (offline, not cached).
 KNOWN = {
     "gpt2": dict(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024),
@@ -53,7 +55,7 @@ def architecture(config) -> Architecture:
     """From a transformers GPT-2-style config (or any object with its attribute names)."""
     return Architecture(
         n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head, vocab_size=config.vocab_size,
-        n_positions=getattr(config, "n_positions", None) or config.n_ctx,
+        n_positions=context_length(config),
     )
 
 

@@ -13,6 +13,7 @@ device with another trainer. It exits when nothing is queued and no sweep still 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,8 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.errors import UserError
+from core.files import read_json, write_text_atomic
 from core.train import runs
 from core.train.config import TrainConfig
+from core.train.state import RunState
 from core.workspace import Workspace
 
 POLL_S = 1.0  # how often the scheduler looks at free devices
@@ -42,7 +45,7 @@ def _lock_dir(workspace: Workspace) -> Path:
 @contextmanager
 def _locked(workspace: Workspace):
     """The queue file's lock: every read-modify-write of queue.json holds it (short, so a little patience)."""
-    fd = runs._try_lock(_lock_dir(workspace) / "queue.lock", patience_s=30)
+    fd = runs.try_lock(_lock_dir(workspace) / "queue.lock", patience_s=30)
     if fd is None:
         raise UserError("the queue is locked by another process for over 30 s: try again")
     try:
@@ -52,14 +55,14 @@ def _locked(workspace: Workspace):
 
 
 def read_order(workspace: Workspace) -> list[str]:
-    data, problem = runs._parse_json(queue_file(workspace))
+    data, problem = read_json(queue_file(workspace))
     if problem or not isinstance(data, dict) or not isinstance(data.get("runs"), list):
         return []  # no file yet (or a damaged one): nothing waits
     return [r for r in data["runs"] if isinstance(r, str)]
 
 
 def _write_order(workspace: Workspace, order: list[str]) -> None:
-    runs._write_json_atomic(queue_file(workspace), {"runs": order})
+    write_text_atomic(queue_file(workspace), json.dumps({"runs": order}, indent=2))
 
 
 # ---- changing the queue ---------------------------------------------------------------------------------------
@@ -83,8 +86,8 @@ def cancel(workspace: Workspace, run_id: str) -> None:
             raise UserError(f"run '{run_id}' is not in the queue: `python -m core queue` lists it")
         _write_order(workspace, [r for r in order if r != run_id])
         run_dir = workspace.run_dir(run_id)
-        if not runs.status(run_dir)["alive"] and runs.status(run_dir).get("state") == runs.QUEUED:
-            runs.update_status(run_dir, state=runs.STOPPED, ended=time.time(), error="cancelled in the queue")
+        if not runs.status(run_dir)["alive"] and runs.status(run_dir).get("state") == RunState.QUEUED:
+            runs.update_status(run_dir, state=RunState.STOPPED, ended=time.time(), error="cancelled in the queue")
 
 
 def move(workspace: Workspace, run_id: str, to: int) -> list[str]:
@@ -125,7 +128,7 @@ def schedule_once(workspace: Workspace) -> list[str]:
     for run_id in read_order(workspace):
         run_dir = workspace.runs_dir / run_id
         current = runs.status(run_dir) if run_dir.is_dir() else {"state": None, "alive": False}
-        if current.get("state") != runs.QUEUED or current.get("launched"):
+        if current.get("state") != RunState.QUEUED or current.get("launched"):
             _drop(workspace, run_id)  # started (by us before a kill, or by hand), cancelled or deleted
             continue
         config = TrainConfig.load(run_dir / "config.json")
@@ -148,7 +151,7 @@ def run_scheduler(workspace: Workspace, poll_s: float = POLL_S) -> bool:
     """Own the queue until nothing is left to do; False at once when another scheduler owns it."""
     from core.train import sweep  # sweeps top up the queue with their next trial and hear how trials ended
 
-    fd = runs._try_lock(_lock_dir(workspace) / "scheduler.lock", patience_s=0)
+    fd = runs.try_lock(_lock_dir(workspace) / "scheduler.lock", patience_s=0)
     if fd is None:
         return False
     try:
@@ -165,7 +168,7 @@ def run_scheduler(workspace: Workspace, poll_s: float = POLL_S) -> bool:
 
 
 def scheduler_running(workspace: Workspace) -> bool:
-    fd = runs._try_lock(_lock_dir(workspace) / "scheduler.lock", patience_s=0)
+    fd = runs.try_lock(_lock_dir(workspace) / "scheduler.lock", patience_s=0)
     if fd is None:
         return True
     os.close(fd)

@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -33,21 +32,12 @@ from pathlib import Path
 from core import models
 from core.data import dataset as datasets
 from core.errors import UserError
+from core.files import read_json, write_text_atomic
+from core.models.checkpoints import checkpoint_problem, complete_checkpoints, incomplete_checkpoints
 from core.train.config import TrainConfig, require_valid
+from core.train.state import FINAL, LIVE, WRITTEN, RunState
 from core.workspace import Workspace
 
-# A run's states, defined once. The trainer writes the live ones and completed/stopped/failed/oom; `crashed` is
-# derived by readers (a live state whose process is gone) and recorded by the launcher; `unreadable` is derived
-# when status.json cannot be read, with the reason in `error`.
-QUEUED, RUNNING, STOPPING = "queued", "running", "stopping"
-COMPLETED, STOPPED, FAILED, OOM, CRASHED = "completed", "stopped", "failed", "oom", "crashed"
-UNREADABLE = "unreadable"
-LIVE_STATES = (QUEUED, RUNNING, STOPPING)
-FINAL_STATES = (COMPLETED, STOPPED, FAILED, OOM, CRASHED)
-# Issue 14: a trial a sweep stopped early because it was worse than the median of earlier trials (it saved a
-# checkpoint first). A final state like `stopped`. (`queued` above also marks a run waiting in core.train.queue.)
-PRUNED = "pruned"
-FINAL_STATES = (*FINAL_STATES, PRUNED)
 EXIT_GRACE_S = 30  # how long `wait` lets a run that reported its end take to exit
 KILL_AFTER_S = 30  # a second Stop after this long sends SIGKILL: the trainer had its chance to save
 # A lock held only this long is not a trainer: a launcher recording a run's end, or a trainer whose main thread
@@ -87,22 +77,6 @@ def read_status(run_dir: Path) -> dict:
     return {} if problem else data
 
 
-def _parse_json(path: Path) -> tuple[object, str | None]:
-    """(the parsed value, None) or (None, why it cannot be read)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None, f"{path.name} is missing"
-    except OSError as exc:
-        return None, f"{path.name} cannot be read ({exc.strerror or exc})"
-    except ValueError:
-        return None, f"{path.name} is not UTF-8 text"
-    try:
-        return json.loads(text), None
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
-        return None, f"{path.name} is not valid JSON" + (" (empty)" if not text.strip() else " (truncated?)")
-
-
 _KIND_NAMES = {int: "an integer", _NUMBER: "a number", str: "text", list: "a list", bool: "true or false"}
 
 
@@ -130,10 +104,10 @@ def _load_status(run_dir: Path) -> tuple[dict, str | None]:
     """(status.json, None), or ({}, why it is unreadable). No file yet is a run being created: queued."""
     path = run_dir / "status.json"
     if not path.exists():
-        return {"state": QUEUED}, None
-    data, problem = _parse_json(path)
+        return {"state": RunState.QUEUED}, None
+    data, problem = read_json(path)
     problem = problem or _type_problem(data, _STATUS_FIELDS, required=("state",))
-    if problem is None and data["state"] not in LIVE_STATES + FINAL_STATES:
+    if problem is None and data["state"] not in WRITTEN:
         problem = "unknown 'state'"
     if problem is None and data.get("pid") is not None and data["pid"] <= 0:
         problem = f"'pid' is {data['pid']}"  # 0 or negative would signal a whole process group
@@ -144,21 +118,8 @@ def update_status(run_dir: Path, **changes) -> dict:
     """Merge changes into status.json atomically: a reader sees the old file or the new one, never half of one."""
     run_dir = Path(run_dir)
     status = {**read_status(run_dir), **changes, "updated": time.time()}
-    _write_json_atomic(run_dir / "status.json", status)
+    write_text_atomic(run_dir / "status.json", json.dumps(status, ensure_ascii=False, indent=2, default=str))
     return status
-
-
-def _write_json_atomic(path: Path, data) -> None:
-    # A unique temp name in the same directory: the trainer and a `stop` may write at once, and os.replace is
-    # atomic only within one file system.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- creating and launching ---------------------------------------------------------------------------------
@@ -179,7 +140,7 @@ def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -
     else:
         raise UserError(f"too many runs named '{base}': pick another name")
     (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
-    update_status(run_dir, state=QUEUED, created=time.time())
+    update_status(run_dir, state=RunState.QUEUED, created=time.time())
     return run_dir
 
 
@@ -204,7 +165,7 @@ def _launch(run_dir: Path, locks: list[int], note: str | None = None, **fields) 
         # run's and the devices' locks and holds them as long as it lives; the caller closes its own copies.
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True, pass_fds=locks)
-    update_status(run_dir, state=QUEUED, pid=proc.pid, devices=_devices(config), launched=time.time(),
+    update_status(run_dir, state=RunState.QUEUED, pid=proc.pid, devices=_devices(config), launched=time.time(),
                   ended=None, error=None, traceback=None, exit_code=None, **fields)
     # The launching process (a Streamlit server) lives on: reap the child when it ends, or it stays a zombie.
     threading.Thread(target=_reap, args=(proc, run_dir), name=f"reap-{proc.pid}", daemon=True).start()
@@ -225,7 +186,7 @@ def _record_end(run_dir: Path, pid: int, **fields) -> None:
         try:
             _lock_run(run_dir, held, patience_s=0)  # held by anyone else: the run has moved on
             current = read_status(run_dir)
-            crashed = _crash_fields(current) if current.get("state") in LIVE_STATES else {}
+            crashed = _crash_fields(current) if current.get("state") in LIVE else {}
             if current.get("pid") == pid and (fields or crashed):
                 update_status(run_dir, **fields, **crashed)
         except (UserError, OSError):
@@ -234,7 +195,7 @@ def _record_end(run_dir: Path, pid: int, **fields) -> None:
 
 # ---- locks: one run, one trainer; one trainer per device ------------------------------------------------------
 
-def _try_lock(path: Path, patience_s: float = 0.0) -> int | None:
+def try_lock(path: Path, patience_s: float = 0.0) -> int | None:
     """An exclusive flock on path (created if needed): the open descriptor, or None when another holds it for
     longer than patience_s. An OS lock rather than a pid file: it dies with its holder, so no stale lock ever needs
     clearing. flock has no timeout, hence the polling."""
@@ -256,7 +217,7 @@ def _try_lock(path: Path, patience_s: float = 0.0) -> int | None:
 
 
 def _lock_run(run_dir: Path, held: ExitStack, patience_s: float = LOCK_PATIENCE_S) -> int:
-    fd = _try_lock(run_dir / ".lock", patience_s)
+    fd = try_lock(run_dir / ".lock", patience_s)
     if fd is None:
         raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
     held.callback(os.close, fd)
@@ -268,7 +229,7 @@ def _lock_devices(workspace: Workspace, devices: list[str], held: ExitStack) -> 
     for device in devices:
         path = _device_lock(workspace, device)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _try_lock(path, LOCK_PATIENCE_S)
+        fd = try_lock(path, LOCK_PATIENCE_S)
         if fd is None:
             holder = path.read_text(encoding="utf-8", errors="replace").strip()[:100] or "another run"
             raise UserError(f"a run is already training on {device}: {holder}; stop it or pick another device")
@@ -380,23 +341,24 @@ def status(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     current, problem = _load_status(run_dir)
     if problem:
-        return {"state": UNREADABLE, "error": problem, "alive": False}
+        return {"state": RunState.UNREADABLE, "error": problem, "alive": False}
     pid = current.get("pid")
     alive = bool(pid) and _alive(pid, run_dir)
-    if current["state"] in LIVE_STATES and pid and not alive:
+    current = {**current, "state": RunState(current["state"])}
+    if current["state"] in LIVE and pid and not alive:
         current = {**current, **_crash_fields(current)}
     return {**current, "alive": alive}
 
 
 def _crash_fields(current: dict) -> dict:
     # `updated` is the trainer's last word: about when it died (a reader's clock would make the duration grow)
-    return {"state": CRASHED, "ended": current.get("ended") or current.get("updated"),
+    return {"state": RunState.CRASHED, "ended": current.get("ended") or current.get("updated"),
             "error": current.get("error") or "the trainer process ended without a word: see train.log"}
 
 
 def ended(current: dict) -> bool:
     """Nothing more will happen to this run until someone acts: a final state, or unreadable with no process."""
-    return current.get("state") in FINAL_STATES or (current.get("state") == UNREADABLE and not current.get("alive"))
+    return current.get("state") in FINAL or (current.get("state") == RunState.UNREADABLE and not current.get("alive"))
 
 
 def _alive(pid: int, run_dir: Path) -> bool:
@@ -520,49 +482,12 @@ def log_tail(run_dir: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """checkpoint-N directories, complete or not, by step."""
-    found = [p for p in Path(run_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
-
-
-def complete_checkpoints(run_dir: Path) -> list[Path]:
-    """The checkpoints that can be resumed from and loaded, by step: the one definition that resume, the page's
-    resume picker and the model resolver share."""
-    return [p for p in _checkpoint_dirs(run_dir) if checkpoint_problem(p) is None]
-
-
-def incomplete_checkpoints(run_dir: Path) -> list[tuple[Path, str]]:
-    """The checkpoint-N directories that are not complete, by step, each with why."""
-    return [(p, why) for p in _checkpoint_dirs(run_dir) if (why := checkpoint_problem(p))]
-
-
-def checkpoint_problem(path: Path) -> str | None:
-    """Why a checkpoint directory is not complete, or None. The Trainer writes a checkpoint in place (weights,
-    optimizer, scheduler, RNG state, then trainer_state.json last), so a kill during a save leaves a directory that
-    looks like a checkpoint; this is the check, rather than writing under a temporary name, because the Trainer
-    chooses the name and writes there itself."""
-    path = Path(path)
-    state, problem = _parse_json(path / "trainer_state.json")
-    if problem:
-        return problem
-    if _type_problem(state, {"global_step": int}, ("global_step",)):
-        return "trainer_state.json has no step"
-    if not models.is_model_dir(path):
-        return "no model weights"
-    for name in ("optimizer.pt", "scheduler.pt"):
-        file = path / name
-        if not file.is_file() or file.stat().st_size == 0:
-            return f"{name} is {'empty' if file.is_file() else 'missing'}"
-    return None
-
-
 def config_diff(a: Path, b: Path) -> list[tuple[str, object, object]]:
     """(option, value in a, value in b) for each option that differs; a and b are runs or config files."""
     def load(p: Path) -> dict:
         p = Path(p)
         path = p / "config.json" if p.is_dir() else p
-        data, problem = _parse_json(path)
+        data, problem = read_json(path)
         if problem or not isinstance(data, dict):
             raise UserError(f"cannot compare {p.name}: {problem or f'{path.name} is not an object'}")
         return data
@@ -577,19 +502,19 @@ def stop(run_dir: Path) -> None:
     """Ask the trainer to save a checkpoint and end (SIGTERM); a second Stop after 30 s kills it."""
     current = status(run_dir)
     if not current["alive"]:
-        if current["state"] == CRASHED:
+        if current["state"] == RunState.CRASHED:
             _record_end(run_dir, current.get("pid"))  # an explicit action may record what reading derived
         return
     pid = int(current["pid"])
     asked = current.get("stop_requested")
-    kill = current.get("state") == "stopping" and asked and time.time() - asked > KILL_AFTER_S
+    kill = current.get("state") == RunState.STOPPING and asked and time.time() - asked > KILL_AFTER_S
     try:
         # The whole group: under accelerate every rank must see the signal, not only the launcher.
         os.killpg(os.getpgid(pid), signal.SIGKILL if kill else signal.SIGTERM)
     except ProcessLookupError:
         return
     # Signal first, then write: the trainer's own next status write already says "stopping".
-    update_status(run_dir, state="stopping", stop_requested=asked if kill else time.time())
+    update_status(run_dir, state=RunState.STOPPING, stop_requested=asked if kill else time.time())
 
 
 def resume(run_dir: Path, checkpoint: str | None = None) -> str:
@@ -676,7 +601,7 @@ def _lock_devices_now(workspace: Workspace, devices: list[str], held: ExitStack)
     for device in devices:
         path = _device_lock(workspace, device)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _try_lock(path, 0)
+        fd = try_lock(path, 0)
         if fd is None:
             return None
         held.callback(os.close, fd)

@@ -12,6 +12,7 @@ scheduler killed anywhere neither loses nor duplicates a trial: see `advance`.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import re
@@ -21,8 +22,10 @@ from datetime import datetime
 from pathlib import Path
 
 from core.errors import UserError
+from core.files import read_json, write_text_atomic
 from core.train import runs
 from core.train.config import TrainConfig
+from core.train.state import RunState
 from core.workspace import Workspace
 
 # The options a sweep may vary, and their kind; the learning rate's range is searched log-uniformly.
@@ -183,11 +186,11 @@ def _new_id(workspace: Workspace, name: str | None) -> str:
 
 
 def _save(workspace: Workspace, spec: SweepSpec) -> None:
-    runs._write_json_atomic(sweeps_dir(workspace) / spec.id / "sweep.json", asdict(spec))
+    write_text_atomic(sweeps_dir(workspace) / spec.id / "sweep.json", json.dumps(asdict(spec), ensure_ascii=False, indent=2))
 
 
 def load(workspace: Workspace, sweep_id: str) -> SweepSpec:
-    data, problem = runs._parse_json(sweeps_dir(workspace) / Path(sweep_id).name / "sweep.json")
+    data, problem = read_json(sweeps_dir(workspace) / Path(sweep_id).name / "sweep.json")
     if problem or not isinstance(data, dict):
         raise UserError(f"no such sweep '{sweep_id}': `python -m core sweep list` lists the sweeps")
     return SweepSpec(**data)
@@ -233,7 +236,7 @@ def advance(workspace: Workspace, spec: SweepSpec) -> bool:
             waiting = True
             continue
         state = runs.status(run_dir)
-        if state["state"] == runs.QUEUED and not state.get("launched") and not state["alive"]:
+        if state["state"] == RunState.QUEUED and not state.get("launched") and not state["alive"]:
             if run_dir.name not in order:  # killed between creating the run and queueing it
                 _append(workspace, run_dir.name)
             waiting = True
@@ -260,7 +263,7 @@ def _queue_trial(workspace: Workspace, spec: SweepSpec, number: int, params: dic
     if not (run_dir / "config.json").is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
-        runs.update_status(run_dir, state=runs.QUEUED, created=time.time())
+        runs.update_status(run_dir, state=RunState.QUEUED, created=time.time())
     if run_dir.name not in queue.read_order(workspace):
         _append(workspace, run_dir.name)
 
@@ -278,9 +281,9 @@ def _tell(current, number: int, state: dict) -> None:
     from optuna.trial import TrialState
 
     value = state.get("best_eval_loss", state.get("final_eval_loss"))
-    if state["state"] == runs.PRUNED:
+    if state["state"] == RunState.PRUNED:
         current.tell(number, state=TrialState.PRUNED)
-    elif state["state"] == runs.COMPLETED and value is not None and math.isfinite(value):
+    elif state["state"] == RunState.COMPLETED and value is not None and math.isfinite(value):
         current.tell(number, value)
     else:  # stopped, cancelled, failed, out of memory, crashed
         current.tell(number, state=TrialState.FAIL)
@@ -340,14 +343,14 @@ def compare(workspace: Workspace, sweep_id: str) -> dict:
         started, ended = state.get("started"), state.get("ended")
         duration = ended - started if started and ended else None
         step, total = state.get("step") or 0, state.get("max_steps") or 0
-        saved = duration * (total - step) / step if state["state"] == runs.PRUNED and duration and step else None
+        saved = duration * (total - step) / step if state["state"] == RunState.PRUNED and duration and step else None
         trials.append({"trial": config.trial, "run": run_dir.name, "state": state["state"],
                        "params": {name: getattr(config, name) for name in spec.axes}, "best_eval_loss": best,
                        "perplexity": math.exp(best) if best is not None and best < 700 else None,
                        "tokens_per_s": round(sum(speeds) / len(speeds), 1) if speeds else None,
                        "step": step, "max_steps": total, "duration_s": duration, "saved_s": saved,
                        "started": started, "ended": ended})
-    done = [t for t in trials if t["state"] == runs.COMPLETED and t["best_eval_loss"] is not None]
+    done = [t for t in trials if t["state"] == RunState.COMPLETED and t["best_eval_loss"] is not None]
     best = min(done, key=lambda t: t["best_eval_loss"]) if done else None
     return {"id": spec.id, "sampler": spec.sampler, "trials_planned": spec.trials, "prune": spec.prune,
             "axes": list(spec.axes), "finished": spec.finished, "trials": sorted(trials, key=lambda t: t["trial"]),

@@ -31,9 +31,12 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from core.errors import UserError
+from core.errors import UserError, first_line
+from core.files import write_text_atomic
+from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
 from core.train.config import TrainConfig, default_learning_rate, require_valid
-from core.train.runs import checkpoint_problem, incomplete_checkpoints, read_status, update_status, workspace_of
+from core.train.runs import read_status, update_status, workspace_of
+from core.train.state import RunState
 
 # torch and transformers are imported inside the functions: `main` installs the Stop handler first, so a Stop that
 # arrives during the seconds of importing is not a kill.
@@ -66,12 +69,6 @@ def _is_oom(exc: BaseException) -> bool:
 
     return isinstance(exc, torch.cuda.OutOfMemoryError) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    first = lines[0] if lines else ""
-    return first if isinstance(exc, UserError) else f"{type(exc).__name__}: {first}".rstrip(": ")
 
 
 # ---- callbacks ----------------------------------------------------------------------------------------------
@@ -133,7 +130,7 @@ def _callbacks():
 
         def _update(self, state, **changes):
             if state.is_world_process_zero:
-                update_status(self.run_dir, state="stopping" if _stop.is_set() else "running",
+                update_status(self.run_dir, state=RunState.STOPPING if _stop.is_set() else RunState.RUNNING,
                               step=state.global_step, max_steps=state.max_steps, **changes)
 
         def on_train_begin(self, args, state, control, **kwargs):
@@ -243,9 +240,7 @@ def _truncate_after(path: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and _step_of(line) <= step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _step_of(line: str) -> float:
@@ -271,9 +266,9 @@ def train(run_dir: Path) -> None:
         if main_process:
             oom = _is_oom(exc)
             details = {} if isinstance(exc, UserError) else {"traceback": traceback.format_exc()[-4000:]}
-            update_status(run_dir, state="oom" if oom else "failed", error=_first_line(exc), ended=time.time(),
+            update_status(run_dir, state=RunState.OOM if oom else RunState.FAILED, error=first_line(exc), ended=time.time(),
                           **details)
-            _say(f"{'out of memory' if oom else 'failed'}: {_first_line(exc)}")
+            _say(f"{'out of memory' if oom else 'failed'}: {first_line(exc)}")
         raise
 
 
@@ -281,8 +276,8 @@ def _mark_started(run_dir: Path, config: TrainConfig) -> None:
     previous = read_status(run_dir)
     now = time.time()
     # runs.launch recorded the pid to watch (under accelerate: the launcher, not this rank); alone, it is us.
-    pid = previous.get("pid") if previous.get("state") == "queued" and previous.get("pid") else os.getpid()
-    fields = {"state": "stopping" if _stop.is_set() else "running", "pid": pid, "worker_pid": os.getpid(),
+    pid = previous.get("pid") if previous.get("state") == RunState.QUEUED and previous.get("pid") else os.getpid()
+    fields = {"state": RunState.STOPPING if _stop.is_set() else RunState.RUNNING, "pid": pid, "worker_pid": os.getpid(),
               "ended": None, "error": None, "traceback": None}
     if config.resume_from and previous.get("started"):
         fields["resumed"] = now  # `started` stays: the run is the same one, its duration goes on
@@ -384,7 +379,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     source = models.resolve(config.model, workspace)
     use_cpu, precision = _device_and_precision(config)
     tokenizer, model = models.load(config.model, workspace, for_training=True)
-    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    context = models.context_length(model.config)
     block_size = config.block_size or min(context or 512, 512)
     learning_rate = config.learning_rate or default_learning_rate(source.kind)
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
@@ -472,7 +467,7 @@ def _kill_during_save(trainer, step: int) -> None:
 
 def _stopped(run_dir: Path, step: int) -> None:
     if _rank() == 0:
-        update_status(run_dir, state="stopped", ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
+        update_status(run_dir, state=RunState.STOPPED, ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
 
@@ -483,7 +478,7 @@ def _completed(run_dir: Path, trainer) -> None:
     loss = trainer.evaluate()["eval_loss"]
     if _rank() == 0:
         best = state.best_model_checkpoint
-        update_status(run_dir, state="completed", ended=time.time(), step=state.global_step,
+        update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
                       max_steps=state.max_steps, final_eval_loss=loss,
                       final_perplexity=math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None,
                       best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
@@ -511,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every failure ends as a status, a log line and an exit code
         if not isinstance(exc, UserError):
             traceback.print_exc()
-        print(f"error: {_first_line(exc)}", file=sys.stderr, flush=True)
+        print(f"error: {first_line(exc)}", file=sys.stderr, flush=True)
         return 3 if _is_oom(exc) else 1
     finally:
         _hand_over(Path(argv[0]))
@@ -552,7 +547,7 @@ def _pruning_callback(workspace, config: TrainConfig, world: int):
 
 def _pruned(run_dir: Path, step: int) -> None:
     if _rank() == 0:
-        update_status(run_dir, state="pruned", ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
+        update_status(run_dir, state=RunState.PRUNED, ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
     _say(f"pruned at step {step}: checkpoint-{step} saved")
 
 

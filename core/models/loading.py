@@ -1,0 +1,113 @@
+"""Loading a named model: from a local directory, or a hub model from the cache. A hub model that is not cached
+first asks the hub once, with a short timeout, so that an offline user learns it in about a second instead of
+after a minute of retries. Every way loading can fail becomes one UserError here, with the name and what to do.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from core.errors import UserError, first_line
+from core.models.names import HUB_MODELS, ModelSource, resolve
+from core.workspace import Workspace
+
+HUB_PROBE_TIMEOUT_S = 1.5
+
+
+def load(name: str, workspace: Workspace | None = None, *, for_training: bool = False):
+    """Load (tokenizer, model) for a model name. Raises UserError with what to do when it cannot."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve(name, workspace)
+    options = ensure_available(source) if source.is_hub else {}
+    with _load_errors(f"model '{name}'", source):
+        tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
+        model = AutoModelForCausalLM.from_pretrained(source.location, **options)
+    if tokenizer.pad_token is None:
+        # GPT-2 has no padding token; batches pad with end-of-text, masked out by the attention mask.
+        tokenizer.pad_token = tokenizer.eos_token
+    if not for_training:
+        model.eval()
+    return tokenizer, model
+
+
+def load_tokenizer(name: str, workspace: Workspace | None = None):
+    """Only the tokenizer of a model name (for chunking previews): small and quick, same rules as `load`."""
+    from transformers import AutoTokenizer
+
+    source = resolve(name, workspace)
+    options = ensure_available(source) if source.is_hub else {}
+    with _load_errors(f"the tokenizer of '{name}'", source):
+        return AutoTokenizer.from_pretrained(source.location, **options)
+
+
+def load_config(name: str, workspace: Workspace | None = None):
+    """Only the model's configuration (no weights): what its context length and size are read from."""
+    from transformers import AutoConfig
+
+    source = resolve(name, workspace)
+    options = ensure_available(source) if source.is_hub else {}
+    with _load_errors(f"the configuration of '{name}'", source):
+        return AutoConfig.from_pretrained(source.location, **options)
+
+
+def context_length(config) -> int | None:
+    """How many tokens the model sees at once, from its config (GPT-2 says `n_positions`, others
+    `max_position_embeddings`); None when it does not say."""
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
+
+@contextmanager
+def _load_errors(what: str, source: ModelSource):
+    """Every way a broken or unreadable model directory fails inside transformers (a missing or truncated file,
+    a config that is not JSON, a weights file safetensors or torch cannot read) as one UserError that says what."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except UserError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError, SafetensorError, pickle.UnpicklingError) as exc:
+        where = "" if source.is_hub else f" ({source.location})"
+        raise UserError(f"could not load {what}{where}: {first_line(exc)}; its files may be incomplete or "
+                        "damaged: save or download it again, or pick another model") from exc
+
+
+def ensure_available(source: ModelSource) -> dict:
+    """Options for `from_pretrained` that load a hub model from the cache, or fail fast when the hub is out of reach."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source.location, "config.json")
+    if isinstance(cached, str):
+        return {"local_files_only": True}
+    advice = (
+        "use the starter model ('starter'), a local model directory, or download it once on a machine with "
+        "network (it is then cached)"
+    )
+    # A name without an owner that the lab does not offer is more likely a mistyped run than a hub model
+    unknown = "/" not in source.name and source.name not in HUB_MODELS
+    runs_hint = "; `python -m core runs` lists the runs" if unknown else ""
+    missing = f"no model or run named '{source.name}' here," if unknown else f"model '{source.name}' is not cached"
+    if constants.HF_HUB_OFFLINE:
+        raise UserError(f"{missing} and HF_HUB_OFFLINE is set: {advice}{runs_hint}")
+    status = probe_hub(source.location, constants.ENDPOINT)
+    if status is None:
+        raise UserError(f"{missing} and the hub ({constants.ENDPOINT}) cannot be reached: {advice}{runs_hint}")
+    if status in (401, 403):
+        raise UserError(f"model '{source.name}' is gated or private on the hub: log in with `hf auth login`, or {advice}")
+    if status == 404:
+        what = f"model or run named '{source.name}'" if unknown else f"model '{source.name}'"
+        raise UserError(f"there is no {what} on the hub ({constants.ENDPOINT}): check the spelling{runs_hint}")
+    return {}
+
+
+def probe_hub(repo_id: str, endpoint: str) -> int | None:
+    """HTTP status of the model's hub page, or None when the hub does not answer within the timeout."""
+    from huggingface_hub.utils import get_session
+
+    try:  # the hub's own session, so proxies and mirrors (HF_ENDPOINT) are honoured
+        return get_session().head(f"{endpoint}/api/models/{repo_id}", timeout=HUB_PROBE_TIMEOUT_S).status_code
+    except Exception:  # noqa: BLE001 - any connection, TLS or timeout failure means "not reachable"
+        return None

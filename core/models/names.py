@@ -1,0 +1,138 @@
+"""Model names, the Hugging Face way: a hub id, `starter`, a run (or one of its checkpoints), or a local directory.
+Resolving a name never touches the network (loading is `core.models.loading`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UserError
+from core.models.checkpoints import checkpoint_problem, complete_checkpoints, is_model_dir
+from core.workspace import Workspace, is_plain_name
+
+# The GPT-2 family the lab offers by name; any other hub id works too.
+HUB_MODELS = ["gpt2", "distilgpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "uer/gpt2-chinese-cluecorpussmall"]
+STARTER = "starter"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str  # what the user wrote
+    location: str  # what `from_pretrained` gets: a hub id or a directory
+    kind: str  # "hub", "starter", "run" or "local"
+
+    @property
+    def is_hub(self) -> bool:
+        return self.kind == "hub"
+
+
+def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
+    """Turn a model name into something `from_pretrained` can load, without touching the network."""
+    workspace = workspace or Workspace.from_env()
+    name = (name or "").strip()
+    if not name:
+        raise UserError("no model given: name a hub model (e.g. gpt2), 'starter', a run, or a local directory")
+    if name == STARTER:
+        if not is_model_dir(workspace.starter_dir):
+            raise UserError(
+                f"the starter model is not built yet ({workspace.starter_dir}): run `python -m core starter` first"
+            )
+        return ModelSource(name, str(workspace.starter_dir), "starter")
+    run_model = _run_model(workspace, name)
+    if run_model is not None:
+        return ModelSource(name, str(run_model), "run")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not is_model_dir(path):
+            raise UserError(f"{path} is a directory but holds no model (config.json and weights): pick a model directory")
+        return ModelSource(name, str(path.resolve()), "local")
+    if looks_like_path(name):
+        raise UserError(f"no such model directory: {name}")
+    if not _HUB_ID.match(name):
+        raise UserError(f"'{name}' is not a model name: use a hub id like gpt2, 'starter', a run, or a directory")
+    return ModelSource(name, name, "hub")
+
+
+def training_dataset(name: str, workspace: Workspace | None = None) -> Path | None:
+    """The dataset a run's model was fine-tuned on (for the memorization check); None for any other model,
+    and None when that dataset was deleted or moved (the check is skipped, nothing else is lost)."""
+    import json
+
+    from core.data import dataset
+
+    workspace = workspace or Workspace.from_env()
+    source = resolve(name, workspace)
+    if source.is_hub:
+        return None
+    runs_dir, location = workspace.runs_dir.resolve(), Path(source.location).resolve()
+    run_dir = next((p for p in (location, *location.parents) if p.parent == runs_dir), None)
+    if run_dir is None:
+        return None
+    try:
+        return dataset.resolve(workspace, json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["dataset"])
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return None
+
+
+def looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def local_models(workspace: Workspace | None = None) -> list[str]:
+    """Names of the models this workspace holds: the starter, then each run's final model and checkpoints."""
+    workspace = workspace or Workspace.from_env()
+    names = [STARTER] if is_model_dir(workspace.starter_dir) else []
+    for run in workspace.runs():
+        names += [f"{run.name}/{sub.name}" for sub in _run_models(run)]
+    return names
+
+
+def _run_models(run_path: Path) -> list[Path]:
+    """A run's loadable models, best first: `final/`, then its complete checkpoints, newest first."""
+    final = run_path / "final"
+    return ([final] if is_model_dir(final) else []) + complete_checkpoints(run_path)[::-1]
+
+
+def _run_model(workspace: Workspace, name: str) -> Path | None:
+    """`<run-id>` or `<run-id>/<checkpoint>` as a model directory; None when the name does not start with a run.
+    The run goes through Workspace.run_dir and the checkpoint must be a plain name inside it, so a model name
+    never reaches outside `runs/`."""
+    run_id, _, sub = name.partition("/")
+    try:
+        run_path = workspace.run_dir(run_id)
+    except UserError:
+        return None
+    if not sub:
+        return _run_model_dir(run_path)
+    if is_plain_name(sub) and (run_path / sub).is_dir():
+        if re.fullmatch(r"checkpoint-\d+", sub):
+            return _run_model_dir(run_path / sub)  # refuses a half-saved checkpoint, saying why
+        if not is_model_dir(run_path / sub):
+            raise UserError(f"{name} holds no model (config.json and weights): pick one of {_saved(run_path)}")
+        return run_path / sub
+    if sub == "final" or re.fullmatch(r"checkpoint-\d+", sub):
+        raise UserError(f"run '{run_id}' has no {sub}: its saved models are {_saved(run_path)}")
+    return None  # an `owner/model` hub id whose owner happens to be a run's name
+
+
+def _saved(run_path: Path) -> str:
+    return ", ".join(f"{run_path.name}/{p.name}" for p in _run_models(run_path)) or "none yet"
+
+
+def _run_model_dir(run_path: Path) -> Path:
+    """A run's loadable model: the checkpoint directory itself, else `final/`, else its latest complete checkpoint."""
+    if re.fullmatch(r"checkpoint-\d+", run_path.name):
+        problem = checkpoint_problem(run_path)  # a half-saved checkpoint (killed during the save) is not a model
+        if problem:
+            raise UserError(f"{run_path.parent.name}/{run_path.name} is an incomplete checkpoint ({problem}): "
+                            f"pick another (`python -m core runs` lists the runs)")
+        return run_path
+    if is_model_dir(run_path):
+        return run_path
+    candidates = _run_models(run_path)
+    if not candidates:
+        raise UserError(f"run '{run_path.name}' has no saved model yet: wait for its first complete checkpoint")
+    return candidates[0]

@@ -1,0 +1,46 @@
+"""One run state everywhere: a run whose status.json says `running` but whose trainer is gone reads `crashed` on
+Home, on the Train page and in `python -m core runs` (they all ask `runs.status`)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.summary import summarize
+from core.train.state import RunState
+from dashboard.i18n import texts
+from tests.conftest import run_core
+from tests.test_pages import open_page
+
+
+@pytest.fixture
+def dead_run(workspace):
+    """A run left saying `running` by a trainer that has exited (a real process, waited for, so its pid is dead)."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run = workspace.runs_dir / "dead-run"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text(json.dumps({"state": "running", "pid": int(gone.stdout), "step": 3}))
+    return run
+
+
+def test_home_summary_reads_crashed(workspace, dead_run):
+    assert summarize(workspace).latest_run_state == RunState.CRASHED
+
+
+def test_home_page_says_crashed(workspace, dead_run):
+    at = open_page("home")
+    captions = " ".join(c.value for c in at.caption)
+    assert f"dead-run ({texts('en')['state.crashed']})" in captions
+
+
+def test_train_page_says_crashed(workspace, dead_run):
+    at = open_page("train")
+    table = next(d.value for d in at.dataframe if texts("en")["runs.col.state"] in d.value.columns)
+    assert list(table[texts("en")["runs.col.state"]]) == [texts("en")["state.crashed"]]
+
+
+def test_runs_command_says_crashed(workspace, dead_run):
+    done = run_core(workspace, "runs")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:2] == ["dead-run", "crashed"]
