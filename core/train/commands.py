@@ -1,0 +1,134 @@
+"""`python -m core train | runs | stop | resume`: fine-tuning runs in the workspace."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from core.errors import UserError
+from core.workspace import Workspace
+
+
+def register(commands) -> None:
+    """Add these commands to `python -m core`'s subparsers."""
+    train = commands.add_parser("train", help="fine-tune a model on a dataset (a run in the workspace)")
+    train.add_argument("--data", help="a dataset name in the workspace, or a dataset directory")
+    train.add_argument("--model", help="hub id, 'starter', a run or checkpoint, or a local directory")
+    train.add_argument("--config", help="a run configuration JSON file (a run's config.json)")
+    train.add_argument("--preset", choices=["quick_cpu", "gpt2_one_gpu", "gpt2_medium_24gb"], help="start from a preset")
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--epochs", type=float)
+    train.add_argument("--learning-rate", type=float, help="default: 1e-3 for the untrained starter, 5e-5 otherwise")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--grad-accum", type=int)
+    train.add_argument("--block-size", type=int)
+    train.add_argument("--eval-steps", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", help="auto, cpu, cuda:N or all")
+    train.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    train.add_argument("--num-processes", type=int, help="with --device all: processes (DDP)")
+    train.add_argument("--name", help="the run's name (default: model, dataset and time)")
+    train.add_argument("--detach", action="store_true", help="start it and return at once")
+    train.set_defaults(run=cmd_train)
+
+    runs_parser = commands.add_parser("runs", help="list the runs and their state")
+    runs_parser.add_argument("--json", action="store_true", help="one JSON list")
+    runs_parser.set_defaults(run=cmd_runs)
+
+    stop = commands.add_parser("stop", help="stop a run (it saves a checkpoint first)")
+    stop.add_argument("run_name", metavar="RUN", help="the run's id (see `python -m core runs`)")
+    stop.set_defaults(run=cmd_stop)
+
+    resume = commands.add_parser("resume", help="continue a stopped or crashed run from a checkpoint")
+    resume.add_argument("run_name", metavar="RUN", help="the run's id (see `python -m core runs`)")
+    resume.add_argument("--checkpoint", help="a checkpoint directory (default: the latest)")
+    resume.add_argument("--detach", action="store_true")
+    resume.set_defaults(run=cmd_resume)
+
+
+def cmd_train(args) -> None:
+    from dataclasses import replace
+
+    from core.train import runs
+    from core.train.config import TrainConfig, apply_preset
+
+    workspace = Workspace.from_env()
+    config = TrainConfig.load(args.config) if args.config else TrainConfig()
+    if args.preset:
+        config = apply_preset(config, args.preset)
+    options = {
+        "dataset": args.data, "model": args.model, "max_steps": args.max_steps, "epochs": args.epochs,
+        "learning_rate": args.learning_rate, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
+        "block_size": args.block_size, "eval_steps": args.eval_steps, "seed": args.seed, "device": args.device,
+        "precision": args.precision, "num_processes": args.num_processes,
+    }
+    config = replace(config, **{k: v for k, v in options.items() if v is not None})
+    run_dir = runs.start(workspace, config, name=args.name)
+    print(run_dir)
+    if args.detach:
+        print(f"training in the background: `python -m core runs` shows it, `python -m core stop {run_dir.name}` stops it")
+        return
+    _follow(run_dir)
+
+def _follow(run_dir: Path) -> None:
+    """Print the run's progress until it ends; Ctrl-C leaves it training."""
+    from core.train import runs
+
+    printed = 0
+    try:
+        while True:
+            status = runs.status(run_dir)
+            metrics = runs.read_metrics(run_dir)
+            for line in metrics[printed:]:
+                if line.get("eval_loss") is not None:
+                    perplexity = f"{line['perplexity']:.1f}" if line.get("perplexity") is not None else "∞"
+                    print(f"step {line['step']}: validation loss {line['eval_loss']:.3f} (perplexity {perplexity})")
+                elif line.get("loss") is not None:
+                    print(f"step {line['step']}: loss {line['loss']:.3f}, {line.get('tokens_per_s') or 0:,.0f} tokens/s")
+            printed = len(metrics)
+            if runs.ended(status):
+                break
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print(f"\nthe run goes on in the background: `python -m core stop {run_dir.name}` stops it")
+        return
+    if status["state"] != runs.COMPLETED:
+        raise UserError(f"run {run_dir.name} ended {status['state']}: {status.get('error') or 'see train.log'}")
+    print(f"completed: final model in {run_dir / 'final'}")
+
+def cmd_runs(args) -> None:
+    import json
+
+    from core.train import runs
+
+    listed = runs.list_runs(Workspace.from_env())
+    if args.json:
+        print(json.dumps(listed, default=str))
+        return
+    if not listed:
+        print("no runs yet: start one with `python -m core train --data DATASET --model starter`")
+    for run in listed:
+        best = run.get("best_eval_loss")
+        state = f"{run['state']} ({run['error']})" if run["state"] == runs.UNREADABLE else run["state"]
+        print(f"{run['id']:<44} {state:<10} {run.get('model') or '':<20} step {run.get('step') or 0}/"
+              f"{run.get('max_steps') or '?'}  best {best if best is not None else '–'}")
+
+def cmd_stop(args) -> None:
+    from core.train import runs
+
+    run_dir = _run_dir(args.run_name)
+    runs.stop(run_dir)
+    print(f"asked {run_dir.name} to stop: it saves a checkpoint, then ends as 'stopped'")
+
+def cmd_resume(args) -> None:
+    from core.train import runs
+
+    run_dir = _run_dir(args.run_name)
+    note = runs.resume(run_dir, args.checkpoint)
+    print(run_dir)
+    print(note)
+    if not args.detach:
+        _follow(run_dir)
+
+def _run_dir(name: str) -> Path:
+    return Workspace.from_env().run_dir(name)  # a run id, never a path: "no such run" otherwise
