@@ -11,22 +11,14 @@ from core.workspace import Workspace
 
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
+    from core.dataclass_cli import add_dataclass_arguments
+    from core.train.config import PRESETS, TrainConfig
+
     train = commands.add_parser("train", help="fine-tune a model on a dataset (a run in the workspace)")
-    train.add_argument("--data", help="a dataset name in the workspace, or a dataset directory")
-    train.add_argument("--model", help="hub id, 'starter', a run or checkpoint, or a local directory")
     train.add_argument("--config", help="a run configuration JSON file (a run's config.json)")
-    train.add_argument("--preset", choices=["quick_cpu", "gpt2_one_gpu", "gpt2_medium_24gb"], help="start from a preset")
-    train.add_argument("--max-steps", type=int)
-    train.add_argument("--epochs", type=float)
-    train.add_argument("--learning-rate", type=float, help="default: 1e-3 for the untrained starter, 5e-5 otherwise")
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--grad-accum", type=int)
-    train.add_argument("--block-size", type=int)
-    train.add_argument("--eval-steps", type=int)
-    train.add_argument("--seed", type=int)
-    train.add_argument("--device", help="auto, cpu, cuda:N or all")
-    train.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
-    train.add_argument("--num-processes", type=int, help="with --device all: processes (DDP)")
+    train.add_argument("--preset", choices=list(PRESETS), help="start from a preset")
+    # every option of TrainConfig, from its declaration; given ones override --config and --preset
+    add_dataclass_arguments(train, TrainConfig, aliases={"dataset": ["--data"]})
     train.add_argument("--name", help="the run's name (default: model, dataset and time)")
     train.add_argument("--detach", action="store_true", help="start it and return at once")
     train.set_defaults(run=cmd_train)
@@ -47,8 +39,7 @@ def register(commands) -> None:
 
 
 def cmd_train(args) -> None:
-    from dataclasses import replace
-
+    from core.dataclass_cli import namespace_to_dataclass
     from core.train import runs
     from core.train.config import TrainConfig, apply_preset
 
@@ -56,13 +47,7 @@ def cmd_train(args) -> None:
     config = TrainConfig.load(args.config) if args.config else TrainConfig()
     if args.preset:
         config = apply_preset(config, args.preset)
-    options = {
-        "dataset": args.data, "model": args.model, "max_steps": args.max_steps, "epochs": args.epochs,
-        "learning_rate": args.learning_rate, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
-        "block_size": args.block_size, "eval_steps": args.eval_steps, "seed": args.seed, "device": args.device,
-        "precision": args.precision, "num_processes": args.num_processes,
-    }
-    config = replace(config, **{k: v for k, v in options.items() if v is not None})
+    config = namespace_to_dataclass(args, TrainConfig, base=config)
     run_dir = runs.start(workspace, config, name=args.name)
     print(run_dir)
     if args.detach:
