@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 from core.errors import UserError
@@ -29,25 +27,26 @@ def register(commands) -> None:
                        help=f"CSV column holding the text (default: {load_defaults.csv_column})")
     clean.add_argument("--validation-ratio", type=float, default=0.1, help="share kept for validation (default 0.1)")
     clean.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
-    clean.add_argument("--workers", type=int, help="processes for the per-document steps (default: 2 or the cores)")
+    clean.add_argument("--workers", type=int, help="processes for the per-document steps (default: 2, or 1 on one core)")
     clean.add_argument("--overwrite", action="store_true", help="replace the output directory if it holds a dataset")
     clean.set_defaults(run=cmd_clean)
 
 
 def cmd_clean(args) -> None:
-    from core.data import dataset
+    from core.data.build import build_dataset
     from core.data.cleaning.fidelity import measure
-    from core.data.cleaning.pipeline import clean
     from core.data.cleaning.recipe import Recipe
     from core.data.loading import LoadOptions, field_names, load_paths
 
-    dataset.check_writable(Path(args.out), args.overwrite)  # refused before the cleaning, not after it
     if args.recipe and args.preset:
         raise UserError("give --recipe or --preset, not both: a preset is a recipe")
     recipe = Recipe.load(args.recipe) if args.recipe else Recipe.preset(args.preset) if args.preset else Recipe.default()
     options = LoadOptions(txt_split=args.split, csv_column=args.csv_column)
     if args.text_field:
         options.text_fields = field_names(args.text_field)
+    from core.data import dataset
+
+    dataset.check_writable(Path(args.out), args.overwrite)  # refused before reading and cleaning, not after
     # Any path: the command line's user names files they could read in a shell anyway. The server is what
     # must stay inside the allowed folders (pages/data.py passes them).
     loaded = load_paths(args.inputs, options, allowed_roots=None)
@@ -56,18 +55,11 @@ def cmd_clean(args) -> None:
             print(f"skipped {file.name}: {file.error}")
         elif file.warning:
             print(f"note {file.name}: {file.warning}")
-    if not loaded.documents:
-        raise UserError("no documents could be read from the input: see the skipped files above")
-    started = time.perf_counter()
-    result = clean(
-        recipe, [d.text for d in loaded.documents], [d.source for d in loaded.documents],
-        workers=args.workers or min(2, os.cpu_count() or 1),
-    )
-    report = {**result.report(), "files": [f.summary() for f in loaded.files]}
-    summary = dataset.save(Path(args.out), result.texts, recipe=recipe.to_dict(), report=report,
-                           ratio=args.validation_ratio, seed=args.seed, overwrite=args.overwrite)
+    built = build_dataset(loaded.documents, loaded.files, recipe, Path(args.out), ratio=args.validation_ratio,
+                          seed=args.seed, overwrite=args.overwrite, workers=args.workers)
+    result, summary = built.result, built.saved
     print(
-        f"cleaned {len(loaded.files)} files in {time.perf_counter() - started:.1f} s: {result.docs_in} documents in, "
+        f"cleaned {len(loaded.files)} files in {built.seconds:.1f} s: {result.docs_in} documents in, "
         f"{len(result.texts)} kept ({result.chars_in:,} → {result.chars_out:,} characters)"
     )
     for step in result.steps:
