@@ -249,3 +249,30 @@ def render_datasets(workspace) -> None:
             st.rerun()
         except UserError as error:
             st.error(md_escape(error))
+
+
+def render_save(workspace, corpus, recipe: Recipe) -> None:
+    """The Save tab: name, split and the button; the build is core's, the same as `python -m core clean`."""
+    from core.data.build import NothingLeft, build_dataset
+
+    name = st.text_input(t("save.name"), key="save.name", placeholder="my-style")
+    ratio = st.slider(t("save.ratio"), 0.02, 0.5, 0.1, 0.01, key="save.ratio")
+    split_seed = st.number_input(t("save.seed"), value=0, step=1, key="save.seed")
+    overwrite = st.checkbox(t("save.overwrite"), key="save.overwrite")
+    if not st.button(t("save.button"), type="primary", key="save.button"):
+        return
+    try:
+        out = workspace.datasets_dir / dataset.check_name(name)
+        if out.exists() and not overwrite:
+            raise UserError(t("save.exists", name=md_escape(name)))
+        bar = st.progress(0.0, text=t("save.running"))
+        built = build_dataset(corpus.documents, corpus.files, recipe, out, ratio=ratio, seed=int(split_seed),
+                              overwrite=overwrite, on_progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")))
+    except NothingLeft:
+        st.error(t("save.nothing_left"))
+    except UserError as error:
+        st.error(md_escape(error))
+    else:
+        st.dataframe(step_table(built.result), hide_index=True, width="stretch")
+        st.success(t("save.done", name=md_escape(name), train=built.saved["train_documents"],
+                     validation=built.saved["validation_documents"], by=t(f"save.by.{built.saved['by']}")))

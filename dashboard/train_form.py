@@ -8,8 +8,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core import models
+from core.dataclass_cli import meta
 from core.hardware import Hardware, format_bytes
-from core.train.config import PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, apply_preset, check
+from core.train.config import PRESETS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
@@ -17,8 +18,22 @@ from dashboard.safe_text import md_escape
 FIELDS = [f for f in TrainConfig().to_dict() if f not in ("resume_from", "gallery_prompts")]
 
 
+# The less-used numeric options, laid out from TrainConfig's own declaration: a new one appears here by itself.
+MORE = [f for f in FIELDS if f in ("save_total_limit", "num_processes", "gallery_max_new_tokens", "gallery_seed")]
+
+
 def _key(field: str) -> str:
     return f"train.{field}"
+
+
+def _number(column, name: str, **options) -> None:
+    """A number input labelled `train.<name>`, with the limits TrainConfig declares for the field."""
+    limits = meta(TrainConfig, name)
+    kind = float if isinstance(getattr(TrainConfig(), name), float) or name == "learning_rate" else int
+    for bound in ("min", "max"):
+        if limits.get(bound) is not None:
+            options.setdefault(f"{bound}_value", kind(limits[bound]))
+    column.number_input(t(f"train.{name}"), key=_key(name), **options)
 
 
 def load_preset(preset: str, dataset: str = "") -> None:
@@ -60,25 +75,30 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     model.selectbox(t("train.model"), model_options, key=_key("model"), accept_new_options=True, help=t("train.model.help"))
 
     a, b, c, d = st.columns(4)
-    a.number_input(t("train.block_size"), min_value=0, step=64, key=_key("block_size"))
-    b.number_input(t("train.epochs"), min_value=0.0, step=1.0, key=_key("epochs"))
-    c.number_input(t("train.max_steps"), min_value=0, step=50, key=_key("max_steps"), help=t("train.max_steps.help"))
-    d.number_input(t("train.learning_rate"), step=1e-5, format="%.1e", key=_key("learning_rate"))
-    a.number_input(t("train.batch_size"), step=1, key=_key("batch_size"))
-    b.number_input(t("train.grad_accum"), step=1, key=_key("grad_accum"))
-    c.number_input(t("train.warmup_ratio"), min_value=0.0, max_value=0.99, step=0.01, key=_key("warmup_ratio"))
-    d.number_input(t("train.weight_decay"), step=0.01, key=_key("weight_decay"))
-    a.selectbox(t("train.scheduler"), SCHEDULERS, key=_key("scheduler"))
-    b.number_input(t("train.eval_steps"), step=10, key=_key("eval_steps"))
-    c.number_input(t("train.logging_steps"), step=1, key=_key("logging_steps"))
-    d.number_input(t("train.early_stopping_patience"), min_value=0, step=1, key=_key("early_stopping_patience"))
-    a.number_input(t("train.seed"), step=1, key=_key("seed"))
-    b.selectbox(t("train.precision"), PRECISIONS, key=_key("precision"), help=t("train.precision.help"))
+    _number(a, "block_size", step=64, min_value=0)  # 0 = the model's context (read() turns it into None)
+    _number(b, "epochs", step=1.0)
+    _number(c, "max_steps", step=50, help=t("train.max_steps.help"))
+    _number(d, "learning_rate", step=1e-5, format="%.1e")
+    _number(a, "batch_size", step=1)
+    _number(b, "grad_accum", step=1)
+    _number(c, "warmup_ratio", step=0.01)
+    _number(d, "weight_decay", step=0.01)
+    a.selectbox(t("train.scheduler"), meta(TrainConfig, "scheduler")["choices"], key=_key("scheduler"))
+    _number(b, "eval_steps", step=10)
+    _number(c, "logging_steps", step=1)
+    _number(d, "early_stopping_patience", step=1)
+    _number(a, "seed", step=1)
+    b.selectbox(t("train.precision"), meta(TrainConfig, "precision")["choices"], key=_key("precision"),
+                help=t("train.precision.help"))
     devices = device_options(hw)
     if st.session_state[_key("device")] not in devices:
         st.session_state[_key("device")] = devices[-1] if hw.gpus else "cpu"
     c.selectbox(t("train.device"), devices, key=_key("device"))
     d.checkbox(t("train.gradient_checkpointing"), key=_key("gradient_checkpointing"))
+    with st.expander(t("train.more_options")):
+        columns = st.columns(4)
+        for i, name in enumerate(MORE):
+            _number(columns[i % 4], name, step=1)
     st.text_area(t("train.gallery_prompts"), key="train.gallery_prompts", height=80, help=t("train.gallery_prompts.help"))
     return read()
 

@@ -3,8 +3,7 @@
 import streamlit as st
 
 from core import models
-from core.data import dataset
-from core.data.cleaning.pipeline import PREVIEW_CHARS, clean
+from core.data.cleaning.pipeline import PREVIEW_CHARS
 from core.data.loading import LoadOptions, field_names
 from core.errors import UserError
 from core.workspace import Workspace
@@ -85,28 +84,7 @@ else:
             st.error(md_escape(error))
 
     with save_tab:
-        name = st.text_input(t("save.name"), key="save.name", placeholder="my-style")
-        ratio = st.slider(t("save.ratio"), 0.02, 0.5, 0.1, 0.01, key="save.ratio")
-        split_seed = st.number_input(t("save.seed"), value=0, step=1, key="save.seed")
-        overwrite = st.checkbox(t("save.overwrite"), key="save.overwrite")
-        if st.button(t("save.button"), type="primary", key="save.button"):
-            try:
-                out = workspace.datasets_dir / dataset.check_name(name)
-                if out.exists() and not overwrite:
-                    raise UserError(t("save.exists", name=md_escape(name)))
-                bar = st.progress(0.0, text=t("save.running"))
-                full = clean(recipe, [d.text for d in corpus.documents], [d.source for d in corpus.documents],
-                             workers=2, progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")))
-                st.dataframe(cleaning_view.step_table(full), hide_index=True, width="stretch")
-                if not full.texts:
-                    raise UserError(t("save.nothing_left"))
-                report = {**full.report(), "files": [f.summary() for f in corpus.files]}
-                summary = dataset.save(out, full.texts, recipe=recipe.to_dict(), report=report, ratio=ratio,
-                                       seed=int(split_seed), overwrite=overwrite)
-                st.success(t("save.done", name=md_escape(name), train=summary["train_documents"],
-                             validation=summary["validation_documents"], by=t(f"save.by.{summary['by']}")))
-            except UserError as error:
-                st.error(md_escape(error))
+        cleaning_view.render_save(workspace, corpus, recipe)
 
 with datasets_tab:
     cleaning_view.render_datasets(workspace)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from core import dataclass_json
 from core.errors import UserError
 from core.models.loading import context_length
 
@@ -69,33 +70,9 @@ class DecodingConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> DecodingConfig:
+    def from_dict(cls, data: dict, *, where: str = "the setting") -> DecodingConfig:
         """Read a JSON object; unknown keys and values of the wrong type or range are a UserError."""
-        if not isinstance(data, dict):
-            raise UserError(f"a decoding setting must be a JSON object, not {type(data).__name__}")
-        types = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(data) - set(types))
-        if unknown:
-            raise UserError(f"unknown decoding setting key(s) {', '.join(unknown)}; known: {', '.join(types)}")
-        values = {key: _coerce(key, types[key], value) for key, value in data.items()}
-        return cls(**values).validate()
-
-
-def _coerce(key: str, kind: str, value):
-    # JSON has one number type: accept 50.0 for an int field, 1 for a float field; never a bool for a number.
-    ok = False
-    if kind == "str":
-        ok = isinstance(value, str)
-    elif kind == "bool":
-        ok = isinstance(value, bool)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if kind == "float":
-            value, ok = float(value), True
-        elif kind == "int" and float(value).is_integer():
-            value, ok = int(value), True
-    if not ok:
-        raise UserError(f"decoding setting '{key}' must be a {kind}, not {value!r}")
-    return value
+        return dataclass_json.from_dict(cls, data, where=where).validate()  # the lab's one typed JSON reader
 
 
 DEFAULT_CONFIGS = [

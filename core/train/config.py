@@ -18,34 +18,49 @@ DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
 DEVICE = re.compile(r"auto|cpu|all|cuda:\d+")  # what `device` may say (see the field's comment)
 
 
+def _option(default, help: str, **limits):
+    """A config field with its help text and limits (min, max, choices; cli=False keeps it off the command line)."""
+    return field(default=default, metadata={"help": help, **limits})
+
+
 @dataclass
 class TrainConfig:
-    dataset: str = ""  # a dataset name in the workspace, or a dataset directory
-    model: str = "starter"  # hub id, 'starter', a run or checkpoint, or a local directory
-    block_size: int | None = None  # tokens per training block; None = the smaller of the model's context and 512
-    epochs: float = 3.0  # passes over the training blocks (ignored when max_steps > 0)
-    max_steps: int = 0  # optimizer steps to run; 0 = decided by epochs
-    learning_rate: float | None = None  # peak rate; None = suited to the model (untrained starter 1e-3, pretrained 5e-5)
-    batch_size: int = 8  # blocks per device per step
-    grad_accum: int = 1  # micro-batches accumulated per optimizer step (effective batch = batch x accum x devices)
-    warmup_ratio: float = 0.05  # share of the steps spent warming the learning rate up
-    weight_decay: float = 0.0  # AdamW weight decay
-    scheduler: str = "cosine"  # learning-rate schedule: linear, cosine, constant, constant_with_warmup
-    eval_steps: int = 50  # evaluate (and checkpoint, and sample the gallery) every N steps
-    logging_steps: int = 5  # write a metrics line every N steps
-    early_stopping_patience: int = 0  # stop after N evaluations without improvement; 0 = never
-    save_total_limit: int = 3  # checkpoints kept on disk (the best one is always kept)
-    seed: int = 42  # data order and initialisation of anything new
-    precision: str = "auto"  # auto: bf16 where the GPU has it, fp16 on older CUDA GPUs, fp32 on CPU
-    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% slower
-    device: str = "auto"  # auto (first GPU, else CPU), cpu, cuda:N, or all (every GPU, DDP via accelerate)
-    num_processes: int = 0  # with device=all: processes to launch; 0 = one per GPU (on CPU: for testing DDP)
-    gallery_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))  # sampled at each eval
-    gallery_max_new_tokens: int = 40  # tokens generated per gallery prompt
-    gallery_seed: int = 1234  # fixed, so the gallery changes only because the model does
-    resume_from: str = ""  # a checkpoint directory to continue from (same run: the step count goes on)
-    sweep: str = ""  # the sweep this run is a trial of (core.train.sweep); "" = an ordinary run
-    trial: int = -1  # its trial number in the sweep's Optuna study; -1 = not a trial
+    # One declaration per option: `python -m core train` makes its flags from this (core/dataclass_cli.py), the
+    # Train form its limits, and check() the messages; `cli: False` keeps an option off the command line.
+    dataset: str = _option("", "a dataset name in the workspace, or a dataset directory")
+    model: str = _option("starter", "hub id, 'starter', a run or checkpoint, or a local directory")
+    block_size: int | None = _option(None, "tokens per training block (default: the smaller of the model's context "
+                                     "and 512)", min=8)
+    epochs: float = _option(3.0, "passes over the training blocks (ignored when max steps > 0)", min=0.0)
+    max_steps: int = _option(0, "optimizer steps to run; 0 = decided by epochs", min=0)
+    learning_rate: float | None = _option(None, "peak rate (default: 1e-3 for the untrained starter, 5e-5 otherwise)",
+                                          min=0.0, max=1.0)
+    batch_size: int = _option(8, "blocks per device per step", min=1)
+    grad_accum: int = _option(1, "micro-batches accumulated per optimizer step (effective batch = batch x accum x "
+                              "devices)", min=1)
+    warmup_ratio: float = _option(0.05, "share of the steps spent warming the learning rate up", min=0.0, max=0.99)
+    weight_decay: float = _option(0.0, "AdamW weight decay", min=0.0)
+    scheduler: str = _option("cosine", "learning-rate schedule", choices=SCHEDULERS)
+    eval_steps: int = _option(50, "evaluate (and checkpoint, and sample the gallery) every N steps", min=1)
+    logging_steps: int = _option(5, "write a metrics line every N steps", min=1)
+    early_stopping_patience: int = _option(0, "stop after N evaluations without improvement; 0 = never", min=0)
+    save_total_limit: int = _option(3, "checkpoints kept on disk (the best one is always kept)")
+    seed: int = _option(42, "data order and initialisation of anything new")
+    precision: str = _option("auto", "auto: bf16 where the GPU has it, fp16 on older CUDA GPUs, fp32 on CPU",
+                             choices=PRECISIONS)
+    gradient_checkpointing: bool = _option(False, "recompute activations in the backward pass: less memory, "
+                                           "~30% slower")
+    device: str = _option("auto", "auto (first GPU, else CPU), cpu, cuda:N, or all (every GPU, DDP via accelerate)")
+    num_processes: int = _option(0, "with device all: processes to launch; 0 = one per GPU (on CPU: for testing "
+                                 "DDP)", min=0)
+    gallery_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS),
+                                       metadata={"help": "prompts sampled at each evaluation"})
+    gallery_max_new_tokens: int = _option(40, "tokens generated per gallery prompt", min=1)
+    gallery_seed: int = _option(1234, "fixed, so the gallery changes only because the model does")
+    resume_from: str = _option("", "a checkpoint directory to continue from (same run: the step count goes on)",
+                               cli=False)  # `python -m core resume` does this
+    sweep: str = _option("", "the sweep this run is a trial of (core.train.sweep); empty = an ordinary run", cli=False)
+    trial: int = _option(-1, "its trial number in the sweep's Optuna study; -1 = not a trial", cli=False)
 
     def to_dict(self) -> dict:
         return asdict(self)

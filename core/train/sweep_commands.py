@@ -145,7 +145,7 @@ def _need(run_name: str | None, action: str) -> str:
     return run_name
 
 
-def register(commands, parser_class) -> None:
+def register(commands) -> None:
     """Add `sweep` and `queue` to the CLI's subcommands."""
     sweep = commands.add_parser("sweep", help="search learning rate, batch size, ... over many queued runs")
     sweep.add_argument("action", nargs="?", choices=["show", "list"], help="show ID: compare a sweep's trials")

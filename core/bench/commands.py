@@ -1,0 +1,52 @@
+"""`python -m core bench | hardware`: what this machine can do."""
+
+from __future__ import annotations
+
+
+def register(commands) -> None:
+    """Add these commands to `python -m core`'s subparsers."""
+    bench = commands.add_parser("bench", help="measure throughput on this machine")
+    bench.add_argument("what", choices=["clean", "train", "sample", "index"], help="what to measure")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
+    bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
+    bench.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="train: precision")
+    bench.add_argument("--steps", type=int, default=30, help="train: measured steps (after 5 warm-up steps)")
+    bench.add_argument("--batch-size", type=int, default=8, help="train: blocks per step")
+    bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
+    bench.add_argument("--megabytes", type=float, default=50, help="index: size of the generated corpus")
+    bench.set_defaults(run=cmd_bench)
+
+    hardware = commands.add_parser("hardware", help="what this machine can train on")
+    hardware.set_defaults(run=cmd_hardware)
+
+
+def cmd_bench(args) -> None:
+    import json
+
+    from core.bench import clean as bench
+    from core.bench import index as bench_index
+    from core.bench import sample as bench_sample
+    from core.bench import train as bench_train
+
+    train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
+    figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
+               "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes)}[args.what]()
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+    else:
+        for name, value in figures.items():
+            print(f"{name}: {value}")
+
+def cmd_hardware(args) -> None:
+    from core.hardware import detect, format_bytes
+
+    hw = detect()
+    print(f"CPU: {hw.cpu_name}, {hw.cpu_cores} cores")
+    print(f"RAM: {format_bytes(hw.ram_available_bytes)} free of {format_bytes(hw.ram_total_bytes)}")
+    for gpu in hw.gpus:
+        print(f"GPU {gpu.index}: {gpu.name}, {format_bytes(gpu.free_bytes)} free of {format_bytes(gpu.total_bytes)}")
+    if hw.mps:
+        print("Apple MPS available")
+    if hw.accelerator == "cpu":
+        print("no GPU: training runs on the CPU, slowly")

@@ -1,0 +1,50 @@
+"""Build a dataset: clean loaded documents with a recipe, report what each step did, save train/validation.
+
+The one sequence behind `python -m core clean` and the Data page's Save button, so both make the same dataset
+from the same documents and recipe."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.data import dataset
+from core.data.cleaning.pipeline import CleanResult, Progress, clean
+from core.data.cleaning.recipe import Recipe
+from core.data.loading import Document, FileReport
+from core.errors import UserError
+
+
+class NothingLeft(UserError):
+    """The recipe dropped every document: there is nothing to save."""
+
+
+@dataclass
+class BuildSummary:
+    result: CleanResult  # what each step did
+    saved: dict  # dataset.save's summary: documents per split and how they were split
+    seconds: float
+
+
+def default_workers() -> int:
+    """Processes for the per-document steps: two where there are, as the machine running a page shares its cores."""
+    return min(2, os.cpu_count() or 1)
+
+
+def build_dataset(documents: list[Document], files: list[FileReport], recipe: Recipe, out: Path, *,
+                  ratio: float = 0.1, seed: int = 0, overwrite: bool = False, workers: int | None = None,
+                  on_progress: Progress | None = None) -> BuildSummary:
+    dataset.check_writable(Path(out), overwrite)  # refused before the cleaning, not after it
+    if not documents:
+        raise UserError("no documents could be read from the input: see the skipped files above")
+    started = time.perf_counter()
+    result = clean(recipe, [d.text for d in documents], [d.source for d in documents],
+                   workers=workers or default_workers(), progress=on_progress)
+    if not result.texts:
+        raise NothingLeft("the recipe dropped every document: turn a filter off or loosen its threshold")
+    report = {**result.report(), "files": [f.summary() for f in files]}
+    saved = dataset.save(Path(out), result.texts, recipe=recipe.to_dict(), report=report, ratio=ratio, seed=seed,
+                         overwrite=overwrite)
+    return BuildSummary(result, saved, time.perf_counter() - started)

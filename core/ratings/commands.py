@@ -1,0 +1,32 @@
+"""`python -m core ratings export | import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(commands) -> None:
+    """Add these commands to `python -m core`'s subparsers."""
+    ratings = commands.add_parser("ratings", help="export the ratings, or import samples and ratings (CSV or JSONL)")
+    ratings_actions = ratings.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(ratings))
+    ratings_export = ratings_actions.add_parser("export", help="every rating with its sample's provenance")
+    ratings_export.add_argument("--format", choices=["csv", "jsonl"],
+                                help="csv (UTF-8 with BOM, for Excel) or jsonl (default: from --out's extension, else csv)")
+    ratings_export.add_argument("--out", required=True, help="the file to write")
+    ratings_import = ratings_actions.add_parser("import", help="samples (model, prompt, text, ...) with optional ratings")
+    ratings_import.add_argument("file", metavar="FILE", help="a .csv or .jsonl file")
+    ratings.set_defaults(run=cmd_ratings)
+
+
+def cmd_ratings(args) -> None:
+    from core.ratings import io as ratings_io
+    from core.ratings.store import open_store
+
+    with open_store() as store:
+        if args.action == "export":
+            fmt = args.format or ("jsonl" if Path(args.out).suffix.lower() in (".jsonl", ".ndjson") else "csv")
+            rows = ratings_io.export(store, fmt, args.out)
+            print(f"exported {rows} rating{'s' if rows != 1 else ''} with their samples' provenance to {args.out}")
+        else:
+            done = ratings_io.import_file(store, args.file)
+            print(f"imported {done['samples']} samples and {done['ratings']} ratings from {args.file}")
