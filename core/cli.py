@@ -116,6 +116,8 @@ def cmd_train(args) -> None:
         "learning_rate": args.learning_rate, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
         "block_size": args.block_size, "eval_steps": args.eval_steps, "seed": args.seed, "device": args.device,
         "precision": args.precision, "num_processes": args.num_processes,
+        "method": args.method, "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
+        "lora_target_modules": args.lora_target,
     }
     config = replace(config, **{k: v for k, v in options.items() if v is not None})
     run_dir = runs.start(workspace, config, name=args.name)
@@ -375,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help="auto, cpu, cuda:N or all")
     train.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
     train.add_argument("--num-processes", type=int, help="with --device all: processes (DDP)")
+    train.add_argument("--method", choices=["full", "lora"], help="full fine-tuning (default) or LoRA adapters")
+    train.add_argument("--lora-r", type=int, help="LoRA rank (default 8)")
+    train.add_argument("--lora-alpha", type=int, help="LoRA alpha (default 16)")
+    train.add_argument("--lora-dropout", type=float, help="LoRA dropout (default 0.05)")
+    train.add_argument("--lora-target", action="append", help="a module name to adapt (repeat); default: attention")
     train.add_argument("--name", help="the run's name (default: model, dataset and time)")
     train.add_argument("--detach", action="store_true", help="start it and return at once")
     train.set_defaults(run=cmd_train)
@@ -437,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     hardware = commands.add_parser("hardware", help="what this machine can train on")
     hardware.set_defaults(run=cmd_hardware)
+
+    from core.models import export  # the export command lives with its code (issue 15)
+
+    export.add_parser(commands)
     return parser
 
 

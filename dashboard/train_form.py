@@ -108,13 +108,14 @@ def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
         return
     on_gpu = config.device != "cpu" and bool(hw.gpus)
     half = on_gpu and config.precision != "fp32"
+    lora = dict(method=config.method, lora_r=config.lora_r, lora_targets=config.lora_target_modules)
 
     def total(batch: int, checkpointing: bool) -> int:
         return estimate(arch, block_size=config.block_size, batch_size=batch, half_precision=half,
-                        gradient_checkpointing=checkpointing, on_gpu=on_gpu).total
+                        gradient_checkpointing=checkpointing, on_gpu=on_gpu, **lora).total
 
     parts = estimate(arch, block_size=config.block_size, batch_size=config.batch_size, half_precision=half,
-                     gradient_checkpointing=config.gradient_checkpointing, on_gpu=on_gpu)
+                     gradient_checkpointing=config.gradient_checkpointing, on_gpu=on_gpu, **lora)
     if on_gpu:
         chosen = [g for g in hw.gpus if config.device in ("all", "auto", f"cuda:{g.index}")] or hw.gpus
         free, where = min(g.free_bytes for g in chosen), chosen[0].name

@@ -42,7 +42,9 @@ def context_of(model_name: str, workspace: Workspace | None = None) -> int | Non
     """The model's context length from its config alone (no weights loaded); None when the config does not say."""
     from transformers import AutoConfig
 
-    source = models.resolve(model_name, workspace)
+    from core.models import adapters
+
+    source = adapters.config_source(models.resolve(model_name, workspace), workspace)  # a LoRA: its base's config
     options = models.ensure_available(source) if source.is_hub else {}
     try:
         config = AutoConfig.from_pretrained(source.location, **options)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from core.models import adapters
 from core.workspace import Workspace, is_plain_name
 
 # The GPT-2 family the lab offers by name; any other hub id works too.
@@ -97,6 +98,8 @@ def load(name: str, workspace: Workspace | None = None, *, for_training: bool = 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve(name, workspace)
+    if not source.is_hub and adapters.is_adapter_dir(Path(source.location)):
+        return adapters.load_with_adapter(Path(source.location), workspace, for_training=for_training)
     options = ensure_available(source) if source.is_hub else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
@@ -164,6 +167,8 @@ def probe_hub(repo_id: str, endpoint: str) -> int | None:
 def is_model_dir(path: Path) -> bool:
     """Config and (non-empty) weights; a run directory's own `config.json` (its training config) does not make it
     a model."""
+    if adapters.is_adapter_dir(path):
+        return True  # a LoRA checkpoint: loads as its base model + the adapter
     weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin")] if path.is_dir() else []
     return (path / "config.json").is_file() and any(w.is_file() and w.stat().st_size > 0 for w in weights)
 
