@@ -9,12 +9,13 @@ import streamlit as st
 
 from core import models
 from core.hardware import Hardware, format_bytes
-from core.train.config import PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, apply_preset, check
+from core.train.config import METHODS, PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
-FIELDS = [f for f in TrainConfig().to_dict() if f not in ("resume_from", "gallery_prompts")]
+FIELDS = [f for f in TrainConfig().to_dict() if f not in ("resume_from", "gallery_prompts", "lora_target_modules")]
+TARGETS = "train.lora_target_modules"  # a text widget: module names, comma-separated
 
 
 def _key(field: str) -> str:
@@ -26,6 +27,8 @@ def load_preset(preset: str, dataset: str = "") -> None:
     for field, value in config.to_dict().items():
         if field == "gallery_prompts":
             st.session_state["train.gallery_prompts"] = "\n".join(value)
+        elif field == "lora_target_modules":
+            st.session_state[TARGETS] = ", ".join(value)
         elif field in FIELDS:
             st.session_state[_key(field)] = value
 
@@ -36,9 +39,10 @@ def _apply_chosen_preset() -> None:
 
 
 def _ensure_draft(datasets: list[str]) -> None:
-    if any(_key(f) not in st.session_state for f in FIELDS) or "train.gallery_prompts" not in st.session_state:
+    drafts = [_key(f) for f in FIELDS] + ["train.gallery_prompts", TARGETS]
+    if any(key not in st.session_state for key in drafts):
         load_preset("quick_cpu", datasets[0] if datasets else "")
-    for key in [_key(f) for f in FIELDS] + ["train.gallery_prompts"]:
+    for key in drafts:
         st.session_state[key] = st.session_state[key]  # keep the draft when the user visits another page
 
 
@@ -79,13 +83,26 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
         st.session_state[_key("device")] = devices[-1] if hw.gpus else "cpu"
     c.selectbox(t("train.device"), devices, key=_key("device"))
     d.checkbox(t("train.gradient_checkpointing"), key=_key("gradient_checkpointing"))
+    _lora_fields()
     st.text_area(t("train.gallery_prompts"), key="train.gallery_prompts", height=80, help=t("train.gallery_prompts.help"))
     return read()
+
+
+def _lora_fields() -> None:
+    a, b, c, d = st.columns(4)
+    a.selectbox(t("lora.method"), METHODS, key=_key("method"), format_func=lambda m: t(f"lora.method.{m}"),
+                help=t("lora.method.help"))
+    if st.session_state[_key("method")] == "lora":
+        b.number_input(t("lora.r"), min_value=1, step=4, key=_key("lora_r"))
+        c.number_input(t("lora.alpha"), min_value=1, step=8, key=_key("lora_alpha"))
+        d.number_input(t("lora.dropout"), min_value=0.0, max_value=0.99, step=0.05, key=_key("lora_dropout"))
+        st.text_input(t("lora.targets"), key=TARGETS, help=t("lora.targets.help"))
 
 
 def read() -> TrainConfig:
     values = {f: st.session_state[_key(f)] for f in FIELDS}
     values["gallery_prompts"] = [p for p in st.session_state["train.gallery_prompts"].splitlines() if p.strip()]
+    values["lora_target_modules"] = [m.strip() for m in st.session_state[TARGETS].split(",") if m.strip()]
     values["block_size"] = values["block_size"] or None
     values["dataset"], values["model"] = values["dataset"] or "", values["model"] or ""  # an empty selectbox says None
     return TrainConfig.from_dict(values)
