@@ -10,7 +10,7 @@ import streamlit as st
 from core.errors import UserError
 from core.train import runs
 from core.train.state import LIVE, RESUMABLE, RunState
-from dashboard import figures
+from dashboard import export_view, figures
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -53,6 +53,8 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
         _gallery(samples.records)
     with st.expander(t("run.log"), expanded=state in (RunState.FAILED, RunState.CRASHED)):
         st.code(runs.log_tail(run_dir, 40) or "…", language=None)
+    if runs.ended(status):  # a model to hand over: the run is done with its checkpoints
+        export_view.render(workspace, run_dir)
 
 
 def _header(run_dir: Path, status: dict, metrics: list[dict]) -> None:

@@ -10,12 +10,13 @@ import streamlit as st
 from core import models
 from core.dataclass_cli import meta
 from core.hardware import Hardware, format_bytes
-from core.train.config import PRESETS, TrainConfig, apply_preset, check
+from core.train.config import METHODS, PRESETS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
-FIELDS = [f for f in TrainConfig().to_dict() if f not in ("resume_from", "gallery_prompts")]
+FIELDS = [f for f in TrainConfig().to_dict() if f not in ("resume_from", "gallery_prompts", "lora_target_modules")]
+TARGETS = "train.lora_target_modules"  # a text widget: module names, comma-separated
 
 
 # The less-used numeric options, laid out from TrainConfig's own declaration: a new one appears here by itself.
@@ -41,6 +42,8 @@ def load_preset(preset: str, dataset: str = "") -> None:
     for field, value in config.to_dict().items():
         if field == "gallery_prompts":
             st.session_state["train.gallery_prompts"] = "\n".join(value)
+        elif field == "lora_target_modules":
+            st.session_state[TARGETS] = ", ".join(value)
         elif field in FIELDS:
             st.session_state[_key(field)] = value
 
@@ -51,9 +54,10 @@ def _apply_chosen_preset() -> None:
 
 
 def _ensure_draft(datasets: list[str]) -> None:
-    if any(_key(f) not in st.session_state for f in FIELDS) or "train.gallery_prompts" not in st.session_state:
+    drafts = [_key(f) for f in FIELDS] + ["train.gallery_prompts", TARGETS]
+    if any(key not in st.session_state for key in drafts):
         load_preset("quick_cpu", datasets[0] if datasets else "")
-    for key in [_key(f) for f in FIELDS] + ["train.gallery_prompts"]:
+    for key in drafts:
         st.session_state[key] = st.session_state[key]  # keep the draft when the user visits another page
 
 
@@ -99,13 +103,27 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
         columns = st.columns(4)
         for i, name in enumerate(MORE):
             _number(columns[i % 4], name, step=1)
+    _lora_fields()
     st.text_area(t("train.gallery_prompts"), key="train.gallery_prompts", height=80, help=t("train.gallery_prompts.help"))
     return read()
+
+
+def _lora_fields() -> None:
+    a, b, c, d = st.columns(4)
+    a.selectbox(t("train.method"), METHODS, key=_key("method"), format_func=lambda m: t(f"lora.method.{m}"),
+                help=t("lora.method.help"))
+    full = st.session_state[_key("method")] != "lora"  # shown either way, so the form keeps its shape
+    b.number_input(t("train.lora_r"), min_value=1, step=4, key=_key("lora_r"), disabled=full)
+    c.number_input(t("train.lora_alpha"), min_value=1, step=8, key=_key("lora_alpha"), disabled=full)
+    d.number_input(t("train.lora_dropout"), min_value=0.0, max_value=0.99, step=0.05, key=_key("lora_dropout"),
+                   disabled=full)
+    st.text_input(t("train.lora_target_modules"), key=TARGETS, help=t("lora.targets.help"), disabled=full)
 
 
 def read() -> TrainConfig:
     values = {f: st.session_state[_key(f)] for f in FIELDS}
     values["gallery_prompts"] = [p for p in st.session_state["train.gallery_prompts"].splitlines() if p.strip()]
+    values["lora_target_modules"] = [m.strip() for m in st.session_state[TARGETS].split(",") if m.strip()]
     values["block_size"] = values["block_size"] or None
     values["dataset"], values["model"] = values["dataset"] or "", values["model"] or ""  # an empty selectbox says None
     return TrainConfig.from_dict(values)
@@ -128,13 +146,14 @@ def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
         return
     on_gpu = config.device != "cpu" and bool(hw.gpus)
     half = on_gpu and config.precision != "fp32"
+    lora = dict(method=config.method, lora_r=config.lora_r, lora_targets=config.lora_target_modules)
 
     def total(batch: int, checkpointing: bool) -> int:
         return estimate(arch, block_size=config.block_size, batch_size=batch, half_precision=half,
-                        gradient_checkpointing=checkpointing, on_gpu=on_gpu).total
+                        gradient_checkpointing=checkpointing, on_gpu=on_gpu, **lora).total
 
     parts = estimate(arch, block_size=config.block_size, batch_size=config.batch_size, half_precision=half,
-                     gradient_checkpointing=config.gradient_checkpointing, on_gpu=on_gpu)
+                     gradient_checkpointing=config.gradient_checkpointing, on_gpu=on_gpu, **lora)
     if on_gpu:
         chosen = [g for g in hw.gpus if config.device in ("all", "auto", f"cuda:{g.index}")] or hw.gpus
         free, where = min(g.free_bytes for g in chosen), chosen[0].name

@@ -34,7 +34,7 @@ def test_every_train_config_field_has_a_flag_and_a_label_key():
 def test_the_train_form_has_a_widget_for_every_field(workspace):
     _save_sample_dataset(workspace)
     at = open_page("train")
-    labels = {w.label for kind in (at.number_input, at.selectbox, at.checkbox, at.text_area) for w in kind}
+    labels = {w.label for kind in (at.number_input, at.selectbox, at.checkbox, at.text_area, at.text_input) for w in kind}
     assert [f.name for f in cli_fields(TrainConfig) if texts("en")[f"train.{f.name}"] not in labels] == []
 
 

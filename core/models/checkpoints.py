@@ -10,7 +10,9 @@ from core.files import read_json
 
 def is_model_dir(path: Path) -> bool:
     """Config and (non-empty) weights; a run directory's own `config.json` (its training config) does not make it
-    a model."""
+    a model; a LoRA checkpoint (an adapter beside its base's name) is one too."""
+    if (path / "adapter_config.json").is_file() and (path / "adapter_model.safetensors").is_file():
+        return (path / "adapter_model.safetensors").stat().st_size > 0  # as core.models.adapters.is_adapter_dir
     weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin")] if path.is_dir() else []
     return (path / "config.json").is_file() and any(w.is_file() and w.stat().st_size > 0 for w in weights)
 

@@ -6,8 +6,10 @@ after a minute of retries. Every way loading can fail becomes one UserError here
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 from core.errors import UserError, first_line
+from core.models import adapters
 from core.models.names import HUB_MODELS, ModelSource, resolve
 from core.workspace import Workspace
 
@@ -19,6 +21,8 @@ def load(name: str, workspace: Workspace | None = None, *, for_training: bool = 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve(name, workspace)
+    if not source.is_hub and adapters.is_adapter_dir(Path(source.location)):  # a LoRA checkpoint: base + adapter
+        return adapters.load_with_adapter(Path(source.location), workspace, for_training=for_training)
     options = ensure_available(source) if source.is_hub else {}
     with _load_errors(f"model '{name}'", source):
         tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
@@ -45,7 +49,7 @@ def load_config(name: str, workspace: Workspace | None = None):
     """Only the model's configuration (no weights): what its context length and size are read from."""
     from transformers import AutoConfig
 
-    source = resolve(name, workspace)
+    source = adapters.config_source(resolve(name, workspace), workspace)  # a LoRA: its base's configuration
     options = ensure_available(source) if source.is_hub else {}
     with _load_errors(f"the configuration of '{name}'", source):
         return AutoConfig.from_pretrained(source.location, **options)

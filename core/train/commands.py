@@ -19,7 +19,7 @@ def register(commands) -> None:
     train.add_argument("--config", help="a run configuration JSON file (a run's config.json)")
     train.add_argument("--preset", choices=list(PRESETS), help="start from a preset")
     # every option of TrainConfig, from its declaration; given ones override --config and --preset
-    add_dataclass_arguments(train, TrainConfig, aliases={"dataset": ["--data"]})
+    add_dataclass_arguments(train, TrainConfig, aliases={"dataset": ["--data"], "lora_target_modules": ["--lora-target"]})
     train.add_argument("--name", help="the run's name (default: model, dataset and time)")
     train.add_argument("--detach", action="store_true", help="start it and return at once")
     train.add_argument("--queue", action="store_true", help="wait in the queue if the device is busy")

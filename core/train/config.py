@@ -14,6 +14,7 @@ from core.errors import UserError
 
 SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
 PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
+METHODS = ["full", "lora"]
 DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
 DEVICE = re.compile(r"auto|cpu|all|cuda:\d+")  # what `device` may say (see the field's comment)
 
@@ -61,6 +62,13 @@ class TrainConfig:
                                cli=False)  # `python -m core resume` does this
     sweep: str = _option("", "the sweep this run is a trial of (core.train.sweep); empty = an ordinary run", cli=False)
     trial: int = _option(-1, "its trial number in the sweep's Optuna study; -1 = not a trial", cli=False)
+    method: str = _option("full", "full: every weight trains; lora: small adapters train beside frozen weights (peft)",
+                          choices=METHODS)
+    lora_r: int = _option(8, "LoRA rank: the inner size of each adapter's low-rank update", min=1)
+    lora_alpha: int = _option(16, "LoRA scale: the adapters' update is multiplied by alpha / r", min=1)
+    lora_dropout: float = _option(0.05, "dropout on the adapters' input while training", min=0.0, max=0.99)
+    lora_target_modules: list[str] = field(default_factory=list, metadata={
+        "help": "modules to adapt; empty = the model's attention projections"})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -175,6 +183,7 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
         problem("precision", f"unknown precision '{config.precision}': use one of {', '.join(PRECISIONS)}",
                 value=config.precision)
     problems += _device_problems(config, gpus)
+    problems += _lora_problems(config)
     if train_blocks is not None and train_blocks == 0:
         problem("empty_dataset", "the dataset has no text to train on at this block size: "
                 "use a smaller block size or a larger dataset")
@@ -198,6 +207,17 @@ def _device_problems(config: TrainConfig, gpus: int | None) -> list[Problem]:
     elif config.precision == "fp16" and (config.device == "cpu" or not gpus):
         problems.append(Problem("fp16_cpu", "fp16 needs a CUDA GPU: use bf16 or fp32 on the CPU"))
     return problems
+
+
+def _lora_problems(config: TrainConfig) -> list[Problem]:
+    if config.method not in METHODS:
+        return [Problem("method", f"unknown method '{config.method}': use full or lora", {"value": config.method})]
+    if config.method != "lora":
+        return []
+    if config.lora_r < 1 or config.lora_alpha <= 0 or not 0 <= config.lora_dropout < 1:
+        return [Problem("lora", f"LoRA needs a rank of 1 or more (got {config.lora_r}), an alpha above 0 (got "
+                        f"{config.lora_alpha}) and a dropout from 0 to below 1 (got {config.lora_dropout})")]
+    return []
 
 
 def require_valid(config: TrainConfig, **context) -> None:

@@ -59,9 +59,26 @@ def architecture(config) -> Architecture:
     )
 
 
+# in + out features of each adapted module, in units of n_embd, summed over the modules of that name in one layer
+# (GPT-2's c_proj is both the attention's and the MLP's output); other names count as a square h x h layer.
+LORA_WIDTHS = {"c_attn": 4, "c_proj": 7, "c_fc": 5, "q_proj": 2, "k_proj": 2, "v_proj": 2, "o_proj": 2}
+LORA_DEFAULT_TARGETS = ("c_attn", "c_proj")  # what core.models.adapters.target_modules finds in a GPT-2
+
+
+def lora_parameters(arch: Architecture, r: int, targets=()) -> int:
+    """Trainable parameters of LoRA adapters of rank r: r x (in + out) per adapted module."""
+    widths = sum(LORA_WIDTHS.get(name, 2) for name in (targets or LORA_DEFAULT_TARGETS))
+    return arch.n_layer * r * widths * arch.n_embd
+
+
 def estimate(arch: Architecture, *, block_size: int, batch_size: int, half_precision: bool,
-             gradient_checkpointing: bool, on_gpu: bool) -> MemoryEstimate:
+             gradient_checkpointing: bool, on_gpu: bool, method: str = "full", lora_r: int = 8,
+             lora_targets=()) -> MemoryEstimate:
+    """With method lora the base weights are frozen (held once, no gradient, no optimizer state); gradients and
+    AdamW moments are for the adapters' parameters only, which are also held on top of the weights."""
     params = arch.parameters
+    trainable = lora_parameters(arch, lora_r, lora_targets) if method == "lora" else params
+    weights = params + (trainable if method == "lora" else 0)
     s, b, h, a = block_size, batch_size, arch.n_embd, arch.n_head
     scale = 1 if half_precision else 2  # the paper's byte counts are for 16-bit activations
     per_layer = s * b * h * (34 + 5 * a * s / h) * scale
@@ -71,9 +88,9 @@ def estimate(arch: Architecture, *, block_size: int, batch_size: int, half_preci
         layers = arch.n_layer * per_layer
     logits = 2 * b * s * arch.vocab_size * 4  # fp32 logits and their gradient
     return MemoryEstimate(
-        weights=params * 4,  # fp32 master weights (mixed precision computes in 16-bit under autocast)
-        gradients=params * 4,
-        optimizer=params * 8,  # AdamW: two fp32 moments
+        weights=weights * 4,  # fp32 master weights (mixed precision computes in 16-bit under autocast)
+        gradients=trainable * 4,
+        optimizer=trainable * 8,  # AdamW: two fp32 moments
         activations=int(layers + logits),
         overhead=CUDA_CONTEXT_BYTES if on_gpu else 0,
     )
@@ -85,9 +102,10 @@ def model_architecture(name: str, workspace=None) -> Architecture | None:
 
     from core import models
     from core.errors import UserError
+    from core.models import adapters
 
     try:
-        source = models.resolve(name, workspace)
+        source = adapters.config_source(models.resolve(name, workspace), workspace)  # a LoRA: its base's config
     except UserError:
         return None
     try:

@@ -379,6 +379,8 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     source = models.resolve(config.model, workspace)
     use_cpu, precision = _device_and_precision(config)
     tokenizer, model = models.load(config.model, workspace, for_training=True)
+    if config.method == "lora":
+        model = _with_lora(model, config)
     context = models.context_length(model.config)
     block_size = config.block_size or min(context or 512, 512)
     learning_rate = config.learning_rate or default_learning_rate(source.kind)
@@ -429,6 +431,17 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         trainer.remove_callback(gallery)
         _completed(run_dir, trainer)
     _finish_distributed()
+
+
+def _with_lora(model, config: TrainConfig):
+    """The model with LoRA adapters: checkpoints and final/ then hold the adapter and the tokenizer only."""
+    from core.models import adapters
+
+    model = adapters.wrap_for_training(model, config, config.model, gradient_checkpointing=config.gradient_checkpointing)
+    trainable, total = model.get_nb_trainable_parameters()
+    _say(f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {', '.join(sorted(model.peft_config['default'].target_modules))}: "
+         f"{trainable:,} of {total:,} parameters train ({100 * trainable / total:.2f}%)")
+    return model
 
 
 def _checkpoint(run_dir: Path, resume_from: str) -> Path:

@@ -1,0 +1,100 @@
+"""LoRA adapters through `peft`: which modules to adapt, wrapping a model for training, and loading a directory that
+holds an adapter (adapter_config.json + adapter_model.safetensors + the tokenizer) as base + adapter.
+
+An adapter's `base_model_name_or_path` holds the lab's own model name (`starter`, `gpt2`, a run's checkpoint), so it
+resolves through `core.models.resolve` in the workspace that loads it, wherever that workspace lives.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.errors import UserError
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+_ATTENTION = ("attn", "attention")  # parent-module names of attention blocks across GPT-2, Llama, Qwen, Mistral...
+
+
+def is_adapter_dir(path: Path) -> bool:
+    weights = Path(path) / ADAPTER_WEIGHTS
+    return (Path(path) / ADAPTER_CONFIG).is_file() and weights.is_file() and weights.stat().st_size > 0
+
+
+def base_name(path: Path) -> str:
+    """The model the adapter in `path` was trained on, as the lab names it."""
+    try:
+        base = json.loads((Path(path) / ADAPTER_CONFIG).read_text(encoding="utf-8"))["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} holds an unreadable {ADAPTER_CONFIG}: it cannot say its base model") from exc
+    if not isinstance(base, str) or not base:
+        raise UserError(f"{path}/{ADAPTER_CONFIG} names no base model")
+    return base
+
+
+def target_modules(model) -> list[str]:
+    """The leaf names of the linear layers inside attention blocks (GPT-2: c_attn, c_proj; Llama/Qwen: q_proj,
+    k_proj, v_proj, o_proj), found from the model's own modules; every linear layer but the output head otherwise."""
+    from torch import nn
+    from transformers.pytorch_utils import Conv1D
+
+    linear = [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D))]
+    attention = {name.rsplit(".", 1)[-1] for name, _ in linear
+                 if any(word in part.lower() for part in name.split(".")[:-1] for word in _ATTENTION)}
+    if attention:
+        return sorted(attention)
+    names = {name.rsplit(".", 1)[-1] for name, _ in linear} - {"lm_head"}
+    if not names:
+        raise UserError("this model has no linear layers for LoRA to adapt: use method full")
+    return sorted(names)
+
+
+def wrap_for_training(model, config, base: str, *, gradient_checkpointing: bool = False):
+    """`model` with LoRA adapters (peft), only they trainable; `base` (the lab's name) is saved with them."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = list(config.lora_target_modules) or target_modules(model)
+    lora = LoraConfig(task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, target_modules=targets, base_model_name_or_path=base)
+    if gradient_checkpointing:
+        model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks need an input that wants grad
+    try:
+        wrapped = get_peft_model(model, lora)
+    except ValueError as exc:  # target modules not found in the model: peft says which
+        raise UserError(f"LoRA cannot adapt this model: {str(exc).splitlines()[0]}") from exc
+    wrapped.peft_config["default"].base_model_name_or_path = base  # peft overwrites it with the loaded path
+    return wrapped
+
+
+def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merge: bool = True):
+    """(tokenizer, model) of an adapter directory: its base through the lab's resolver, the adapter on top, merged
+    into the weights by default (inference then costs what the base costs; the output is peft's own merge)."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    from core import models
+
+    base = base_name(path)
+    _, model = models.load(base, workspace, for_training=for_training)
+    try:
+        model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise UserError(f"could not load the adapter in {path} on '{base}': {str(exc).splitlines()[0]}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if merge:
+        model = model.merge_and_unload()
+    if not for_training:
+        model.eval()
+    return tokenizer, model
+
+
+def config_source(source, workspace):
+    """The ModelSource whose config.json describes `source`: its base's for an adapter directory."""
+    from core import models
+
+    if not source.is_hub and is_adapter_dir(Path(source.location)):
+        return config_source(models.resolve(base_name(Path(source.location)), workspace), workspace)
+    return source

@@ -1,0 +1,121 @@
+"""Export a run's model as a standalone folder: the weights (a LoRA merged into them, or the adapter with its hub
+base's name), the tokenizer, a Hugging Face model card (README.md), the loss curve and generation_config.json with
+the best-rated decoding setting. The folder loads with plain `AutoModelForCausalLM.from_pretrained(DIR)`.
+
+    python -m core export RUN[/checkpoint-N] --out DIR [--merge]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import models
+from core.errors import UserError
+from core.files import check_replaceable, staged_directory
+from core.models import adapters
+from core.workspace import Workspace
+
+MARKER = ".quill-export.json"  # what the export wrote: lets a later export replace this folder, and nothing else
+
+
+@dataclass(frozen=True)
+class Exported:
+    out: Path
+    merged: bool  # a LoRA merged into the weights (or a full fine-tune): no peft needed to load it
+    adapter: bool  # the run trained a LoRA adapter
+    files: list[str]
+
+
+def run_of(name: str, workspace: Workspace) -> tuple[Path, Path]:
+    """(run directory, model directory) of `RUN` or `RUN/checkpoint-N`; anything else is a UserError."""
+    source = models.resolve(name, workspace)
+    location = Path(source.location).resolve()
+    runs_dir = workspace.runs_dir.resolve()
+    run_dir = next((p for p in (location, *location.parents) if p.parent == runs_dir), None)
+    if source.kind != "run" or run_dir is None:
+        raise UserError(f"'{name}' is not a run: export a run or one of its checkpoints (`python -m core runs` "
+                        "lists them)")
+    return run_dir, location
+
+
+def export(name: str, out: Path, *, merge: bool = False, workspace: Workspace | None = None,
+           perplexity: bool = True) -> Exported:
+    """Write the standalone folder `out` for the run model `name`; refuses a folder holding files it did not write."""
+    from core.models import model_card
+
+    workspace = workspace or Workspace.from_env()
+    out = Path(out)
+    run_dir, model_dir = run_of(name, workspace)
+    check_replaceable(out, foreign_files)  # before minutes of loading and measuring, not after
+    adapter = adapters.is_adapter_dir(model_dir)
+    base = adapters.base_name(model_dir) if adapter else None
+    if adapter and not merge and not models.resolve(base, workspace).is_hub:
+        raise UserError(f"the adapter's base model '{base}' exists only in this workspace: export with --merge "
+                        "so that the folder holds the whole model")
+    with staged_directory(out, foreign_files) as staging:
+        tokenizer, model = models.load(name, workspace)  # a LoRA comes merged (peft's merge_and_unload)
+        if adapter and not merge:
+            _copy_adapter(model_dir, staging)
+        else:
+            model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        del model
+        model_card.write(staging, name=name, run_dir=run_dir, model_dir=model_dir, workspace=workspace,
+                         library="peft" if adapter and not merge else "transformers", perplexity=perplexity)
+        files = sorted(p.name for p in staging.iterdir())
+        (staging / MARKER).write_text(json.dumps({"model": name, "files": files}, indent=2), encoding="utf-8")
+    return Exported(out, merged=not adapter or merge, adapter=adapter, files=files)
+
+
+def _copy_adapter(model_dir: Path, staging: Path) -> None:
+    """The adapter as trained; its base is a hub id (checked by the caller), which peft loads anywhere."""
+    for name in (adapters.ADAPTER_CONFIG, adapters.ADAPTER_WEIGHTS):
+        shutil.copyfile(model_dir / name, staging / name)
+
+
+def foreign_files(path: Path) -> list[str]:
+    """The entries of `path` that an export did not write: all of them unless it holds an export."""
+    names = sorted(p.name for p in Path(path).iterdir())
+    try:
+        written = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return names
+    return [n for n in names if n != MARKER and n not in written] if isinstance(written, list) else names
+
+
+def export_zip(name: str, *, merge: bool = True, workspace: Workspace | None = None) -> bytes:
+    """The exported folder as zip bytes (the Train page's download button)."""
+    with tempfile.TemporaryDirectory(prefix="quill-export-") as tmp:
+        folder = Path(tmp) / "model"
+        export(name, folder, merge=merge, workspace=workspace)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(folder.iterdir()):
+                if file.name != MARKER:
+                    archive.write(file, f"{folder.name}/{file.name}")
+        return buffer.getvalue()
+
+
+def cmd_export(args) -> None:
+    """`python -m core export RUN[/checkpoint-N] --out DIR [--merge]`."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the command prints its own one-line summary
+    result = export(args.model, Path(args.out), merge=args.merge, perplexity=not args.no_perplexity)
+    kind = ("merged LoRA" if result.adapter else "full model") if result.merged else "LoRA adapter"
+    print(f"exported {args.model} ({kind}) to {result.out}: {', '.join(result.files)}")
+
+
+def register(commands) -> None:
+    export_parser = commands.add_parser("export", help="write a run's model as a standalone folder with a model card")
+    export_parser.add_argument("model", help="a run, or RUN/checkpoint-N")
+    export_parser.add_argument("--out", required=True, help="the folder to write (new, empty, or an earlier export)")
+    export_parser.add_argument("--merge", action="store_true", help="merge a LoRA adapter into the weights")
+    export_parser.add_argument("--no-perplexity", action="store_true", help="skip measuring base vs this model")
+    export_parser.set_defaults(run=cmd_export)

@@ -1,0 +1,36 @@
+"""Export on the Train page: a run's model (a LoRA merged into it) as a zip of a standalone folder with its model
+card, built by core.models.export and offered as a download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import models
+from core.errors import UserError
+from core.models import export
+from dashboard.i18n import t
+from dashboard.safe_text import md_escape
+
+
+def render(workspace, run_dir: Path) -> None:
+    names = [name for name in models.local_models(workspace) if name.startswith(f"{run_dir.name}/")]
+    if not names:
+        return
+    with st.expander(t("export.title")):
+        st.caption(t("export.intro"))
+        pick, go = st.columns([3, 1])
+        name = pick.selectbox(t("export.model"), names, key=f"export.pick.{run_dir.name}")
+        built = st.session_state.get(f"export.zip.{run_dir.name}")  # the bytes of this session's last export
+        if go.button(t("export.build"), key=f"export.build.{run_dir.name}", type="primary"):
+            with st.spinner(t("export.building")):
+                try:
+                    built = (name, export.export_zip(name, merge=True, workspace=workspace))
+                except UserError as error:
+                    st.error(md_escape(error))
+                    built = None
+            st.session_state[f"export.zip.{run_dir.name}"] = built
+        if built and built[0] == name:
+            st.download_button(t("export.download"), built[1], file_name=f"{name.replace('/', '-')}.zip",
+                               mime="application/zip", key=f"export.download.{run_dir.name}")
