@@ -110,7 +110,8 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
 
 def _lora_fields() -> None:
     a, b, c, d = st.columns(4)
-    a.selectbox(t("train.method"), METHODS, key=_key("method"), format_func=lambda m: t(f"lora.method.{m}"),
+    labels = {m: t(f"lora.method.{m}") for m in METHODS}  # translated now, not whenever the widget formats
+    a.selectbox(t("train.method"), METHODS, key=_key("method"), format_func=labels.__getitem__,
                 help=t("lora.method.help"))
     full = st.session_state[_key("method")] != "lora"  # shown either way, so the form keeps its shape
     b.number_input(t("train.lora_r"), min_value=1, step=4, key=_key("lora_r"), disabled=full)
