@@ -14,7 +14,7 @@ from core import evaluation
 from core.errors import UserError
 from core.ratings import aggregates, rubric
 from core.ratings import io as ratings_io
-from core.ratings.store import CRITERIA
+from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
 from core.train import runs
 from core.train.config import TrainConfig
 from dashboard.figures import CALM
@@ -59,8 +59,8 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     with st.form(f"ratings.form.{sample['id']}", clear_on_submit=False, border=True):
         scores = {}
         for criterion in CRITERIA:
-            scores[criterion] = st.radio(t(f"ratings.criterion.{criterion}"), [1, 2, 3, 4, 5], horizontal=True,
-                                         index=(previous.get(criterion) or 3) - 1,
+            scores[criterion] = st.radio(t(f"ratings.criterion.{criterion}"), SCORES, horizontal=True,
+                                         index=SCORES.index(previous.get(criterion) or SCORES[len(SCORES) // 2]),
                                          help=md_escape(descriptions[criterion]) if descriptions.get(criterion)
                                          else t(f"ratings.criterion.{criterion}.help"),
                                          key=f"ratings.{criterion}.{sample['id']}")
@@ -92,7 +92,7 @@ def compare(store, rater: str) -> None:
     left.text(a["text"])
     right.markdown("**B**")
     right.text(b["text"])
-    for column, outcome in zip(st.columns(4), ["a", "b", "tie", "both_bad"]):
+    for column, outcome in zip(st.columns(len(OUTCOMES)), OUTCOMES):
         if column.button(t(f"ratings.vote.{outcome}"), key=f"ratings.vote.{outcome}", width="stretch"):
             store.vote(a["id"], b["id"], rater, outcome)
             st.session_state["ratings.pair_seed"] = seed + 1
@@ -124,9 +124,9 @@ def results(store) -> None:
 def _distribution(frame: pd.DataFrame, key: str) -> go.Figure:
     """Stacked score counts (1 to 5) per group and criterion."""
     labels = [f"{g} · {t(f'ratings.criterion.{c}')}" for g, c in zip(frame[key], frame["criterion"])]
-    colours = ["#c0504d", "#e4a46b", "#d9d3c3", "#9bb7cc", "#3d6b8c"]
-    figure = go.Figure([go.Bar(y=labels, x=frame[f"count_{s}"], name=str(s), orientation="h", marker_color=colours[s - 1])
-                        for s in range(1, 6)])
+    colours = dict(zip(SCORES, ["#c0504d", "#e4a46b", "#d9d3c3", "#9bb7cc", "#3d6b8c"]))
+    figure = go.Figure([go.Bar(y=labels, x=frame[f"count_{s}"], name=str(s), orientation="h", marker_color=colours[s])
+                        for s in SCORES])
     figure.update_layout(barmode="stack", title=t("ratings.distribution"), **{**CALM, "height": 120 + 22 * len(labels)})
     return figure
 

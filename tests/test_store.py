@@ -490,3 +490,15 @@ def test_the_home_summary_does_not_hang_on_a_silent_postgres_server(tmp_path, si
                    QUILL_DB_URL=db_url, QUILL_HOME=str(tmp_path / "ws"))
     assert (done.returncode, done.stdout, done.stderr) == (0, "0\n", "")
 
+
+
+def test_the_rubric_is_defined_once_and_the_database_checks_it(tmp_path):
+    from core.ratings import aggregates, rubric
+
+    assert store_module.CRITERIA is rubric.CRITERIA and aggregates.CRITERIA is rubric.CRITERIA
+    assert aggregates.SCORES is rubric.SCORES and store_module.OUTCOMES is rubric.OUTCOMES
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        (sample,) = store.add_samples([record()])
+        for criterion in rubric.CRITERIA:  # the database's own check refuses a score outside the rubric
+            with pytest.raises(Exception, match="CHECK"), store.transaction() as session:
+                session.add(Rating(sample_id=sample, rater="x", **{criterion: max(rubric.SCORES) + 1}))

@@ -28,7 +28,8 @@ from datetime import datetime
 from pathlib import Path
 
 from core.errors import UserError
-from core.ratings.store import CRITERIA, Rating, Sample, Store, _checked, _rater, _scores
+from core.ratings.rubric import CRITERIA
+from core.ratings.store import Rating, Sample, Store, _checked, _rater, _scores
 
 FORMATS = ("csv", "jsonl")
 SAMPLE_COLUMNS = (
@@ -271,11 +272,12 @@ def _rating(record: dict, where: str) -> dict | None:
 
 def import_gallery(store: Store, run_dir: Path) -> int:
     """A run's checkpoint gallery (samples.jsonl) into the store, each sample tied to its checkpoint and settings."""
+    from core.playground.presets import gallery_decoding
     from core.train import runs
     from core.train.config import TrainConfig
 
     config = TrainConfig.load(Path(run_dir) / "config.json")
-    settings = {"do_sample": True, "top_p": 0.9, "temperature": 0.8, "max_new_tokens": config.gallery_max_new_tokens}
+    settings = gallery_decoding(config.gallery_max_new_tokens).to_dict()  # what the worker sampled with
     records = [
         {
             "model": f"{Path(run_dir).name}/checkpoint-{line['step']}" if line["step"] else config.model,

@@ -44,12 +44,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 
 from core.errors import UserError
+from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
 from core.workspace import Workspace
 
 SOURCES = ("playground", "gallery", "import")
-CRITERIA = ("fluency", "coherence", "style", "repetition")
-OUTCOMES = ("a", "b", "tie", "both_bad")  # A better, B better, tie, both bad
-SCORES = range(1, 6)
 
 REQUIRED = ("model", "source", "prompt", "text")
 OPTIONAL = (
@@ -59,6 +57,11 @@ OPTIONAL = (
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _score_checks() -> list[CheckConstraint]:
+    """The database's own check that each criterion holds a score of the rubric (or nothing)."""
+    return [CheckConstraint(f"{c} BETWEEN {min(SCORES)} AND {max(SCORES)}", name=f"ck_ratings_{c}") for c in CRITERIA]
 
 
 class Base(DeclarativeBase):
@@ -99,7 +102,7 @@ class Rating(Base):
     __tablename__ = "ratings"
     __table_args__ = (
         UniqueConstraint("sample_id", "rater"),
-        *(CheckConstraint(f"{c} BETWEEN 1 AND 5", name=f"ck_ratings_{c}") for c in CRITERIA),
+        *_score_checks(),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
@@ -118,7 +121,7 @@ class Comparison(Base):
 
     __tablename__ = "comparisons"
     __table_args__ = (
-        CheckConstraint("outcome IN ('a', 'b', 'tie', 'both_bad')", name="ck_comparisons_outcome"),
+        CheckConstraint(f"outcome IN ({', '.join(repr(o) for o in OUTCOMES)})", name="ck_comparisons_outcome"),
         CheckConstraint("sample_a <> sample_b", name="ck_comparisons_distinct"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -166,7 +169,7 @@ Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("updated", DateTime(timezone=True), nullable=False),
     UniqueConstraint("sample_id", "rater"),
-    *(CheckConstraint(f"{c} BETWEEN 1 AND 5", name=f"ck_ratings_{c}") for c in CRITERIA),
+    *_score_checks(),
 )
 
 
