@@ -13,7 +13,6 @@ from core.errors import UserError
 from core.playground.sampling import DecodingConfig
 from core.workspace import Workspace
 
-
 # The checkpoint gallery's decoding: the training worker samples with it, and a gallery imported into the ratings
 # records it as each sample's settings. top_k=50 is what the gallery always had (transformers' default, unnamed).
 GALLERY = DecodingConfig(name="gallery", do_sample=True, temperature=0.8, top_k=50, top_p=0.9)
