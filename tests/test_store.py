@@ -84,7 +84,7 @@ def test_created_is_kept_in_utc(tmp_path):
         ({"text": None}, "lacks text"),
         ({"source": "web"}, "source 'web'"),
         ({"setting": {}}, "unknown fields setting"),
-        ({"settings": "top_k=50"}, "settings must be a dict"),
+        ({"settings": "top_k=50"}, "settings must be an object"),
     ],
 )
 def test_bad_records_are_refused_whole(tmp_path, bad, says):

@@ -45,14 +45,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_col
 
 from core.errors import UserError
 from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
+from core.ratings.schema import SOURCES, SampleRecord
 from core.workspace import Workspace
-
-SOURCES = ("playground", "gallery", "import")
-
-REQUIRED = ("model", "source", "prompt", "text")
-OPTIONAL = (
-    "checkpoint", "run", "dataset", "settings", "seed", "sample_index", "config_name", "stats", "batch", "created",
-)
 
 
 def _utcnow() -> datetime:
@@ -323,8 +317,9 @@ class Store:
         with self._writes.begin() as session:
             yield session
 
-    def add_samples(self, records: list[dict]) -> list[int]:
-        """Store samples; returns their ids in order. Records without a `batch` share one new batch id."""
+    def add_samples(self, records: Iterable[SampleRecord | dict]) -> list[int]:
+        """Store samples (records, or their JSON form); returns their ids in order. Records without a `batch`
+        share one new batch id. A bad record is a UserError naming it, and then nothing is stored."""
         batch = str(uuid.uuid4())
         rows = [Sample(**_checked(record, i, batch)) for i, record in enumerate(records)]
         with self.transaction() as session:
@@ -518,21 +513,12 @@ class Store:
         self.close()
 
 
-def _checked(record: dict, index: int, batch: str) -> dict:
+def _checked(record: SampleRecord | dict, index: int, batch: str) -> dict:
     """The record as Sample columns, or a UserError that says which sample and which field is wrong."""
     where = f"sample {index + 1}"
-    missing = [key for key in REQUIRED if record.get(key) is None]
-    if missing:
-        raise UserError(f"{where} lacks {', '.join(missing)}; every sample needs {', '.join(REQUIRED)}")
-    unknown = sorted(set(record) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise UserError(f"{where} has unknown fields {', '.join(unknown)}; known: {', '.join(REQUIRED + OPTIONAL)}")
-    if record["source"] not in SOURCES:
-        raise UserError(f"{where} has source {record['source']!r}; use one of {', '.join(SOURCES)}")
-    for key in ("settings", "stats"):
-        if record.get(key) is not None and not isinstance(record[key], dict):
-            raise UserError(f"{where}: {key} must be a dict, not {type(record[key]).__name__}")
-    row = {key: record[key] for key in REQUIRED + OPTIONAL if record.get(key) is not None}
+    if not isinstance(record, SampleRecord):
+        record = SampleRecord.from_dict(record, where=where)
+    row = {key: value for key, value in record.validate(where).to_dict().items() if value is not None}
     row.setdefault("batch", batch)
     if isinstance(row.get("created"), str):  # imports carry the original time as ISO text
         try:
