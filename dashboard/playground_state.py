@@ -15,7 +15,8 @@ def model(name: str):
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
-def training_index(name: str) -> CorpusIndex | None:
-    """The suffix index of a run's training texts, for the memorization flag; None for other models."""
+def training_index(name: str) -> tuple[str | None, CorpusIndex | None]:
+    """(the dataset, the suffix index of its texts) a run's model was trained on, for the memorization flag;
+    (None, None) for other models. The shape `core.playground.grid.generate_grid` takes as `memorization`."""
     path = models.training_dataset(name)
-    return CorpusIndex(dataset.read_texts(path)) if path else None
+    return (str(path), CorpusIndex(dataset.read_texts(path))) if path else (None, None)

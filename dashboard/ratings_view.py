@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import tempfile
 from pathlib import Path
 
@@ -34,16 +33,13 @@ def edit_rubric(workspace) -> None:
 
 def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     """One sample at a time: the prompt apart from the continuation, four 1–5 scores, a comment, submit or skip."""
-    samples = store.samples()
     mine = {r["sample_id"]: r for r in store.ratings(rater=rater)}
     skipped = st.session_state.setdefault("ratings.skipped", [])
-    queue = [s for s in samples if s["id"] not in mine and s["id"] not in skipped]
-    if blind:
-        random.Random(rater).shuffle(queue)  # the same order for the same rater, not the order they were made in
-    st.progress(len(mine) / max(1, len(samples)), text=t("ratings.progress", rated=len(mine), total=len(samples)))
+    rated, total = store.progress(rater)
+    st.progress(rated / max(1, total), text=t("ratings.progress", rated=rated, total=total))
     revise = st.selectbox(t("ratings.revise"), [None, *mine], key="ratings.revise",
                           format_func=lambda i: t("ratings.next") if i is None else f"#{i}")
-    sample = next((s for s in samples if s["id"] == revise), None) if revise else (queue[0] if queue else None)
+    sample = store.sample(revise) if revise else store.next_unrated(rater, skip=skipped, shuffled=blind)
     if sample is None:
         st.success(t("ratings.all_done"))
         return

@@ -502,3 +502,21 @@ def test_the_rubric_is_defined_once_and_the_database_checks_it(tmp_path):
         for criterion in rubric.CRITERIA:  # the database's own check refuses a score outside the rubric
             with pytest.raises(Exception, match="CHECK"), store.transaction() as session:
                 session.add(Rating(sample_id=sample, rater="x", **{criterion: max(rubric.SCORES) + 1}))
+
+
+def test_blind_queue_is_a_fixed_shuffle_per_rater_that_visits_every_sample(tmp_path):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        ids = store.add_samples([record(sample_index=i) for i in range(12)])
+
+        def order(rater):
+            seen = []
+            while (sample := store.next_unrated(rater, skip=seen, shuffled=True)) is not None:
+                seen.append(sample["id"])
+            return seen
+
+        ann = order("ann")
+        assert sorted(ann) == ids and ann != ids  # every sample once, not in the order made
+        assert order("ann") == ann and order("bo") != ann  # the same for the same rater, another for another
+        store.rate(ann[0], "ann", {"fluency": 3})
+        assert store.next_unrated("ann", shuffled=True)["id"] == ann[1]
+        assert store.sample(ann[0])["id"] == ann[0] and store.sample(10_000) is None

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -45,7 +46,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_col
 
 from core.errors import UserError
 from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
-from core.ratings.schema import SOURCES, SampleRecord
+from core.ratings.schema import SampleRecord
 from core.workspace import Workspace
 
 
@@ -394,12 +395,19 @@ class Store:
         with self._reads() as session:
             return [_rating_dict(rating, sample) for rating, sample in session.execute(query)]
 
-    def next_unrated(self, rater: str, source: str | None = None, skip: Iterable[int] = ()) -> dict | None:
-        """The first sample (in the order added) that `rater` has not rated, leaving out the ids in `skip`
-        (those skipped on the sheet); only samples of `source` if given. None when all are rated."""
+    def next_unrated(
+        self, rater: str, source: str | None = None, skip: Iterable[int] = (), shuffled: bool = False
+    ) -> dict | None:
+        """The next sample to rate: the first (in the order added) that `rater` has not rated, leaving out the ids
+        in `skip` (those skipped on the sheet); only samples of `source` if given. None when all are rated.
+
+        `shuffled` (blind rating): a fixed order of the rater's own instead, so the order the samples were made
+        in (and with it their settings) does not show; a multiplicative hash of the id in SQL, so the queue is
+        never loaded."""
         rater = _rater(rater)
         rated = select(Rating.sample_id).where(Rating.rater == rater)
-        query = select(Sample).where(Sample.id.not_in(rated)).order_by(Sample.id).limit(1)
+        order = (Sample.id * _HASH_MULTIPLIER + zlib.crc32(rater.encode())) % _HASH_MODULUS if shuffled else Sample.id
+        query = select(Sample).where(Sample.id.not_in(rated)).order_by(order, Sample.id).limit(1)
         skip = list(skip)
         if skip:
             query = query.where(Sample.id.not_in(skip))
@@ -407,6 +415,12 @@ class Store:
             query = query.where(Sample.source == source)
         with self._reads() as session:
             row = session.scalar(query)
+            return _as_dict(row) if row is not None else None
+
+    def sample(self, sample_id: int) -> dict | None:
+        """One sample by its id, None when there is none."""
+        with self._reads() as session:
+            row = session.get(Sample, _sample_id(sample_id))
             return _as_dict(row) if row is not None else None
 
     def progress(self, rater: str, source: str | None = None) -> tuple[int, int]:
@@ -546,6 +560,10 @@ def _as_dict(row: Sample) -> dict:
     out["created"] = _utc(out["created"])
     return out
 
+
+# Knuth's multiplicative hash (2^32 / golden ratio) modulo the largest 32-bit prime: a fixed shuffle of the ids
+# that SQLite and PostgreSQL compute alike in 64-bit integers.
+_HASH_MULTIPLIER, _HASH_MODULUS = 2654435761, 4294967291
 
 SAMPLE_FIELDS = ("model", "checkpoint", "run", "dataset", "source", "settings", "seed", "config_name", "prompt", "text")
 
