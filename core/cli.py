@@ -88,12 +88,13 @@ def cmd_bench(args) -> None:
     import json
 
     from core.bench import clean as bench
+    from core.bench import index as bench_index
     from core.bench import sample as bench_sample
     from core.bench import train as bench_train
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
-               "sample": bench_sample.bench_sample}[args.what]()
+               "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes)}[args.what]()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
@@ -118,6 +119,13 @@ def cmd_train(args) -> None:
         "precision": args.precision, "num_processes": args.num_processes,
     }
     config = replace(config, **{k: v for k, v in options.items() if v is not None})
+    if getattr(args, "queue", False):  # issue 14: wait in the queue for the device instead of being refused
+        from core.train import queue
+
+        run_dir = queue.enqueue(workspace, config, name=args.name)
+        print(run_dir)
+        print(f"queued: it starts when {', '.join(runs.devices_of(config))} is free (`python -m core queue` lists it)")
+        return
     run_dir = runs.start(workspace, config, name=args.name)
     print(run_dir)
     if args.detach:
@@ -212,7 +220,6 @@ def cmd_sample(args) -> None:
     import tempfile
 
     from core import models
-    from core.evaluation import sample_stats
     from core.playground import grid, sampling
 
     prompts = list(args.prompt or [])
@@ -228,14 +235,15 @@ def cmd_sample(args) -> None:
     if out.is_dir():
         raise UserError(f"--out {out} is a directory: name a .jsonl file to write")
     workspace = Workspace.from_env()
-    memorization = None  # the default: a run's own training data
+    checked_against = None  # the default: a run's own training data
     if args.memorization_data:
         from core.data import dataset
+        from core.evaluation import memorization
 
         data_dir = dataset.resolve(workspace, args.memorization_data)
-        index = sample_stats.CorpusIndex(dataset.read_texts(data_dir, "data"))
+        index = memorization.open_index(data_dir)  # built once per dataset, then memory-mapped
 
-        def memorization(_name: str) -> tuple:
+        def checked_against(_name: str) -> tuple:
             return str(data_dir), index
 
     def load(name: str):
@@ -249,7 +257,7 @@ def cmd_sample(args) -> None:
         return tokenizer, model.to("cuda" if torch.cuda.is_available() else "cpu")
 
     result = grid.generate_grid([args.model], prompts, configs, workspace=workspace, source="cli", load=load,
-                                memorization=memorization)
+                                memorization=checked_against)
     if result.problems:
         raise UserError(result.problems[0].error)
     for record in result.records:
@@ -374,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-processes", type=int, help="with --device all: processes (DDP)")
     train.add_argument("--name", help="the run's name (default: model, dataset and time)")
     train.add_argument("--detach", action="store_true", help="start it and return at once")
+    train.add_argument("--queue", action="store_true", help="wait in the queue if the device is busy (issue 14)")
     train.set_defaults(run=cmd_train)
 
     runs_parser = commands.add_parser("runs", help="list the runs and their state")
@@ -412,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=cmd_eval)
 
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample"], help="what to measure")
+    bench.add_argument("what", choices=["clean", "train", "sample", "index"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
@@ -420,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=30, help="train: measured steps (after 5 warm-up steps)")
     bench.add_argument("--batch-size", type=int, default=8, help="train: blocks per step")
     bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
+    bench.add_argument("--megabytes", type=float, default=50, help="index: size of the generated corpus")
     bench.set_defaults(run=cmd_bench)
 
     ratings = commands.add_parser("ratings", help="export the ratings, or import samples and ratings (CSV or JSONL)")
@@ -434,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     hardware = commands.add_parser("hardware", help="what this machine can train on")
     hardware.set_defaults(run=cmd_hardware)
+
+    from core.train import sweep_commands  # issue 14: sweep, queue
+
+    sweep_commands.register(commands, _Parser)
     return parser
 
 

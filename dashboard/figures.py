@@ -68,3 +68,28 @@ def learning_rate_chart(metrics: list[dict], *, title: str) -> go.Figure:
                                   line=dict(color="#3d6b8c")))
     figure.update_layout(title=title, xaxis_title="step", **{**CALM, "height": 220})
     return figure
+
+
+# ---- sweeps (issue 14) ----------------------------------------------------------------------------------------
+
+def sweep_parallel(trials: list[dict], axes: list[str], *, loss_label: str) -> go.Figure:
+    """Parallel coordinates: each finished trial a line through its parameters to its best validation loss."""
+    done = [t for t in trials if t.get("best_eval_loss") is not None]
+    dims = [dict(label=name, values=[float(t["params"][name]) for t in done]) for name in axes]
+    losses = [t["best_eval_loss"] for t in done]
+    dims.append(dict(label=loss_label, values=losses))
+    figure = go.Figure(go.Parcoords(line=dict(color=losses, colorscale="Viridis_r", showscale=True), dimensions=dims))
+    figure.update_layout(**CALM)
+    return figure
+
+
+def sweep_curves(curves: dict[str, list[dict]], states: dict[str, str], *, title: str, eval_label: str) -> go.Figure:
+    """Every trial's validation loss against the step; pruned trials dashed."""
+    figure = go.Figure()
+    for run, metrics in curves.items():
+        evals = [m for m in metrics if m.get("eval_loss") is not None]
+        figure.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals], name=run,
+                                    mode="lines+markers",
+                                    line=dict(dash="dash" if states.get(run) == "pruned" else "solid")))
+    figure.update_layout(title=title, xaxis_title="step", yaxis_title=eval_label, **CALM)
+    return figure

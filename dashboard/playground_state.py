@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import models
-from core.data import dataset
-from core.evaluation.sample_stats import CorpusIndex
+from core.evaluation import memorization
+from core.evaluation.memorization import CorpusIndex
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -16,7 +16,7 @@ def model(name: str):
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def training_index(name: str) -> tuple[str | None, CorpusIndex | None]:
-    """(the dataset, the suffix index of its texts) a run's model was trained on, for the memorization flag;
-    (None, None) for other models. The shape `core.playground.grid.generate_grid` takes as `memorization`."""
+    """(the dataset, its memorization index: built once, memory-mapped) a run's model was trained on; (None, None)
+    for other models. The shape `core.playground.grid.generate_grid` takes as `memorization`."""
     path = models.training_dataset(name)
-    return (str(path), CorpusIndex(dataset.read_texts(path))) if path else (None, None)
+    return (str(path), memorization.open_index(path)) if path else (None, None)

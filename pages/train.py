@@ -4,10 +4,10 @@ import streamlit as st
 
 from core.data import dataset
 from core.errors import UserError
-from core.train import runs
+from core.train import queue, runs
 from core.train.memory import model_architecture
 from core.workspace import Workspace
-from dashboard import run_view, runs_view, train_form
+from dashboard import run_view, runs_view, sweep_view, train_form
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 from dashboard.sidebar import cached_hardware
@@ -20,7 +20,7 @@ shown = run_view.live_run(workspace, st.query_params.get("run"))
 if shown is not None:
     run_view.render(workspace, shown)
 
-new_tab, runs_tab = st.tabs([t("train.tab.new"), t("train.tab.runs")])
+new_tab, explore_tab, runs_tab = st.tabs([t("train.tab.new"), t("sweep.tab"), t("train.tab.runs")])
 with new_tab:
     saved = {d.name: d for d in dataset.list_datasets(workspace)}
     if not saved:
@@ -39,6 +39,19 @@ with new_tab:
             st.rerun()
         except UserError as error:
             st.error(md_escape(error))
+    if ready and runs.device_busy(workspace, config):
+        st.caption(t("queue.busy"))
+        if st.button(t("queue.start"), key="queue.start"):
+            try:
+                queue.enqueue(workspace, config)
+                st.rerun()
+            except UserError as error:
+                st.error(md_escape(error))
+    sweep_view.render_queue(workspace)
+
+with explore_tab:
+    sweep_view.render_form(workspace, config, ready)
+    sweep_view.render_compare(workspace)
 
 with runs_tab:
     runs_view.render(workspace)

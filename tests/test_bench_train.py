@@ -39,7 +39,7 @@ def test_bench_train_json(workspace):
 
 
 def test_steady_state_skips_warmup_and_evaluations(tmp_path):
-    from core.bench.clean.train import _steady_tokens_per_s
+    from core.bench.train import _steady_tokens_per_s
 
     lines = [
         {"step": 1, "loss": 9.0, "tokens_per_s": 10.0, "time": 100.0},  # warm-up: slow, left out

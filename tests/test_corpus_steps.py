@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,34 @@ def test_near_dedup_on_several_cores_equals_one(monkeypatch):
     monkeypatch.setattr(corpus_steps, "PARALLEL_CHUNK_DOCS", 64)
     assert near_dedup(texts) == serial
     assert sum(isinstance(o, Dropped) for o in serial) >= 50
+
+
+def reference_shingles(text: str, size: int = 5) -> set[str]:
+    """The shingles near dedup compares, written plainly: five lower-cased words joined by spaces, or five
+    characters (whitespace removed) of a text that is more than 30% CJK; a shorter text is one shingle."""
+    cjk = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff]")
+    letters = re.sub(r"\s+", "", text)
+    if letters and len(cjk.findall(text)) / len(letters) > 0.3:
+        units, glue = list(letters), ""
+    else:
+        units, glue = re.findall(r"\w+", text.lower()), " "
+    if len(units) <= size:
+        return {glue.join(units)} if units else set()
+    return {glue.join(units[i : i + size]) for i in range(len(units) - size + 1)}
+
+
+def test_vectorized_shingle_hashes_are_the_shingles():
+    # Equal shingles hash equal, different ones differ: the counts of distinct and of shared hashes are those of
+    # the shingle sets, on odd texts (İ lowers to two characters, lone surrogates, NUL, marks) and on real ones.
+    from core.data.cleaning.minhash import shingle_hashes
+    from core.data.corpus import sample_texts
+
+    rng = random.Random(0)
+    pieces = ["a", "b c", "Ab", "İ", "é", "春", "风", "\n", "  ", "！", "x_1", "\ud800", "\x00", "ß", "ǅ", "\u0301"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(2000)] + sample_texts()
+    hashes = [set(h.tolist()) for h in shingle_hashes(texts)]
+    shingle_sets = [reference_shingles(t) for t in texts]
+    assert [len(h) for h in hashes] == [len(s) for s in shingle_sets]
+    for _ in range(3000):
+        i, j = rng.randrange(len(texts)), rng.randrange(len(texts))
+        assert len(hashes[i] & hashes[j]) == len(shingle_sets[i] & shingle_sets[j]), (texts[i], texts[j])

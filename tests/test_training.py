@@ -227,7 +227,7 @@ def status_blocks(run_dir: Path) -> int:
 def test_runs_refuse_to_delete_a_live_run_and_resume_needs_a_checkpoint(ws):
     run_dir = runs.create(ws, _config(), name="never-launched")
     assert runs.status(run_dir)["state"] == "queued" and not runs.status(run_dir)["alive"]
-    with pytest.raises(UserError, match="no checkpoint"):
+    with pytest.raises(UserError, match="no complete checkpoint"):
         runs.resume(run_dir)
     runs.delete(run_dir)
     assert not run_dir.exists()

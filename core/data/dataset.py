@@ -18,6 +18,7 @@ from core.workspace import Workspace
 MIN_DOCS_FOR_DOCUMENT_SPLIT = 10  # below this, every document gives its last part to validation instead
 _NAME = re.compile(r"^[\w][\w.\-]{0,63}$")  # \w includes CJK: 唐诗-v2 is a fine name
 FILES = ("data.jsonl", "validation.jsonl", "recipe.json", "report.json")  # all that `save` writes
+DERIVED = ("index",)  # folders the lab builds later from data.jsonl (the memorization index): replaced with it
 MARKERS = ("data.jsonl", "recipe.json", "report.json")  # a folder holding these is a dataset the lab saved
 
 
@@ -105,7 +106,13 @@ def foreign_files(path: Path) -> list[str]:
     names = sorted((p.name for p in Path(path).iterdir()), key=lambda name: (name in FILES, name))
     if not all((Path(path) / marker).is_file() for marker in MARKERS):
         return names  # the user's own files first, as the example in the refusal
-    return [name for name in names if name not in FILES or not (Path(path) / name).is_file()]
+    return [name for name in names if not _made_by_lab(Path(path) / name)]
+
+
+def _made_by_lab(entry: Path) -> bool:
+    if entry.name in DERIVED:
+        return entry.is_dir() and not entry.is_symlink()
+    return entry.name in FILES and entry.is_file()
 
 
 def _write_jsonl(path: Path, texts: list[str]) -> None:

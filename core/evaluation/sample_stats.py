@@ -7,13 +7,12 @@ repetition_rate = the share of 4-grams that repeat an earlier 4-gram (1 - distin
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
+from core.evaluation.memorization import CorpusIndex
 
 if TYPE_CHECKING:
     from core.playground.sampling import Sample
@@ -60,74 +59,6 @@ def mean_logprob(logprobs: list[float]) -> float | None:
 def perplexity(logprobs: list[float]) -> float | None:
     mean = mean_logprob(logprobs)
     return math.exp(-mean) if mean is not None else None
-
-
-class CorpusIndex:
-    """A suffix array over a dataset's texts, built once, for the longest stretch a sample shares with them.
-
-    Built by prefix doubling with numpy sorts (no suffix-array library is among the project's dependencies):
-    about a second per MB of text. A query binary-searches each suffix of the sample, so it costs
-    O(len(sample) * log(corpus)) string comparisons and finds the exact longest common substring.
-    """
-
-    def __init__(self, texts: list[str]):
-        # NUL between documents: a sample never contains it, so no match spans two documents.
-        self.corpus = "\x00".join(texts)
-        codes = np.frombuffer(self.corpus.encode("utf-32-le"), dtype="<u4")
-        self.suffixes = _suffix_array(codes)
-
-    def longest_match(self, text: str) -> str:
-        """The longest substring of `text` that occurs in the corpus (the first one, on ties)."""
-        best_start, best_len = 0, 0
-        for start in range(len(text)):
-            if len(text) - start <= best_len:
-                break
-            length = self._longest_prefix(text[start:])
-            if length > best_len:
-                best_start, best_len = start, length
-        return text[best_start : best_start + best_len]
-
-    def _longest_prefix(self, query: str) -> int:
-        # Sorted suffixes: the one sharing the longest prefix with `query` sits next to its insertion point.
-        corpus, width = self.corpus, len(query)
-        at = bisect.bisect_left(self.suffixes, query, key=lambda s: corpus[s : s + width])
-        return max(
-            (_common_prefix(query, corpus[s : s + width]) for s in self.suffixes[max(at - 1, 0) : at + 1]),
-            default=0,
-        )
-
-
-def _common_prefix(a: str, b: str) -> int:
-    # Binary search on the length with slice comparisons: runs in C, unlike a character loop.
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _suffix_array(codes: np.ndarray) -> np.ndarray:
-    """Start offsets of all suffixes in sorted order (Manber-Myers prefix doubling)."""
-    n = len(codes)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    rank = np.unique(codes, return_inverse=True)[1].astype(np.int64)
-    span = 1
-    while True:
-        # Sort by (rank of the first `span` characters, rank of the next `span`; 0 past the end).
-        following = np.zeros(n, dtype=np.int64)
-        following[: n - span] = rank[span:] + 1
-        key = rank * (n + 1) + following
-        order = np.argsort(key)
-        ordered = key[order]
-        rank = np.empty(n, dtype=np.int64)
-        rank[order] = np.concatenate(([0], np.cumsum(ordered[1:] != ordered[:-1])))
-        if rank[order[-1]] == n - 1 or span >= n:
-            return order
-        span *= 2
 
 
 @dataclass

@@ -49,11 +49,11 @@ class GridResult:
 
 def training_data(workspace: Workspace) -> Memorization:
     """The default memorization check: a run's model against the dataset it was fine-tuned on."""
-    from core.data import dataset
+    from core.evaluation import memorization
 
     def lookup(name: str) -> tuple:
         path = models.training_dataset(name, workspace)
-        return (str(path), sample_stats.CorpusIndex(dataset.read_texts(path, "data"))) if path else (None, None)
+        return (str(path), memorization.open_index(path)) if path else (None, None)  # built once, memory-mapped
 
     return lookup
 

@@ -44,6 +44,8 @@ class TrainConfig:
     gallery_max_new_tokens: int = 40  # tokens generated per gallery prompt
     gallery_seed: int = 1234  # fixed, so the gallery changes only because the model does
     resume_from: str = ""  # a checkpoint directory to continue from (same run: the step count goes on)
+    sweep: str = ""  # the sweep this run is a trial of (core.train.sweep); "" = an ordinary run
+    trial: int = -1  # its trial number in the sweep's Optuna study; -1 = not a trial
 
     def to_dict(self) -> dict:
         return asdict(self)

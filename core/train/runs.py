@@ -44,6 +44,10 @@ COMPLETED, STOPPED, FAILED, OOM, CRASHED = "completed", "stopped", "failed", "oo
 UNREADABLE = "unreadable"
 LIVE_STATES = (QUEUED, RUNNING, STOPPING)
 FINAL_STATES = (COMPLETED, STOPPED, FAILED, OOM, CRASHED)
+# Issue 14: a trial a sweep stopped early because it was worse than the median of earlier trials (it saved a
+# checkpoint first). A final state like `stopped`. (`queued` above also marks a run waiting in core.train.queue.)
+PRUNED = "pruned"
+FINAL_STATES = (*FINAL_STATES, PRUNED)
 EXIT_GRACE_S = 30  # how long `wait` lets a run that reported its end take to exit
 KILL_AFTER_S = 30  # a second Stop after this long sends SIGKILL: the trainer had its chance to save
 # A lock held only this long is not a trainer: a launcher recording a run's end, or a trainer whose main thread
@@ -596,9 +600,9 @@ def resume(run_dir: Path, checkpoint: str | None = None) -> str:
         run_lock = _lock_run(run_dir, held)  # first: nothing below may touch a run another resume is launching
         if status(run_dir)["alive"]:  # a trainer launched before run locks existed holds none
             raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
+        path, skipped = _resume_point(run_dir, checkpoint)
         config = TrainConfig.load(run_dir / "config.json")
         device_locks = _lock_devices(workspace_of(run_dir), _devices(config), held)
-        path, skipped = _resume_point(run_dir, checkpoint)
         note = f"resuming from {path.name}" + "".join(f"; {p.name} is incomplete ({why}), passed over"
                                                       for p, why in skipped)
         config.resume_from = str(path.resolve())
@@ -645,3 +649,47 @@ def delete(run_dir: Path) -> None:
         if status(run_dir)["alive"]:
             raise UserError(f"run {run_dir.name} is still training: stop it first")
         shutil.rmtree(run_dir)
+
+
+# ---- the queue's launch path (issue 14) ----------------------------------------------------------------------
+
+def launch_queued(run_dir: Path) -> bool:
+    """Launch a run that waits in the queue if its run and its devices are free right now, taking the same locks as
+    `start` (no patience: the scheduler asks again soon); False when any of them is busy."""
+    run_dir = Path(run_dir).resolve()
+    with ExitStack() as held:
+        try:
+            run_lock = _lock_run(run_dir, held, patience_s=0)
+            config = TrainConfig.load(run_dir / "config.json")
+            device_locks = _lock_devices_now(workspace_of(run_dir), _devices(config), held)
+        except UserError:
+            return False
+        if device_locks is None or status(run_dir)["alive"]:
+            return False
+        _name_holder(device_locks, run_dir.name)
+        _launch(run_dir, [run_lock, *device_locks], "started from the queue")
+    return True
+
+
+def _lock_devices_now(workspace: Workspace, devices: list[str], held: ExitStack) -> list[int] | None:
+    fds = []
+    for device in devices:
+        path = _device_lock(workspace, device)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _try_lock(path, 0)
+        if fd is None:
+            return None
+        held.callback(os.close, fd)
+        fds.append(fd)
+    return fds
+
+
+def devices_of(config: TrainConfig) -> list[str]:
+    """What a run with this configuration occupies (the queue waits for these)."""
+    return _devices(config)
+
+
+def device_busy(workspace: Workspace, config: TrainConfig) -> bool:
+    """Some device this configuration needs is held by a trainer now (the page then offers to queue)."""
+    with ExitStack() as held:
+        return _lock_devices_now(workspace, _devices(config), held) is None

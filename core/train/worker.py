@@ -408,6 +408,9 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
                       train_dataset=_as_dataset(train_blocks), eval_dataset=_as_dataset(eval_blocks),
                       processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; MetricsCallback prints readable lines
+    pruning = _pruning_callback(workspace, config, world)
+    if pruning is not None:
+        trainer.add_callback(pruning)
     if fault.startswith("kill-during-save"):
         _kill_during_save(trainer, int(fault.partition("@")[2] or 1))
 
@@ -424,7 +427,9 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         _remove_incomplete_checkpoints(run_dir)
 
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if stop.stopped:
+    if pruning is not None and pruning.pruned:
+        _pruned(run_dir, trainer.state.global_step)
+    elif stop.stopped:
         _stopped(run_dir, trainer.state.global_step)
     else:
         trainer.remove_callback(metrics)  # the last evaluation is a summary, not a point on the curve
@@ -510,7 +515,60 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {_first_line(exc)}", file=sys.stderr, flush=True)
         return 3 if _is_oom(exc) else 1
+    finally:
+        _hand_over(Path(argv[0]))
     return 0
+
+
+# ---- sweeps and the queue (issue 14) --------------------------------------------------------------------------
+
+def _pruning_callback(workspace, config: TrainConfig, world: int):
+    """For a trial of a sweep with pruning on: at each evaluation, report the validation loss to the study and stop
+    (with a checkpoint) when Optuna's MedianPruner says so. Single-process runs only: under DDP every rank would
+    have to agree on the decision, as StopCallback does for a Stop."""
+    if not config.sweep or world > 1:
+        return None
+    from transformers import TrainerCallback
+
+    from core.train.sweep import TrialReporter
+
+    reporter = TrialReporter(workspace, config)
+    if not reporter.enabled:
+        return None
+
+    class PruneCallback(TrainerCallback):
+        pruned = False
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if not metrics or "eval_loss" not in metrics:
+                return
+            if reporter.should_prune(metrics["eval_loss"], state.global_step):
+                self.pruned = True
+                control.should_save = True  # the checkpoint of this step: a pruned trial can still be resumed
+                control.should_training_stop = True
+                _say(f"step {state.global_step}: worse than the median of earlier trials, pruned")
+            return control
+
+    return PruneCallback()
+
+
+def _pruned(run_dir: Path, step: int) -> None:
+    if _rank() == 0:
+        update_status(run_dir, state="pruned", ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
+    _say(f"pruned at step {step}: checkpoint-{step} saved")
+
+
+def _hand_over(run_dir: Path) -> None:
+    """As the trainer ends, make sure a scheduler will start what waits for this device (if none owns the queue:
+    one killed, or never started). Never fails the run: the queue can always be restarted by hand."""
+    if _rank() != 0:
+        return
+    try:
+        from core.train import queue
+
+        queue.hand_over(workspace_of(run_dir.resolve()))
+    except Exception as exc:  # noqa: BLE001 - the run's own outcome is already written
+        print(f"note: could not hand the queue over: {exc}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
