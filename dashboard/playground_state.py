@@ -15,7 +15,8 @@ def model(name: str):
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
-def training_index(name: str) -> CorpusIndex | None:
-    """The memorization index of a run's training data (built once, memory-mapped); None for other models."""
+def training_index(name: str) -> tuple[str | None, CorpusIndex | None]:
+    """(the dataset, its memorization index: built once, memory-mapped) a run's model was trained on; (None, None)
+    for other models. The shape `core.playground.grid.generate_grid` takes as `memorization`."""
     path = models.training_dataset(name)
-    return memorization.open_index(path) if path else None
+    return (str(path), memorization.open_index(path)) if path else (None, None)

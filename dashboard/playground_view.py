@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import fields
 
 import streamlit as st
 
-from core import models
 from core.errors import UserError
+from core.playground import grid
 from core.playground import presets as sampling_presets
+from core.playground.grid import GridItem, Problem
 from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
 from core.ratings.store import open_store
 from dashboard import playground_state
@@ -142,56 +144,63 @@ def live_boxes(configs: list[DecodingConfig]) -> dict:
     return boxes
 
 
-def result(model_name: str, sample: Sample, configs: list[DecodingConfig], sample_stats: dict, batch: str) -> dict:
-    config = next(c for c in configs if c.name == sample.config)
-    return {"model": model_name, "sample": sample, "settings": config.to_dict(), "stats": sample_stats, "batch": batch}
+def live_cell(configs: list[DecodingConfig]):
+    """`on_cell` for the grid: a heading and a box per row for each (model, prompt), redrawn a few times a second."""
+
+    def on_cell(model_name: str, prompt: str):
+        st.markdown(f"**{md_escape(model_name)}** · {md_escape(prompt)}")
+        boxes, texts, flushed = live_boxes(configs), {}, [0.0]
+
+        def on_token(row: int, piece: str) -> None:
+            texts[row] = texts.get(row, "") + piece
+            if time.monotonic() - flushed[0] > 0.15:  # redraw a few times a second, not per token
+                flushed[0] = time.monotonic()
+                for r, box in boxes.items():
+                    box.text(prompt + texts.get(r, ""))
+
+        return on_token
+
+    return on_cell
 
 
-def render_results(results: list[dict], workspace) -> None:
-    groups: dict[tuple, list[dict]] = {}
-    for number, item in enumerate(results):
-        item["number"] = number
-        groups.setdefault((item["model"], item["sample"].prompt), []).append(item)
-    for (model_name, prompt), items in groups.items():
+def problem_lines(problems: list[Problem]) -> list[str]:
+    return [t("pg.cannot_load", model=md_escape(p.model), error=md_escape(p.error)) if p.loading else md_escape(p.error)
+            for p in problems]
+
+
+def render_results(items: list[GridItem], workspace) -> None:
+    groups: dict[tuple, list[tuple[int, GridItem]]] = {}
+    for number, item in enumerate(items):
+        groups.setdefault((item.record.model, item.record.prompt), []).append((number, item))
+    for (model_name, prompt), group in groups.items():
         st.subheader(f"{md_escape(model_name)} · {md_escape(prompt)}")
-        names = list(dict.fromkeys(i["sample"].config for i in items))
+        names = list(dict.fromkeys(i.record.config_name for _, i in group))
         for column, name in zip(st.columns(len(names)), names):
             with column:
-                settings = DecodingConfig.from_dict(next(i["settings"] for i in items if i["sample"].config == name))
+                mine = [(n, i) for n, i in group if i.record.config_name == name]
                 st.markdown(f"**{md_escape(name)}**")
-                st.caption(settings_line(settings))
-                for item in (i for i in items if i["sample"].config == name):
+                st.caption(settings_line(DecodingConfig.from_dict(mine[0][1].record.settings)))
+                for number, item in mine:
                     with st.container(border=True):
                         st.html(f'<div style="white-space:pre-wrap"><b>{html.escape(prompt)}</b>'
-                                f'{html.escape(item["sample"].text)}</div>')
-                        st.caption(stats_line(item["stats"]))
-                        st.checkbox(t("pg.pick"), key=f"pg.pick.{item['batch']}.{item['number']}")
+                                f'{html.escape(item.record.text)}</div>')
+                        st.caption(stats_line(item.record.stats))
+                        st.checkbox(t("pg.pick"), key=_pick_key(item, number))
 
-    picked = [i for i in results if st.session_state.get(f"pg.pick.{i['batch']}.{i['number']}")]
+    picked = [item.record for number, item in enumerate(items) if st.session_state.get(_pick_key(item, number))]
     if st.button(t("pg.send", n=len(picked)), disabled=not picked, key="pg.send"):
-        records = []
-        for item in picked:
-            source, sample = models.resolve(item["model"], workspace), item["sample"]
-            trained_on = models.training_dataset(item["model"], workspace)
-            records.append({
-                "model": item["model"], "checkpoint": source.location, "source": "playground",
-                "run": item["model"].split("/")[0] if source.kind == "run" else None,
-                "dataset": trained_on.name if trained_on else None, "prompt": sample.prompt, "text": sample.text,
-                "settings": item["settings"], "seed": sample.seed, "sample_index": sample.sample_index,
-                "config_name": sample.config, "stats": item["stats"], "batch": item["batch"],
-            })
-        store = open_store()
-        try:
-            store.add_samples(records)
-        finally:
-            store.close()
-        st.success(t("pg.sent", n=len(records)))
+        with open_store() as store:
+            st.success(t("pg.sent", n=grid.record_grid(store, picked)))
 
     st.subheader(t("pg.token_view"))
-    labels = {i["number"]: f"{i['model']} · {i['sample'].config} · #{i['sample'].sample_index} · {i['sample'].prompt[:20]}"
-              for i in results}
+    labels = {n: f"{i.record.model} · {i.record.config_name} · #{i.record.sample_index} · {i.record.prompt[:20]}"
+              for n, i in enumerate(items)}
     number = st.selectbox(t("pg.token_sample"), list(labels), format_func=labels.get, key="pg.token.sample")
-    item = results[number]
-    steps = len(item["sample"].steps or [])
+    item = items[number]
+    steps = len(item.sample.steps or [])
     step = st.slider(t("pg.token_step"), 0, max(steps - 1, 1), 0, key="pg.token.step") if steps else 0
-    token_view(item["sample"], playground_state.model(item["model"])[0], step)
+    token_view(item.sample, playground_state.model(item.record.model)[0], step)
+
+
+def _pick_key(item: GridItem, number: int) -> str:
+    return f"pg.pick.{item.record.batch}.{number}"

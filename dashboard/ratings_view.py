@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import tempfile
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from core import evaluation
 from core.errors import UserError
 from core.ratings import aggregates, rubric
 from core.ratings import io as ratings_io
-from core.ratings.store import CRITERIA
+from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
 from core.train import runs
 from core.train.config import TrainConfig
 from dashboard.figures import CALM
@@ -34,16 +33,13 @@ def edit_rubric(workspace) -> None:
 
 def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     """One sample at a time: the prompt apart from the continuation, four 1–5 scores, a comment, submit or skip."""
-    samples = store.samples()
     mine = {r["sample_id"]: r for r in store.ratings(rater=rater)}
     skipped = st.session_state.setdefault("ratings.skipped", [])
-    queue = [s for s in samples if s["id"] not in mine and s["id"] not in skipped]
-    if blind:
-        random.Random(rater).shuffle(queue)  # the same order for the same rater, not the order they were made in
-    st.progress(len(mine) / max(1, len(samples)), text=t("ratings.progress", rated=len(mine), total=len(samples)))
+    rated, total = store.progress(rater)
+    st.progress(rated / max(1, total), text=t("ratings.progress", rated=rated, total=total))
     revise = st.selectbox(t("ratings.revise"), [None, *mine], key="ratings.revise",
                           format_func=lambda i: t("ratings.next") if i is None else f"#{i}")
-    sample = next((s for s in samples if s["id"] == revise), None) if revise else (queue[0] if queue else None)
+    sample = store.sample(revise) if revise else store.next_unrated(rater, skip=skipped, shuffled=blind)
     if sample is None:
         st.success(t("ratings.all_done"))
         return
@@ -59,8 +55,8 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     with st.form(f"ratings.form.{sample['id']}", clear_on_submit=False, border=True):
         scores = {}
         for criterion in CRITERIA:
-            scores[criterion] = st.radio(t(f"ratings.criterion.{criterion}"), [1, 2, 3, 4, 5], horizontal=True,
-                                         index=(previous.get(criterion) or 3) - 1,
+            scores[criterion] = st.radio(t(f"ratings.criterion.{criterion}"), SCORES, horizontal=True,
+                                         index=SCORES.index(previous.get(criterion) or SCORES[len(SCORES) // 2]),
                                          help=md_escape(descriptions[criterion]) if descriptions.get(criterion)
                                          else t(f"ratings.criterion.{criterion}.help"),
                                          key=f"ratings.{criterion}.{sample['id']}")
@@ -92,7 +88,7 @@ def compare(store, rater: str) -> None:
     left.text(a["text"])
     right.markdown("**B**")
     right.text(b["text"])
-    for column, outcome in zip(st.columns(4), ["a", "b", "tie", "both_bad"]):
+    for column, outcome in zip(st.columns(len(OUTCOMES)), OUTCOMES):
         if column.button(t(f"ratings.vote.{outcome}"), key=f"ratings.vote.{outcome}", width="stretch"):
             store.vote(a["id"], b["id"], rater, outcome)
             st.session_state["ratings.pair_seed"] = seed + 1
@@ -124,9 +120,9 @@ def results(store) -> None:
 def _distribution(frame: pd.DataFrame, key: str) -> go.Figure:
     """Stacked score counts (1 to 5) per group and criterion."""
     labels = [f"{g} · {t(f'ratings.criterion.{c}')}" for g, c in zip(frame[key], frame["criterion"])]
-    colours = ["#c0504d", "#e4a46b", "#d9d3c3", "#9bb7cc", "#3d6b8c"]
-    figure = go.Figure([go.Bar(y=labels, x=frame[f"count_{s}"], name=str(s), orientation="h", marker_color=colours[s - 1])
-                        for s in range(1, 6)])
+    colours = dict(zip(SCORES, ["#c0504d", "#e4a46b", "#d9d3c3", "#9bb7cc", "#3d6b8c"]))
+    figure = go.Figure([go.Bar(y=labels, x=frame[f"count_{s}"], name=str(s), orientation="h", marker_color=colours[s])
+                        for s in SCORES])
     figure.update_layout(barmode="stack", title=t("ratings.distribution"), **{**CALM, "height": 120 + 22 * len(labels)})
     return figure
 

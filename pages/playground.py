@@ -1,14 +1,10 @@
 """Playground: one prompt under several decoding settings, side by side, for the base model and checkpoints."""
 
-import time
-import uuid
-
 import streamlit as st
 
 from core import models
 from core.errors import UserError
-from core.evaluation.sample_stats import stats
-from core.playground import sampling
+from core.playground import grid
 from core.workspace import Workspace
 from dashboard import playground_state, playground_view
 from dashboard.i18n import t
@@ -38,33 +34,11 @@ except UserError as error:
 go, stop = st.columns([1, 5])
 if go.button(t("pg.generate"), type="primary", disabled=not (configs and chosen_models and prompts), key="pg.generate"):
     stop.button(t("pg.stop"), key="pg.stop")  # any click reruns the page, which interrupts the generation
-    batch, results, problems = uuid.uuid4().hex, [], []
-    for model_name in chosen_models:
-        try:
-            tokenizer, model = playground_state.model(model_name)
-            index = playground_state.training_index(model_name)
-        except UserError as error:
-            problems.append(t("pg.cannot_load", model=md_escape(model_name), error=md_escape(error)))
-            continue
-        for prompt in prompts:
-            st.markdown(f"**{md_escape(model_name)}** · {md_escape(prompt)}")
-            boxes, texts, flushed = playground_view.live_boxes(configs), {}, [0.0]
-
-            def on_token(row: int, piece: str, texts=texts, flushed=flushed, boxes=boxes, prompt=prompt) -> None:
-                texts[row] = texts.get(row, "") + piece
-                if time.monotonic() - flushed[0] > 0.15:  # redraw a few times a second, not per token
-                    flushed[0] = time.monotonic()
-                    for r, box in boxes.items():
-                        box.text(prompt + texts.get(r, ""))
-
-            try:
-                samples = sampling.generate(model, tokenizer, prompt, configs, on_token=on_token, keep_top=10)
-            except UserError as error:
-                problems.append(md_escape(error))
-                continue
-            results += [playground_view.result(model_name, s, configs, stats(s, index), batch) for s in samples]
-            st.session_state["pg.results"] = results  # what is done survives a Stop
-    st.session_state["pg.results"], st.session_state["pg.problems"] = results, problems
+    st.session_state["pg.results"] = []  # filled as each cell is done: what is done survives a Stop
+    result = grid.generate_grid(chosen_models, prompts, configs, workspace=workspace, load=playground_state.model,
+                                memorization=playground_state.training_index, on_cell=playground_view.live_cell(configs),
+                                on_item=st.session_state["pg.results"].append, keep_top=10)
+    st.session_state["pg.problems"] = playground_view.problem_lines(result.problems)
     st.rerun()
 
 for problem in st.session_state.get("pg.problems", []):

@@ -12,7 +12,7 @@ from tests.conftest import run_core
 
 STAT_KEYS = {"length_tokens", "distinct_1", "distinct_2", "repetition_rate", "mean_logprob", "perplexity",
              "longest_shared_chars", "memorized"}
-LINE_KEYS = {"prompt", "model", "config", "settings", "sample_index", "seed", "text"} | STAT_KEYS
+LINE_KEYS = {"prompt", "model", "config_name", "settings", "sample_index", "seed", "text", "stats", "source"}
 CONFIGS = [
     {"name": "greedy", "do_sample": False, "max_new_tokens": 24, "num_samples": 2, "seed": 0},
     {"name": "top-k 40", "do_sample": True, "top_k": 40, "max_new_tokens": 24, "num_samples": 2, "seed": 7},
@@ -35,22 +35,23 @@ def test_sample_writes_one_line_per_sample_and_reproduces(workspace, tmp_path):
     result, lines = sample(tmp_path, "--model", "starter", "--prompt", PROMPT, "--prompt", "春风")
     assert len(lines) == 2 * 3 * 2
     for line in lines:
-        assert LINE_KEYS <= set(line), line.keys()
+        assert LINE_KEYS <= set(line) and STAT_KEYS <= set(line["stats"]), line.keys()
+        assert line["source"] == "cli" and line["checkpoint"] is not None
         assert line["model"] == "starter"
-        config = next(c for c in CONFIGS if c["name"] == line["config"])
+        config = next(c for c in CONFIGS if c["name"] == line["config_name"])
         assert line["settings"] == DecodingConfig.from_dict(config).to_dict()  # every setting, defaults included
         assert line["seed"] == line["settings"]["seed"]
-        assert 1 <= line["length_tokens"] <= line["settings"]["max_new_tokens"]
-        assert line["perplexity"] > 1 and line["mean_logprob"] < 0
-        assert line["longest_shared_chars"] is None and line["memorized"] is None  # starter: no training data
+        assert 1 <= line["stats"]["length_tokens"] <= line["settings"]["max_new_tokens"]
+        assert line["stats"]["perplexity"] > 1 and line["stats"]["mean_logprob"] < 0
+        assert line["stats"]["longest_shared_chars"] is None and line["stats"]["memorized"] is None  # starter: no training data
         assert not line["text"].startswith(line["prompt"])  # the continuation only
-    assert [(line["prompt"], line["config"], line["sample_index"]) for line in lines] == [
+    assert [(line["prompt"], line["config_name"], line["sample_index"]) for line in lines] == [
         (p, c["name"], i) for p in (PROMPT, "春风") for c in CONFIGS for i in range(2)]
-    settings = {line["config"]: line["settings"] for line in lines}
+    settings = {line["config_name"]: line["settings"] for line in lines}
     assert settings["hot top-p"]["temperature"] == 1.3 and settings["hot top-p"]["no_repeat_ngram_size"] == 3
     assert settings["top-k 40"]["top_k"] == 40 and settings["greedy"]["do_sample"] is False
 
-    by_key = {(line["prompt"], line["config"], line["sample_index"]): line["text"] for line in lines}
+    by_key = {(line["prompt"], line["config_name"], line["sample_index"]): line["text"] for line in lines}
     for prompt in (PROMPT, "春风"):
         assert by_key[prompt, "greedy", 0] == by_key[prompt, "greedy", 1]
         assert by_key[prompt, "top-k 40", 0] != by_key[prompt, "top-k 40", 1]  # two rows, two generators
@@ -63,7 +64,7 @@ def test_sample_writes_one_line_per_sample_and_reproduces(workspace, tmp_path):
     # Seeded sampling reproduces in a second invocation, here with the configs in another order and alone.
     _, again = sample(tmp_path, "--model", "starter", "--prompt", PROMPT, configs=CONFIGS[::-1], out="again.jsonl")
     for line in again:
-        assert line["text"] == by_key[PROMPT, line["config"], line["sample_index"]]
+        assert line["text"] == by_key[PROMPT, line["config_name"], line["sample_index"]]
 
 
 def test_prompt_file_and_memorization_against_a_runs_dataset(workspace, tmp_path):
@@ -78,6 +79,9 @@ def test_prompt_file_and_memorization_against_a_runs_dataset(workspace, tmp_path
     (data / "data.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in docs), encoding="utf-8")
     run = workspace.root / "runs" / "lighthouse"
     shutil.copytree(workspace.root / "models" / "starter", run / "checkpoint-10")
+    (run / "checkpoint-10" / "trainer_state.json").write_text('{"global_step": 10}')  # a complete checkpoint
+    for name in ("optimizer.pt", "scheduler.pt"):
+        (run / "checkpoint-10" / name).write_bytes(b"x")
     (run / "config.json").write_text(json.dumps({"dataset": "copied", "model": "starter"}), encoding="utf-8")
     prompt_file = tmp_path / "prompt.txt"
     prompt_file.write_text(PROMPT + "\n", encoding="utf-8")
@@ -86,8 +90,8 @@ def test_prompt_file_and_memorization_against_a_runs_dataset(workspace, tmp_path
         _, (line,) = sample(tmp_path, "--model", model, "--prompt-file", str(prompt_file), configs=greedy)
         assert line["prompt"] == PROMPT and line["model"] == model
         assert line["text"] == first["text"]
-        assert line["memorized"] is True and line["longest_shared_chars"] == len(first["text"])
-        assert line["memorization_data"].endswith("copied")
+        assert line["stats"]["memorized"] is True and line["stats"]["longest_shared_chars"] == len(first["text"])
+        assert line["stats"]["memorization_data"].endswith("copied")
 
     # Any model, against a dataset named on the command line; a short overlap is not flagged.
     other = workspace.root / "datasets" / "other"
@@ -95,7 +99,7 @@ def test_prompt_file_and_memorization_against_a_runs_dataset(workspace, tmp_path
     (other / "data.jsonl").write_text(json.dumps({"text": first["text"][:20]}) + "\n", encoding="utf-8")
     _, (line,) = sample(tmp_path, "--model", "starter", "--prompt", PROMPT, "--memorization-data", "other",
                         configs=greedy)
-    assert line["longest_shared_chars"] == 20 and line["memorized"] is False
+    assert line["stats"]["longest_shared_chars"] == 20 and line["stats"]["memorized"] is False
 
 
 @pytest.mark.parametrize("problem", ["missing", "bad_json", "unknown_key", "not_a_list", "no_name", "bad_value",
@@ -144,3 +148,22 @@ def test_bench_sample_json(workspace):
     assert figures["samples_per_setting"] == 4 and figures["max_new_tokens"] == 64
     assert figures["batched_tokens"] <= 4 * 4 * 64 and figures["sequential_tokens"] <= 4 * 4 * 64
     assert figures["device"] == "cpu" or figures["device"].startswith("NVIDIA")
+
+
+def test_sample_output_imports_into_the_ratings_as_it_is(workspace, tmp_path):
+    """`sample --out s.jsonl` then `ratings import s.jsonl`: one record type, so every sample arrives whole."""
+    _, lines = sample(tmp_path, "--model", "starter", "--prompt", PROMPT, "--prompt", "春风", out="s.jsonl")
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    done = run_core(workspace, "ratings", "import", str(tmp_path / "s.jsonl"), QUILL_DB_URL=db)
+    assert done.returncode == 0, done.stderr
+    assert f"imported {len(lines)} samples and 0 ratings" in done.stdout
+
+    from core.ratings.store import open_store
+
+    with open_store(db) as store:
+        stored = store.samples()
+    assert len(stored) == len(lines) == 12
+    for line, row in zip(lines, stored):
+        kept = ("model", "checkpoint", "prompt", "text", "config_name", "settings", "seed", "sample_index", "stats")
+        assert {k: row[k] for k in kept} == {k: line[k] for k in kept}
+        assert row["source"] == "import"

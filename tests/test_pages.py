@@ -227,15 +227,15 @@ def test_playground_grid_generates_and_sends_to_ratings(workspace):
     at.button(key="pg.generate").click().run()
     assert not at.exception, [e.value for e in at.exception]
     results = at.session_state["pg.results"]
-    assert len(results) == 3 and {r["sample"].config for r in results} == {"greedy", "top-k 50", "top-p 0.9"}
-    assert all(r["stats"]["length_tokens"] >= 1 for r in results)
+    assert len(results) == 3 and {r.record.config_name for r in results} == {"greedy", "top-k 50", "top-p 0.9"}
+    assert all(r.record.stats["length_tokens"] >= 1 for r in results)
     subheaders = [h.value for h in at.subheader]
     assert "starter · The harbour" in subheaders
     # The token view shows the candidates of the chosen step.
     assert any("Probability" in d.value.columns for d in at.dataframe)
 
     picked = results[0]
-    at.checkbox(key=f"pg.pick.{picked['batch']}.0").check().run()
+    at.checkbox(key=f"pg.pick.{picked.record.batch}.0").check().run()
     at.button(key="pg.send").click().run()
     assert "1 samples are in the ratings database" in at.success[0].value
     from core.ratings.store import open_store

@@ -197,6 +197,11 @@ def test_a_runs_gallery_becomes_samples(tmp_path):
     assert (first["model"], first["source"], first["run"]) == ("starter", "gallery", "poems-run")
     assert (second["model"], second["checkpoint"], second["text"]) == ("poems-run/checkpoint-50", "checkpoint-50", "下独酌")
     assert second["dataset"] == "poems" and second["settings"]["top_p"] == 0.9
+    # The settings recorded are the ones the training worker samples with, all of them: its top-k 50 included.
+    from core.playground.presets import gallery_decoding
+
+    assert second["settings"] == gallery_decoding(TrainConfig().gallery_max_new_tokens).to_dict()
+    assert second["settings"]["top_k"] == 50 and second["settings"]["temperature"] == 0.8
 
 
 def test_csv_cells_that_would_run_as_formulas_are_text_and_import_back_exactly(tmp_path):

@@ -85,7 +85,7 @@ def test_created_is_kept_in_utc(tmp_path):
         ({"text": None}, "lacks text"),
         ({"source": "web"}, "source 'web'"),
         ({"setting": {}}, "unknown fields setting"),
-        ({"settings": "top_k=50"}, "settings must be a dict"),
+        ({"settings": "top_k=50"}, "settings must be an object"),
     ],
 )
 def test_bad_records_are_refused_whole(tmp_path, bad, says):
@@ -491,3 +491,33 @@ def test_the_home_summary_does_not_hang_on_a_silent_postgres_server(tmp_path, si
                    QUILL_DB_URL=db_url, QUILL_HOME=str(tmp_path / "ws"))
     assert (done.returncode, done.stdout, done.stderr) == (0, "0\n", "")
 
+
+
+def test_the_rubric_is_defined_once_and_the_database_checks_it(tmp_path):
+    from core.ratings import aggregates, rubric
+
+    assert store_module.CRITERIA is rubric.CRITERIA and aggregates.CRITERIA is rubric.CRITERIA
+    assert aggregates.SCORES is rubric.SCORES and store_module.OUTCOMES is rubric.OUTCOMES
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        (sample,) = store.add_samples([record()])
+        for criterion in rubric.CRITERIA:  # the database's own check refuses a score outside the rubric
+            with pytest.raises(Exception, match="CHECK"), store.transaction() as session:
+                session.add(Rating(sample_id=sample, rater="x", **{criterion: max(rubric.SCORES) + 1}))
+
+
+def test_blind_queue_is_a_fixed_shuffle_per_rater_that_visits_every_sample(tmp_path):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        ids = store.add_samples([record(sample_index=i) for i in range(12)])
+
+        def order(rater):
+            seen = []
+            while (sample := store.next_unrated(rater, skip=seen, shuffled=True)) is not None:
+                seen.append(sample["id"])
+            return seen
+
+        ann = order("ann")
+        assert sorted(ann) == ids and ann != ids  # every sample once, not in the order made
+        assert order("ann") == ann and order("bo") != ann  # the same for the same rater, another for another
+        store.rate(ann[0], "ann", {"fluency": 3})
+        assert store.next_unrated("ann", shuffled=True)["id"] == ann[1]
+        assert store.sample(ann[0])["id"] == ann[0] and store.sample(10_000) is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from core.errors import UserError
@@ -24,11 +23,10 @@ def register(commands) -> None:
 
 def cmd_sample(args) -> None:
     import json
-    import tempfile
 
     from core import models
-    from core.evaluation import sample_stats
-    from core.playground import sampling
+    from core.files import write_text_atomic
+    from core.playground import grid, sampling
 
     prompts = list(args.prompt or [])
     for path in args.prompt_file or []:
@@ -43,47 +41,38 @@ def cmd_sample(args) -> None:
     if out.is_dir():
         raise UserError(f"--out {out} is a directory: name a .jsonl file to write")
     workspace = Workspace.from_env()
+    checked_against = None  # the default: a run's own training data
     if args.memorization_data:
         from core.data import dataset
-
-        data_dir = dataset.resolve(workspace, args.memorization_data)
-    else:
-        data_dir = models.training_dataset(args.model, workspace)
-    try:
-        tokenizer, model = models.load(args.model, workspace)
-    except (ValueError, RuntimeError, OSError) as exc:  # a broken model directory: say so in one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"could not load model '{args.model}': {first}") from exc
-    import torch
-
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
-    index = None
-    if data_dir is not None:
         from core.evaluation import memorization
 
+        data_dir = dataset.resolve(workspace, args.memorization_data)
         index = memorization.open_index(data_dir)  # built once per dataset, then memory-mapped
 
-    settings = {c.name: c.to_dict() for c in configs}
-    records = []
-    for prompt in prompts:
-        samples = sampling.generate(model, tokenizer, prompt, configs)
-        print(f"prompt: {prompt[:60]!r}")
-        for sample in samples:
-            records.append({
-                "prompt": prompt, "model": args.model, "config": sample.config, "settings": settings[sample.config],
-                "sample_index": sample.sample_index, "seed": sample.seed, "text": sample.text,
-                **sample_stats.stats(sample, index),
-                "memorization_data": str(data_dir) if data_dir is not None else None,
-            })
-            if sample.sample_index == 0:
-                print(f"  {sample.config:<16} {sample.text[:60]!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    os.replace(tmp, out)
-    checked = f"memorization checked against {data_dir}" if data_dir is not None else "no memorization check"
-    print(f"wrote {len(records)} samples ({len(prompts)} prompt(s) x {len(configs)} setting(s)) to {out}; {checked}")
+        def checked_against(_name: str) -> tuple:
+            return str(data_dir), index
+
+    def load(name: str):
+        tokenizer, model = models.load(name, workspace)  # every load failure is one UserError there
+        import torch
+
+        return tokenizer, model.to("cuda" if torch.cuda.is_available() else "cpu")
+
+    result = grid.generate_grid([args.model], prompts, configs, workspace=workspace, source="cli", load=load,
+                                memorization=checked_against)
+    if result.problems:
+        raise UserError(result.problems[0].error)
+    for record in result.records:
+        if record.config_name == configs[0].name and record.sample_index == 0:
+            print(f"prompt: {record.prompt[:60]!r}")
+        if record.sample_index == 0:
+            print(f"  {record.config_name:<16} {record.text[:60]!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)  # one SampleRecord a line: `ratings import` reads it as it is
+    write_text_atomic(out, "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in result.records))
+    data = result.records[0].stats.get("memorization_data") if result.records else None
+    checked = f"memorization checked against {data}" if data is not None else "no memorization check"
+    print(f"wrote {len(result.records)} samples ({len(prompts)} prompt(s) x {len(configs)} setting(s)) to {out}; "
+          f"{checked}")
 
 def _read_decoding_configs(path: str) -> list:
     """A JSON list of decoding settings, each an object with a `name` (see `core.playground.sampling.DecodingConfig`)."""

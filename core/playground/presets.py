@@ -6,11 +6,21 @@ The file format is the one `python -m core sample --configs FILE.json` reads: a 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from core.data.dataset import check_name
 from core.errors import UserError
 from core.playground.sampling import DecodingConfig
 from core.workspace import Workspace
+
+# The checkpoint gallery's decoding: the training worker samples with it, and a gallery imported into the ratings
+# records it as each sample's settings. top_k=50 is what the gallery always had (transformers' default, unnamed).
+GALLERY = DecodingConfig(name="gallery", do_sample=True, temperature=0.8, top_k=50, top_p=0.9)
+
+
+def gallery_decoding(max_new_tokens: int) -> DecodingConfig:
+    """The gallery's decoding setting with a run's `gallery_max_new_tokens`."""
+    return replace(GALLERY, max_new_tokens=max_new_tokens)
 
 
 def _dir(workspace: Workspace):

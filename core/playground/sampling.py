@@ -69,6 +69,13 @@ class DecodingConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def generate_kwargs(self) -> dict:
+        """This setting as `model.generate` keywords: every filter named, so the model's own generation_config
+        (transformers' default top_k=50 among them) cannot add one that the recorded settings do not show."""
+        return {"do_sample": self.do_sample, "temperature": self.temperature, "top_k": self.top_k,
+                "top_p": self.top_p, "repetition_penalty": self.repetition_penalty,
+                "no_repeat_ngram_size": self.no_repeat_ngram_size, "max_new_tokens": self.max_new_tokens}
+
     @classmethod
     def from_dict(cls, data: dict, *, where: str = "the setting") -> DecodingConfig:
         """Read a JSON object; unknown keys and values of the wrong type or range are a UserError."""

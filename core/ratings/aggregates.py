@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 
-CRITERIA: tuple[str, ...] = ("fluency", "coherence", "style", "repetition")
-SCORES: tuple[int, ...] = (1, 2, 3, 4, 5)
-OUTCOMES: tuple[str, ...] = ("a", "b", "tie", "both_bad")
+from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
+
 CONFIDENCE = 0.95
 
 

@@ -10,11 +10,13 @@ itself starts with `'` gets one more, and `import_file` takes that one quote off
 one transaction: a bad row is a UserError naming its line, and nothing of the file is stored. Columns:
 
 - required: model, prompt, text
-- optional sample fields: checkpoint, run, dataset, settings (a JSON object), seed, config_name, created (ISO)
+- optional sample fields: those of a sample record (core.ratings.schema.SampleRecord): checkpoint, run, dataset,
+  config_name, settings and stats (JSON objects), seed, sample_index, created (ISO). So the file that
+  `python -m core sample --out` writes imports as it is.
 - optional rating: rater, fluency, coherence, style, repetition (1-5 or empty), comment
 - sample_id: rows with the same value are one sample (an export has one row per rating); without it, each row
   is its own sample. The ids in the file are not kept: the database gives new ones.
-- source and rated_at, written by `export`, are read and ignored: imported samples have source "import".
+- source, batch and rated_at are read and ignored: imported samples have source "import" and one batch per import.
 
 An export imported into a fresh database gives the same samples (those that were rated) and the same scores.
 """
@@ -28,19 +30,21 @@ from datetime import datetime
 from pathlib import Path
 
 from core.errors import UserError
-from core.ratings.store import CRITERIA, Rating, Sample, Store, _checked, _rater, _scores
+from core.ratings.rubric import CRITERIA
+from core.ratings.schema import FIELDS, SampleRecord
+from core.ratings.store import Rating, Sample, Store, _checked, _rater, _scores
 
 FORMATS = ("csv", "jsonl")
-SAMPLE_COLUMNS = (
+SAMPLE_COLUMNS = (  # what an export writes of each sample; "created" last (it is renamed from sample_created)
     "model", "checkpoint", "run", "dataset", "config_name", "settings", "seed", "prompt", "text", "created",
 )
 RATING_COLUMNS = ("rater", *CRITERIA, "comment")
 EXPORT_COLUMNS = ("sample_id", *SAMPLE_COLUMNS, "source", *RATING_COLUMNS, "rated_at")
-IGNORED_COLUMNS = ("source", "rated_at")
+IGNORED_COLUMNS = ("source", "batch", "rated_at")
 # What a spreadsheet reads as the start of a formula (OWASP). By hand, not defusedcsv: that one skips tab and
 # carriage return and rewrites every `|` in the cell, which the import could not undo exactly.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-KNOWN_COLUMNS = ("sample_id", *SAMPLE_COLUMNS, *RATING_COLUMNS, *IGNORED_COLUMNS)
+KNOWN_COLUMNS = tuple(dict.fromkeys(("sample_id", *FIELDS, *RATING_COLUMNS, *IGNORED_COLUMNS)))
 
 
 # --- export ---------------------------------------------------------------------------------------------------
@@ -145,7 +149,7 @@ def import_file(store: Store, path: str | Path) -> dict:
     rows = {}
     for index, (key, (line, sample)) in enumerate(samples.items()):
         try:
-            rows[key] = Sample(**_checked({**sample, "source": "import"}, index, batch))
+            rows[key] = Sample(**_checked(SampleRecord.from_dict({**sample, "source": "import"}), index, batch))
         except UserError as exc:
             raise UserError(f"{path.name} line {line}: {exc}") from None
     with store.transaction() as session:
@@ -212,6 +216,7 @@ def _text(value) -> str | None:
 
 
 def _sample(record: dict, where: str) -> dict:
+    """The row's sample fields, CSV text turned into their types (checked whole by SampleRecord on storing)."""
     out: dict = {}
     for key in ("model", "checkpoint", "run", "dataset", "config_name", "created"):
         value = _text(record.get(key))
@@ -220,23 +225,33 @@ def _sample(record: dict, where: str) -> dict:
     for key in ("prompt", "text"):  # kept exactly: a continuation's leading space is part of it
         if _text(record.get(key)) is not None:
             out[key] = str(record[key])
+    for key in ("settings", "stats"):
+        value = _object(record.get(key), key, where)
+        if value is not None:
+            out[key] = value
+    for key in ("seed", "sample_index"):
+        value = _whole(record.get(key), key, where)
+        if value is not None:
+            out[key] = value
     missing = [key for key in ("model", "prompt", "text") if key not in out]
     if missing:
         raise UserError(f"{where} lacks {', '.join(missing)}; every row needs model, prompt and text")
-    settings = record.get("settings")
-    if isinstance(settings, str) and settings.strip():
-        try:
-            settings = json.loads(settings)
-        except json.JSONDecodeError:
-            raise UserError(f"{where}: settings is not valid JSON: {settings[:60]!r}") from None
-    if settings not in (None, ""):
-        if not isinstance(settings, dict):
-            raise UserError(f"{where}: settings must be a JSON object, not {type(settings).__name__}")
-        out["settings"] = settings
-    seed = _whole(record.get("seed"), "seed", where)
-    if seed is not None:
-        out["seed"] = seed
+    SampleRecord.from_dict(out, where=where)  # a wrong type, named with its line
     return out
+
+
+def _object(value, name: str, where: str) -> dict | None:
+    """A JSON object cell: a dict in JSONL, JSON text in CSV; empty is None."""
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise UserError(f"{where}: {name} is not valid JSON: {value[:60]!r}") from None
+    if value in (None, ""):
+        return None
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: {name} must be a JSON object, not {type(value).__name__}")
+    return value
 
 
 def _whole(value, name: str, where: str) -> int | None:
@@ -271,19 +286,20 @@ def _rating(record: dict, where: str) -> dict | None:
 
 def import_gallery(store: Store, run_dir: Path) -> int:
     """A run's checkpoint gallery (samples.jsonl) into the store, each sample tied to its checkpoint and settings."""
+    from core.playground.presets import gallery_decoding
     from core.train import runs
     from core.train.config import TrainConfig
 
     config = TrainConfig.load(Path(run_dir) / "config.json")
-    settings = {"do_sample": True, "top_p": 0.9, "temperature": 0.8, "max_new_tokens": config.gallery_max_new_tokens}
+    settings = gallery_decoding(config.gallery_max_new_tokens).to_dict()  # what the worker sampled with
     records = [
-        {
-            "model": f"{Path(run_dir).name}/checkpoint-{line['step']}" if line["step"] else config.model,
-            "checkpoint": f"checkpoint-{line['step']}" if line["step"] else config.model,
-            "run": Path(run_dir).name, "dataset": config.dataset, "source": "gallery",
-            "prompt": line["prompt"], "text": line["text"], "seed": line.get("seed"),
-            "config_name": f"gallery step {line['step']}", "settings": settings,
-        }
+        SampleRecord(
+            model=f"{Path(run_dir).name}/checkpoint-{line['step']}" if line["step"] else config.model,
+            checkpoint=f"checkpoint-{line['step']}" if line["step"] else config.model,
+            run=Path(run_dir).name, dataset=config.dataset, source="gallery",
+            prompt=line["prompt"], text=line["text"], seed=line.get("seed"),
+            config_name=f"gallery step {line['step']}", settings=settings,
+        )
         for line in runs.read_samples(run_dir)
     ]
     if not records:

@@ -1,4 +1,6 @@
-"""The rating rubric of a workspace: what each criterion asks the rater, editable, kept in `rubric.json`.
+"""The rating rubric: the criteria, the scores and the vote outcomes (the one definition the store's columns and
+checks, the aggregates, import/export and the pages all import), and what each criterion asks the rater in this
+workspace, editable, kept in `rubric.json`.
 
 The four criteria themselves are fixed (they are the database's columns); their descriptions are the workspace's.
 """
@@ -8,8 +10,11 @@ from __future__ import annotations
 import json
 
 from core.errors import UserError
-from core.ratings.store import CRITERIA
 from core.workspace import Workspace
+
+CRITERIA: tuple[str, ...] = ("fluency", "coherence", "style", "repetition")  # "repetition": 5 = free of it
+SCORES: tuple[int, ...] = (1, 2, 3, 4, 5)  # a score on every criterion
+OUTCOMES: tuple[str, ...] = ("a", "b", "tie", "both_bad")  # a blind vote: A better, B better, tie, both bad
 
 
 def _path(workspace: Workspace):

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -44,21 +45,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 
 from core.errors import UserError
+from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
+from core.ratings.schema import SampleRecord
 from core.workspace import Workspace
-
-SOURCES = ("playground", "gallery", "import")
-CRITERIA = ("fluency", "coherence", "style", "repetition")
-OUTCOMES = ("a", "b", "tie", "both_bad")  # A better, B better, tie, both bad
-SCORES = range(1, 6)
-
-REQUIRED = ("model", "source", "prompt", "text")
-OPTIONAL = (
-    "checkpoint", "run", "dataset", "settings", "seed", "sample_index", "config_name", "stats", "batch", "created",
-)
 
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _score_checks() -> list[CheckConstraint]:
+    """The database's own check that each criterion holds a score of the rubric (or nothing)."""
+    return [CheckConstraint(f"{c} BETWEEN {min(SCORES)} AND {max(SCORES)}", name=f"ck_ratings_{c}") for c in CRITERIA]
 
 
 class Base(DeclarativeBase):
@@ -99,7 +97,7 @@ class Rating(Base):
     __tablename__ = "ratings"
     __table_args__ = (
         UniqueConstraint("sample_id", "rater"),
-        *(CheckConstraint(f"{c} BETWEEN 1 AND 5", name=f"ck_ratings_{c}") for c in CRITERIA),
+        *_score_checks(),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
@@ -118,7 +116,7 @@ class Comparison(Base):
 
     __tablename__ = "comparisons"
     __table_args__ = (
-        CheckConstraint("outcome IN ('a', 'b', 'tie', 'both_bad')", name="ck_comparisons_outcome"),
+        CheckConstraint(f"outcome IN ({', '.join(repr(o) for o in OUTCOMES)})", name="ck_comparisons_outcome"),
         CheckConstraint("sample_a <> sample_b", name="ck_comparisons_distinct"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -166,7 +164,7 @@ Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("updated", DateTime(timezone=True), nullable=False),
     UniqueConstraint("sample_id", "rater"),
-    *(CheckConstraint(f"{c} BETWEEN 1 AND 5", name=f"ck_ratings_{c}") for c in CRITERIA),
+    *_score_checks(),
 )
 
 
@@ -315,8 +313,9 @@ class Store:
         with self._writes.begin() as session:
             yield session
 
-    def add_samples(self, records: list[dict]) -> list[int]:
-        """Store samples; returns their ids in order. Records without a `batch` share one new batch id."""
+    def add_samples(self, records: Iterable[SampleRecord | dict]) -> list[int]:
+        """Store samples (records, or their JSON form); returns their ids in order. Records without a `batch`
+        share one new batch id. A bad record is a UserError naming it, and then nothing is stored."""
         batch = str(uuid.uuid4())
         rows = [Sample(**_checked(record, i, batch)) for i, record in enumerate(records)]
         with self.transaction() as session:
@@ -391,12 +390,19 @@ class Store:
         with self._reads() as session:
             return [_rating_dict(rating, sample) for rating, sample in session.execute(query)]
 
-    def next_unrated(self, rater: str, source: str | None = None, skip: Iterable[int] = ()) -> dict | None:
-        """The first sample (in the order added) that `rater` has not rated, leaving out the ids in `skip`
-        (those skipped on the sheet); only samples of `source` if given. None when all are rated."""
+    def next_unrated(
+        self, rater: str, source: str | None = None, skip: Iterable[int] = (), shuffled: bool = False
+    ) -> dict | None:
+        """The next sample to rate: the first (in the order added) that `rater` has not rated, leaving out the ids
+        in `skip` (those skipped on the sheet); only samples of `source` if given. None when all are rated.
+
+        `shuffled` (blind rating): a fixed order of the rater's own instead, so the order the samples were made
+        in (and with it their settings) does not show; a multiplicative hash of the id in SQL, so the queue is
+        never loaded."""
         rater = _rater(rater)
         rated = select(Rating.sample_id).where(Rating.rater == rater)
-        query = select(Sample).where(Sample.id.not_in(rated)).order_by(Sample.id).limit(1)
+        order = (Sample.id * _HASH_MULTIPLIER + zlib.crc32(rater.encode())) % _HASH_MODULUS if shuffled else Sample.id
+        query = select(Sample).where(Sample.id.not_in(rated)).order_by(order, Sample.id).limit(1)
         skip = list(skip)
         if skip:
             query = query.where(Sample.id.not_in(skip))
@@ -404,6 +410,12 @@ class Store:
             query = query.where(Sample.source == source)
         with self._reads() as session:
             row = session.scalar(query)
+            return _as_dict(row) if row is not None else None
+
+    def sample(self, sample_id: int) -> dict | None:
+        """One sample by its id, None when there is none."""
+        with self._reads() as session:
+            row = session.get(Sample, _sample_id(sample_id))
             return _as_dict(row) if row is not None else None
 
     def progress(self, rater: str, source: str | None = None) -> tuple[int, int]:
@@ -510,21 +522,12 @@ class Store:
         self.close()
 
 
-def _checked(record: dict, index: int, batch: str) -> dict:
+def _checked(record: SampleRecord | dict, index: int, batch: str) -> dict:
     """The record as Sample columns, or a UserError that says which sample and which field is wrong."""
     where = f"sample {index + 1}"
-    missing = [key for key in REQUIRED if record.get(key) is None]
-    if missing:
-        raise UserError(f"{where} lacks {', '.join(missing)}; every sample needs {', '.join(REQUIRED)}")
-    unknown = sorted(set(record) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise UserError(f"{where} has unknown fields {', '.join(unknown)}; known: {', '.join(REQUIRED + OPTIONAL)}")
-    if record["source"] not in SOURCES:
-        raise UserError(f"{where} has source {record['source']!r}; use one of {', '.join(SOURCES)}")
-    for key in ("settings", "stats"):
-        if record.get(key) is not None and not isinstance(record[key], dict):
-            raise UserError(f"{where}: {key} must be a dict, not {type(record[key]).__name__}")
-    row = {key: record[key] for key in REQUIRED + OPTIONAL if record.get(key) is not None}
+    if not isinstance(record, SampleRecord):
+        record = SampleRecord.from_dict(record, where=where)
+    row = {key: value for key, value in record.validate(where).to_dict().items() if value is not None}
     row.setdefault("batch", batch)
     if isinstance(row.get("created"), str):  # imports carry the original time as ISO text
         try:
@@ -552,6 +555,10 @@ def _as_dict(row: Sample) -> dict:
     out["created"] = _utc(out["created"])
     return out
 
+
+# Knuth's multiplicative hash (2^32 / golden ratio) modulo the largest 32-bit prime: a fixed shuffle of the ids
+# that SQLite and PostgreSQL compute alike in 64-bit integers.
+_HASH_MULTIPLIER, _HASH_MODULUS = 2654435761, 4294967291
 
 SAMPLE_FIELDS = ("model", "checkpoint", "run", "dataset", "source", "settings", "seed", "config_name", "prompt", "text")
 

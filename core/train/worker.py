@@ -152,6 +152,8 @@ def _callbacks():
             self.path, self.tokenizer, self.config = path, tokenizer, config
 
         def sample(self, model, step: int) -> None:
+            from core.playground.presets import gallery_decoding
+
             prompts = [p for p in self.config.gallery_prompts if p.strip()]
             if not prompts or _rank() != 0:
                 return
@@ -164,8 +166,8 @@ def _callbacks():
                 for prompt in prompts:
                     torch.manual_seed(self.config.gallery_seed)  # the same seed for each prompt at every step
                     inputs = self.tokenizer(prompt, return_tensors="pt").to(device)
-                    out = model.generate(**inputs, max_new_tokens=self.config.gallery_max_new_tokens, do_sample=True,
-                                         top_p=0.9, temperature=0.8, pad_token_id=self.tokenizer.eos_token_id)
+                    decoding = gallery_decoding(self.config.gallery_max_new_tokens).generate_kwargs()
+                    out = model.generate(**inputs, **decoding, pad_token_id=self.tokenizer.eos_token_id)
                     text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
                     _append_jsonl(self.path, {"step": step, "prompt": prompt, "text": text,
                                               "seed": self.config.gallery_seed})
