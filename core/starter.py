@@ -1,7 +1,8 @@
 """The starter model: a small, untrained GPT-2 with its own byte-level BPE tokenizer, built offline.
 
 It makes the lab work on a machine with no network: a real model of the real architecture, just small,
-trained on nothing yet. Its tokenizer is learned from the project's sample corpus.
+trained on nothing yet. Its tokenizer (`core.starter_tokenizer`) holds the common Han characters whole and
+learns its other merges from the project's sample corpus.
 """
 
 from __future__ import annotations
@@ -12,29 +13,17 @@ from pathlib import Path
 
 from core.corpus import sample_texts
 from core.files import staged_directory
-
-EOS = "<|endoftext|>"
+from core.starter_tokenizer import EOS, train_tokenizer
 
 
 @dataclass(frozen=True)
 class StarterConfig:
-    vocab_size: int = 8192  # BPE vocabulary, `<|endoftext|>` and the 256 byte symbols included
+    merges: int = 4096  # BPE merges learned on top of the 256 bytes and the whole common Han characters
     n_layer: int = 4  # transformer blocks
     n_embd: int = 256  # hidden width
     n_head: int = 4  # attention heads (width / heads = 64, as in GPT-2)
     n_positions: int = 512  # context length in tokens
     seed: int = 0  # same seed, same weights
-
-
-def train_tokenizer(texts: list[str], vocab_size: int):
-    """A GPT-2-style byte-level BPE tokenizer (every byte is in the alphabet, so no text is ever unknown)."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Tokenizer
-
-    bpe = ByteLevelBPETokenizer(add_prefix_space=False)
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, special_tokens=[EOS], show_progress=False)
-    merges = json.loads(bpe._tokenizer.to_str())["model"]["merges"]
-    return GPT2Tokenizer(vocab=bpe.get_vocab(), merges=[tuple(m) for m in merges], add_prefix_space=False)
 
 
 def build_model(config: StarterConfig, vocab_size: int, eos_id: int):
@@ -60,7 +49,7 @@ def build_starter(out: Path, config: StarterConfig = StarterConfig()) -> dict:
 
     hf_logging.disable_progress_bar()  # the command prints its own one-line summary
     out = Path(out)
-    tokenizer = train_tokenizer(sample_texts(), config.vocab_size)
+    tokenizer = train_tokenizer(sample_texts(), config.merges)
     model = build_model(config, len(tokenizer), tokenizer.convert_tokens_to_ids(EOS))
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),
