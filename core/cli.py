@@ -236,8 +236,18 @@ def cmd_sample(args) -> None:
     settings = {c.name: c.to_dict() for c in configs}
     records = []
     for prompt in prompts:
-        samples = sampling.generate(model, tokenizer, prompt, configs)
         print(f"prompt: {prompt[:60]!r}")
+        on_token = None
+        if args.stream:  # the first row (first setting, first sample), whole characters only, as they come
+            print(f"{configs[0].name}: {prompt}", end="", flush=True)
+
+            def on_token(row: int, piece: str) -> None:
+                if row == 0:
+                    print(piece, end="", flush=True)
+
+        samples = sampling.generate(model, tokenizer, prompt, configs, on_token=on_token)
+        if args.stream:
+            print()
         for sample in samples:
             records.append({
                 "prompt": prompt, "model": args.model, "config": sample.config, "settings": settings[sample.config],
@@ -382,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "generation names plus num_samples and seed (default: greedy, top-k 50, top-p 0.9, temperature 1.2)")
     sample.add_argument("--out", required=True, help="the JSONL file to write, one sample per line")
     sample.add_argument("--memorization-data", help="a dataset to check samples against (default: a run's own dataset)")
+    sample.add_argument("--stream", action="store_true",
+                        help="print the first setting's first sample as it is generated, then the summary")
     sample.set_defaults(run=cmd_sample)
 
     evaluate = commands.add_parser("eval", help="perplexity of a model on a dataset's validation split (packed blocks)")
