@@ -15,19 +15,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.hanzi import han_chars
+
 if TYPE_CHECKING:
     from core.sampling import Sample
 
 REPETITION_N = 4
 MEMORIZATION_THRESHOLD = 50  # characters
 _WORDS = re.compile(r"\w+|[^\w\s]")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def is_chinese(text: str) -> bool:
     """True when at least a third of the non-space characters are Han characters."""
     chars = len(text) - sum(c.isspace() for c in text)
-    return chars > 0 and len(_HAN.findall(text)) * 3 >= chars
+    return chars > 0 and len(han_chars(text)) * 3 >= chars
 
 
 def units(text: str) -> list[str]:
