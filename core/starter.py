@@ -13,12 +13,13 @@ from pathlib import Path
 
 from core.corpus import sample_texts
 from core.files import staged_directory
-from core.starter_tokenizer import EOS, train_tokenizer
+
+EOS = "<|endoftext|>"
 
 
 @dataclass(frozen=True)
 class StarterConfig:
-    merges: int = 4096  # BPE merges learned on top of the 256 bytes and the whole common Han characters
+    vocab_size: int = 21_504  # all tokens: end-of-text, 256 bytes, ~16,000 whole Han characters, learned merges
     n_layer: int = 4  # transformer blocks
     n_embd: int = 256  # hidden width
     n_head: int = 4  # attention heads (width / heads = 64, as in GPT-2)
@@ -47,9 +48,11 @@ def build_starter(out: Path, config: StarterConfig = StarterConfig()) -> dict:
     """Build the starter into `out` (replacing what is there) and return a short description of it."""
     from transformers.utils import logging as hf_logging
 
+    from core.starter_tokenizer import train_tokenizer
+
     hf_logging.disable_progress_bar()  # the command prints its own one-line summary
     out = Path(out)
-    tokenizer = train_tokenizer(sample_texts(), config.merges)
+    tokenizer = train_tokenizer(sample_texts(), config.vocab_size)
     model = build_model(config, len(tokenizer), tokenizer.convert_tokens_to_ids(EOS))
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),

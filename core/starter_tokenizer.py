@@ -15,27 +15,32 @@ from __future__ import annotations
 
 import json
 
+from core.errors import UserError
 from core.hanzi import common_han, han_chars
+from core.starter import EOS
 from core.token_text import byte_chars
 
-EOS = "<|endoftext|>"
 
-
-def train_tokenizer(texts: list[str], merges: int):
-    """Stage 1 for the common and the texts' Han characters, then `merges` learned merges (fewer if the texts
-    run out of pairs). Deterministic: the same texts give the same tokenizer."""
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """Stage 1 for the common and the texts' Han characters, then learned merges until the vocabulary holds
+    `vocab_size` tokens (fewer if the texts run out of pairs). Deterministic: the same texts, the same tokenizer."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import GPT2Tokenizer
 
     byte_char = byte_chars()
     chars = sorted(set(common_han()) | {c for text in texts for c in han_chars(text)})
     spelled = {c: "".join(byte_char[b] for b in c.encode("utf-8")) for c in chars}
+    steps = {spelling[:i] for spelling in spelled.values() for i in range(2, len(spelling))}  # on the way: 明's E6 98
+    alphabet = [byte_char[b] for b in range(256)] + chars
+    fixed = 1 + len(alphabet) + len(steps)
+    if vocab_size <= fixed:
+        raise UserError(f"a starter vocabulary of {vocab_size} tokens leaves no room for merges: "
+                        f"the bytes and whole Han characters alone take {fixed}")
 
     learner = Tokenizer(models.BPE())
     learner.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # the words below never hold a real space
-    alphabet = [byte_char[b] for b in range(256)] + chars
     trainer = trainers.BpeTrainer(
-        vocab_size=1 + len(alphabet) + merges, min_frequency=1, special_tokens=[EOS], initial_alphabet=alphabet,
+        vocab_size=vocab_size - len(steps), min_frequency=1, special_tokens=[EOS], initial_alphabet=alphabet,
         limit_alphabet=len(alphabet), show_progress=False,
     )
     learner.train_from_iterator((_symbol_words(text, spelled, byte_char) for text in texts), trainer)
@@ -46,11 +51,10 @@ def train_tokenizer(texts: list[str], merges: int):
     merge_list: list[tuple[str, str]] = []
     for token in sorted(learned["vocab"], key=learned["vocab"].get):
         vocab.setdefault(token.translate(expand), len(vocab))
-    for char in chars:  # stage 1: the character's bytes, joined left to right
-        pieces = [byte_char[b] for b in char.encode("utf-8")]
-        for i in range(1, len(pieces)):
-            merge_list.append(("".join(pieces[:i]), pieces[i]))
-            vocab.setdefault("".join(pieces[: i + 1]), len(vocab))
+    for spelling in spelled.values():  # stage 1: each character's bytes, joined left to right
+        for i in range(2, len(spelling) + 1):
+            merge_list.append((spelling[: i - 1], spelling[i - 1]))
+            vocab.setdefault(spelling[:i], len(vocab))
     merge_list = list(dict.fromkeys(merge_list))  # characters sharing their first bytes share those merges
     merge_list += [(a.translate(expand), b.translate(expand)) for a, b in learned["merges"]]
     return GPT2Tokenizer(vocab=vocab, merges=merge_list, add_prefix_space=False)

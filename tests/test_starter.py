@@ -6,13 +6,16 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from safetensors.torch import load_file
 
 from core.corpus import sample_texts
 from core.hanzi import han_chars, tongyong_guifan, traditional_forms
+from core.errors import UserError
 from core.starter import StarterConfig, build_model
+from core.starter_tokenizer import train_tokenizer
 from tests.conftest import ROOT, SHARED, core_env, require
 
 POETRY = SHARED / "data" / "zh-poetry"
@@ -24,7 +27,7 @@ def test_loads_with_auto_classes(starter_dir):
     assert model.config.model_type == "gpt2"
     assert (model.config.n_layer, model.config.n_embd, model.config.n_positions) == (4, 256, 512)
     assert 2e6 < model.num_parameters() < 10e6
-    assert 16_000 <= len(tokenizer) <= 24_000  # about 16,000 whole Han characters, bytes and learned merges
+    assert len(tokenizer) == StarterConfig().vocab_size  # end-of-text, bytes, ~16,000 whole Han characters, merges
     assert tokenizer.eos_token == "<|endoftext|>"
     assert model.config.eos_token_id == tokenizer.eos_token_id
 
@@ -72,6 +75,11 @@ def test_another_seed_other_weights():
     a = build_model(StarterConfig(seed=0), vocab_size=300, eos_id=0).state_dict()
     b = build_model(StarterConfig(seed=1), vocab_size=300, eos_id=0).state_dict()
     assert not torch.equal(a["transformer.h.0.attn.c_attn.weight"], b["transformer.h.0.attn.c_attn.weight"])
+
+
+def test_a_vocabulary_too_small_for_the_han_characters_is_refused():
+    with pytest.raises(UserError, match="no room for merges"):
+        train_tokenizer(["明月几时有"], vocab_size=8192)
 
 
 def _one_token(tokenizer, chars) -> list[str]:
