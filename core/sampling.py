@@ -332,7 +332,7 @@ def generate(
     out_logprobs: list[list[float]] = [[] for _ in specs]
     out_steps: list[list[Step]] = [[] for _ in specs]
     done = [False] * batch
-    streams = [TextStream(tokenizer) for _ in specs]
+    streams = [TextStream(tokenizer, live=on_token is not None) for _ in specs]
     guarded = [config.valid_utf8 for config, _ in specs]
     guard = None
     token_text: dict[int, str] = {}

@@ -79,10 +79,11 @@ def token_label(tokenizer, token_id: int) -> str:
 class TextStream:
     """One row's text as its tokens arrive: `push` returns only whole characters, holding back the first bytes of
     a character until the rest arrives (an incremental UTF-8 decoder over the tokens' bytes). Tokenizers that are
-    not byte-level decode the whole row instead, holding back a trailing "�"."""
+    not byte-level decode the whole row instead, holding back a trailing "�", and only when `live` (a quadratic
+    cost that only streaming needs)."""
 
-    def __init__(self, tokenizer):
-        self.tokenizer, self.pieces = tokenizer, token_bytes(tokenizer)
+    def __init__(self, tokenizer, live: bool = True):
+        self.tokenizer, self.pieces, self.live = tokenizer, token_bytes(tokenizer), live
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.ids: list[int] = []
         self.sent = ""
@@ -91,9 +92,11 @@ class TextStream:
         self.ids.append(token_id)
         if self.pieces is not None:
             piece = self.decoder.decode(self.pieces[token_id] if token_id < len(self.pieces) else b"")
+        elif not self.live:
+            return ""
         else:
             text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-            text = text[: -1] if text.endswith("\ufffd") else text
+            text = text.removesuffix("\ufffd")
             piece = text[len(self.sent) :] if text.startswith(self.sent) else ""
         self.sent += piece
         return piece

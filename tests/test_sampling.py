@@ -114,16 +114,13 @@ def test_processing_filters_something_in_each_filtering_row():
 # (b) ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("valid_utf8", [False, True], ids=["raw", "guarded"])
 @pytest.mark.parametrize(
     "config",
     [DecodingConfig(max_new_tokens=20), DecodingConfig(repetition_penalty=1.3, no_repeat_ngram_size=3, max_new_tokens=20)],
     ids=["plain", "penalized"],
 )
-def test_greedy_equals_model_generate(starter, config, valid_utf8):
-    # Raw, the rows are model.generate's own; guarded too here, as greedy picks only whole words for this prompt
-    # (the UTF-8 mask removes nothing it would choose).
-    config = DecodingConfig(**{**config.to_dict(), "valid_utf8": valid_utf8})
+def test_greedy_equals_model_generate(starter, config):
+    config = DecodingConfig(**{**config.to_dict(), "valid_utf8": False})  # the raw model, as generate has it
     model, tokenizer = starter
     inputs = tokenizer(PROMPT, return_tensors="pt")
     expected = model.generate(
@@ -383,3 +380,35 @@ def test_candidates_are_labelled(starter):
     assert not any("\ufffd" in text for text in texts)
     assert all(c.text == token_label(tokenizer, c.token_id) for step in sample.steps for c in step.candidates)
     assert any(text.startswith("<0x") for text in texts)  # byte pieces were among the candidates
+
+
+def test_a_tokenizer_of_whole_words_streams_by_decoding_and_has_nothing_to_mask():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel({"明月": 0, "几时": 1, "有": 2, "[UNK]": 3}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
+    assert token_bytes(tokenizer) is None and Utf8Guard.of(tokenizer, 4, "cpu") is None
+    assert token_label(tokenizer, 1) == "几时"
+    stream = TextStream(tokenizer)
+    pieces = [stream.push(i) for i in (0, 1, 2)]
+    assert "".join(pieces) == stream.text() == tokenizer.decode([0, 1, 2]) and stream.pending == b""
+    quiet = TextStream(tokenizer, live=False)
+    assert [quiet.push(i) for i in (0, 1, 2)] == ["", "", ""] and quiet.text() == stream.text()
+
+
+def test_the_mask_leaves_greedy_alone_until_a_character_would_break(starter):
+    model, tokenizer = starter
+    raw, guarded = (generate(model, tokenizer, PROMPT, [DecodingConfig(max_new_tokens=40, valid_utf8=on)])[0]
+                    for on in (False, True))
+    table, stream, agree = Utf8Guard.of(tokenizer, len(tokenizer), "cpu").table, TextStream(tokenizer), 0
+    for token in raw.token_ids:  # how far the raw greedy row goes before it picks a token the mask forbids
+        if not table[state_of(stream.pending), token]:
+            break
+        stream.push(token)
+        agree += 1
+    assert agree < len(raw.token_ids)  # the untrained starter does break a character here: the mask has work
+    assert guarded.token_ids[:agree] == raw.token_ids[:agree]
+    assert guarded.token_ids[agree] != raw.token_ids[agree]
+    assert "\ufffd" in raw.text and "\ufffd" not in guarded.text
