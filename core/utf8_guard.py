@@ -40,8 +40,12 @@ def allowed(prefix: bytes, piece: bytes) -> bool:
     """Whether a token of bytes `piece` may follow the unfinished character `prefix`."""
     if prefix and not piece:
         return False  # an end-of-text (or other empty) token would leave the character broken
+    data = prefix + piece
     try:
-        codecs.utf_8_decode(prefix + piece, "strict", False)  # not final: an unfinished last character is fine
+        _, used = codecs.utf_8_decode(data, "strict", False)  # not final: an unfinished last character is fine
+        tail = data[used:]
+        if len(tail) >= 2:  # Python judges ED A0 (a surrogate's start) only once complete: complete it to know
+            (tail + b"\x80" * ((3 if tail[0] < 0xF0 else 4) - len(tail))).decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
