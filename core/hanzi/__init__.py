@@ -2,8 +2,8 @@
 
 The union of the two standard sets of modern written Chinese and the forms that map onto them:
 - the 8,105 characters of the 通用规范汉字表 (2013, mainland China), shipped beside this file;
-- the 13,060 characters of Big5 (Taiwan and Hong Kong's traditional set, used for classical texts too), read off
-  Python's own `big5` codec;
+- the 13,061 Han characters of Big5 (Taiwan and Hong Kong's traditional set, used for classical texts too), read
+  off Python's own `big5` codec;
 - every traditional or variant form of those that OpenCC converts to one of them (发 → 發 and 髮, 剑 → 劍 and 劒).
 """
 
