@@ -69,10 +69,11 @@ def allowed_table(pieces: list[bytes]) -> torch.Tensor:
 
 
 class Utf8Guard:
-    """The allowed-token masks of one tokenizer, as a (states, vocabulary) tensor on the model's device."""
+    """The forbidden tokens of each state for one tokenizer, as a (states + 1, logits) tensor on the model's device;
+    the extra last row forbids nothing (for rows without the guard)."""
 
-    def __init__(self, table: torch.Tensor):
-        self.table = table
+    def __init__(self, forbidden: torch.Tensor):
+        self.forbidden = forbidden
 
     @classmethod
     def of(cls, tokenizer, width: int, device) -> Utf8Guard | None:
@@ -87,17 +88,16 @@ class Utf8Guard:
             _TABLES[tokenizer] = allowed_table(pieces)
         table = _TABLES[tokenizer]
         # Logits past the tokenizer's vocabulary (a padded embedding) belong to no text: allowed at a boundary only.
-        extra = max(width - table.shape[1], 0)
-        padding = torch.zeros(table.shape[0], extra, dtype=torch.bool)
+        padding = torch.zeros(table.shape[0], max(width - table.shape[1], 0), dtype=torch.bool)
         padding[0] = True
-        return cls(torch.cat([table, padding], dim=1)[:, :width].to(device))
+        allowed_tokens = torch.cat([table, padding], dim=1)[:, :width]
+        free = torch.ones(1, width, dtype=torch.bool)
+        return cls(~torch.cat([allowed_tokens, free]).to(device))
 
     def apply(self, scores: torch.Tensor, states: list[int], guarded: list[bool]) -> torch.Tensor:
         """`scores` with every token a guarded row may not pick set to -inf; other rows untouched."""
         import torch
 
-        if not any(guarded):
-            return scores
-        index = torch.tensor(states, device=scores.device)
-        on = torch.tensor(guarded, device=scores.device)[:, None]
-        return scores.masked_fill(on & ~self.table[index], -float("inf"))
+        free = self.forbidden.shape[0] - 1
+        index = torch.tensor([s if on else free for s, on in zip(states, guarded)], device=scores.device)
+        return scores.masked_fill(self.forbidden[index], -float("inf"))

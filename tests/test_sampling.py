@@ -303,7 +303,7 @@ def test_the_mask_allows_only_valid_continuations(starter):
     pieces = token_bytes(tokenizer)
     guard = Utf8Guard.of(tokenizer, len(tokenizer) + 3, "cpu")  # a padded embedding: 3 logits past the vocabulary
     ming, eos = tokenizer("明")["input_ids"][0], tokenizer.eos_token_id
-    allowed = {name: guard.table[state_of(pending)] for name, pending in
+    allowed = {name: ~guard.forbidden[state_of(pending)] for name, pending in
                {"boundary": b"", "after E6": b"\xe6", "after E6 98": b"\xe6\x98", "after E0": b"\xe0",
                 "after ED": b"\xed", "after F0 9F": b"\xf0\x9f"}.items()}
 
@@ -402,9 +402,9 @@ def test_the_mask_leaves_greedy_alone_until_a_character_would_break(starter):
     model, tokenizer = starter
     raw, guarded = (generate(model, tokenizer, PROMPT, [DecodingConfig(max_new_tokens=40, valid_utf8=on)])[0]
                     for on in (False, True))
-    table, stream, agree = Utf8Guard.of(tokenizer, len(tokenizer), "cpu").table, TextStream(tokenizer), 0
+    forbidden, stream, agree = Utf8Guard.of(tokenizer, len(tokenizer), "cpu").forbidden, TextStream(tokenizer), 0
     for token in raw.token_ids:  # how far the raw greedy row goes before it picks a token the mask forbids
-        if not table[state_of(stream.pending), token]:
+        if forbidden[state_of(stream.pending), token]:
             break
         stream.push(token)
         agree += 1
