@@ -13,6 +13,7 @@ from core.playground import grid
 from core.playground import presets as sampling_presets
 from core.playground.grid import GridItem, Problem
 from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
+from core.playground.token_text import token_label
 from core.ratings.store import open_store
 from dashboard import playground_state
 from dashboard.i18n import t
@@ -63,6 +64,7 @@ def render_columns() -> list[DecodingConfig]:
             st.number_input(t("pg.max_new_tokens"), 1, 512, step=8, key=_key(i, "max_new_tokens"))
             st.number_input(t("pg.num_samples"), 1, 8, step=1, key=_key(i, "num_samples"))
             st.number_input(t("pg.seed"), 0, 2**31 - 1, step=1, key=_key(i, "seed"))
+            st.toggle(t("pg.valid_utf8"), key=_key(i, "valid_utf8"), help=t("pg.valid_utf8_help"))
     return current_configs()
 
 
@@ -86,7 +88,7 @@ def token_view(sample: Sample, tokenizer, step: int) -> None:
     spans = []
     for token_id, logprob in zip(sample.token_ids, sample.token_logprobs):
         prob = min(1.0, max(0.0, 2.718281828 ** logprob))
-        text = html.escape(tokenizer.decode([token_id]))
+        text = html.escape(token_label(tokenizer, token_id))
         spans.append(f'<span title="p={prob:.3f}" style="background:rgba(61,107,140,{0.08 + 0.6 * prob:.2f});'
                      f'border-radius:3px;padding:1px 1px;margin:0 1px">{text}</span>')
     st.html('<div style="white-space:pre-wrap;line-height:1.9;font-size:0.95rem">' + "".join(spans) + "</div>")

@@ -55,11 +55,12 @@ def core_env(**extra: str) -> dict[str, str]:
 
 def run_core(*args, timeout: float = 300, **env) -> subprocess.CompletedProcess:
     """`python -m core ARGS` in a subprocess, as a user types it. A Workspace as the first argument becomes
-    QUILL_HOME (with one BLAS thread, so two of these on a 2-core machine do not starve each other)."""
+    QUILL_HOME. One OpenMP thread: on a busy 2-core machine, threads that lose their core spin and run several times slower."""
     from core.workspace import Workspace
 
     if args and isinstance(args[0], Workspace):
-        env = {"QUILL_HOME": str(args[0].root), "OMP_NUM_THREADS": "1", **env}
+        env = {"QUILL_HOME": str(args[0].root), **env}
         args = args[1:]
+    env.setdefault("OMP_NUM_THREADS", "1")
     return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=core_env(**env),
                           capture_output=True, text=True, timeout=timeout)

@@ -279,3 +279,18 @@ def test_rate_three_samples_and_find_them_after_a_reload(app_url, browser, works
     with open_store() as store:
         assert sorted(r["fluency"] for r in store.ratings(rater="lee")) == [4, 4, 4]
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_chinese_renders_with_a_cjk_font(browser):
+    """Chinese in the browser is drawn with a font that has its glyphs, not as boxes (.ci/run installs one)."""
+    listed = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
+    families = {name.strip() for line in listed.splitlines() for name in line.split(",")}
+    require(bool(families), "no font for Chinese: apt-get install fonts-noto-cjk")
+    page = browser.new_page()
+    page.set_content("<p id='zh'>明月几时有，把酒問青天</p>")
+    cdp = page.context.new_cdp_session(page)
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#zh"})["nodeId"]
+    cdp.send("CSS.enable")
+    used = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    assert used and all(font["familyName"] in families for font in used), (used, sorted(families))

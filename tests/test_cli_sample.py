@@ -68,7 +68,7 @@ def test_sample_writes_one_line_per_sample_and_reproduces(workspace, tmp_path):
 
 
 def test_prompt_file_and_memorization_against_a_runs_dataset(workspace, tmp_path):
-    greedy = [CONFIGS[0] | {"num_samples": 1, "max_new_tokens": 40}]
+    greedy = [CONFIGS[0] | {"num_samples": 1, "max_new_tokens": 80}]  # over 50 characters: the memorization threshold
     _, (first,) = sample(tmp_path, "--model", "starter", "--prompt", PROMPT, configs=greedy)
     assert len(first["text"]) > 50
 
@@ -100,6 +100,15 @@ def test_prompt_file_and_memorization_against_a_runs_dataset(workspace, tmp_path
     _, (line,) = sample(tmp_path, "--model", "starter", "--prompt", PROMPT, "--memorization-data", "other",
                         configs=greedy)
     assert line["stats"]["longest_shared_chars"] == 20 and line["stats"]["memorized"] is False
+
+
+def test_stream_prints_the_first_sample_in_whole_characters(workspace, tmp_path):
+    # The untrained starter, sampled hot, picks byte pieces: streamed and saved text still shows whole characters.
+    hot = {"name": "hot", "do_sample": True, "temperature": 1.5, "max_new_tokens": 40, "num_samples": 3, "seed": 5}
+    result, lines = sample(tmp_path, "--model", "starter", "--prompt", "明月", "--stream", configs=[hot, CONFIGS[0]])
+    assert f"hot: 明月{lines[0]['text']}\n" in result.stdout
+    assert result.stdout.index("hot: 明月") < result.stdout.index("wrote 5 samples")
+    assert "\ufffd" not in result.stdout + "".join(line["text"] for line in lines)
 
 
 @pytest.mark.parametrize("problem", ["missing", "bad_json", "unknown_key", "not_a_list", "no_name", "bad_value",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import math
 import threading
 
@@ -13,6 +14,8 @@ from core.data.corpus import sample_texts
 from core.errors import UserError
 from core.evaluation.sample_stats import CorpusIndex, distinct_n, memorization, perplexity, repetition_rate, stats
 from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, RowParams, Sample, generate, process
+from core.playground.token_text import TextStream, byte_chars, token_bytes, token_label
+from core.playground.utf8_guard import Utf8Guard, state_of
 
 PROMPT = "The lighthouse keeper opened the door and"
 
@@ -117,6 +120,7 @@ def test_processing_filters_something_in_each_filtering_row():
     ids=["plain", "penalized"],
 )
 def test_greedy_equals_model_generate(starter, config):
+    config = DecodingConfig(**{**config.to_dict(), "valid_utf8": False})  # the raw model, as generate has it
     model, tokenizer = starter
     inputs = tokenizer(PROMPT, return_tensors="pt")
     expected = model.generate(
@@ -285,3 +289,126 @@ def test_draw_never_picks_a_token_of_probability_zero():
     probs = torch.tensor([[0.0, 0.5, 0.0, 0.5]] * 4)
     picks = _draw(probs, torch.tensor([0.0, 0.49, 0.5, 0.9999999]))
     assert picks.tolist() == [1, 1, 3, 3]
+
+
+# (h) whole characters ----------------------------------------------------------------------------------------------
+
+
+def _byte_token(tokenizer, byte: int) -> int:
+    return tokenizer.convert_tokens_to_ids(byte_chars()[byte])
+
+
+def test_the_mask_allows_only_valid_continuations(starter):
+    _, tokenizer = starter
+    pieces = token_bytes(tokenizer)
+    guard = Utf8Guard.of(tokenizer, len(tokenizer) + 3, "cpu")  # a padded embedding: 3 logits past the vocabulary
+    ming, eos = tokenizer("明")["input_ids"][0], tokenizer.eos_token_id
+    allowed = {name: ~guard.forbidden[state_of(pending)] for name, pending in
+               {"boundary": b"", "after E6": b"\xe6", "after E6 98": b"\xe6\x98", "after E0": b"\xe0",
+                "after ED": b"\xed", "after F0 9F": b"\xf0\x9f"}.items()}
+
+    # At a boundary: whole characters, end-of-text and a character's first byte; never a continuation byte.
+    assert all(allowed["boundary"][[ming, eos, _byte_token(tokenizer, 0xE6), _byte_token(tokenizer, ord("a"))]])
+    continuation = [i for i, piece in enumerate(pieces) if piece and 0x80 <= piece[0] <= 0xBF]
+    assert len(continuation) >= 64 and not allowed["boundary"][continuation].any()
+    assert not allowed["boundary"][[_byte_token(tokenizer, b) for b in (0xC0, 0xC1, 0xF5, 0xFF)]].any()
+    assert allowed["boundary"][-3:].all()
+
+    # Inside a character: only what continues it. Not a new character, not end-of-text, not a logit past the vocabulary.
+    for state in ("after E6", "after E6 98", "after F0 9F"):
+        assert allowed[state][_byte_token(tokenizer, 0x8E)] and allowed[state][_byte_token(tokenizer, 0xBF)]
+        assert not allowed[state][[ming, eos, _byte_token(tokenizer, 0xE6), _byte_token(tokenizer, ord("a"))]].any()
+        assert not allowed[state][-3:].any()
+        assert all(pieces[i] and 0x80 <= pieces[i][0] <= 0xBF for i in allowed[state][:-3].nonzero().flatten())
+    # The second byte's narrower ranges: E0 80 would be overlong, ED A0 a surrogate.
+    assert not allowed["after E0"][_byte_token(tokenizer, 0x80)] and allowed["after E0"][_byte_token(tokenizer, 0xA0)]
+    assert allowed["after ED"][_byte_token(tokenizer, 0x80)] and not allowed["after ED"][_byte_token(tokenizer, 0xA0)]
+
+    # apply: -inf exactly where a guarded row may not go; an unguarded row keeps its scores.
+    scores = torch.zeros(3, len(tokenizer) + 3)
+    masked = guard.apply(scores, [state_of(b""), state_of(b"\xe6"), state_of(b"\xe6")], [True, True, False])
+    assert torch.equal(torch.isinf(masked[0]), ~allowed["boundary"])
+    assert torch.equal(torch.isinf(masked[1]), ~allowed["after E6"])
+    assert not torch.isinf(masked[2]).any()
+
+
+def test_sampling_never_writes_a_broken_character(starter):
+    # The untrained starter spreads its probability over every token, byte pieces included: hot sampling without
+    # the mask writes broken characters, with it none.
+    model, tokenizer = starter
+    hot = DecodingConfig(name="hot", do_sample=True, temperature=1.5, max_new_tokens=48, num_samples=6, seed=5)
+    raw = generate(model, tokenizer, "明月", [DecodingConfig(**{**hot.to_dict(), "valid_utf8": False})])
+    assert any("\ufffd" in s.text for s in raw)
+    pieces = token_bytes(tokenizer)
+    for sample in generate(model, tokenizer, "明月", [hot]):
+        assert "\ufffd" not in sample.text
+        written = b"".join(pieces[i] for i in sample.token_ids)
+        text, _ = codecs.utf_8_decode(written, "strict", False)  # valid UTF-8, a last character cut off aside
+        assert sample.text == text
+
+
+def test_the_stream_holds_back_an_unfinished_character(starter):
+    _, tokenizer = starter
+    stream = TextStream(tokenizer)
+    # 明 (E6 98 8E) byte by byte, then 月 whole, then the first byte of another character that never completes.
+    pieces = [stream.push(_byte_token(tokenizer, b)) for b in "明".encode()]
+    assert pieces == ["", "", "明"]
+    assert stream.push(tokenizer("月")["input_ids"][0]) == "月" and stream.pending == b""
+    assert stream.push(_byte_token(tokenizer, 0xE6)) == "" and stream.pending == b"\xe6"
+    assert stream.text() == "明月"  # the cut-off character is left out, not shown as "�"
+    assert stream.push(tokenizer.eos_token_id) == ""
+
+
+def test_token_labels_show_byte_pieces_and_never_look_alike(starter):
+    _, tokenizer = starter
+    assert token_label(tokenizer, _byte_token(tokenizer, 0xE6)) == "<0xE6>"
+    prefix = tokenizer.convert_tokens_to_ids(byte_chars()[0xE6] + byte_chars()[0x98])  # 明's first two bytes
+    assert token_label(tokenizer, prefix) == "<0xE6><0x98>"
+    assert token_label(tokenizer, tokenizer("明")["input_ids"][0]) == "明"
+    assert token_label(tokenizer, tokenizer(" the")["input_ids"][0]) == " the"
+    assert token_label(tokenizer, tokenizer.eos_token_id) == "<|endoftext|>"
+    labels = [token_label(tokenizer, i) for i in range(len(tokenizer))]
+    assert not any("\ufffd" in label for label in labels)
+    assert len(set(labels)) == len(labels)  # two candidates in the token view never look the same
+
+
+def test_candidates_are_labelled(starter):
+    model, tokenizer = starter
+    config = DecodingConfig(name="raw", do_sample=True, temperature=1.5, max_new_tokens=30, seed=5, valid_utf8=False)
+    (sample,) = generate(model, tokenizer, "明月", [config], keep_top=50)
+    texts = [c.text for step in sample.steps for c in step.candidates]
+    assert not any("\ufffd" in text for text in texts)
+    assert all(c.text == token_label(tokenizer, c.token_id) for step in sample.steps for c in step.candidates)
+    assert any(text.startswith("<0x") for text in texts)  # byte pieces were among the candidates
+
+
+def test_a_tokenizer_of_whole_words_streams_by_decoding_and_has_nothing_to_mask():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel({"明月": 0, "几时": 1, "有": 2, "[UNK]": 3}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
+    assert token_bytes(tokenizer) is None and Utf8Guard.of(tokenizer, 4, "cpu") is None
+    assert token_label(tokenizer, 1) == "几时"
+    stream = TextStream(tokenizer)
+    pieces = [stream.push(i) for i in (0, 1, 2)]
+    assert "".join(pieces) == stream.text() == tokenizer.decode([0, 1, 2]) and stream.pending == b""
+    quiet = TextStream(tokenizer, live=False)
+    assert [quiet.push(i) for i in (0, 1, 2)] == ["", "", ""] and quiet.text() == stream.text()
+
+
+def test_the_mask_leaves_greedy_alone_until_a_character_would_break(starter):
+    model, tokenizer = starter
+    raw, guarded = (generate(model, tokenizer, PROMPT, [DecodingConfig(max_new_tokens=40, valid_utf8=on)])[0]
+                    for on in (False, True))
+    forbidden, stream, agree = Utf8Guard.of(tokenizer, len(tokenizer), "cpu").forbidden, TextStream(tokenizer), 0
+    for token in raw.token_ids:  # how far the raw greedy row goes before it picks a token the mask forbids
+        if forbidden[state_of(stream.pending), token]:
+            break
+        stream.push(token)
+        agree += 1
+    assert agree < len(raw.token_ids)  # the untrained starter does break a character here: the mask has work
+    assert guarded.token_ids[:agree] == raw.token_ids[:agree]
+    assert guarded.token_ids[agree] != raw.token_ids[agree]
+    assert "\ufffd" in raw.text and "\ufffd" not in guarded.text

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.evaluation.memorization import CorpusIndex
+from core.text import han_chars
 
 if TYPE_CHECKING:
     from core.playground.sampling import Sample
@@ -20,13 +21,12 @@ if TYPE_CHECKING:
 REPETITION_N = 4
 MEMORIZATION_THRESHOLD = 50  # characters
 _WORDS = re.compile(r"\w+|[^\w\s]")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def is_chinese(text: str) -> bool:
     """True when at least a third of the non-space characters are Han characters."""
     chars = len(text) - sum(c.isspace() for c in text)
-    return chars > 0 and len(_HAN.findall(text)) * 3 >= chars
+    return chars > 0 and len(han_chars(text)) * 3 >= chars
 
 
 def units(text: str) -> list[str]:

@@ -1,7 +1,8 @@
 """The starter model: a small, untrained GPT-2 with its own byte-level BPE tokenizer, built offline.
 
 It makes the lab work on a machine with no network: a real model of the real architecture, just small,
-trained on nothing yet. Its tokenizer is learned from the project's sample corpus.
+trained on nothing yet. Its tokenizer (`core.models.starter_tokenizer`) holds the common Han characters whole and
+learns its other merges from the project's sample corpus.
 """
 
 from __future__ import annotations
@@ -20,23 +21,12 @@ WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 @dataclass(frozen=True)
 class StarterConfig:
-    vocab_size: int = 8192  # BPE vocabulary, `<|endoftext|>` and the 256 byte symbols included
+    vocab_size: int = 21_504  # all tokens: end-of-text, 256 bytes, ~16,000 whole Han characters, learned merges
     n_layer: int = 4  # transformer blocks
     n_embd: int = 256  # hidden width
     n_head: int = 4  # attention heads (width / heads = 64, as in GPT-2)
     n_positions: int = 512  # context length in tokens
     seed: int = 0  # same seed, same weights
-
-
-def train_tokenizer(texts: list[str], vocab_size: int):
-    """A GPT-2-style byte-level BPE tokenizer (every byte is in the alphabet, so no text is ever unknown)."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Tokenizer
-
-    bpe = ByteLevelBPETokenizer(add_prefix_space=False)
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, special_tokens=[EOS], show_progress=False)
-    merges = json.loads(bpe._tokenizer.to_str())["model"]["merges"]
-    return GPT2Tokenizer(vocab=bpe.get_vocab(), merges=[tuple(m) for m in merges], add_prefix_space=False)
 
 
 def build_model(config: StarterConfig, vocab_size: int, eos_id: int):
@@ -59,6 +49,8 @@ def build_model(config: StarterConfig, vocab_size: int, eos_id: int):
 def build_starter(out: Path, config: StarterConfig = StarterConfig()) -> dict:
     """Build the starter into `out` (replacing what is there) and return a short description of it."""
     from transformers.utils import logging as hf_logging
+
+    from core.models.starter_tokenizer import train_tokenizer
 
     hf_logging.disable_progress_bar()  # the command prints its own one-line summary
     out = Path(out)

@@ -18,6 +18,8 @@ def register(commands) -> None:
                         "generation names plus num_samples and seed (default: greedy, top-k 50, top-p 0.9, temperature 1.2)")
     sample.add_argument("--out", required=True, help="the JSONL file to write, one sample per line")
     sample.add_argument("--memorization-data", help="a dataset to check samples against (default: a run's own dataset)")
+    sample.add_argument("--stream", action="store_true",
+                        help="print the first setting's first sample as it is generated, then the summary")
     sample.set_defaults(run=cmd_sample)
 
 
@@ -58,8 +60,18 @@ def cmd_sample(args) -> None:
 
         return tokenizer, model.to("cuda" if torch.cuda.is_available() else "cpu")
 
+    on_cell = None
+    if args.stream:  # the first row (first setting, first sample) of each prompt, whole characters only, as they come
+        def on_cell(_model: str, prompt: str):
+            print(f"{configs[0].name}: {prompt}", end="", flush=True)
+            return lambda row, piece: print(piece, end="", flush=True) if row == 0 else None
+
+        def end_cell(_item) -> None:
+            if _item.record.config_name == configs[0].name and _item.record.sample_index == 0:
+                print()
     result = grid.generate_grid([args.model], prompts, configs, workspace=workspace, source="cli", load=load,
-                                memorization=checked_against)
+                                memorization=checked_against, on_cell=on_cell,
+                                on_item=end_cell if args.stream else None)
     if result.problems:
         raise UserError(result.problems[0].error)
     for record in result.records:

@@ -4,7 +4,9 @@
 share one KV-cached loop; what differs per row (penalties, temperature, top-k, top-p, random generator) is applied
 per row, with the same arithmetic as transformers' own logits processors, in the order `generate` applies them
 (`GenerationMixin._get_logits_processor`: repetition penalty, no-repeat-n-gram, then for sampling only
-temperature, top-k, top-p; filtered tokens get -inf; min_tokens_to_keep is 1 outside beam search).
+temperature, top-k, top-p; filtered tokens get -inf; min_tokens_to_keep is 1 outside beam search). Between the
+penalties and the warpers, where `generate` puts a prefix constraint, rows with `valid_utf8` are kept to tokens
+that continue valid UTF-8 (`core.playground.utf8_guard`), so no row writes a broken character.
 
 Reproducibility: row (config, sample_index) draws from its own `torch.Generator` seeded with
 `seed * 1_000_003 + sample_index` (`row_seed`), so its text does not depend on which other rows share the batch.
@@ -43,6 +45,7 @@ class DecodingConfig:
     max_new_tokens: int = 64  # continuation length cap (an end-of-text token ends a row earlier)
     num_samples: int = 1  # rows of this column
     seed: int = 0  # with the sample index, seeds each row's own random generator
+    valid_utf8: bool = True  # only tokens that continue valid UTF-8 (no broken characters); off = the raw model
 
     def validate(self) -> DecodingConfig:
         where = f"decoding setting '{self.name}'"
@@ -95,7 +98,7 @@ class Candidate:
     """One of the most likely next tokens at a step, for the token view."""
 
     token_id: int
-    text: str
+    text: str  # the token as a person sees it (`core.playground.token_text.token_label`: byte pieces as <0xE6>)
     prob: float  # under the temperature-scaled distribution, before top-k/top-p
     cut: str | None  # "top_k" or "top_p" when that filter removed it, else None
 
@@ -253,26 +256,6 @@ def _eos_ids(model, tokenizer) -> set[int]:
     return set(eos if isinstance(eos, list) else [] if eos is None else [eos])
 
 
-class _Streamer:
-    """Turns each row's growing token list into text pieces for `on_token`.
-
-    Byte-level BPE splits a multi-byte character over tokens, so a row's text is decoded whole and only what is
-    new is passed on; a trailing replacement character (an unfinished character) waits for the next token.
-    """
-
-    def __init__(self, tokenizer, rows: int, on_token: Callable[[int, str], None]):
-        self.tokenizer, self.on_token = tokenizer, on_token
-        self.sent = [""] * rows
-
-    def push(self, row: int, token_ids: list[int], final: bool) -> None:
-        text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
-        if not final and text.endswith("\ufffd"):
-            text = self.sent[row]
-        piece = text[len(self.sent[row]) :] if text.startswith(self.sent[row]) else ""
-        self.sent[row] += piece
-        self.on_token(row, piece)
-
-
 def generate(
     model,
     tokenizer,
@@ -286,10 +269,14 @@ def generate(
     """Continue `prompt` under every config, `num_samples` rows each, in one batched KV-cached loop.
 
     Rows come back in order: config by config, sample by sample. `on_token(row, text)` is called once for each
-    token a row produces, with the text it adds (empty while a character is unfinished, and for end-of-text).
+    token a row produces, with the text it adds: whole characters only (empty while a character is unfinished,
+    and for end-of-text). A character the token budget cuts off is left out of the text.
     `stop` is checked between steps; the rows then return what they have.
     """
     import torch
+
+    from core.playground.token_text import TextStream
+    from core.playground.utf8_guard import Utf8Guard, state_of
 
     if not configs:
         raise UserError("no decoding settings to generate with: add at least one column")
@@ -331,7 +318,9 @@ def generate(
     out_logprobs: list[list[float]] = [[] for _ in specs]
     out_steps: list[list[Step]] = [[] for _ in specs]
     done = [False] * batch
-    streamer = _Streamer(tokenizer, batch, on_token) if on_token else None
+    streams = [TextStream(tokenizer, live=on_token is not None) for _ in specs]
+    guarded = [config.valid_utf8 for config, _ in specs]
+    guard = None
     token_text: dict[int, str] = {}
     cache_kw = _cache_keyword(model)
     stopped = False
@@ -343,11 +332,16 @@ def generate(
         cache.batch_repeat_interleave(batch)
         logits = out.logits[:, -1, :].to(torch.float32).expand(batch, -1)
         sequences = prompt_ids.expand(batch, -1)
+        if any(guarded):
+            guard = Utf8Guard.of(tokenizer, logits.shape[-1], device)
         for _ in range(longest):
             if stop is not None and stop.is_set():
                 stopped = True
                 break
-            scaled, cut_k, cut_p = warp(penalize(sequences, logits, rows), rows)
+            scores = penalize(sequences, logits, rows)
+            if guard is not None:
+                scores = guard.apply(scores, [state_of(s.pending) for s in streams], guarded)
+            scaled, cut_k, cut_p = warp(scores, rows)
             final = scaled.masked_fill(cut_k | cut_p, -float("inf"))
             chosen = final.argmax(dim=-1)
             drawing = [row for row in sampling_rows if not done[row]]
@@ -371,8 +365,9 @@ def generate(
                 if top is not None:
                     out_steps[row].append(Step(token, [_candidate(tokenizer, token_text, *c) for c in top[row]]))
                 done[row] = token in eos or len(out_ids[row]) >= budgets[row]
-                if streamer:
-                    streamer.push(row, out_ids[row], final=done[row])
+                piece = streams[row].push(token)
+                if on_token:
+                    on_token(row, piece)
             sequences = torch.cat([sequences, chosen[:, None]], dim=1)
             if all(done):
                 break
@@ -389,7 +384,7 @@ def generate(
             sample_index=index,
             seed=config.seed,
             prompt=prompt,
-            text=tokenizer.decode(out_ids[row], skip_special_tokens=True),
+            text=streams[row].text(),
             token_ids=out_ids[row],
             token_logprobs=out_logprobs[row],
             steps=out_steps[row] if keep_top > 0 else None,
@@ -430,6 +425,8 @@ def _top_candidates(scaled, cut_k, cut_p, k: int) -> list[list[tuple[int, float,
 
 
 def _candidate(tokenizer, cache: dict[int, str], token_id: int, prob: float, cut: str | None) -> Candidate:
+    from core.playground.token_text import token_label
+
     if token_id not in cache:
-        cache[token_id] = tokenizer.decode([token_id])
+        cache[token_id] = token_label(tokenizer, token_id)
     return Candidate(token_id, cache[token_id], prob, cut)
