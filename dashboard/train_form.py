@@ -5,12 +5,15 @@ The widgets hold the draft under `train.<field>` keys; `read()` turns them into 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from core import models
 from core.hardware import Hardware, format_bytes
 from core.train.config import PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
+from dashboard.drafts import Draft
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -35,11 +38,23 @@ def _apply_chosen_preset() -> None:
     load_preset(st.session_state["train.preset"], st.session_state[_key("dataset")])
 
 
-def _ensure_draft(datasets: list[str]) -> None:
-    if any(_key(f) not in st.session_state for f in FIELDS) or "train.gallery_prompts" not in st.session_state:
-        load_preset("quick_cpu", datasets[0] if datasets else "")
-    for key in [_key(f) for f in FIELDS] + ["train.gallery_prompts"]:
-        st.session_state[key] = st.session_state[key]  # keep the draft when the user visits another page
+def widget_values(config: TrainConfig) -> dict:
+    values = {_key(f): v for f, v in config.to_dict().items() if f in FIELDS}
+    values["train.gallery_prompts"] = "\n".join(config.gallery_prompts)
+    return values
+
+
+def draft(workspace, datasets: list[str]) -> Draft:
+    """The form's draft (dashboard.drafts): the quick CPU preset on the first dataset until the user changes it."""
+    return Draft("train", TrainConfig, workspace,
+                 default=lambda: apply_preset(TrainConfig(dataset=datasets[0] if datasets else ""), "quick_cpu"))
+
+
+def _ensure_draft(form: Draft, datasets: list[str]) -> None:
+    saved = form.load()
+    if datasets and saved.dataset not in datasets:  # deleted since the draft was saved
+        saved = replace(saved, dataset=datasets[0])
+    form.seed(widget_values(saved))
 
 
 def device_options(hw: Hardware) -> list[str]:
@@ -48,7 +63,8 @@ def device_options(hw: Hardware) -> list[str]:
 
 
 def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
-    _ensure_draft(datasets)
+    form = draft(workspace, datasets)
+    _ensure_draft(form, datasets)
     presets = {p: t(f"train.preset.{p}") for p in PRESETS}
     preset_column, button_column = st.columns([3, 1])
     preset_column.selectbox(t("train.preset"), list(presets), format_func=presets.get, key="train.preset")
@@ -80,7 +96,10 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     c.selectbox(t("train.device"), devices, key=_key("device"))
     d.checkbox(t("train.gradient_checkpointing"), key=_key("gradient_checkpointing"))
     st.text_area(t("train.gallery_prompts"), key="train.gallery_prompts", height=80, help=t("train.gallery_prompts.help"))
-    return read()
+    config = read()
+    form.save(config)
+    form.reset_button(t("draft.reset"), widget_values(config), key="train.reset")
+    return config
 
 
 def read() -> TrainConfig:
