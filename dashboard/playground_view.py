@@ -29,8 +29,8 @@ def apply(configs: list[DecodingConfig]) -> None:
     """Put a set of columns into the widgets (before they are drawn)."""
     st.session_state["pg.columns"] = len(configs)
     for i, config in enumerate(configs):
-        for field, value in config.to_dict().items():
-            st.session_state[_key(i, field)] = value
+        for name, value in config.to_dict().items():
+            st.session_state[_key(i, name)] = value
 
 
 @dataclass
