@@ -121,10 +121,11 @@ def render_problems(config: TrainConfig, arch, dataset_documents: int | None, gp
     return not messages
 
 
-def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
+def render_memory(config: TrainConfig, hw: Hardware, arch) -> bool:
+    """The estimate against what is free; True when it exceeds the device's whole memory (Start then asks)."""
     if arch is None or not config.block_size or config.batch_size < 1:
         st.caption(t("train.memory.unknown"))
-        return
+        return False
     on_gpu = config.device != "cpu" and bool(hw.gpus)
     half = on_gpu and config.precision != "fp32"
 
@@ -137,8 +138,10 @@ def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
     if on_gpu:
         chosen = [g for g in hw.gpus if config.device in ("all", "auto", f"cuda:{g.index}")] or hw.gpus
         free, where = min(g.free_bytes for g in chosen), chosen[0].name
+        capacity = min(g.total_bytes for g in chosen)
     else:
         free, where = hw.ram_available_bytes, t("train.memory.ram")
+        capacity = hw.ram_total_bytes
     st.markdown(t("train.memory.line", params=f"{arch.parameters / 1e6:.0f}M", weights=format_bytes(parts.weights),
                   gradients=format_bytes(parts.gradients), optimizer=format_bytes(parts.optimizer),
                   activations=format_bytes(parts.activations), total=format_bytes(parts.total),
@@ -153,3 +156,4 @@ def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
                 break
         else:
             st.warning(t("train.memory.too_big") + " " + t("train.memory.smaller"))
+    return parts.total > capacity

@@ -279,3 +279,36 @@ def test_rate_three_samples_and_find_them_after_a_reload(app_url, browser, works
     with open_store() as store:
         assert sorted(r["fluency"] for r in store.ratings(rater="lee")) == [4, 4, 4]
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_recipe_survives_a_page_switch_and_a_reload(app_url, browser):
+    """Turn a recipe step on, visit Train, come back: still on; reload: still on (the workspace's draft)."""
+    label = texts("en")["step.convert_chinese"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+
+    def toggle():
+        page.get_by_role("tab", name=texts("en")["data.tab.clean"]).click()
+        found = page.get_by_test_id("stCheckbox").filter(has_text=label).first
+        found.wait_for(timeout=120_000)  # the sample corpus loads first
+        return found
+
+    page.goto(f"{app_url}/data")
+    _wait_for_title(page, texts("en")["data.title"])
+    _settle(page)
+    assert not toggle().get_by_role("checkbox").is_checked()
+    toggle().get_by_text(label).click()
+    _settle(page)
+    assert toggle().get_by_role("checkbox").is_checked()
+
+    page.get_by_test_id("stSidebarNav").get_by_text(texts("en")["nav.train"]).click()
+    _wait_for_title(page, texts("en")["train.title"])
+    page.get_by_test_id("stSidebarNav").get_by_text(texts("en")["nav.data"]).click()
+    _wait_for_title(page, texts("en")["data.title"])
+    _settle(page)
+    assert toggle().get_by_role("checkbox").is_checked()
+
+    page.reload()
+    _wait_for_title(page, texts("en")["data.title"])
+    _settle(page)
+    assert toggle().get_by_role("checkbox").is_checked()
+    assert page.locator('[data-testid="stException"]').count() == 0
