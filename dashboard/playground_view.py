@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import time
-from dataclasses import fields
+from dataclasses import dataclass, field, fields, replace
 
 import streamlit as st
 
@@ -16,6 +16,7 @@ from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
 from core.playground.token_text import token_label
 from core.ratings.store import open_store
 from dashboard import playground_state
+from dashboard.drafts import Draft
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -31,21 +32,44 @@ def apply(configs: list[DecodingConfig]) -> None:
     """Put a set of columns into the widgets (before they are drawn)."""
     st.session_state["pg.columns"] = len(configs)
     for i, config in enumerate(configs):
-        for field, value in config.to_dict().items():
-            st.session_state[_key(i, field)] = value
+        for name, value in config.to_dict().items():
+            st.session_state[_key(i, name)] = value
 
 
-def init() -> None:
-    """Before any Playground widget is drawn: the default columns the first time, and keep the draft alive."""
+@dataclass
+class PlaygroundForm:
+    """The Playground's draft (dashboard.drafts): kept across page switches and reloads."""
+
+    models: list[str] = field(default_factory=lambda: ["starter"])
+    prompts: str = "The lighthouse keeper\n青石镇的早晨"
+    columns: list[DecodingConfig] = field(default_factory=lambda: [replace(c) for c in DEFAULT_CONFIGS])
+
+
+def init(workspace, choices: list[str], wanted: str | None) -> None:
+    """Before any Playground widget is drawn: seed the widgets from the draft where Streamlit dropped them (first
+    visit, a page switch), then save what they hold. `wanted`: a model asked for by "Open in Playground"."""
+    form = Draft("playground", PlaygroundForm, workspace)
+    saved = form.load()
+    form.seed({"pg.models": [m for m in saved.models if m in choices], "pg.prompts": saved.prompts})
+    if wanted and st.session_state.get("pg.wanted") != wanted:  # a new link: its model first, once
+        st.session_state["pg.wanted"] = wanted
+        st.session_state["pg.models"] = list(dict.fromkeys([wanted, *st.session_state["pg.models"]]))
     if "pg.columns" not in st.session_state:
-        apply(DEFAULT_CONFIGS)
+        apply(saved.columns or DEFAULT_CONFIGS)
     for i in range(MAX_COLUMNS):
-        for field in FIELDS:
-            key = _key(i, field)
-            if key in st.session_state:
-                st.session_state[key] = st.session_state[key]  # keep the columns across page visits
-            else:
-                st.session_state[key] = getattr(DecodingConfig(name=f"column {i + 1}", do_sample=True), field)
+        for name in FIELDS:
+            if _key(i, name) not in st.session_state:
+                st.session_state[_key(i, name)] = getattr(DecodingConfig(name=f"column {i + 1}", do_sample=True), name)
+    columns = [DecodingConfig(**{f: st.session_state[_key(i, f)] for f in FIELDS})  # as typed, even if invalid
+               for i in range(st.session_state["pg.columns"])]
+    form.save(PlaygroundForm(list(st.session_state["pg.models"]), st.session_state["pg.prompts"], columns))
+    st.session_state["pg.draft_keys"] = ["pg.models", "pg.prompts", "pg.columns", "pg.wanted",
+                                         *(_key(i, f) for i in range(MAX_COLUMNS) for f in FIELDS)]
+
+
+def reset_button(workspace) -> None:
+    Draft("playground", PlaygroundForm, workspace).reset_button(t("draft.reset"), st.session_state["pg.draft_keys"],
+                                                                key="pg.reset")
 
 
 def render_columns() -> list[DecodingConfig]:

@@ -35,8 +35,17 @@ def _keys(names: list[str]) -> list[str]:
     return [_key(name) for name in names] + [_key(name, p) for name in names for p in default_params(name)]
 
 
+def missing() -> bool:
+    """True when the widgets hold no recipe (first visit, or Streamlit dropped them on a page switch)."""
+    return "recipe.order" not in st.session_state or any(k not in st.session_state for k in keys())
+
+
+def keys() -> list[str]:
+    return ["recipe.order", *_keys(st.session_state.get("recipe.order", []))]
+
+
 def _ensure_draft() -> None:
-    if "recipe.order" not in st.session_state or any(k not in st.session_state for k in _keys(st.session_state["recipe.order"])):
+    if missing():
         apply(Recipe.default())
 
 
@@ -58,10 +67,7 @@ def current_recipe() -> Recipe:
 
 
 def render() -> Recipe:
-    _ensure_draft()
-    for key in _keys(st.session_state["recipe.order"]):
-        # Re-assigning keeps a widget's value when the user visits another page (Streamlit drops unrendered widgets).
-        st.session_state[key] = st.session_state[key]
+    _ensure_draft()  # the Data page's draft (dashboard.data_form) seeds the widgets first
     recipe = current_recipe()
     for step in recipe.steps:
         with st.container(border=True):

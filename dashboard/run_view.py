@@ -42,16 +42,26 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
     elif state in (RunState.FAILED, RunState.CRASHED):
         st.error(t(f"run.{state}", error=md_escape(status.get("error") or "")))
         st.code(runs.log_tail(run_dir, 30) or "(empty log)", language=None)
+    if state in (RunState.RUNNING, RunState.QUEUED) and not metrics.records:
+        phase = status.get("phase") or "starting"  # before the worker's first status write: it is starting
+        st.info(t(f"train.phase.{phase}", **(status.get("phase_counts") or {})))
     charts, gallery = st.columns([3, 2])
     with charts:
+        if not metrics.records:  # an empty chart draws axes from -1: show it with its first point instead
+            st.caption(t("run.charts_wait"))
+            return _gallery_and_log(workspace, run_dir, samples.records, status, gallery)
         log_scale = st.toggle(t("run.log_scale"), key=f"log.{run_dir.name}")
         st.plotly_chart(figures.loss_chart({run_dir.name: metrics.records}, title=t("run.loss"), train_label=t("run.train_loss"),
                                            smooth_label=t("run.smoothed"), eval_label=t("run.eval_loss"),
                                            log_scale=log_scale), key=f"loss.{run_dir.name}")
         st.plotly_chart(figures.learning_rate_chart(metrics.records, title=t("run.learning_rate")), key=f"lr.{run_dir.name}")
-    with gallery:
-        _gallery(samples.records)
-    with st.expander(t("run.log"), expanded=state in (RunState.FAILED, RunState.CRASHED)):
+    _gallery_and_log(workspace, run_dir, samples.records, status, gallery)
+
+
+def _gallery_and_log(workspace, run_dir: Path, samples: list[dict], status: dict, column) -> None:
+    with column:
+        _gallery(samples, run_dir.name)
+    with st.expander(t("run.log"), expanded=status.get("state") in (RunState.FAILED, RunState.CRASHED)):
         st.code(runs.log_tail(run_dir, 40) or "…", language=None)
     if runs.ended(status):  # a model to hand over: the run is done with its checkpoints
         export_view.render(workspace, run_dir)
@@ -90,17 +100,22 @@ def _act(action) -> None:
     st.rerun()
 
 
-def _gallery(samples: list[dict]) -> None:
+def _gallery(samples: list[dict], run: str) -> None:
+    """One checkpoint's samples (the latest unless the slider says otherwise), not every checkpoint stacked."""
     st.markdown(f"**{t('run.gallery')}**")
     if not samples:
         st.caption(t("run.gallery_empty"))
         return
-    steps = sorted({s["step"] for s in samples}, reverse=True)
-    for step in steps[:6]:
-        with st.container(border=True):
-            st.caption(t("run.gallery_step", step=md_escape(step)))
-            for sample in (s for s in samples if s["step"] == step):
-                st.text(sample["prompt"] + sample["text"])
+    steps = sorted({s["step"] for s in samples})
+    key = f"gallery.{run}"
+    if st.session_state.get(key) not in steps or st.session_state.get(key + ".latest") == st.session_state.get(key):
+        st.session_state[key] = steps[-1]  # follow the newest checkpoint until the user picks another one
+    st.session_state[key + ".latest"] = steps[-1]
+    step = st.select_slider(t("run.gallery_slider"), steps, key=key) if len(steps) > 1 else steps[0]
+    with st.container(border=True):
+        st.caption(t("run.gallery_step", step=md_escape(step)))
+        for sample in (s for s in samples if s["step"] == step):
+            st.text(sample["prompt"] + sample["text"])
 
 
 def _eta(metrics: list[dict], step: int, total: int) -> float | None:

@@ -5,6 +5,8 @@ The widgets hold the draft under `train.<field>` keys; `read()` turns them into 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from core import models
@@ -12,6 +14,7 @@ from core.dataclass_cli import meta
 from core.hardware import Hardware, format_bytes
 from core.train.config import METHODS, PRESETS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
+from dashboard.drafts import Draft
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -53,12 +56,24 @@ def _apply_chosen_preset() -> None:
     load_preset(st.session_state["train.preset"], st.session_state[_key("dataset")])
 
 
-def _ensure_draft(datasets: list[str]) -> None:
-    drafts = [_key(f) for f in FIELDS] + ["train.gallery_prompts", TARGETS]
-    if any(key not in st.session_state for key in drafts):
-        load_preset("quick_cpu", datasets[0] if datasets else "")
-    for key in drafts:
-        st.session_state[key] = st.session_state[key]  # keep the draft when the user visits another page
+def widget_values(config: TrainConfig) -> dict:
+    values = {_key(f): v for f, v in config.to_dict().items() if f in FIELDS}
+    values["train.gallery_prompts"] = "\n".join(config.gallery_prompts)
+    values[TARGETS] = ", ".join(config.lora_target_modules)
+    return values
+
+
+def draft(workspace, datasets: list[str]) -> Draft:
+    """The form's draft (dashboard.drafts): the quick CPU preset on the first dataset until the user changes it."""
+    return Draft("train", TrainConfig, workspace,
+                 default=lambda: apply_preset(TrainConfig(dataset=datasets[0] if datasets else ""), "quick_cpu"))
+
+
+def _ensure_draft(form: Draft, datasets: list[str]) -> None:
+    saved = form.load()
+    if datasets and saved.dataset not in datasets:  # deleted since the draft was saved
+        saved = replace(saved, dataset=datasets[0])
+    form.seed(widget_values(saved))
 
 
 def device_options(hw: Hardware) -> list[str]:
@@ -67,7 +82,8 @@ def device_options(hw: Hardware) -> list[str]:
 
 
 def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
-    _ensure_draft(datasets)
+    form = draft(workspace, datasets)
+    _ensure_draft(form, datasets)
     presets = {p: t(f"train.preset.{p}") for p in PRESETS}
     preset_column, button_column = st.columns([3, 1])
     preset_column.selectbox(t("train.preset"), list(presets), format_func=presets.get, key="train.preset")
@@ -105,7 +121,10 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
             _number(columns[i % 4], name, step=1)
     _lora_fields()
     st.text_area(t("train.gallery_prompts"), key="train.gallery_prompts", height=80, help=t("train.gallery_prompts.help"))
-    return read()
+    config = read()
+    form.save(config)
+    form.reset_button(t("draft.reset"), widget_values(config), key="train.reset")
+    return config
 
 
 def _lora_fields() -> None:
@@ -141,10 +160,11 @@ def render_problems(config: TrainConfig, arch, dataset_documents: int | None, gp
     return not messages
 
 
-def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
+def render_memory(config: TrainConfig, hw: Hardware, arch) -> bool:
+    """The estimate against what is free; True when it exceeds the device's whole memory (Start then asks)."""
     if arch is None or not config.block_size or config.batch_size < 1:
         st.caption(t("train.memory.unknown"))
-        return
+        return False
     on_gpu = config.device != "cpu" and bool(hw.gpus)
     half = on_gpu and config.precision != "fp32"
     lora = dict(method=config.method, lora_r=config.lora_r, lora_targets=config.lora_target_modules)
@@ -158,8 +178,10 @@ def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
     if on_gpu:
         chosen = [g for g in hw.gpus if config.device in ("all", "auto", f"cuda:{g.index}")] or hw.gpus
         free, where = min(g.free_bytes for g in chosen), chosen[0].name
+        capacity = min(g.total_bytes for g in chosen)
     else:
         free, where = hw.ram_available_bytes, t("train.memory.ram")
+        capacity = hw.ram_total_bytes
     st.markdown(t("train.memory.line", params=f"{arch.parameters / 1e6:.0f}M", weights=format_bytes(parts.weights),
                   gradients=format_bytes(parts.gradients), optimizer=format_bytes(parts.optimizer),
                   activations=format_bytes(parts.activations), total=format_bytes(parts.total),
@@ -174,3 +196,4 @@ def render_memory(config: TrainConfig, hw: Hardware, arch) -> None:
                 break
         else:
             st.warning(t("train.memory.too_big") + " " + t("train.memory.smaller"))
+    return parts.total > capacity

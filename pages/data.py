@@ -7,11 +7,13 @@ from core.data.cleaning.pipeline import PREVIEW_CHARS
 from core.data.loading import LoadOptions, field_names
 from core.errors import UserError
 from core.workspace import Workspace
-from dashboard import chunking_view, cleaning_view, corpus_cache, folder_source, recipe_editor
+from dashboard import chunking_view, cleaning_view, corpus_cache, data_form, folder_source, recipe_editor
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
 workspace = Workspace.from_env()
+form = data_form.draft(workspace)
+data_form.keep(form)  # sources, options and recipe survive page switches and reloads
 st.title(t("data.title"))
 st.markdown(t("data.intro"))
 load_tab, clean_tab, chunk_tab, save_tab, datasets_tab = st.tabs(
@@ -24,10 +26,8 @@ with load_tab:
     with st.expander(t("data.options")):
         splits = {s: t(f"data.txt_split.{s}") for s in ["whole", "paragraphs", "lines"]}
         split = st.selectbox(t("data.txt_split"), list(splits), format_func=splits.get, key="data.txt_split")
-        defaults = LoadOptions()  # the command line's defaults too
-        fields = st.text_input(t("data.text_fields"), ", ".join(defaults.text_fields), key="data.text_fields",
-                               help=t("data.text_fields.help"))
-        column = st.text_input(t("data.csv_column"), defaults.csv_column, key="data.csv_column")
+        fields = st.text_input(t("data.text_fields"), key="data.text_fields", help=t("data.text_fields.help"))
+        column = st.text_input(t("data.csv_column"), key="data.csv_column")
     options = LoadOptions(txt_split=split, text_fields=field_names([fields]), csv_column=column)
     options_json = corpus_cache.options_key(options)
     corpus, key = None, None
@@ -36,14 +36,14 @@ with load_tab:
         corpus = corpus_cache.load(key, options_json)
     elif source == "upload":
         # No type filter: a wrong file is listed with the reason, rather than refused without one.
-        uploads = st.file_uploader(t("data.upload"), accept_multiple_files=True, key="data.uploads")
-        if uploads:
-            key = "upload:" + ",".join(f"{u.file_id}" for u in uploads)
-            corpus = corpus_cache.load(key, options_json, _uploads=[(u.name, u.getvalue()) for u in uploads])
+        key, files = data_form.uploads(st.file_uploader(t("data.upload"), accept_multiple_files=True, key="data.uploads"))
+        if files:
+            corpus = corpus_cache.load(key, options_json, _uploads=files)
     else:
         key, corpus = folder_source.render(workspace, options_json)  # only under the inbox and QUILL_DATA_ROOTS
     if corpus is not None:
         cleaning_view.render_files(corpus)
+    data_form.reset_button(form)
 
 if corpus is None or not corpus.documents:
     for tab in (clean_tab, chunk_tab, save_tab):

@@ -11,17 +11,17 @@ from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
 workspace = Workspace.from_env()
-playground_view.init()
-st.title(t("playground.title"))
-st.markdown(t("playground.intro"))
-
 choices = list(dict.fromkeys([*models.local_models(workspace), *models.HUB_MODELS]))
 wanted = st.query_params.get("model")  # "Open in Playground" from a run
 if wanted and wanted not in choices:
     choices.insert(0, wanted)
-default = [m for m in ([wanted] if wanted else []) + ["starter"] if m in choices][:2]
-chosen_models = st.multiselect(t("pg.models"), choices, default=default, key="pg.models", accept_new_options=True)
-prompts = [p for p in st.text_area(t("pg.prompts"), "The lighthouse keeper\n青石镇的早晨", key="pg.prompts").splitlines() if p.strip()]
+playground_view.init(workspace, choices, wanted)  # the draft: prompts, models and columns survive page switches
+st.title(t("playground.title"))
+st.markdown(t("playground.intro"))
+
+chosen_models = st.multiselect(t("pg.models"), choices, key="pg.models", accept_new_options=True)
+prompts = [p for p in st.text_area(t("pg.prompts"), key="pg.prompts").splitlines() if p.strip()]
+playground_view.reset_button(workspace)
 
 with st.expander(t("pg.presets")):
     playground_view.render_presets(workspace)

@@ -29,12 +29,14 @@ with new_tab:
     config = train_form.render(list(saved), hardware, workspace)
     arch = model_architecture(config.model, workspace)  # read once: both the estimate and the checks need it
     st.subheader(t("train.memory"))
-    train_form.render_memory(config, hardware, arch)
+    too_big = train_form.render_memory(config, hardware, arch)
     chosen = saved.get(config.dataset)
     ready = train_form.render_problems(config, arch, chosen.documents if chosen else None, len(hardware.gpus))
-    if st.button(t("train.start"), type="primary", disabled=not ready, key="train.start"):
+    run_name = st.text_input(t("train.run_name"), key="train.run_name", placeholder=t("train.run_name.placeholder"))
+    confirmed = not too_big or st.checkbox(t("train.memory.confirm"), key="train.memory.confirm")
+    if st.button(t("train.start"), type="primary", disabled=not (ready and confirmed), key="train.start"):
         try:
-            run_dir = runs.start(workspace, config)
+            run_dir = runs.start(workspace, config, name=run_name.strip() or None)
             st.query_params["run"] = run_dir.name
             st.rerun()
         except UserError as error:

@@ -294,3 +294,36 @@ def test_chinese_renders_with_a_cjk_font(browser):
     cdp.send("CSS.enable")
     used = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
     assert used and all(font["familyName"] in families for font in used), (used, sorted(families))
+
+
+def test_recipe_survives_a_page_switch_and_a_reload(app_url, browser):
+    """Turn a recipe step on, visit Train, come back: still on; reload: still on (the workspace's draft)."""
+    label = texts("en")["step.convert_chinese"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+
+    def toggle():
+        page.get_by_role("tab", name=texts("en")["data.tab.clean"]).click()
+        found = page.get_by_test_id("stCheckbox").filter(has_text=label).first
+        found.wait_for(timeout=120_000)  # the sample corpus loads first
+        return found
+
+    page.goto(f"{app_url}/data")
+    _wait_for_title(page, texts("en")["data.title"])
+    _settle(page)
+    assert not toggle().locator("input").is_checked()
+    toggle().get_by_text(label).click()
+    _settle(page)
+    assert toggle().locator("input").is_checked()
+
+    page.get_by_test_id("stSidebarNav").get_by_text(texts("en")["nav.train"]).click()
+    _wait_for_title(page, texts("en")["train.title"])
+    page.get_by_test_id("stSidebarNav").get_by_text(texts("en")["nav.data"]).click()
+    _wait_for_title(page, texts("en")["data.title"])
+    _settle(page)
+    assert toggle().locator("input").is_checked()
+
+    page.reload()
+    _wait_for_title(page, texts("en")["data.title"])
+    _settle(page)
+    assert toggle().locator("input").is_checked()
+    assert page.locator('[data-testid="stException"]').count() == 0

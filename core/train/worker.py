@@ -21,6 +21,7 @@ them, without knowing their numbers, until it exits.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
@@ -369,13 +370,19 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
 
 
 def _train(run_dir: Path, config: TrainConfig) -> None:
+    debug_log = _route_library_warnings(run_dir)
     from datasets.utils.logging import disable_progress_bar as quiet_datasets
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, default_data_collator
+    from transformers.utils import logging as transformers_logging
     from transformers.utils.logging import disable_progress_bar as quiet_transformers
 
     from core import models
+    from core.data import dataset as datasets
 
     quiet_datasets(), quiet_transformers()  # progress bars (loading, saving shards) would garble train.log
+    transformers_logging.disable_default_handler()  # its stderr handler would put its warnings into train.log
+    transformers_logging.add_handler(debug_log)
+    _phase(run_dir, "loading_model")
     Metrics, Status, Gallery, Stop, Fault = _callbacks()
     workspace = workspace_of(run_dir)  # names (the starter, a dataset) resolve in the run's own workspace
     source = models.resolve(config.model, workspace)
@@ -386,6 +393,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     context = models.context_length(model.config)
     block_size = config.block_size or min(context or 512, 512)
     learning_rate = config.learning_rate or default_learning_rate(source.kind)
+    _phase(run_dir, "tokenizing", documents=datasets.info(datasets.resolve(workspace, config.dataset)).documents)
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
     resume = _checkpoint(run_dir, config.resume_from) if config.resume_from else None
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -423,6 +431,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
             _truncate_after(run_dir / name, step)
         _remove_incomplete_checkpoints(run_dir)
 
+    _phase(run_dir, "first_step", blocks=len(train_blocks))
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if pruning is not None and pruning.pruned:
         _pruned(run_dir, trainer.state.global_step)
@@ -444,6 +453,25 @@ def _with_lora(model, config: TrainConfig):
     _say(f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {', '.join(sorted(model.peft_config['default'].target_modules))}: "
          f"{trainable:,} of {total:,} parameters train ({100 * trainable / total:.2f}%)")
     return model
+
+
+def _phase(run_dir: Path, phase: str, **counts) -> None:
+    """What the worker is doing before the first metrics line, for the Train page (status.json's `phase`)."""
+    if _rank() == 0:
+        update_status(run_dir, phase=phase, phase_counts=counts)
+
+
+def _route_library_warnings(run_dir: Path) -> logging.Handler:
+    """Library warnings (Python's `warnings`, the torch/transformers/datasets loggers) go to train.debug.log, so
+    train.log reads as the run's own lines. Returns the handler, for transformers' own logging setup."""
+    handler = logging.FileHandler(run_dir / "train.debug.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    logging.captureWarnings(True)
+    for name in ("py.warnings", "torch", "datasets", "accelerate"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.propagate = False  # not to the root logger's stderr, which is train.log
+    return handler
 
 
 def _checkpoint(run_dir: Path, resume_from: str) -> Path:

@@ -1,0 +1,76 @@
+"""Training that talks (issue 12, item 5): the worker's phases, library warnings kept out of train.log, charts only
+with data, one gallery checkpoint at a time, and the TensorBoard-style debiased EMA."""
+
+import json
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.data import dataset
+from core.data.corpus import sample_texts
+from core.train import runs
+from core.train.config import TrainConfig
+from dashboard.figures import smoothed
+from dashboard.i18n import texts
+from tests.test_pages import APP
+
+
+def test_debiased_ema_starts_at_the_first_value_and_keeps_a_constant():
+    assert smoothed([5.0, 1.0, 1.0])[0] == 5.0
+    assert smoothed([3.0] * 50) == pytest.approx([3.0] * 50)
+    assert smoothed([]) == []
+
+
+def test_the_worker_writes_phases_and_keeps_library_warnings_out_of_train_log(workspace, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={"chars_out": 1})
+    config = TrainConfig(dataset="sample", block_size=32, batch_size=2, max_steps=2, eval_steps=2, logging_steps=1,
+                         device="cpu", gallery_prompts=["The"], gallery_max_new_tokens=4)
+    run_dir = runs.start(workspace, config, name="talking")
+    status = runs.wait(run_dir, poll_s=0.5, timeout=300)
+    assert status["state"] == "completed", runs.log_tail(run_dir)
+    assert run_dir.name == "talking"
+    assert status["phase"] == "first_step" and status["phase_counts"]["blocks"] > 0
+    log = (run_dir / "train.log").read_text(encoding="utf-8")
+    assert "warn" not in log.lower(), log
+    assert (run_dir / "train.debug.log").is_file()
+
+
+def _fake_run(workspace, name: str, *, phase: str | None, samples_at=()):
+    run_dir = workspace.runs_dir / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(TrainConfig(dataset="sample").to_json(), encoding="utf-8")
+    status = {"state": "completed", "step": 20, "max_steps": 20, "started": time.time(), "ended": time.time()}
+    if phase:
+        status = {"state": "running", "step": 0, "max_steps": 20, "started": time.time(), "phase": phase,
+                  "phase_counts": {"documents": 12}}
+    (run_dir / "status.json").write_text(json.dumps(status), encoding="utf-8")
+    (run_dir / "samples.jsonl").write_text("".join(
+        json.dumps({"step": s, "prompt": "The", "text": f" sample at {s}", "seed": 1}) + "\n" for s in samples_at))
+    return run_dir
+
+
+def test_the_run_view_says_what_the_trainer_does_and_draws_no_empty_chart(workspace):
+    _fake_run(workspace, "warming", phase="tokenizing")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["run"] = "warming"
+    at.run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert texts("en")["train.phase.tokenizing"].format(documents=12) in [i.value for i in at.info]
+    assert [c.key for c in at.get("plotly_chart") if c.key in ("loss.warming", "lr.warming")] == []
+
+
+def test_the_gallery_shows_the_latest_checkpoint_with_a_slider(workspace):
+    _fake_run(workspace, "done", phase=None, samples_at=(0, 10, 20))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["run"] = "done"
+    at.run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [x.value for x in at.get("text")]
+    assert any("sample at 20" in s for s in shown) and not any("sample at 10" in s for s in shown)
+    at.select_slider(key="gallery.done").set_value(10).run()
+    shown = [x.value for x in at.get("text")]
+    assert any("sample at 10" in s for s in shown) and not any("sample at 20" in s for s in shown)
