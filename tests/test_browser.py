@@ -17,6 +17,8 @@ from dashboard.i18n import texts
 from dashboard.navigation import PAGES
 from tests.conftest import ROOT, core_env, require
 
+pytestmark = pytest.mark.slow  # end to end: real processes and models
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -7,8 +7,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from core.text import han_chars
 from tests.conftest import ROOT, SHARED, core_env, require
+
+pytestmark = pytest.mark.slow  # end to end: real processes and models
 
 SONG_CI = SHARED / "data" / "zh-poetry" / "宋词三百首.json"
 CONFIGS = [

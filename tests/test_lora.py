@@ -113,6 +113,8 @@ import json, sys
 sys.modules['core'] = sys.modules['peft'] = None  # `import core` and `import peft` now fail; find_spec says absent
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+pytestmark = pytest.mark.slow  # end to end: real processes and models
 folder, prompt, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 tokenizer = AutoTokenizer.from_pretrained(folder)
 model = AutoModelForCausalLM.from_pretrained(folder).eval()

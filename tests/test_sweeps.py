@@ -20,6 +20,8 @@ from core.train.state import RunState
 from core.workspace import Workspace
 from tests.conftest import SHARED, require, run_core
 
+pytestmark = pytest.mark.slow  # end to end: real processes and models
+
 CORPUS = SHARED / "data" / "tinyshakespeare.txt"
 WAIT_S = 400  # four trainers one after another on a busy two-core machine: generous, but a hang still fails
 SMALL = ["--data", "shakespeare", "--model", "starter", "--block-size", "64", "--max-steps", "20",

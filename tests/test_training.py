@@ -22,6 +22,8 @@ from core.train.state import FINAL, LIVE
 from core.workspace import Workspace
 from tests.conftest import SHARED, require
 
+pytestmark = pytest.mark.slow  # end to end: real processes and models
+
 CORPUS = SHARED / "data" / "tinyshakespeare.txt"
 WAIT_S = 240  # subprocesses on a busy two-core machine: generous, but a hang still fails
 FAST = dict(dataset="shakespeare", model="starter", block_size=64, batch_size=8, max_steps=40, eval_steps=10,
