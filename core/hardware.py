@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
+PRECISIONS = ["auto", "fp32", "bf16", "fp16"]  # the training precision settings; see choose_precision
+
 
 @dataclass(frozen=True)
 class Gpu:
@@ -69,3 +71,22 @@ def format_bytes(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def choose_precision(precision: str, *, use_cpu: bool) -> str:
+    """The precision to train in ("fp32", "bf16" or "fp16") for a setting of auto/fp32/bf16/fp16: the one rule that
+    the trainer and the training benchmark share. auto is bf16 where the GPU has it, fp16 on older CUDA GPUs, fp32
+    on the CPU."""
+    from core.errors import UserError
+
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if use_cpu:
+            return "fp32"
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision == "fp16" and use_cpu:
+        raise UserError("fp16 needs a CUDA GPU: use bf16 or fp32 on the CPU")
+    return precision

@@ -64,3 +64,18 @@ def test_useful_fractions_on_the_sample_corpus(starter_dir, monkeypatch):
     fractions = bench_train._useful_fractions(starter_dir, 128)
     assert fractions["poetry_corpus"] == "sample corpus"
     assert fractions["packed_useful_fraction"] == 1.0 > fractions["padded_useful_fraction"]
+
+
+def test_the_benchmark_chooses_precision_as_the_trainer_does():
+    # One rule (core.hardware.choose_precision): the benchmark refuses fp16 on the CPU with the trainer's words.
+    import torch
+
+    from core.bench.train import bench_train
+    from core.errors import UserError
+    from core.hardware import choose_precision
+
+    assert choose_precision("auto", use_cpu=True) == "fp32"
+    if torch.cuda.is_available():
+        pytest.skip("fp16 is allowed where a GPU is visible")
+    with pytest.raises(UserError, match="^fp16 needs a CUDA GPU: use bf16 or fp32 on the CPU$"):
+        bench_train(precision="fp16")

@@ -90,7 +90,10 @@ def test_cli_refuses_a_path_where_a_run_id_belongs(workspace, outside):
 def test_model_names_of_runs_stay_inside_the_run(workspace, outside):
     import shutil
 
-    shutil.copytree(workspace.starter_dir, workspace.runs_dir / "real" / "checkpoint-5")
+    checkpoint = workspace.runs_dir / "real" / "checkpoint-5"
+    shutil.copytree(workspace.starter_dir, checkpoint)
+    for name, content in (("optimizer.pt", "state"), ("scheduler.pt", "state"), ("trainer_state.json", '{"global_step": 5}')):
+        (checkpoint / name).write_text(content)  # a complete checkpoint: only those count (issue 9, item 8)
     assert models.resolve("real/checkpoint-5").location == str(workspace.runs_dir / "real" / "checkpoint-5")
     with pytest.raises(UserError, match="run 'real' has no checkpoint-9: its saved models are real/checkpoint-5"):
         models.resolve("real/checkpoint-9")

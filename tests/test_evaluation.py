@@ -35,11 +35,12 @@ def ws(tmp_path_factory, starter_dir):
 def test_the_metric_loaded_by_path_equals_a_direct_torch_computation(ws):
     import torch
 
+    from core.data.chunking import pack_texts
     from core.train.worker import _blocks
 
     tokenizer, model = models.load("starter", ws)
     texts = dataset.read_texts(dataset.resolve(ws, "sample"), "validation")
-    blocks = evaluation.blocks(tokenizer, texts, 64)
+    blocks = pack_texts(tokenizer, texts, 64)  # what perplexity() measures
     assert blocks == _blocks(tokenizer, texts, 64)  # the trainer's packing, block for block
     blocks = blocks[:6]
 

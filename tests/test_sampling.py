@@ -88,7 +88,7 @@ def test_row_processing_equals_transformers_processors(trial, device):
         scores = (scores * 2).round() / 2
     input_ids, scores = input_ids.to(device), scores.to(device)
 
-    ours = process(input_ids, scores.clone(), RowParams.of(MIXED, device))
+    ours = process(input_ids, scores.clone(), RowParams.of(MIXED, device)).final
 
     for row, config in enumerate(MIXED):
         expected = scores[row : row + 1].clone()
@@ -104,11 +104,21 @@ def test_processing_filters_something_in_each_filtering_row():
     generator = torch.Generator().manual_seed(0)
     scores = torch.randn(len(MIXED), 500, generator=generator) * 3
     input_ids = torch.randint(0, 12, (len(MIXED), 24), generator=generator)
-    ours = process(input_ids, scores.clone(), RowParams.of(MIXED))
+    ours = process(input_ids, scores.clone(), RowParams.of(MIXED)).final
     cut = dict(zip([c.name for c in MIXED], torch.isinf(ours).sum(dim=-1).tolist()))
     assert cut.pop("greedy") == 0 and cut.pop("hot") == 0  # no filter in these two
     assert all(n > 0 for n in cut.values()), cut
     assert not torch.equal(ours[4], scores[4])  # the temperature did change the hot row
+
+
+def test_a_constraint_applies_before_top_k_as_generate_places_it():
+    # The UTF-8 mask goes through `process` between penalties and warpers: top-k 1 then keeps the best token the
+    # constraint allows (after the warpers, the row would have no token left).
+    scores = torch.tensor([[3.0, 2.0, 1.0, 0.0]])
+    rows = RowParams.of([DecodingConfig(name="k1", do_sample=True, top_k=1)])
+    forbid_best = lambda s: s.masked_fill(torch.tensor([[True, False, False, False]]), -float("inf"))  # noqa: E731
+    final = process(torch.zeros(1, 1, dtype=torch.long), scores, rows, forbid_best).final
+    assert final.argmax().item() == 1 and torch.isfinite(final).sum().item() == 1
 
 
 # (b) ---------------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from itertools import chain
 from pathlib import Path
 
 from core.errors import UserError
+from core.hardware import choose_precision
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"  # beside the repository (a developer checkout only)
 POETRY = SHARED / "data" / "zh-poetry" / "宋词三百首.json"
@@ -36,7 +37,7 @@ def bench_train(model: str = "starter", random_init: bool = False, precision: st
     if steps < 2 or batch_size < 1 or block_size < 8 or warmup_steps < 1:
         raise UserError("use at least 2 steps, a batch of 1 or more, a block of 8 tokens or more, and 1 warm-up step")
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    precision = _resolve_precision(precision)
+    precision = choose_precision(precision, use_cpu=not torch.cuda.is_available())  # as the trainer decides it
 
     with tempfile.TemporaryDirectory(prefix="quill-bench-train-") as tmp:
         tmp = Path(tmp)
@@ -94,20 +95,6 @@ def bench_train(model: str = "starter", random_init: bool = False, precision: st
         "baseline_wall_s": round(baseline_wall, 2),  # dataset maps, Trainer set-up and train()
         "corpus_mb": round(megabytes, 2),
     }
-
-
-def _resolve_precision(precision: str) -> str:
-    import torch
-
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise UserError(f"unknown precision '{precision}': use auto, fp32, bf16 or fp16")
-    if precision == "auto":  # as the trainer decides it
-        if not torch.cuda.is_available():
-            return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if precision == "fp16" and not torch.cuda.is_available():
-        raise UserError("fp16 training needs a CUDA GPU: use fp32 (or bf16) on the CPU")
-    return precision
 
 
 def _model_dir(model: str, random_init: bool, starter: Path, tmp: Path) -> Path:

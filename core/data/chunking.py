@@ -49,6 +49,11 @@ def pack(token_lists: list[list[int]], block_size: int, eos_id: int) -> Chunking
     return Chunking("packed", blocks, useful_tokens=full, padding_tokens=0, truncated_tokens=len(stream) - full)
 
 
+def pack_texts(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
+    """The packed blocks of these texts, as the trainer and the perplexity evaluation see them."""
+    return pack(tokenize_documents(tokenizer, texts), block_size, tokenizer.eos_token_id).blocks
+
+
 def pad_each(token_lists: list[list[int]], block_size: int, pad_id: int, eos_id: int) -> Chunking:
     """One block per document: its tokens and eos, truncated to block_size, then padded with pad_id.
 

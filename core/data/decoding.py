@@ -15,6 +15,7 @@ from charset_normalizer import from_bytes
 from charset_normalizer.md import mess_ratio
 
 from core.errors import UserError
+from core.text import is_han
 
 # Byte-order marks, longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
 BOMS = [
@@ -97,7 +98,7 @@ def _check_text(text: str) -> None:
 @cache
 def _is_common_hanzi(ch: str) -> bool:
     """A CJK ideograph in GB2312 (the common simplified set) or in Big5 level 1 (the common traditional set)."""
-    if not "\u4e00" <= ch <= "\u9fff":
+    if not is_han(ch):  # GB2312 and Big5 hold ideographs of the basic block only
         return False
     try:
         ch.encode("gb2312")

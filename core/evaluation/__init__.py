@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core import models
 from core.data import dataset
+from core.data.chunking import pack_texts
 from core.errors import UserError
 from core.evaluation.metrics import PERPLEXITY
 from core.evaluation.sample_stats import units
@@ -29,13 +30,6 @@ def load_metric():
     import evaluate
 
     return evaluate.load(str(PERPLEXITY), keep_in_memory=True)  # in memory: no Arrow cache files per call
-
-
-def blocks(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
-    """The packed blocks of these texts: the trainer's packing (`core.train.worker._blocks` does exactly this)."""
-    from core.data.chunking import pack, tokenize_documents
-
-    return pack(tokenize_documents(tokenizer, texts), block_size, tokenizer.eos_token_id).blocks
 
 
 def context_of(model_name: str, workspace: Workspace | None = None) -> int | None:
@@ -58,7 +52,7 @@ def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspa
     block_size = _check_block_size(block_size or min(context or DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK), context)
     if batch_size < 1:
         raise UserError(f"the batch size must be at least 1, got {batch_size}")
-    packed = blocks(tokenizer, texts, block_size)
+    packed = pack_texts(tokenizer, texts, block_size)
     if not packed:
         raise UserError(f"the {split} split of '{dataset_name_or_path}' is shorter than one block of {block_size} "
                         "tokens: use a smaller block size")

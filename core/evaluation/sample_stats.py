@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.evaluation.memorization import CorpusIndex
-from core.text import han_chars
+from core.text import is_chinese
 
 if TYPE_CHECKING:
     from core.playground.sampling import Sample
@@ -21,12 +21,6 @@ if TYPE_CHECKING:
 REPETITION_N = 4
 MEMORIZATION_THRESHOLD = 50  # characters
 _WORDS = re.compile(r"\w+|[^\w\s]")
-
-
-def is_chinese(text: str) -> bool:
-    """True when at least a third of the non-space characters are Han characters."""
-    chars = len(text) - sum(c.isspace() for c in text)
-    return chars > 0 and len(han_chars(text)) * 3 >= chars
 
 
 def units(text: str) -> list[str]:

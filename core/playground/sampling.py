@@ -14,6 +14,7 @@ Reproducibility: row (config, sample_index) draws from its own `torch.Generator`
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Callable
@@ -237,10 +238,31 @@ def warp(scores: torch.Tensor, rows: RowParams) -> tuple[torch.Tensor, torch.Ten
     return scaled, cut_k, cut_p
 
 
-def process(input_ids: torch.Tensor, scores: torch.Tensor, rows: RowParams) -> torch.Tensor:
-    """The scores each row picks its next token from: greedy rows take their argmax, sampling rows sample."""
-    scaled, cut_k, cut_p = warp(penalize(input_ids, scores, rows), rows)
-    return scaled.masked_fill(cut_k | cut_p, -float("inf"))
+@dataclass
+class Processed:
+    """A step's scores after `process`: temperature-scaled, and which tokens top-k and top-p cut."""
+
+    scaled: torch.Tensor  # before filtering: what the token view shows
+    cut_k: torch.Tensor
+    cut_p: torch.Tensor
+
+    @property
+    def final(self) -> torch.Tensor:
+        """The scores each row picks its next token from: greedy rows take their argmax, sampling rows sample."""
+        return self.scaled.masked_fill(self.cut_k | self.cut_p, -float("inf"))
+
+
+def process(
+    input_ids: torch.Tensor,
+    scores: torch.Tensor,
+    rows: RowParams,
+    constrain: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Processed:
+    """Penalties, then `constrain` (where generate applies a prefix constraint: the UTF-8 mask), then warpers."""
+    scores = penalize(input_ids, scores, rows)
+    if constrain is not None:
+        scores = constrain(scores)
+    return Processed(*warp(scores, rows))
 
 
 def _cache_keyword(model) -> str:
@@ -275,9 +297,47 @@ def generate(
     """
     import torch
 
-    from core.playground.token_text import TextStream
     from core.playground.utf8_guard import Utf8Guard, state_of
 
+    specs = _row_specs(configs)
+    device = next(model.parameters()).device
+    params = RowParams.of([c for c, _ in specs], device)
+    generators = [_row_generator(config, index, device) for config, index in specs]
+    prompt_ids = _prompt_ids(model, tokenizer, prompt, device)
+    longest = _check_context(model, prompt_ids, configs)
+    rows = _Rows(specs, tokenizer, _eos_ids(model, tokenizer), on_token, keep_top)
+    guarded = [config.valid_utf8 for config, _ in specs]
+    cache_kw = _cache_keyword(model)
+
+    with torch.inference_mode():
+        # Prefill: the prompt is the same for every row, run it once and copy its cache to every row.
+        cache, logits = _prefill(model, prompt_ids, len(specs), cache_kw)
+        sequences = prompt_ids.expand(len(specs), -1)
+        guard = Utf8Guard.of(tokenizer, logits.shape[-1], device) if any(guarded) else None
+        for _ in range(longest):
+            if stop is not None and stop.is_set():
+                rows.stopped = True
+                break
+            # Choose: the processed scores of every row, then argmax or each row's own draw.
+            constrain = None
+            if guard is not None:
+                states = [state_of(stream.pending) for stream in rows.streams]
+                constrain = functools.partial(guard.apply, states=states, guarded=guarded)
+            processed = process(sequences, logits, params, constrain)
+            chosen = _choose(processed.final, rows, generators)
+            # Record: each unfinished row keeps its token, log-prob, candidates and streamed text.
+            rows.record(chosen, logits, processed)
+            sequences = torch.cat([sequences, chosen[:, None]], dim=1)
+            if all(rows.done):
+                break
+            cache, logits = _forward(model, chosen, sequences, cache, cache_kw)
+
+    # Assemble: one Sample per row.
+    return rows.samples(prompt)
+
+
+def _row_specs(configs: list[DecodingConfig]) -> list[tuple[DecodingConfig, int]]:
+    """(config, sample index) of every row, after checking the configs."""
     if not configs:
         raise UserError("no decoding settings to generate with: add at least one column")
     for config in configs:
@@ -285,25 +345,31 @@ def generate(
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise UserError("decoding settings need distinct names: " + ", ".join(names))
+    return [(c, i) for c in configs for i in range(c.num_samples)]
 
-    specs = [(c, i) for c in configs for i in range(c.num_samples)]
-    device = next(model.parameters()).device
-    rows = RowParams.of([c for c, _ in specs], device)
-    generators = []
-    for config, index in specs:
-        generator = torch.Generator(device=device)
-        generator.manual_seed(row_seed(config.seed, index))
-        generators.append(generator)
 
-    # The plain tokenization, as model.generate(**tokenizer(prompt, return_tensors="pt")) gets it.
+def _row_generator(config: DecodingConfig, index: int, device) -> torch.Generator:
+    import torch
+
+    generator = torch.Generator(device=device)
+    generator.manual_seed(row_seed(config.seed, index))
+    return generator
+
+
+def _prompt_ids(model, tokenizer, prompt: str, device) -> torch.Tensor:
+    """The plain tokenization, as model.generate(**tokenizer(prompt, return_tensors="pt")) gets it."""
+    import torch
+
     prompt_ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(device)
     if prompt_ids.shape[1] == 0:  # an empty prompt starts from the start token, as generate does
         start = model.generation_config.bos_token_id
         start = tokenizer.eos_token_id if start is None else start
         prompt_ids = torch.tensor([[start]], device=device)
-    sampling_rows = [row for row, (config, _) in enumerate(specs) if config.do_sample]
-    eos = _eos_ids(model, tokenizer)
-    filler = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
+    return prompt_ids
+
+
+def _check_context(model, prompt_ids: torch.Tensor, configs: list[DecodingConfig]) -> int:
+    """The most new tokens any row may take, after checking that prompt and continuation fit the context."""
     limit = context_length(model.config)
     longest = max(c.max_new_tokens for c in configs)
     if limit and prompt_ids.shape[1] + longest > limit:
@@ -311,87 +377,102 @@ def generate(
             f"prompt ({prompt_ids.shape[1]} tokens) plus {longest} new tokens exceeds the model's context of "
             f"{limit} tokens: shorten the prompt or lower max_new_tokens"
         )
+    return longest
 
-    batch = len(specs)
-    budgets = [c.max_new_tokens for c, _ in specs]
-    out_ids: list[list[int]] = [[] for _ in specs]
-    out_logprobs: list[list[float]] = [[] for _ in specs]
-    out_steps: list[list[Step]] = [[] for _ in specs]
-    done = [False] * batch
-    streams = [TextStream(tokenizer, live=on_token is not None) for _ in specs]
-    guarded = [config.valid_utf8 for config, _ in specs]
-    guard = None
-    token_text: dict[int, str] = {}
-    cache_kw = _cache_keyword(model)
-    stopped = False
 
-    with torch.inference_mode():
-        # The prompt is the same for every row: run it once, then copy its cache to every row.
-        out = model(input_ids=prompt_ids, attention_mask=torch.ones_like(prompt_ids), use_cache=True)
-        cache = getattr(out, cache_kw)
-        cache.batch_repeat_interleave(batch)
-        logits = out.logits[:, -1, :].to(torch.float32).expand(batch, -1)
-        sequences = prompt_ids.expand(batch, -1)
-        if any(guarded):
-            guard = Utf8Guard.of(tokenizer, logits.shape[-1], device)
-        for _ in range(longest):
-            if stop is not None and stop.is_set():
-                stopped = True
-                break
-            scores = penalize(sequences, logits, rows)
-            if guard is not None:
-                scores = guard.apply(scores, [state_of(s.pending) for s in streams], guarded)
-            scaled, cut_k, cut_p = warp(scores, rows)
-            final = scaled.masked_fill(cut_k | cut_p, -float("inf"))
-            chosen = final.argmax(dim=-1)
-            drawing = [row for row in sampling_rows if not done[row]]
-            if drawing:
-                # One uniform number per row from the row's own generator, then inverse-CDF sampling for all of
-                # them at once (torch.multinomial takes one generator per call: a call per row was slower).
-                uniform = torch.cat([torch.rand(1, generator=generators[row], device=device) for row in drawing])
-                at = torch.tensor(drawing, device=device)
-                chosen[at] = _draw(final[at].softmax(dim=-1), uniform)
-            # Finished rows are fed the filler token; their outputs are ignored from then on.
-            chosen = chosen.masked_fill(torch.tensor(done, device=device), filler)
-            logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
-            chosen_list = chosen.tolist()
-            top = _top_candidates(scaled, cut_k, cut_p, keep_top) if keep_top > 0 else None
-            for row in range(batch):
-                if done[row]:
-                    continue
-                token = chosen_list[row]
-                out_ids[row].append(token)
-                out_logprobs[row].append(logprobs[row])
-                if top is not None:
-                    out_steps[row].append(Step(token, [_candidate(tokenizer, token_text, *c) for c in top[row]]))
-                done[row] = token in eos or len(out_ids[row]) >= budgets[row]
-                piece = streams[row].push(token)
-                if on_token:
-                    on_token(row, piece)
-            sequences = torch.cat([sequences, chosen[:, None]], dim=1)
-            if all(done):
-                break
-            # All-ones mask, as generate passes: rows never pad the prompt, and a finished row's filler only
-            # affects that row's own (ignored) outputs.
-            step = {cache_kw: cache, "attention_mask": torch.ones_like(sequences), "use_cache": True}
-            out = model(input_ids=chosen[:, None], **step)
-            cache = getattr(out, cache_kw)
-            logits = out.logits[:, -1, :].to(torch.float32)
+def _prefill(model, prompt_ids: torch.Tensor, batch: int, cache_kw: str):
+    """(cache, logits) after the prompt, both widened to `batch` rows."""
+    import torch
 
-    return [
-        Sample(
-            config=config.name,
-            sample_index=index,
-            seed=config.seed,
-            prompt=prompt,
-            text=streams[row].text(),
-            token_ids=out_ids[row],
-            token_logprobs=out_logprobs[row],
-            steps=out_steps[row] if keep_top > 0 else None,
-            stopped=stopped and not done[row],
-        )
-        for row, (config, index) in enumerate(specs)
-    ]
+    out = model(input_ids=prompt_ids, attention_mask=torch.ones_like(prompt_ids), use_cache=True)
+    cache = getattr(out, cache_kw)
+    cache.batch_repeat_interleave(batch)
+    return cache, out.logits[:, -1, :].to(torch.float32).expand(batch, -1)
+
+
+def _forward(model, chosen: torch.Tensor, sequences: torch.Tensor, cache, cache_kw: str):
+    """(cache, logits) after feeding each row its chosen token."""
+    import torch
+
+    # All-ones mask, as generate passes: rows never pad the prompt, and a finished row's filler only affects that
+    # row's own (ignored) outputs.
+    step = {cache_kw: cache, "attention_mask": torch.ones_like(sequences), "use_cache": True}
+    out = model(input_ids=chosen[:, None], **step)
+    return getattr(out, cache_kw), out.logits[:, -1, :].to(torch.float32)
+
+
+def _choose(final: torch.Tensor, rows: _Rows, generators: list[torch.Generator]) -> torch.Tensor:
+    """Each row's next token: greedy rows the argmax, sampling rows a draw; finished rows the filler token."""
+    import torch
+
+    chosen = final.argmax(dim=-1)
+    drawing = [row for row in rows.sampling if not rows.done[row]]
+    if drawing:
+        # One uniform number per row from the row's own generator, then inverse-CDF sampling for all of them at
+        # once (torch.multinomial takes one generator per call: a call per row was slower).
+        uniform = torch.cat([torch.rand(1, generator=generators[row], device=final.device) for row in drawing])
+        at = torch.tensor(drawing, device=final.device)
+        chosen[at] = _draw(final[at].softmax(dim=-1), uniform)
+    # Finished rows are fed the filler token; their outputs are ignored from then on.
+    return chosen.masked_fill(torch.tensor(rows.done, device=final.device), rows.filler)
+
+
+class _Rows:
+    """What every row of one decode has produced so far."""
+
+    def __init__(self, specs, tokenizer, eos: set[int], on_token, keep_top: int):
+        from core.playground.token_text import TextStream
+
+        self.specs = specs
+        self.tokenizer = tokenizer
+        self.eos = eos
+        self.filler = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
+        self.on_token = on_token
+        self.keep_top = keep_top
+        self.sampling = [row for row, (config, _) in enumerate(specs) if config.do_sample]
+        self.budgets = [c.max_new_tokens for c, _ in specs]
+        self.ids: list[list[int]] = [[] for _ in specs]
+        self.logprobs: list[list[float]] = [[] for _ in specs]
+        self.steps: list[list[Step]] = [[] for _ in specs]
+        self.done = [False] * len(specs)
+        self.streams = [TextStream(tokenizer, live=on_token is not None) for _ in specs]
+        self.labels: dict[int, str] = {}  # token id -> label, for the candidates
+        self.stopped = False
+
+    def record(self, chosen: torch.Tensor, logits: torch.Tensor, processed: Processed) -> None:
+        import torch
+
+        logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
+        top = None
+        if self.keep_top > 0:
+            top = _top_candidates(processed.scaled, processed.cut_k, processed.cut_p, self.keep_top)
+        for row, token in enumerate(chosen.tolist()):
+            if self.done[row]:
+                continue
+            self.ids[row].append(token)
+            self.logprobs[row].append(logprobs[row])
+            if top is not None:
+                self.steps[row].append(Step(token, [_candidate(self.tokenizer, self.labels, *c) for c in top[row]]))
+            self.done[row] = token in self.eos or len(self.ids[row]) >= self.budgets[row]
+            piece = self.streams[row].push(token)
+            if self.on_token:
+                self.on_token(row, piece)
+
+    def samples(self, prompt: str) -> list[Sample]:
+        return [
+            Sample(
+                config=config.name,
+                sample_index=index,
+                seed=config.seed,
+                prompt=prompt,
+                text=self.streams[row].text(),
+                token_ids=self.ids[row],
+                token_logprobs=self.logprobs[row],
+                steps=self.steps[row] if self.keep_top > 0 else None,
+                stopped=self.stopped and not self.done[row],
+            )
+            for row, (config, index) in enumerate(self.specs)
+        ]
 
 
 def _draw(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:

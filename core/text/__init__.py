@@ -14,9 +14,46 @@ from functools import lru_cache
 from pathlib import Path
 
 TONGYONG_GUIFAN = Path(__file__).parent / "tongyong-guifan-2013.txt"
-# CJK Unified Ideographs, extension A, compatibility ideographs, and extensions B to H (outside the BMP).
-HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+# The lab's one home for "which characters are Chinese / CJK" (hand-written: neither `re` nor unicodedata has these
+# classes). As regex character-class bodies, so callers can combine them.
+# Han: CJK Unified Ideographs, extension A, compatibility ideographs, and extensions B to H (outside the BMP).
+HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+# Letters of the scripts written without spaces between words: Han, kana (hiragana, katakana), hangul syllables.
+CJK_WORD_RANGES = HAN_RANGES + "\u3040-\u30ff\uac00-\ud7af"
+# Everything written without spaces between it: the above plus CJK symbols and punctuation (、。《》「」…, the
+# ideographic space), radicals, bopomofo, jamo, the vertical and compatibility forms and the full-width forms block.
+CJK_RANGES = (
+    CJK_WORD_RANGES
+    + "\u1100-\u11ff"  # hangul jamo
+    "\u2e80-\u2fdf"  # CJK radicals, Kangxi radicals
+    "\u3000-\u303f"  # CJK symbols and punctuation
+    "\u3100-\u312f"  # bopomofo
+    "\u3130-\u318f"  # hangul compatibility jamo
+    "\u31f0-\u31ff"  # katakana phonetic extensions
+    "\ufe10-\ufe1f"  # vertical forms
+    "\ufe30-\ufe4f"  # CJK compatibility forms
+    "\uff00-\uffef"  # half-width and full-width forms
+)
+HAN = re.compile(f"[{HAN_RANGES}]")
+HAN_PATTERN = HAN
+CJK = re.compile(f"[{CJK_RANGES}]")
 _BMP_BLOCKS = [range(0x3400, 0x4DC0), range(0x4E00, 0xA000)]
+
+
+def is_han(ch: str) -> bool:
+    """A Han character (any block, rare extensions included)."""
+    return HAN.fullmatch(ch) is not None
+
+
+def is_cjk(ch: str) -> bool:
+    """A character written without spaces around it (CJK_RANGES): Han, kana, hangul, CJK punctuation, full-width."""
+    return CJK.fullmatch(ch) is not None
+
+
+def is_chinese(text: str) -> bool:
+    """True when at least a third of the non-space characters are Han characters."""
+    chars = len(text) - sum(c.isspace() for c in text)
+    return chars > 0 and len(han_chars(text)) * 3 >= chars
 
 
 def han_chars(text: str) -> list[str]:

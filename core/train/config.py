@@ -11,9 +11,9 @@ from pathlib import Path
 
 from core import dataclass_json
 from core.errors import UserError
+from core.hardware import PRECISIONS
 
 SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
-PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
 METHODS = ["full", "lora"]
 DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
 DEVICE = re.compile(r"auto|cpu|all|cuda:\d+")  # what `device` may say (see the field's comment)

@@ -34,8 +34,12 @@ from pathlib import Path
 
 from core.errors import UserError, first_line
 from core.files import write_text_atomic
+from core.hardware import choose_precision
 from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
 from core.train.config import TrainConfig, default_learning_rate, require_valid
+from core.train.progress import MAX_PERPLEXITY_LOSS
+from core.train.progress import rank as _rank
+from core.train.progress import say as _say
 from core.train.runs import read_status, update_status, workspace_of
 from core.train.state import RunState
 
@@ -43,26 +47,10 @@ from core.train.state import RunState
 # arrives during the seconds of importing is not a kill.
 
 _stop = threading.Event()  # set by the signal handler; the Trainer checks it at each step end
-MAX_PERPLEXITY_LOSS = 700  # exp() of more overflows a float; such a model has no useful perplexity anyway
 
 
 def _request_stop(signum, frame) -> None:
     _stop.set()  # nothing else here: printing inside a signal handler can hit a reentrant write on stdout
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
-def _say(message: str) -> None:
-    if _rank() == 0:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def _append_jsonl(path: Path, record: dict) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -70,149 +58,6 @@ def _is_oom(exc: BaseException) -> bool:
 
     return isinstance(exc, torch.cuda.OutOfMemoryError) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
-
-
-# ---- callbacks ----------------------------------------------------------------------------------------------
-
-def _callbacks():
-    """The callback classes, defined once transformers is imported (see the note on imports above)."""
-    import torch
-    import torch.distributed as dist
-    from transformers import TrainerCallback
-
-    class MetricsCallback(TrainerCallback):
-        """One metrics.jsonl line per log step and per evaluation (rank 0)."""
-
-        def __init__(self, path: Path, tokens_per_step: int):
-            self.path, self.tokens_per_step = path, tokens_per_step
-            self.busy_s, self.steps, self.began = 0.0, 0, None
-
-        # Throughput counts time inside optimizer steps only, so evaluations, checkpoints and the gallery
-        # between two log lines do not make training look slower than it is.
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.began = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if self.began is not None:
-                self.busy_s += time.perf_counter() - self.began
-                self.steps += 1
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not state.is_world_process_zero or not logs or "loss" not in logs:
-                return  # the end-of-training summary has no "loss"; evaluations are written by on_evaluate
-            tokens_per_s = self.steps * self.tokens_per_step / self.busy_s if self.busy_s else None
-            self.busy_s, self.steps = 0.0, 0
-            line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
-                    "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
-                    "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None, "time": time.time()}
-            if torch.cuda.is_available():
-                line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
-            _append_jsonl(self.path, line)
-            _say(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
-                 f"lr {line['learning_rate'] or 0:.2e}  {line['tokens_per_s'] or 0:,.0f} tokens/s")
-
-        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-            if not state.is_world_process_zero or not metrics or "eval_loss" not in metrics:
-                return
-            loss = metrics["eval_loss"]
-            perplexity = math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None
-            line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": loss,
-                    "perplexity": perplexity, "time": time.time()}
-            if torch.cuda.is_available():
-                line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
-            _append_jsonl(self.path, line)
-            _say(f"step {state.global_step}: validation loss {loss:.4f}, perplexity {perplexity or float('inf'):.2f}")
-
-    class StatusCallback(TrainerCallback):
-        """Keeps status.json current: the step, the total, the best evaluation and its checkpoint (rank 0)."""
-
-        def __init__(self, run_dir: Path):
-            self.run_dir = run_dir
-
-        def _update(self, state, **changes):
-            if state.is_world_process_zero:
-                update_status(self.run_dir, state=RunState.STOPPING if _stop.is_set() else RunState.RUNNING,
-                              step=state.global_step, max_steps=state.max_steps, **changes)
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self._update(state)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            self._update(state, epoch=state.epoch)
-
-        def on_save(self, args, state, control, **kwargs):
-            # best_metric and best_model_checkpoint are settled by now (not yet in on_evaluate)
-            best = state.best_model_checkpoint
-            self._update(state, best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
-                         last_checkpoint=f"checkpoint-{state.global_step}")
-
-    class GalleryCallback(TrainerCallback):
-        """Samples the gallery prompts with a fixed seed at every evaluation (rank 0), into samples.jsonl."""
-
-        def __init__(self, path: Path, tokenizer, config: TrainConfig):
-            self.path, self.tokenizer, self.config = path, tokenizer, config
-
-        def sample(self, model, step: int) -> None:
-            from core.playground.presets import gallery_decoding
-
-            prompts = [p for p in self.config.gallery_prompts if p.strip()]
-            if not prompts or _rank() != 0:
-                return
-            was_training = model.training
-            model.eval()
-            device = next(model.parameters()).device
-            # fork_rng saves the global generator states and restores them after: generate() samples from the
-            # global RNG, and training (dropout, data order) must not depend on whether the gallery ran.
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-                for prompt in prompts:
-                    torch.manual_seed(self.config.gallery_seed)  # the same seed for each prompt at every step
-                    inputs = self.tokenizer(prompt, return_tensors="pt").to(device)
-                    decoding = gallery_decoding(self.config.gallery_max_new_tokens).generate_kwargs()
-                    out = model.generate(**inputs, **decoding, pad_token_id=self.tokenizer.eos_token_id)
-                    text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-                    _append_jsonl(self.path, {"step": step, "prompt": prompt, "text": text,
-                                              "seed": self.config.gallery_seed})
-            model.train(was_training)
-            _say(f"step {step}: gallery sampled ({len(prompts)} prompts)")
-
-        def on_evaluate(self, args, state, control, model=None, **kwargs):
-            if state.is_world_process_zero and model is not None:
-                self.sample(model, state.global_step)
-
-    class StopCallback(TrainerCallback):
-        """On a Stop signal: save a checkpoint at this step's end and end training."""
-
-        stopped = False
-
-        def on_step_end(self, args, state, control, **kwargs):
-            requested = _stop.is_set()
-            if dist.is_available() and dist.is_initialized():
-                # Every rank must stop at the same step, or one waits forever in the next all-reduce.
-                flag = torch.tensor([int(requested)], device=args.device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                requested = bool(flag.item())
-            if requested:
-                self.stopped = True
-                control.should_save = True
-                control.should_training_stop = True
-                _say(f"step {state.global_step}: stop requested, saving a checkpoint")
-            return control
-
-    class FaultCallback(TrainerCallback):
-        """Test hook (QUILL_FAULT=oom@STEP | error@STEP): fail on purpose at a step, as a GPU would."""
-
-        def __init__(self, spec: str):
-            kind, _, step = spec.partition("@")
-            self.kind, self.step = kind.strip(), int(step or 1)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == self.step:
-                if self.kind == "oom":
-                    raise torch.cuda.OutOfMemoryError(
-                        f"CUDA out of memory. Tried to allocate 2.00 GiB (injected by QUILL_FAULT at step {self.step})")
-                raise RuntimeError(f"injected failure at step {self.step} (QUILL_FAULT)")
-
-    return MetricsCallback, StatusCallback, GalleryCallback, StopCallback, FaultCallback
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
@@ -296,12 +141,7 @@ def _device_and_precision(config: TrainConfig) -> tuple[bool, str]:
     use_cpu = config.device == "cpu" or not torch.cuda.is_available()
     if use_cpu and config.device.startswith("cuda"):
         raise UserError(f"no CUDA GPU is visible for device {config.device}: pick the CPU or check the driver")
-    precision = config.precision
-    if precision == "auto":
-        precision = "fp32" if use_cpu else "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if precision == "fp16" and use_cpu:
-        raise UserError("fp16 needs a CUDA GPU: use bf16 or fp32 on the CPU")
-    return use_cpu, precision
+    return use_cpu, choose_precision(config.precision, use_cpu=use_cpu)
 
 
 def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: int | None):
@@ -383,7 +223,11 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     transformers_logging.disable_default_handler()  # its stderr handler would put its warnings into train.log
     transformers_logging.add_handler(debug_log)
     _phase(run_dir, "loading_model")
-    Metrics, Status, Gallery, Stop, Fault = _callbacks()
+    from core.train.callbacks import FaultCallback as Fault
+    from core.train.callbacks import GalleryCallback as Gallery
+    from core.train.callbacks import MetricsCallback as Metrics
+    from core.train.callbacks import StatusCallback as Status
+    from core.train.callbacks import StopCallback as Stop
     workspace = workspace_of(run_dir)  # names (the starter, a dataset) resolve in the run's own workspace
     source = models.resolve(config.model, workspace)
     use_cpu, precision = _device_and_precision(config)
@@ -401,8 +245,8 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     tokens_per_step = config.batch_size * config.grad_accum * world * block_size  # every block is full
     metrics = Metrics(run_dir / "metrics.jsonl", tokens_per_step)
     gallery = Gallery(run_dir / "samples.jsonl", tokenizer, config)
-    stop = Stop()
-    callbacks = [metrics, Status(run_dir), gallery, stop]
+    stop = Stop(_stop)
+    callbacks = [metrics, Status(run_dir, _stop), gallery, stop]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     fault = os.environ.get("QUILL_FAULT", "")

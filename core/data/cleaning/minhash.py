@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.data.cleaning.charclass import code_points, table
+from core.text import CJK_WORD_RANGES
 
 SHINGLE_SIZE = 5
 CJK_DOMINANT_FRACTION = 0.3  # above this share of CJK characters (whitespace not counted), shingle by characters
@@ -27,15 +28,11 @@ PERMUTATION_ROWS = 4096  # shingles permuted at once (a 2 MB block of uint32 for
 _P = np.uint64(0x100000001B3)  # odd: invertible mod 2^64
 _LENGTH_MIX = np.uint64(0x9E3779B97F4A7C15)
 _MASK32 = np.uint64(0xFFFFFFFF)
-# Han (with extensions and compatibility ideographs), kana, hangul: scripts written without spaces between words.
-CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF),
-              (0x20000, 0x2FFFF))
 
 
 def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per code point: is it `\\w`, `\\s` (as Python's re sees them) and CJK."""
-    cjk = "".join(f"\\U{first:08x}-\\U{last:08x}" for first, last in CJK_RANGES)
-    return table(r"\w"), table(r"\s"), table(f"[{cjk}]")
+    return table(r"\w"), table(r"\s"), table(f"[{CJK_WORD_RANGES}]")  # Han, kana, hangul: see core.text
 
 
 _POWERS = [np.ones(1, np.uint64), np.ones(1, np.uint64)]  # P^k and P^-k mod 2^64, grown on demand

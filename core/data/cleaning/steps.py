@@ -13,32 +13,14 @@ from collections import Counter
 from functools import cache, lru_cache
 
 from core.data.cleaning.outcome import Dropped
+from core.text import CJK_RANGES, CJK_WORD_RANGES, HAN
 
 # --- character classes shared by several steps ------------------------------------------------------------------
 
-# Characters that are written without spaces between them: CJK ideographs (with extensions and compatibility forms),
-# CJK symbols and punctuation (、。《》「」…, and the ideographic space), kana, bopomofo, hangul, the CJK
-# compatibility/vertical forms and the full-width forms block (，！？（）：；ＡＢＣ).
-# Hand-written: neither `re` nor unicodedata has a "CJK" class.
-_CJK = (
-    "\u1100-\u11ff"  # hangul jamo
-    "\u2e80-\u2fdf"  # CJK radicals, Kangxi radicals
-    "\u3000-\u303f"  # CJK symbols and punctuation
-    "\u3040-\u30ff"  # hiragana, katakana
-    "\u3100-\u312f"  # bopomofo
-    "\u3130-\u318f"  # hangul compatibility jamo
-    "\u31f0-\u31ff"  # katakana phonetic extensions
-    "\u3400-\u4dbf"  # CJK extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\uac00-\ud7af"  # hangul syllables
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-    "\ufe10-\ufe1f"  # vertical forms
-    "\ufe30-\ufe4f"  # CJK compatibility forms
-    "\uff00-\uffef"  # half-width and full-width forms
-    "\U00020000-\U0003134f"  # CJK extensions B-G
-)
-# The same, restricted to the "word" characters; the n-gram rule of quality_filter takes each of these as one token.
-_CJK_WORD = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
+# Characters written without spaces between them (core.text.CJK_RANGES); the "word" ones are those the n-gram
+# rule of quality_filter takes each as one token.
+_CJK = CJK_RANGES
+_CJK_WORD = CJK_WORD_RANGES
 
 # A line ending in a colon introduces what follows it: a speaker ("First Citizen:", "旁白："), a heading ("乱曰：").
 # It recurs by nature, so neither the duplicate-line rule nor boilerplate removal counts it.
@@ -243,7 +225,6 @@ def normalize_width(text: str) -> str:
 # --- 4. convert_chinese -----------------------------------------------------------------------------------------
 
 CHINESE_DIRECTIONS = ("t2s", "s2t", "tw2s", "hk2s", "s2tw")
-_HAN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 
 
 @cache
@@ -257,7 +238,7 @@ def convert_chinese(text: str, direction: str = "t2s") -> str:
     """Traditional <-> simplified Chinese with OpenCC (t2s, s2t, tw2s, hk2s, s2tw)."""
     if direction not in CHINESE_DIRECTIONS:
         raise ValueError(f"unknown Chinese conversion {direction!r}: use one of {', '.join(CHINESE_DIRECTIONS)}")
-    if text.isascii() or not _HAN_RE.search(text):
+    if text.isascii() or not HAN.search(text):
         return text
     converted = _opencc(direction).convert(text)
     return text if converted == text else converted

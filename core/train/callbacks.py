@@ -1,0 +1,161 @@
+"""The trainer's callbacks: metrics, status, gallery, Stop and the fault hook (see core.train.worker).
+
+The worker imports this module only once it trains: it imports torch and transformers, and the worker installs its
+Stop handler before those seconds of importing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from transformers import TrainerCallback
+
+from core.train.config import TrainConfig
+from core.train.progress import MAX_PERPLEXITY_LOSS, append_jsonl, rank, say
+from core.train.runs import update_status
+from core.train.state import RunState
+
+
+class MetricsCallback(TrainerCallback):
+    """One metrics.jsonl line per log step and per evaluation (rank 0)."""
+
+    def __init__(self, path: Path, tokens_per_step: int):
+        self.path, self.tokens_per_step = path, tokens_per_step
+        self.busy_s, self.steps, self.began = 0.0, 0, None
+
+    # Throughput counts time inside optimizer steps only, so evaluations, checkpoints and the gallery
+    # between two log lines do not make training look slower than it is.
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.began = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.began is not None:
+            self.busy_s += time.perf_counter() - self.began
+            self.steps += 1
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return  # the end-of-training summary has no "loss"; evaluations are written by on_evaluate
+        tokens_per_s = self.steps * self.tokens_per_step / self.busy_s if self.busy_s else None
+        self.busy_s, self.steps = 0.0, 0
+        line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
+                "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None, "time": time.time()}
+        if torch.cuda.is_available():
+            line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
+        append_jsonl(self.path, line)
+        say(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
+             f"lr {line['learning_rate'] or 0:.2e}  {line['tokens_per_s'] or 0:,.0f} tokens/s")
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not state.is_world_process_zero or not metrics or "eval_loss" not in metrics:
+            return
+        loss = metrics["eval_loss"]
+        perplexity = math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None
+        line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": loss,
+                "perplexity": perplexity, "time": time.time()}
+        if torch.cuda.is_available():
+            line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
+        append_jsonl(self.path, line)
+        say(f"step {state.global_step}: validation loss {loss:.4f}, perplexity {perplexity or float('inf'):.2f}")
+
+
+class StatusCallback(TrainerCallback):
+    """Keeps status.json current: the step, the total, the best evaluation and its checkpoint (rank 0)."""
+
+    def __init__(self, run_dir: Path, stop: threading.Event):
+        self.run_dir, self.stop = run_dir, stop
+
+    def _update(self, state, **changes):
+        if state.is_world_process_zero:
+            update_status(self.run_dir, state=RunState.STOPPING if self.stop.is_set() else RunState.RUNNING,
+                          step=state.global_step, max_steps=state.max_steps, **changes)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._update(state)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self._update(state, epoch=state.epoch)
+
+    def on_save(self, args, state, control, **kwargs):
+        # best_metric and best_model_checkpoint are settled by now (not yet in on_evaluate)
+        best = state.best_model_checkpoint
+        self._update(state, best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
+                     last_checkpoint=f"checkpoint-{state.global_step}")
+
+
+class GalleryCallback(TrainerCallback):
+    """Samples the gallery prompts with a fixed seed at every evaluation (rank 0), into samples.jsonl."""
+
+    def __init__(self, path: Path, tokenizer, config: TrainConfig):
+        self.path, self.tokenizer, self.config = path, tokenizer, config
+
+    def sample(self, model, step: int) -> None:
+        from core.playground.presets import gallery_decoding
+
+        prompts = [p for p in self.config.gallery_prompts if p.strip()]
+        if not prompts or rank() != 0:
+            return
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        # fork_rng saves the global generator states and restores them after: generate() samples from the
+        # global RNG, and training (dropout, data order) must not depend on whether the gallery ran.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            for prompt in prompts:
+                torch.manual_seed(self.config.gallery_seed)  # the same seed for each prompt at every step
+                inputs = self.tokenizer(prompt, return_tensors="pt").to(device)
+                decoding = gallery_decoding(self.config.gallery_max_new_tokens).generate_kwargs()
+                out = model.generate(**inputs, **decoding, pad_token_id=self.tokenizer.eos_token_id)
+                text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+                append_jsonl(self.path, {"step": step, "prompt": prompt, "text": text,
+                                          "seed": self.config.gallery_seed})
+        model.train(was_training)
+        say(f"step {step}: gallery sampled ({len(prompts)} prompts)")
+
+    def on_evaluate(self, args, state, control, model=None, **kwargs):
+        if state.is_world_process_zero and model is not None:
+            self.sample(model, state.global_step)
+
+
+class StopCallback(TrainerCallback):
+    """On a Stop signal: save a checkpoint at this step's end and end training."""
+
+    stopped = False
+
+    def __init__(self, stop: threading.Event):
+        self.stop = stop
+
+    def on_step_end(self, args, state, control, **kwargs):
+        requested = self.stop.is_set()
+        if dist.is_available() and dist.is_initialized():
+            # Every rank must stop at the same step, or one waits forever in the next all-reduce.
+            flag = torch.tensor([int(requested)], device=args.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            requested = bool(flag.item())
+        if requested:
+            self.stopped = True
+            control.should_save = True
+            control.should_training_stop = True
+            say(f"step {state.global_step}: stop requested, saving a checkpoint")
+        return control
+
+
+class FaultCallback(TrainerCallback):
+    """Test hook (QUILL_FAULT=oom@STEP | error@STEP): fail on purpose at a step, as a GPU would."""
+
+    def __init__(self, spec: str):
+        kind, _, step = spec.partition("@")
+        self.kind, self.step = kind.strip(), int(step or 1)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            if self.kind == "oom":
+                raise torch.cuda.OutOfMemoryError(
+                    f"CUDA out of memory. Tried to allocate 2.00 GiB (injected by QUILL_FAULT at step {self.step})")
+            raise RuntimeError(f"injected failure at step {self.step} (QUILL_FAULT)")
