@@ -182,10 +182,13 @@ def render_results(results: list[dict], workspace) -> None:
             })
         store = open_store()
         try:
-            store.add_samples(records)
+            added = store.insert_samples(records)
         finally:
             store.close()
-        st.success(t("pg.sent", n=len(records)))
+        if added.new:
+            st.success(t("pg.sent", n=added.new))
+        if added.existing:  # a sample's identity is its provenance and text: sending it again adds nothing
+            st.info(t("results.already_stored", n=added.existing))
 
     st.subheader(t("pg.token_view"))
     labels = {i["number"]: f"{i['model']} · {i['sample'].config} · #{i['sample'].sample_index} · {i['sample'].prompt[:20]}"

@@ -12,9 +12,10 @@ import streamlit as st
 
 from core import evaluation
 from core.errors import UserError
+from core.models.names import short_model_name
 from core.ratings import aggregates, rubric
 from core.ratings import io as ratings_io
-from core.ratings.store import CRITERIA
+from core.ratings.store import CRITERIA, open_store
 from core.train import runs
 from core.train.config import TrainConfig
 from dashboard.figures import CALM
@@ -32,8 +33,17 @@ def edit_rubric(workspace) -> None:
         st.success(t("ratings.rubric_saved"))
 
 
-def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
-    """One sample at a time: the prompt apart from the continuation, four 1–5 scores, a comment, submit or skip."""
+@st.fragment
+def sheet(rater: str, blind: bool, descriptions: dict[str, str]) -> None:
+    """One sample at a time: the prompt apart from the continuation, four 1–5 scores, a comment, submit or skip.
+
+    A fragment with its own store: a save reruns only the sheet, not the page around it.
+    """
+    with open_store() as store:
+        _sheet(store, rater, blind, descriptions)
+
+
+def _sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     samples = store.samples()
     mine = {r["sample_id"]: r for r in store.ratings(rater=rater)}
     skipped = st.session_state.setdefault("ratings.skipped", [])
@@ -48,7 +58,7 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
         st.success(t("ratings.all_done"))
         return
     if not blind:
-        st.caption(t("ratings.provenance", model=md_escape(sample["model"]),
+        st.caption(t("ratings.provenance", model=md_escape(short_model_name(sample["checkpoint"] or sample["model"])),
                      setting=md_escape(sample.get("config_name") or "–"), seed=md_escape(sample.get("seed")),
                      source=md_escape(sample["source"])))
     st.markdown(f"**{t('ratings.prompt')}**")
@@ -59,26 +69,37 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     with st.form(f"ratings.form.{sample['id']}", clear_on_submit=False, border=True):
         scores = {}
         for criterion in CRITERIA:
+            # No default: a score nobody chose must not be stored as a 3.
             scores[criterion] = st.radio(t(f"ratings.criterion.{criterion}"), [1, 2, 3, 4, 5], horizontal=True,
-                                         index=(previous.get(criterion) or 3) - 1,
+                                         index=previous[criterion] - 1 if previous.get(criterion) else None,
                                          help=md_escape(descriptions[criterion]) if descriptions.get(criterion)
                                          else t(f"ratings.criterion.{criterion}.help"),
                                          key=f"ratings.{criterion}.{sample['id']}")
         comment = st.text_input(t("ratings.comment"), previous.get("comment") or "", key=f"ratings.comment.{sample['id']}")
         submitted = st.form_submit_button(t("ratings.submit"), type="primary")
     if submitted:
+        missing = [t(f"ratings.criterion.{c}") for c in CRITERIA if scores[c] is None]
+        if missing:
+            st.error(t("results.missing_scores", criteria=", ".join(missing)))
+            return
         try:
             store.rate(sample["id"], rater, scores, comment)
-            st.rerun()
+            st.rerun(scope="fragment")
         except UserError as error:
             st.error(md_escape(error))
     if not revise and st.button(t("ratings.skip"), key="ratings.skip"):
         skipped.append(sample["id"])
-        st.rerun()
+        st.rerun(scope="fragment")
 
 
-def compare(store, rater: str) -> None:
-    """Two samples of the same prompt, in a shuffled order with their settings hidden; one vote."""
+@st.fragment
+def compare(rater: str) -> None:
+    """Two samples of the same prompt, in a shuffled order with their settings hidden; one vote (a fragment)."""
+    with open_store() as store:
+        _compare(store, rater)
+
+
+def _compare(store, rater: str) -> None:
     seed = st.session_state.setdefault("ratings.pair_seed", 0)
     pair = store.pair_for(rater, seed)
     if pair is None:
@@ -96,7 +117,7 @@ def compare(store, rater: str) -> None:
         if column.button(t(f"ratings.vote.{outcome}"), key=f"ratings.vote.{outcome}", width="stretch"):
             store.vote(a["id"], b["id"], rater, outcome)
             st.session_state["ratings.pair_seed"] = seed + 1
-            st.rerun()
+            st.rerun(scope="fragment")
 
 
 def results(store) -> None:
