@@ -8,7 +8,6 @@ Heavy imports (torch, transformers, evaluate) happen inside the functions: pages
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from pathlib import Path
 
