@@ -93,3 +93,38 @@ def sweep_curves(curves: dict[str, list[dict]], states: dict[str, str], *, title
                                     line=dict(dash="dash" if states.get(run) == "pruned" else "solid")))
     figure.update_layout(title=title, xaxis_title="step", yaxis_title=eval_label, **CALM)
     return figure
+
+
+def mean_ci_chart(groups: list[str], series: dict[str, list[tuple[float | None, float | None, float | None]]], *,
+                  title: str, x_title: str, scale: tuple[float, float] = (1, 5)) -> go.Figure:
+    """Dot-and-whisker: per group (a row) one dot per series (a criterion) at its mean, whiskers to its interval.
+
+    `series` maps a label to one (mean, low, high) per group; a None interval draws the dot alone.
+    """
+    figure = go.Figure()
+    for offset, (name, values) in enumerate(series.items()):
+        means = [v[0] for v in values]
+        figure.add_trace(go.Scatter(
+            x=means, y=groups, name=name, mode="markers", marker=dict(size=9),
+            error_x=dict(type="data", symmetric=False,
+                         array=[(h - m) if h is not None and m is not None else 0 for m, _, h in values],
+                         arrayminus=[(m - lo) if lo is not None and m is not None else 0 for m, lo, _ in values]),
+            offsetgroup=str(offset),
+        ))
+    figure.update_layout(title=title, xaxis=dict(title=x_title, range=[scale[0] - 0.1, scale[1] + 0.1], dtick=1),
+                         scattermode="group", **{**CALM, "height": 140 + 40 * len(groups)})
+    return figure
+
+
+def strength_chart(items: list[str], strengths: list[float], lows: list[float | None], highs: list[float | None], *,
+                   title: str, x_title: str) -> go.Figure:
+    """Bradley–Terry strengths (best on top) with their intervals as whiskers."""
+    figure = go.Figure(go.Scatter(
+        x=strengths, y=items, mode="markers", marker=dict(size=10, color="#3d6b8c"),
+        error_x=dict(type="data", symmetric=False,
+                     array=[(h - s) if h is not None else 0 for s, h in zip(strengths, highs)],
+                     arrayminus=[(s - lo) if lo is not None else 0 for s, lo in zip(strengths, lows)]),
+    ))
+    figure.update_layout(title=title, xaxis=dict(title=x_title, zeroline=True), yaxis=dict(autorange="reversed"),
+                         showlegend=False, **{**CALM, "height": 140 + 40 * len(items)})
+    return figure

@@ -216,7 +216,11 @@ def render_results(items: list[GridItem], workspace) -> None:
     picked = [item.record for number, item in enumerate(items) if st.session_state.get(_pick_key(item, number))]
     if st.button(t("pg.send", n=len(picked)), disabled=not picked, key="pg.send"):
         with open_store() as store:
-            st.success(t("pg.sent", n=grid.record_grid(store, picked)))
+            added = grid.record_grid(store, picked)
+        if added.new:
+            st.success(t("pg.sent", n=added.new))
+        if added.existing:  # a sample's identity is its provenance and text: sending it again adds nothing
+            st.info(t("results.already_stored", n=added.existing))
 
     st.subheader(t("pg.token_view"))
     labels = {n: f"{i.record.model} · {i.record.config_name} · #{i.record.sample_index} · {i.record.prompt[:20]}"

@@ -11,11 +11,14 @@ import streamlit as st
 
 from core import evaluation
 from core.errors import UserError
+from core.models.names import short_model_name
 from core.ratings import aggregates, rubric
 from core.ratings import io as ratings_io
 from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
+from core.ratings.store import open_store
 from core.train import runs
 from core.train.config import TrainConfig
+from dashboard import figures
 from dashboard.figures import CALM
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
@@ -31,8 +34,17 @@ def edit_rubric(workspace) -> None:
         st.success(t("ratings.rubric_saved"))
 
 
-def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
-    """One sample at a time: the prompt apart from the continuation, four 1–5 scores, a comment, submit or skip."""
+@st.fragment
+def sheet(rater: str, blind: bool, descriptions: dict[str, str]) -> None:
+    """One sample at a time: the prompt apart from the continuation, four 1–5 scores, a comment, submit or skip.
+
+    A fragment with its own store: a save reruns only the sheet, not the page around it.
+    """
+    with open_store() as store:
+        _sheet(store, rater, blind, descriptions)
+
+
+def _sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     mine = {r["sample_id"]: r for r in store.ratings(rater=rater)}
     skipped = st.session_state.setdefault("ratings.skipped", [])
     rated, total = store.progress(rater)
@@ -44,7 +56,7 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
         st.success(t("ratings.all_done"))
         return
     if not blind:
-        st.caption(t("ratings.provenance", model=md_escape(sample["model"]),
+        st.caption(t("ratings.provenance", model=md_escape(short_model_name(sample["checkpoint"] or sample["model"])),
                      setting=md_escape(sample.get("config_name") or "–"), seed=md_escape(sample.get("seed")),
                      source=md_escape(sample["source"])))
     st.markdown(f"**{t('ratings.prompt')}**")
@@ -53,28 +65,46 @@ def sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None:
     st.text(sample["text"])
     previous = mine.get(sample["id"], {})
     with st.form(f"ratings.form.{sample['id']}", clear_on_submit=False, border=True):
-        scores = {}
         for criterion in CRITERIA:
-            scores[criterion] = st.radio(t(f"ratings.criterion.{criterion}"), SCORES, horizontal=True,
-                                         index=SCORES.index(previous.get(criterion) or SCORES[len(SCORES) // 2]),
-                                         help=md_escape(descriptions[criterion]) if descriptions.get(criterion)
-                                         else t(f"ratings.criterion.{criterion}.help"),
-                                         key=f"ratings.{criterion}.{sample['id']}")
-        comment = st.text_input(t("ratings.comment"), previous.get("comment") or "", key=f"ratings.comment.{sample['id']}")
-        submitted = st.form_submit_button(t("ratings.submit"), type="primary")
-    if submitted:
-        try:
-            store.rate(sample["id"], rater, scores, comment)
-            st.rerun()
-        except UserError as error:
-            st.error(md_escape(error))
-    if not revise and st.button(t("ratings.skip"), key="ratings.skip"):
-        skipped.append(sample["id"])
-        st.rerun()
+            # No default: a score nobody chose must not be stored as a 3.
+            st.radio(t(f"ratings.criterion.{criterion}"), SCORES, horizontal=True,
+                     index=SCORES.index(previous[criterion]) if previous.get(criterion) else None,
+                     help=md_escape(descriptions[criterion]) if descriptions.get(criterion)
+                     else t(f"ratings.criterion.{criterion}.help"),
+                     key=f"ratings.{criterion}.{sample['id']}")
+        comment_key = f"ratings.comment.{sample['id']}"
+        st.text_input(t("ratings.comment"), previous.get("comment") or "", key=comment_key)
+        # Saved in the callback, before the rerun the click makes: one (fragment) rerun, showing the next sample.
+        st.form_submit_button(t("ratings.submit"), type="primary", on_click=_save,
+                              args=(sample["id"], rater, {c: f"ratings.{c}.{sample['id']}" for c in CRITERIA}, comment_key))
+    problem = st.session_state.pop("ratings.problem", None)
+    if problem:
+        st.error(problem)
+    if not revise:
+        st.button(t("ratings.skip"), key="ratings.skip", on_click=skipped.append, args=(sample["id"],))
 
 
-def compare(store, rater: str) -> None:
-    """Two samples of the same prompt, in a shuffled order with their settings hidden; one vote."""
+def _save(sample_id: int, rater: str, score_keys: dict[str, str], comment_key: str) -> None:
+    scores = {c: st.session_state.get(key) for c, key in score_keys.items()}
+    missing = [t(f"ratings.criterion.{c}") for c in CRITERIA if scores[c] is None]
+    if missing:
+        st.session_state["ratings.problem"] = t("results.missing_scores", criteria=", ".join(missing))
+        return
+    try:
+        with open_store() as store:
+            store.rate(sample_id, rater, scores, st.session_state.get(comment_key) or "")
+    except UserError as error:
+        st.session_state["ratings.problem"] = md_escape(error)
+
+
+@st.fragment
+def compare(rater: str) -> None:
+    """Two samples of the same prompt, in a shuffled order with their settings hidden; one vote (a fragment)."""
+    with open_store() as store:
+        _compare(store, rater)
+
+
+def _compare(store, rater: str) -> None:
     seed = st.session_state.setdefault("ratings.pair_seed", 0)
     pair = store.pair_for(rater, seed)
     if pair is None:
@@ -89,32 +119,88 @@ def compare(store, rater: str) -> None:
     right.markdown("**B**")
     right.text(b["text"])
     for column, outcome in zip(st.columns(len(OUTCOMES)), OUTCOMES):
-        if column.button(t(f"ratings.vote.{outcome}"), key=f"ratings.vote.{outcome}", width="stretch"):
-            store.vote(a["id"], b["id"], rater, outcome)
-            st.session_state["ratings.pair_seed"] = seed + 1
-            st.rerun()
+        column.button(t(f"ratings.vote.{outcome}"), key=f"ratings.vote.{outcome}", width="stretch",
+                      on_click=_vote, args=(a["id"], b["id"], rater, outcome, seed))
+
+
+def _vote(a: int, b: int, rater: str, outcome: str, seed: int) -> None:
+    """Recorded in the callback, before the rerun the click makes: that one rerun shows the next pair."""
+    with open_store() as store:
+        store.vote(a, b, rater, outcome)
+    st.session_state["ratings.pair_seed"] = seed + 1
 
 
 def results(store) -> None:
+    """Mean ± 95% interval per criterion by setting and by checkpoint, the A/B ranking, and rater agreement."""
     ratings = store.ratings()
     if not ratings:
         st.info(t("ratings.no_ratings"))
         return
     for key, label in [("config_name", t("ratings.by_setting")), ("checkpoint", t("ratings.by_checkpoint"))]:
         st.markdown(f"**{label}**")
-        rows = aggregates.criterion_summary([{**r, key: r.get(key) or "–"} for r in ratings], by=key)
+        rows = aggregates.criterion_summary([{**r, "group": _group(r, key)} for r in ratings], by="group")
         frame = pd.DataFrame(rows)
-        st.dataframe(frame[[key, "criterion", "n", "mean", "ci_low", "ci_high"]], hide_index=True, width="stretch")
-        st.plotly_chart(_distribution(frame, key), key=f"ratings.dist.{key}")
-    votes = store.comparisons()
-    if votes:
-        st.markdown(f"**{t('ratings.bradley_terry')}**")
-        ranked = aggregates.bradley_terry([{"a": v["config_a"], "b": v["config_b"], "outcome": v["outcome"]} for v in votes])
-        st.dataframe(pd.DataFrame(ranked), hide_index=True, width="stretch")
+        groups = list(dict.fromkeys(frame["group"]))
+        series = {t(f"ratings.criterion.{c}"): [(row["mean"], row["ci_low"], row["ci_high"])
+                                                for row in rows if row["criterion"] == c] for c in CRITERIA}
+        st.plotly_chart(figures.mean_ci_chart(groups, series, title=t("results.mean_ci", by=label),
+                                              x_title=t("results.score")), key=f"ratings.ci.{key}")
+        shown = frame.assign(criterion=[t(f"ratings.criterion.{c}") for c in frame["criterion"]])
+        st.dataframe(shown[["group", "criterion", "n", "mean", "ci_low", "ci_high"]].rename(columns=_headers(label)),
+                     hide_index=True, width="stretch")
+        st.plotly_chart(_distribution(frame, "group"), key=f"ratings.dist.{key}")
+    ranking(store.comparisons())
+    agreement(ratings)
+
+
+def _group(rating: dict, key: str) -> str:
+    if key == "checkpoint":  # a run's name and step, not a path
+        return short_model_name(rating.get("checkpoint") or rating["model"], step_word=t("results.step"),
+                                final_word=t("results.final"))
+    return rating.get(key) or "–"
+
+
+def _headers(group_label: str) -> dict[str, str]:
+    names = ["criterion", "n", "mean", "ci_low", "ci_high", "strength", "won", "lost", "ties", "rank"]
+    return {"group": group_label, **{name: t(f"results.{name}") for name in names}}
+
+
+def ranking(votes: list[dict]) -> None:
+    """Bradley–Terry over (model, setting): the same setting on the base model and on a fine-tune are two items."""
+    if not votes:
+        return
+    st.markdown(f"**{t('ratings.bradley_terry')}**")
+    side = {s: [_item(v, s) for v in votes] for s in ("a", "b")}
+    ranked = aggregates.bradley_terry([{"a": a, "b": b, "outcome": v["outcome"]}
+                                       for a, b, v in zip(side["a"], side["b"], votes)])
+    if not ranked:
+        st.caption(t("results.no_decisive"))
+        return
+    labels = [" · ".join(r["item"]) for r in ranked]
+    st.plotly_chart(figures.strength_chart(labels, [r["strength"] for r in ranked], [r["ci_low"] for r in ranked],
+                                           [r["ci_high"] for r in ranked], title=t("results.strength_title"),
+                                           x_title=t("results.strength")), key="ratings.bt")
+    frame = pd.DataFrame(ranked).assign(item=labels)
+    st.dataframe(frame[["rank", "item", "strength", "ci_low", "ci_high", "won", "lost", "ties"]]
+                 .rename(columns=_headers(t("results.item"))).rename(columns={"item": t("results.item")}),
+                 hide_index=True, width="stretch")
+    st.caption(t("results.ties_caption"))
+
+
+def _item(vote: dict, side: str) -> tuple[str, str]:
+    location = vote[f"checkpoint_{side}"] or vote[f"model_{side}"]
+    model = short_model_name(location, step_word=t("results.step"), final_word=t("results.final"))
+    return model, vote[f"config_{side}"] or "–"
+
+
+def agreement(ratings: list[dict]) -> None:
+    """Krippendorff's α per criterion, with his own reading of it in words."""
     alphas = {c: aggregates.krippendorff_alpha(ratings, c) for c in CRITERIA}
     st.markdown(f"**{t('ratings.agreement')}**")
-    st.dataframe(pd.DataFrame([{t("ratings.criterion"): t(f"ratings.criterion.{c}"), "α": a} for c, a in alphas.items()]),
-                 hide_index=True)
+    st.dataframe(pd.DataFrame([{t("ratings.criterion"): t(f"ratings.criterion.{c}"), "α": a,
+                                t("results.reading"): t(f"results.alpha.{aggregates.alpha_reading(a) or 'none'}")}
+                               for c, a in alphas.items()]), hide_index=True)
+    st.caption(t("results.alpha_caption"))
 
 
 def _distribution(frame: pd.DataFrame, key: str) -> go.Figure:
@@ -155,8 +241,10 @@ def diversity(store) -> None:
     by_setting: dict[str, list[str]] = {}
     for sample in store.samples():
         by_setting.setdefault(sample.get("config_name") or "–", []).append(sample["text"])
-    rows = [{t("ratings.setting"): name, t("ratings.samples"): len(texts), "distinct-1": evaluation.distinct_n_over(texts, 1),
-             "distinct-2": evaluation.distinct_n_over(texts, 2), "self-BLEU": evaluation.self_bleu(texts)}
+    rows = [{t("ratings.setting"): name, t("ratings.samples"): len(texts),
+             t("results.distinct", n=1): evaluation.distinct_n_over(texts, 1),
+             t("results.distinct", n=2): evaluation.distinct_n_over(texts, 2),
+             t("results.self_bleu"): evaluation.self_bleu(texts)}
             for name, texts in by_setting.items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
@@ -173,7 +261,8 @@ def perplexity_table(workspace) -> None:
             dataset = TrainConfig.load(workspace.runs_dir / run / "config.json").dataset
             with st.spinner(t("ratings.ppl_running")):
                 table = evaluation.compare(evaluation.run_models(run, workspace), dataset, workspace=workspace)
-            st.dataframe(pd.DataFrame(table)[["model", "perplexity", "tokens", "block_size"]], hide_index=True,
-                         width="stretch")
+            columns = ["model", "perplexity", "tokens", "block_size"]
+            st.dataframe(pd.DataFrame(table)[columns].rename(columns={c: t(f"results.{c}") for c in columns}),
+                         hide_index=True, width="stretch")
         except UserError as error:
             st.error(md_escape(error))

@@ -24,11 +24,10 @@ try:
         elif store.count_samples() == 0:
             st.info(t("ratings.empty"))
         else:
-            ratings_view.sheet(store, rater, st.toggle(t("ratings.blind"), key="ratings.blind"),
-                               rubric.load(workspace))
+            ratings_view.sheet(rater, st.toggle(t("ratings.blind"), key="ratings.blind"), rubric.load(workspace))
     with compare_tab:
         if rater:
-            ratings_view.compare(store, rater)
+            ratings_view.compare(rater)
         else:
             st.info(t("ratings.who"))
     with results_tab:

@@ -7,7 +7,14 @@ import math
 import pytest
 from scipy import stats
 
-from core.ratings.aggregates import bradley_terry, criterion_summary, krippendorff_alpha, mean_ci
+from core.ratings.aggregates import (
+    alpha_reading,
+    bootstrap_mean_ci,
+    bradley_terry,
+    criterion_summary,
+    krippendorff_alpha,
+    mean_ci,
+)
 
 
 def _r(sample_id, rater, setting, **scores):
@@ -19,7 +26,7 @@ def _r(sample_id, rater, setting, **scores):
 
 def test_mean_and_t_interval_by_hand():
     ratings = [_r(i, "ann", "warm", fluency=s) for i, s in enumerate([4, 4, 5, 5])]
-    row = next(x for x in criterion_summary(ratings, by="setting") if x["criterion"] == "fluency")
+    row = next(x for x in criterion_summary(ratings, by="setting", interval="t") if x["criterion"] == "fluency")
     # by hand: mean 4.5, sd = sqrt(((.5²)·4)/3) = sqrt(1/3), half-width = t(0.975, 3) · sd / √4
     half = stats.t.ppf(0.975, 3) * math.sqrt(1 / 3) / 2
     assert row["setting"] == "warm" and row["n"] == 4
@@ -203,3 +210,31 @@ def test_bradley_terry_falls_back_when_ilsr_does_not_converge(monkeypatch):
     votes = _votes("A", "B", 8, 2) + _votes("B", "C", 8, 2) + _votes("A", "C", 9, 1)
     rows = bradley_terry(votes, n_boot=20)
     assert [r["item"] for r in rows] == ["A", "B", "C"]
+
+
+def test_bootstrap_interval_stays_on_the_1_to_5_scale():
+    skewed = [1, 1, 1, 2]  # a t-interval reaches 0.45 here, below the scale
+    assert mean_ci(skewed)[1] < 1
+    for scores in (skewed, [5, 5, 5, 4], [1, 5], [1, 2, 3, 4, 5] * 3):
+        mean, low, high = bootstrap_mean_ci(scores)
+        assert 1 <= low <= mean <= high <= 5
+        assert low < high
+    rows = criterion_summary([_r(i, "ann", "cold", fluency=s) for i, s in enumerate(skewed)], by="setting")
+    assert rows[0]["ci_low"] >= 1
+    assert bootstrap_mean_ci([4, 4]) == (4.0, 4.0, 4.0) and bootstrap_mean_ci([3])[1] is None
+
+
+def test_bradley_terry_over_model_and_setting_pairs_keeps_models_apart():
+    base, tuned = ("gpt2", "greedy"), ("run-1 · step 200", "greedy")
+    votes = [{"a": tuned, "b": base, "outcome": "a"}] * 6 + [{"a": base, "b": tuned, "outcome": "tie"}]
+    rows = {r["item"]: r for r in bradley_terry(votes, n_boot=50)}
+    assert set(rows) == {base, tuned}  # the same setting name on two models is two items, not one
+    assert rows[tuned]["rank"] == 1 and rows[tuned]["strength"] > rows[base]["strength"]
+    assert (rows[tuned]["won"], rows[tuned]["lost"], rows[tuned]["ties"]) == (6, 0, 1)  # the tie counted once
+    assert rows[tuned]["wins"] == 6.5
+
+
+@pytest.mark.parametrize("alpha, reading", [(0.9, "reliable"), (0.8, "reliable"), (0.7, "tentative"),
+                                            (0.6, "unreliable"), (-0.2, "unreliable"), (None, None)])
+def test_alpha_reading_follows_krippendorff(alpha, reading):
+    assert alpha_reading(alpha) == reading

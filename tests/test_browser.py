@@ -271,7 +271,8 @@ def test_rate_three_samples_and_find_them_after_a_reload(app_url, browser, works
     _wait_for_title(page, texts("en")["ratings.title"])
     for rated in range(1, 4):
         _settle(page)
-        page.get_by_test_id("stRadio").first.get_by_text("4", exact=True).click()
+        for radio in page.get_by_test_id("stRadio").all():  # Save needs every score
+            radio.get_by_text("4", exact=True).click()
         page.get_by_role("button", name=texts("en")["ratings.submit"]).click()
         page.get_by_text(texts("en")["ratings.progress"].format(rated=rated, total=3)).wait_for(timeout=120_000)
     page.reload()
@@ -328,4 +329,57 @@ def test_recipe_survives_a_page_switch_and_a_reload(app_url, browser):
     _wait_for_title(page, texts("en")["data.title"])
     _settle(page)
     assert toggle().locator("input").is_checked()
+
+
+def test_send_to_ratings_twice_leaves_the_count_unchanged(app_url, browser, workspace):
+    from core.ratings.store import open_store
+
+    en = texts("en")
+    page = browser.new_page(viewport={"width": 1500, "height": 1600})
+    page.goto(f"{app_url}/playground")
+    _wait_for_title(page, en["playground.title"])
+    _settle(page)
+    page.get_by_role("button", name=en["pg.generate"]).click()
+    page.get_by_text(en["pg.token_view"]).wait_for(timeout=120_000)
+    _settle(page)
+    page.get_by_test_id("stCheckbox").filter(has_text=en["pg.pick"]).first.click()
+    _settle(page)
+    send = page.get_by_role("button", name=en["pg.send"].format(n=1))
+    send.click()
+    page.get_by_text(en["pg.sent"].format(n=1)).wait_for(timeout=120_000)
+    _settle(page)
+    with open_store() as store:
+        assert store.count_samples() == 1
+    send.click()
+    page.get_by_text(en["results.already_stored"].format(n=1)).wait_for(timeout=120_000)
+    with open_store() as store:
+        assert store.count_samples() == 1
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_rating_with_a_missing_score_is_not_saved_and_results_show_the_ci_chart(app_url, browser, workspace):
+    from core.ratings.store import open_store
+
+    en = texts("en")
+    with open_store() as store:
+        ids = store.add_samples([{"model": "starter", "source": "playground", "prompt": "The harbour",
+                                  "text": f" sample {i}", "config_name": "greedy", "sample_index": i} for i in range(3)])
+        for i, sample in enumerate(ids[1:]):  # a few ratings stored through core for the Results tab
+            store.rate(sample, "ann", {"fluency": 4 + i, "coherence": 3, "style": 2 + i, "repetition": 5})
+            store.rate(sample, "bo", {"fluency": 3, "coherence": 4, "style": 2, "repetition": 4 - i})
+    page = browser.new_page(viewport={"width": 1300, "height": 1400})
+    page.goto(f"{app_url}/ratings?rater=lee")
+    _wait_for_title(page, en["ratings.title"])
+    _settle(page)
+    page.get_by_test_id("stRadio").first.get_by_text("4", exact=True).click()  # fluency only
+    page.get_by_role("button", name=en["ratings.submit"]).click()
+    missing = en["results.missing_scores"].format(criteria="Coherence, Style fit, Non-repetition")
+    page.get_by_text(missing).wait_for(timeout=120_000)
+    with open_store() as store:
+        assert store.ratings(rater="lee") == []
+    page.get_by_role("tab", name=en["ratings.tab.results"]).click()
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.wait_for(timeout=120_000)
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stPlotlyChart\"] .main-svg')", timeout=120_000)
+    assert page.get_by_text(en["results.mean_ci"].format(by=en["ratings.by_setting"])).count() >= 1
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -126,3 +126,12 @@ def test_self_bleu_on_texts_of_known_score():
     # "a b c d" against "a b": 2/4, 1/3, then no match at 3 and 4: smoothed 1/(2*2) and 1/(4*1), no penalty
     short, long = math.exp(1 - 4 / 2), (2 / 4 * 1 / 3 * 1 / 4 * 1 / 4) ** (1 / 4)
     assert evaluation.self_bleu(["a b", "a b c d"]) == pytest.approx((short + long) / 2)
+
+
+def test_self_bleu_is_sacrebleus_corpus_bleu_of_each_text_against_the_others():
+    import sacrebleu
+
+    texts = ["the cat sat on the mat today", "the cat sat on a mat", "a dog lay on the mat today"]
+    expected = [sacrebleu.corpus_bleu([texts[i]], [[texts[j]] for j in range(3) if j != i], tokenize="none").score / 100
+                for i in range(3)]
+    assert evaluation.self_bleu(texts) == pytest.approx(sum(expected) / 3)

@@ -49,5 +49,5 @@ def test_grid_records_every_cell_with_its_provenance_and_streams(workspace, tmp_
         assert len(item.sample.steps) == len(item.sample.token_ids)
 
     with open_store(f"sqlite:///{tmp_path / 'lab.sqlite'}") as store:
-        assert record_grid(store, records[:3]) == 3
+        assert record_grid(store, records[:3]).new == 3 and record_grid(store, records[:3]).new == 0  # twice: once
         assert [s["text"] for s in store.samples()] == [r.text for r in records[:3]]

@@ -247,6 +247,10 @@ def test_playground_grid_generates_and_sends_to_ratings(workspace):
         store.close()
     assert saved["model"] == "starter" and saved["prompt"] == "The harbour" and saved["config_name"] == "greedy"
     assert saved["settings"]["do_sample"] is False and saved["source"] == "playground"
+    at.button(key="pg.send").click().run()  # the same sample again adds nothing, and says so
+    assert texts("en")["results.already_stored"].format(n=1) in [i.value for i in at.info]
+    with open_store() as store:
+        assert store.count_samples() == 1
 
 
 def test_playground_says_when_a_model_cannot_load(workspace):
@@ -283,11 +287,20 @@ def test_rating_sheet_rates_revises_and_aggregates(workspace):
     at.radio(key=f"ratings.fluency.{first}").set_value(5)
     at.radio(key=f"ratings.style.{first}").set_value(2)
     at.text_input(key=f"ratings.comment.{first}").input("nice rhythm")
+    assert at.radio(key=f"ratings.coherence.{first}").value is None  # nothing preselected
     at.button[0].click()  # the form's submit button comes first on the page
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     from core.ratings.store import open_store
 
+    with open_store() as store:
+        assert store.ratings(rater="mei") == []  # Save needs every score
+    missing = texts("en")["results.missing_scores"].format(criteria="Coherence, Non-repetition")
+    assert [e.value for e in at.error] == [missing]
+    at.radio(key=f"ratings.coherence.{first}").set_value(4)
+    at.radio(key=f"ratings.repetition.{first}").set_value(3)
+    at.button[0].click()
+    at.run()
     with open_store() as store:
         [rating] = store.ratings(rater="mei")
         assert (rating["sample_id"], rating["fluency"], rating["style"], rating["comment"]) == (first, 5, 2, "nice rhythm")
@@ -296,8 +309,9 @@ def test_rating_sheet_rates_revises_and_aggregates(workspace):
     at.button(key="ratings.skip").click().run()
     assert f"ratings.fluency.{ids[2]}" in [r.key for r in at.radio]
     # Results show the aggregates by setting, and how varied each setting's samples are.
-    assert any("criterion" in d.value.columns for d in at.dataframe)
-    assert any("self-BLEU" in d.value.columns for d in at.dataframe)
+    assert any(texts("en")["results.criterion"] in d.value.columns for d in at.dataframe)
+    assert any(texts("en")["results.self_bleu"] in d.value.columns for d in at.dataframe)
+    assert len([c for c in at.get("plotly_chart")]) >= 2  # the mean ± interval charts, by setting and by checkpoint
     assert not at.exception
 
 

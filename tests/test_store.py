@@ -65,7 +65,7 @@ def test_round_trip_keeps_provenance_and_json(tmp_path):
 def test_filters_limit_and_explicit_batch(tmp_path):
     with open_store(url(tmp_path / "lab.sqlite")) as store:
         store.add_samples([record(batch="b-1"), record(model="distilgpt2", run=None, batch="b-1")])
-        store.add_samples([record(source="gallery")])
+        store.add_samples([record(source="gallery", sample_index=2)])
         assert len(store.samples(batch="b-1")) == 2
         assert [s["model"] for s in store.samples(model="distilgpt2")] == ["distilgpt2"]
         assert len(store.samples(run="run-1")) == 2
@@ -105,7 +105,7 @@ def test_quill_db_url_and_default_location(tmp_path, monkeypatch):
     monkeypatch.setenv("QUILL_DB_URL", url(tmp_path / "elsewhere" / "other.sqlite"))
     with open_store() as store:
         assert store.count_samples() == 0
-        store.add_samples([record(), record()])
+        store.add_samples([record(), record(sample_index=1)])
     with sqlite3.connect(tmp_path / "elsewhere" / "other.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 2
 
@@ -123,7 +123,7 @@ def test_reopening_keeps_data_and_version(tmp_path):
         store.add_samples([record()])
     with open_store(url(path)) as store:
         assert store.count_samples() == 1
-        store.add_samples([record()])
+        store.add_samples([record(sample_index=1)])
         assert store.count_samples() == 2
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version FROM schema_version").fetchall() == [(store_module.MIGRATIONS[-1][0],)]
@@ -227,7 +227,7 @@ def test_ratings_table_and_home_count(tmp_path):
         assert {c["name"] for c in inspect(store.engine).get_columns("ratings")} >= {
             "sample_id", "rater", "fluency", "coherence", "style", "repetition", "comment", "created", "updated"
         }
-        a, b, _ = store.add_samples([record(), record(), record()])
+        a, b, _ = store.add_samples([record(sample_index=i) for i in range(3)])
         with store.transaction() as session:
             session.add_all([
                 Rating(sample_id=a, rater="ann", fluency=4, style=5),
@@ -265,7 +265,9 @@ def test_ratings_constraints(tmp_path):
 
 def _schema(path) -> dict:
     with sqlite3.connect(path) as db:
-        return {name: sql for name, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+        rows = db.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+        # ALTER TABLE ADD COLUMN writes the column into the stored CREATE text without create_all's line break
+        return {name: " ".join(sql.split()) if sql else sql for name, sql in rows}
 
 
 def version_1_database(db_url: str) -> tuple[int, int]:
@@ -276,11 +278,13 @@ def version_1_database(db_url: str) -> tuple[int, int]:
         store_module._v1(conn)
         store_module.SchemaVersion.__table__.create(conn)
         conn.execute(store_module.SchemaVersion.__table__.insert().values(version=1))
-    v1 = store_module.Store(engine)
-    a, b = v1.add_samples([record(), record(text=" another")])
-    with v1.transaction() as session:
-        session.add(Rating(sample_id=a, rater="ann", fluency=4, comment="好"))
-    v1.close()
+    samples, ratings = store_module._V1.tables["samples"], store_module._V1.tables["ratings"]
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:  # the version-1 tables themselves: today's model has columns they lack
+        a, b = (conn.execute(samples.insert().values(**record(text=t), created=now, batch="b1")).inserted_primary_key[0]
+                for t in (" there was a lab.", " another"))
+        conn.execute(ratings.insert().values(sample_id=a, rater="ann", fluency=4, comment="好", created=now, updated=now))
+    engine.dispose()
     return a, b
 
 
@@ -296,7 +300,7 @@ def test_version_1_database_upgrades_to_2_keeping_its_data(tmp_path):
         store.vote(a, b, "ann", "a")
         assert [c["outcome"] for c in store.comparisons()] == ["a"]
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(store_module.MIGRATIONS[-1][0],)]
     fresh = tmp_path / "fresh.sqlite"
     open_store(url(fresh)).close()
     assert _schema(path) == _schema(fresh)  # the upgrade gives exactly what a new database has
@@ -356,7 +360,7 @@ def test_ratings_carry_provenance_and_filter(tmp_path):
 
 def test_next_unrated_and_progress(tmp_path):
     with open_store(url(tmp_path / "lab.sqlite")) as store:
-        a, b, c = store.add_samples([record(), record(source="gallery"), record()])
+        a, b, c = store.add_samples([record(), record(source="gallery", sample_index=1), record(sample_index=2)])
         assert store.progress("ann") == (0, 3)
         assert store.next_unrated("ann")["id"] == a
         store.rate(a, "ann", {"fluency": 4})
@@ -375,7 +379,7 @@ def test_next_unrated_and_progress(tmp_path):
 
 def test_votes_pairs_and_comparisons(tmp_path):
     with open_store(url(tmp_path / "lab.sqlite")) as store:
-        a, b, c = store.add_samples([record(config_name=n) for n in ("greedy", "hot", "cold")])
+        a, b, c = store.add_samples([record(config_name=n, seed=i) for i, n in enumerate(("greedy", "hot", "cold"))])
         (alone,) = store.add_samples([record(prompt="another prompt")])
         first = store.pair_for("ann", rng_seed=3)
         assert first is not None and store.pair_for("ann", rng_seed=3) == first  # the same seed, the same pair
@@ -521,3 +525,29 @@ def test_blind_queue_is_a_fixed_shuffle_per_rater_that_visits_every_sample(tmp_p
         store.rate(ann[0], "ann", {"fluency": 3})
         assert store.next_unrated("ann", shuffled=True)["id"] == ann[1]
         assert store.sample(ann[0])["id"] == ann[0] and store.sample(10_000) is None
+
+
+# --- schema version 3: a sample's identity ------------------------------------------------------------------
+
+
+def test_sending_the_same_sample_twice_stores_it_once(tmp_path):
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        first = store.insert_samples([record(), record(sample_index=1)])
+        again = store.insert_samples([record(batch="another"), record(sample_index=1), record(sample_index=2)])
+        assert (first.new, first.existing, again.new, again.existing) == (2, 0, 1, 2)
+        assert again.ids[:2] == first.ids  # the existing ids, not new rows
+        assert store.count_samples() == 3
+        assert store.insert_samples([record(text=" a different text")]).new == 1  # the text is part of the identity
+
+
+def test_version_2_duplicates_survive_the_upgrade_and_new_copies_are_refused(tmp_path):
+    path = tmp_path / "lab.sqlite"
+    a, b = version_1_database(url(path))
+    with sqlite3.connect(path) as db:  # the bug this version fixes: the same sample stored twice
+        db.execute("INSERT INTO samples (created, model, checkpoint, run, dataset, source, prompt, text, settings, seed, "
+                   "sample_index, config_name, stats, batch) SELECT created, model, checkpoint, run, dataset, source, "
+                   "prompt, text, settings, seed, sample_index, config_name, stats, batch FROM samples WHERE id = ?", (a,))
+    with open_store(url(path)) as store:
+        assert store.count_samples() == 3  # kept, with the rating of the first copy
+        assert store.insert_samples([record()]).ids == [a]
+        assert store.count_samples() == 3

@@ -8,7 +8,6 @@ Heavy imports (torch, transformers, evaluate) happen inside the functions: pages
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from pathlib import Path
 
@@ -112,12 +111,15 @@ def _check_block_size(block_size: int, context: int | None) -> int:
 
 def distinct_n_over(texts: list[str], n: int) -> float:
     """Corpus-level distinct-n (Li et al., 2016): distinct n-grams over all the texts / all their n-grams, in the
-    units of `core.evaluation.sample_stats` (words, or characters for Chinese). No n-gram spans two texts. 0.0 when none."""
+    units of `core.evaluation.sample_stats` (words, or characters for Chinese). No n-gram spans two texts. 0.0 when none.
+    The n-grams are sacrebleu's own (the ones its BLEU counts), so distinct-n and self-BLEU see the same units."""
+    from sacrebleu.metrics.helpers import extract_all_word_ngrams
+
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     grams = Counter()
     for text in texts:
-        grams.update(_ngrams(units(text), n))
+        grams.update(extract_all_word_ngrams(" ".join(units(text)), n, n)[0])
     total = sum(grams.values())
     return len(grams) / total if total else 0.0
 
@@ -127,45 +129,15 @@ def self_bleu(texts: list[str], max_n: int = 4) -> float | None:
     references, on a 0-1 scale (sacrebleu reports x100). 1.0: the texts are the same; near 0: they share nothing.
     None for fewer than two texts.
 
-    Written here because no BLEU library is in the environment (sacrebleu and nltk are not installed, and
-    `evaluate.load("bleu")` needs the hub). It follows sacrebleu's sentence_bleu: clipped n-gram precisions against
-    the maximum count over the references, effective order (a text shorter than 4 units is scored on the orders it
-    has), the "exp" smoothing for orders with no match (Chen & Cherry 2014, method 3), 0 when not even a unigram
-    matches, and the brevity penalty with the closest reference length. Units are those of `core.evaluation.sample_stats`.
+    sacrebleu's sentence BLEU on the units of `core.evaluation.sample_stats` (words, or characters for Chinese), joined
+    by spaces and not tokenized again: effective order (a text shorter than `max_n` units is scored on the orders it
+    has) and its default "exp" smoothing.
     """
+    from sacrebleu.metrics import BLEU
+
     if len(texts) < 2:
         return None
-    tokenized = [units(text) for text in texts]
-    counts = [[Counter(_ngrams(words, n)) for n in range(1, max_n + 1)] for words in tokenized]
-    scores = []
-    for i, words in enumerate(tokenized):
-        others = [j for j in range(len(texts)) if j != i]
-        ref_max = [Counter() for _ in range(max_n)]
-        for j in others:
-            for n in range(max_n):
-                ref_max[n] |= counts[j][n]  # | keeps the larger count of each n-gram
-        ref_len = min((len(tokenized[j]) for j in others), key=lambda r: (abs(r - len(words)), r))
-        scores.append(_bleu(counts[i], ref_max, len(words), ref_len))
+    bleu = BLEU(tokenize="none", effective_order=True, max_ngram_order=max_n)
+    joined = [" ".join(units(text)) for text in texts]
+    scores = [bleu.sentence_score(text, joined[:i] + joined[i + 1:]).score / 100 for i, text in enumerate(joined)]
     return sum(scores) / len(scores)
-
-
-def _bleu(hyp: list[Counter], refs: list[Counter], hyp_len: int, ref_len: int) -> float:
-    correct = [sum(min(c, ref[g]) for g, c in grams.items()) for grams, ref in zip(hyp, refs)]
-    total = [sum(grams.values()) for grams in hyp]
-    if not any(correct):
-        return 0.0
-    log_precisions, smooth = [], 1.0
-    for right, all_ in zip(correct, total):
-        if all_ == 0:
-            break  # effective order: no n-gram of this length in the text
-        if right == 0:
-            smooth *= 2
-            log_precisions.append(math.log(1 / (smooth * all_)))
-        else:
-            log_precisions.append(math.log(right / all_))
-    brevity = 1.0 if hyp_len >= ref_len else math.exp(1 - ref_len / hyp_len)
-    return brevity * math.exp(sum(log_precisions) / len(log_precisions))
-
-
-def _ngrams(items: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(items[i:i + n]) for i in range(len(items) - n + 1)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from core.errors import UserError
 from core.models.checkpoints import checkpoint_problem, complete_checkpoints, is_model_dir
@@ -136,3 +136,23 @@ def _run_model_dir(run_path: Path) -> Path:
     if not candidates:
         raise UserError(f"run '{run_path.name}' has no saved model yet: wait for its first complete checkpoint")
     return candidates[0]
+
+
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+def short_model_name(location: str | None, *, step_word: str = "step", final_word: str = "final") -> str:
+    """`/ws/runs/poems-1/checkpoint-200` → "poems-1 · step 200"; `…/poems-1/final` → "poems-1 · final";
+    `checkpoint-200` → "step 200"; the starter's directory → "starter"; a hub id (gpt2, uer/gpt2-chinese-…) as it is;
+    any other directory → its last part. `step_word`/`final_word` let a page pass its translated words."""
+    if not location:
+        return "–"
+    path = PurePath(str(location).replace("\\", "/").rstrip("/"))
+    match = _CHECKPOINT.fullmatch(path.name)
+    if match:
+        return f"{path.parent.name} · {step_word} {match.group(1)}" if path.parent.name else f"{step_word} {match.group(1)}"
+    if path.name == "final" and path.parent.name:
+        return f"{path.parent.name} · {final_word}"
+    if len(path.parts) == 2 and not str(path).startswith(("/", ".", "~")):
+        return str(path)  # a hub id: owner/model
+    return path.name

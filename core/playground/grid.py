@@ -120,6 +120,7 @@ def _provenance(name: str, workspace: Workspace) -> dict:
             "dataset": trained_on.name if trained_on else None}
 
 
-def record_grid(store, records: list[SampleRecord]) -> int:
-    """Send samples to the ratings database ("Send to ratings"); returns how many were stored."""
-    return len(store.add_samples(records))
+def record_grid(store, records: list[SampleRecord]):
+    """Send samples to the ratings database ("Send to ratings"): a sample's identity is its provenance and text, so
+    sending one again adds nothing. Returns the store's `Added` (ids, how many new, how many already there)."""
+    return store.insert_samples(records)

@@ -82,12 +82,42 @@ def mean_ci(scores: Sequence[float], confidence: float = CONFIDENCE) -> tuple[fl
     return mean, float(low), float(high)
 
 
+def bootstrap_mean_ci(
+    scores: Sequence[float], confidence: float = CONFIDENCE, n_boot: int = 2000, seed: int = 0
+) -> tuple[float | None, float | None, float | None]:
+    """(mean, low, high) with a percentile-bootstrap interval (scipy.stats.bootstrap, fixed seed).
+
+    Every resampled mean lies between the smallest and largest score, so on a 1..5 scale the interval stays
+    within 1..5, unlike a t-interval on a few skewed scores (e.g. 0.79 for scores of 1 and 2).
+    n = 0 → (None, None, None); n = 1 → (mean, None, None); all scores equal → the mean itself.
+    """
+    from scipy import stats
+
+    arr = np.asarray(scores, dtype=float)
+    if len(arr) == 0:
+        return None, None, None
+    mean = float(arr.mean())
+    if len(arr) == 1:
+        return mean, None, None
+    if np.all(arr == arr[0]):
+        return mean, mean, mean
+    result = stats.bootstrap((arr,), np.mean, confidence_level=confidence, n_resamples=n_boot,
+                             method="percentile", rng=np.random.default_rng(seed))
+    return mean, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+INTERVALS = {"bootstrap": bootstrap_mean_ci, "t": mean_ci}
+
+
 def criterion_summary(
     ratings: list[dict],
     by: str | Sequence[str],
     criteria: Sequence[str] = CRITERIA,
+    interval: str = "bootstrap",
 ) -> list[dict]:
-    """Per group and criterion: n, mean, sd, a 95% t-interval and the count of each score 1..5.
+    """Per group and criterion: n, mean, sd, a 95% interval and the count of each score 1..5.
+
+    ``interval``: "bootstrap" (percentile bootstrap, within 1..5; the default) or "t" (a t-interval).
 
     ``ratings``: dicts with ``sample_id``, ``rater``, the criteria (1..5 or None = not scored) and
     the grouping key(s) named by ``by`` (e.g. ``"setting"``, ``"checkpoint"``, or a tuple of both).
@@ -119,7 +149,7 @@ def criterion_summary(
     for g, per in groups.items():
         for c in criteria:
             scores = per[c]
-            mean, low, high = mean_ci(scores)
+            mean, low, high = INTERVALS[interval](scores)
             sd = float(np.std(scores, ddof=1)) if len(scores) > 1 else None
             row: dict[str, Any] = dict(zip(keys, g))
             row.update(criterion=c, n=len(scores), mean=mean, sd=sd, ci_low=low, ci_high=high)
@@ -215,7 +245,8 @@ def bradley_terry(
         {"rank": 1.., "item": label, "strength": float, "ci_low": float | None,
          "ci_high": float | None, "wins": float, "losses": float, "ties": int, "votes": int}
 
-    ``wins``/``losses`` count a tie as half of each; ``votes`` is the counted votes with the item.
+    ``wins``/``losses`` count a tie as half of each; ``won``/``lost`` count decisive votes only, so that a table
+    with ``ties`` beside them counts each tie once; ``votes`` is the counted votes with the item.
     """
     items: list[Hashable] = []
     index: dict[Hashable, int] = {}
@@ -278,6 +309,8 @@ def bradley_terry(
             "wins": wins[i],
             "losses": losses[i],
             "ties": ties[i],
+            "won": wins[i] - ties[i] / 2,  # decisive wins only: each tie is counted once, under ties
+            "lost": losses[i] - ties[i] / 2,
             "votes": seen[i],
         }
         for r, i in enumerate(order, start=1)
@@ -320,3 +353,18 @@ def krippendorff_alpha(ratings: list[dict], criterion: str, level: str = "ordina
             krippendorff.alpha(reliability_data=data, value_domain=list(SCORES), level_of_measurement=level)
         )
     return None if math.isnan(value) else value
+
+
+# Krippendorff (2004, Content Analysis, 2nd ed., p. 241): rely on variables with alpha >= .800, draw tentative
+# conclusions from .667 <= alpha < .800, and discard lower ones.
+ALPHA_RELIABLE = 0.8
+ALPHA_TENTATIVE = 2 / 3
+
+
+def alpha_reading(alpha: float | None) -> str | None:
+    """Krippendorff's own reading of an alpha: "reliable", "tentative" or "unreliable"; None when alpha is None."""
+    if alpha is None:
+        return None
+    if alpha >= ALPHA_RELIABLE:
+        return "reliable"
+    return "tentative" if alpha >= ALPHA_TENTATIVE else "unreliable"

@@ -6,6 +6,7 @@ The schema carries its own version and upgrades in place when the lab opens it.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -14,6 +15,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -24,6 +26,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -39,6 +42,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
@@ -89,6 +93,9 @@ class Sample(Base):
     config_name: Mapped[str | None] = mapped_column(String(200))
     stats: Mapped[dict | None] = mapped_column(JSON)  # the sample statistics
     batch: Mapped[str] = mapped_column(String(36), index=True)  # a uuid shared by the samples generated together
+    # The sample's identity (schema version 3): sending the same sample twice stores it once. NULL only on
+    # duplicates that an older version stored before the hash existed (NULLs do not collide in a unique index).
+    content_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
 
 class Rating(Base):
@@ -181,9 +188,46 @@ def _v2(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[Comparison.__table__])
 
 
+def _v3(conn: Connection) -> None:
+    """Version 3: samples get a unique content hash (their identity); existing samples are hashed in place.
+
+    Portable SQL only (SQLite and PostgreSQL): ADD COLUMN, then a unique index. Duplicates stored before this
+    version keep their rows and ratings; only the first of each gets the hash, the others stay NULL.
+    """
+    samples = Table(
+        "samples", MetaData(),
+        *(Column(name, Integer if name in ("id", "seed", "sample_index") else Text)
+          for name in ("id", "model", "checkpoint", "prompt", "text", "seed", "sample_index")),
+        Column("settings", JSON),
+        Column("content_hash", String(64)),
+    )
+    conn.execute(sql_text("ALTER TABLE samples ADD COLUMN content_hash VARCHAR(64)"))
+    seen: set[str] = set()
+    for row in conn.execute(select(samples).order_by(samples.c.id)).mappings().all():
+        digest = content_hash(row)
+        if digest not in seen:
+            seen.add(digest)
+            conn.execute(samples.update().where(samples.c.id == row["id"]).values(content_hash=digest))
+    Index("ix_samples_content_hash", samples.c.content_hash, unique=True).create(conn)
+
+
 # (version, step) in order; each step takes the database from the previous version to its own.
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3)]
+
+
+IDENTITY = ("model", "checkpoint", "prompt", "settings", "seed", "sample_index", "text")
+
+
+def content_hash(record) -> str:
+    """A sample's identity: SHA-256 over its provenance and text (IDENTITY), as canonical JSON.
+
+    The batch, creation time, stats and setting name are left out: the same text from the same model, settings,
+    seed and index is the same sample however often it is sent.
+    """
+    values = [record.get(key) for key in IDENTITY]
+    canonical = json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def migrate(engine: Engine, migrations: list[tuple[int, Migration]] = MIGRATIONS) -> int:
@@ -299,6 +343,15 @@ def open_store(url: str | None = None) -> Store:
 # --- the store ------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Added:
+    """What `Store.insert_samples` did: each record's id (new or existing), and how many were new or already there."""
+
+    ids: list[int]
+    new: int
+    existing: int
+
+
 class Store:
     """Samples and ratings. One engine and one session factory; safe to share between threads."""
 
@@ -315,13 +368,28 @@ class Store:
 
     def add_samples(self, records: Iterable[SampleRecord | dict]) -> list[int]:
         """Store samples (records, or their JSON form); returns their ids in order. Records without a `batch`
-        share one new batch id. A bad record is a UserError naming it, and then nothing is stored."""
+        share one new batch id. A bad record is a UserError naming it, and then nothing is stored.
+
+        Idempotent: a sample already stored (same content_hash) is not added again; its existing id is returned.
+        """
+        return self.insert_samples(records).ids
+
+    def insert_samples(self, records: Iterable[SampleRecord | dict]) -> Added:
+        """Store the samples not yet in the database: their ids in order, and how many were new or already there."""
+        records = list(records)
         batch = str(uuid.uuid4())
-        rows = [Sample(**_checked(record, i, batch)) for i, record in enumerate(records)]
-        with self.transaction() as session:
-            session.add_all(rows)
+        checked = [_checked(record, i, batch) for i, record in enumerate(records)]
+        hashes = [content_hash(row) for row in checked]
+        with self.transaction() as session:  # a write transaction: no other writer between the look-up and insert
+            ids = dict(session.execute(select(Sample.content_hash, Sample.id).where(Sample.content_hash.in_(hashes))).tuples().all())
+            fresh = {}
+            for row, digest in zip(checked, hashes):
+                if digest not in ids and digest not in fresh:
+                    fresh[digest] = Sample(**row, content_hash=digest)
+            session.add_all(fresh.values())
             session.flush()
-            return [row.id for row in rows]
+            ids.update({digest: row.id for digest, row in fresh.items()})
+            return Added(ids=[ids[digest] for digest in hashes], new=len(fresh), existing=len(records) - len(fresh))
 
     def samples(
         self, limit: int | None = None, model: str | None = None, run: str | None = None, batch: str | None = None
