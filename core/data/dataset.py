@@ -19,6 +19,7 @@ MIN_DOCS_FOR_DOCUMENT_SPLIT = 10  # below this, every document gives its last pa
 _NAME = re.compile(r"^[\w][\w.\-]{0,63}$")  # \w includes CJK: 唐诗-v2 is a fine name
 FILES = ("data.jsonl", "validation.jsonl", "recipe.json", "report.json")  # all that `save` writes
 MARKERS = ("data.jsonl", "recipe.json", "report.json")  # a folder holding these is a dataset the lab saved
+CACHES = ("tokens",)  # folders the lab derives from a saved dataset (core.data.tokens): its own, replaced with it
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def foreign_files(path: Path) -> list[str]:
     names = sorted((p.name for p in Path(path).iterdir()), key=lambda name: (name in FILES, name))
     if not all((Path(path) / marker).is_file() for marker in MARKERS):
         return names  # the user's own files first, as the example in the refusal
-    return [name for name in names if name not in FILES or not (Path(path) / name).is_file()]
+    return [name for name in names if not ((name in FILES and (Path(path) / name).is_file())
+                                           or (name in CACHES and (Path(path) / name).is_dir()))]
 
 
 def _write_jsonl(path: Path, texts: list[str]) -> None:

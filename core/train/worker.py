@@ -217,26 +217,6 @@ def _callbacks():
 
 # ---- data ---------------------------------------------------------------------------------------------------
 
-def _blocks(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
-    # core.data.chunking rather than datasets.map: it is the one definition of packing in the lab (the Data page's
-    # preview and the benchmark's useful-token fraction use it too), so the trainer sees exactly the blocks the
-    # user was shown; style corpora are megabytes, which fit in memory without datasets' on-disk cache.
-    from core.data.chunking import pack, tokenize_documents
-
-    return pack(tokenize_documents(tokenizer, texts), block_size, tokenizer.eos_token_id).blocks
-
-
-def _as_dataset(blocks: list[list[int]]):
-    from datasets import Dataset
-
-    # Labels are the input ids (the model shifts them itself), with the first one masked: it is never a target
-    # (position i predicts label i+1), but the Trainer divides the summed loss by the count of labels != -100, so
-    # leaving it in would report every loss and perplexity (block-1)/block too low (1.6% at 64 tokens).
-    # Every block is full: no attention mask, no padding (DataCollatorForLanguageModeling would mask pad == eos in
-    # the labels and hide the document boundaries).
-    return Dataset.from_dict({"input_ids": blocks, "labels": [[-100, *block[1:]] for block in blocks]})
-
-
 def _truncate_after(path: Path, step: int) -> None:
     """Resuming from an earlier checkpoint: drop the lines past it so the curve continues instead of doubling."""
     if not path.is_file():
@@ -307,19 +287,22 @@ def _device_and_precision(config: TrainConfig) -> tuple[bool, str]:
 
 
 def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: int | None):
-    """Packed training and validation blocks; validates the configuration against them."""
+    """Training and validation blocks, read from the dataset's token file (tokenized now on the first run with this
+    tokenizer); validates the configuration against them."""
     from core.data import dataset as datasets
+    from core.data import tokens
+    from core.train.blocks import from_token_files
 
     data_dir = datasets.resolve(workspace, config.dataset)
-    train_blocks = _blocks(tokenizer, datasets.read_texts(data_dir, "data"), block_size)
+    files = tokens.ensure(data_dir, tokenizer)  # the first process on a machine tokenizes, the others wait
+    train_blocks = from_token_files(files, "data", block_size)
     require_valid(replace(config, block_size=block_size), model_context=context, train_blocks=len(train_blocks))
-    has_validation = (data_dir / "validation.jsonl").is_file()
-    eval_blocks = _blocks(tokenizer, datasets.read_texts(data_dir, "validation"), block_size) if has_validation else []
-    if not eval_blocks:
+    eval_blocks = from_token_files(files, "validation", block_size)
+    if not len(eval_blocks):
         # No validation block at this size: hold out the last 5% of the training blocks rather than not evaluate.
         held = max(1, len(train_blocks) // 20)
         if len(train_blocks) > held:
-            eval_blocks, train_blocks = train_blocks[-held:], train_blocks[:-held]
+            train_blocks, eval_blocks = train_blocks.split_tail(held)
         else:
             eval_blocks = train_blocks  # a single block: evaluate on it rather than not at all
         _say(f"the validation split gives no block of {block_size} tokens: holding out {len(eval_blocks)} blocks")
@@ -403,7 +386,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         callbacks.append(Fault(fault))
     args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world)
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
-                      train_dataset=_as_dataset(train_blocks), eval_dataset=_as_dataset(eval_blocks),
+                      train_dataset=train_blocks, eval_dataset=eval_blocks,
                       processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; MetricsCallback prints readable lines
     if fault.startswith("kill-during-save"):
