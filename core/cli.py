@@ -116,6 +116,9 @@ def cmd_train(args) -> None:
         "learning_rate": args.learning_rate, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
         "block_size": args.block_size, "eval_steps": args.eval_steps, "seed": args.seed, "device": args.device,
         "precision": args.precision, "num_processes": args.num_processes,
+        "compile": args.compile, "optim": args.optim, "tf32": args.tf32, "attn_implementation": args.attn_implementation,
+        "dataloader_workers": args.dataloader_workers, "nodes": args.nodes, "node_rank": args.node_rank,
+        "main_process_ip": args.main_process_ip, "main_process_port": args.main_process_port,
     }
     config = replace(config, **{k: v for k, v in options.items() if v is not None})
     run_dir = runs.start(workspace, config, name=args.name)
@@ -377,6 +380,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-processes", type=int, help="with --device all: processes (DDP)")
     train.add_argument("--name", help="the run's name (default: model, dataset and time)")
     train.add_argument("--detach", action="store_true", help="start it and return at once")
+    train.add_argument("--compile", choices=["auto", "on", "off"], help="torch.compile (auto: on CUDA)")
+    train.add_argument("--optim", help="optimizer, a transformers name (auto: adamw_torch_fused)")
+    train.add_argument("--tf32", choices=["auto", "on", "off"], help="TF32 matmuls (auto: on Ampere and later GPUs)")
+    train.add_argument("--attn-implementation", choices=["auto", "sdpa", "eager"], help="attention (auto: sdpa on CUDA)")
+    train.add_argument("--dataloader-workers", type=int, help="batch-loading processes (-1 auto: CUDA up to 4, CPU 0)")
+    train.add_argument("--nodes", type=int, help="machines in the run (each runs this command with its --node-rank)")
+    train.add_argument("--node-rank", type=int, help="this machine's rank, 0 to nodes-1 (0 logs the metrics)")
+    train.add_argument("--main-process-ip", help="with --nodes: the address of the node of rank 0")
+    train.add_argument("--main-process-port", type=int, help="with --nodes: a free port on node 0 (default 29500)")
     train.set_defaults(run=cmd_train)
 
     runs_parser = commands.add_parser("runs", help="list the runs and their state")

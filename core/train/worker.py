@@ -310,10 +310,14 @@ def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: i
 
 
 def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_cpu: bool, precision: str,
-               world: int):
+               world: int, speed=None):
     import inspect
 
     from transformers import TrainingArguments
+
+    from core.train.speed import Device, resolve
+
+    speed = speed or resolve(config, Device.current(use_cpu))
 
     # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing; accept both releases.
     accepted = inspect.signature(TrainingArguments.__init__).parameters
@@ -348,7 +352,8 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         use_cpu=use_cpu,
         ddp_backend="gloo" if use_cpu and world > 1 else None,  # NCCL needs GPUs; gloo is torch's CPU backend
         ddp_find_unused_parameters=False if world > 1 else None,  # GPT-2 uses every parameter: skip the search
-        dataloader_pin_memory=not use_cpu,
+        save_on_each_node=config.nodes > 1,  # machines share no disk: each keeps its checkpoints (the best is reloaded)
+        **speed.training_arguments(),  # compile, optimizer, TF32, dataloader workers and pinned memory
         report_to="none",
         disable_tqdm=True,  # train.log should read as lines, not progress-bar redraws
     )
@@ -360,6 +365,8 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     from transformers.utils.logging import disable_progress_bar as quiet_transformers
 
     from core import models
+    from core.train.speed import Device, apply_to_model
+    from core.train.speed import resolve as resolve_speed
 
     quiet_datasets(), quiet_transformers()  # progress bars (loading, saving shards) would garble train.log
     Metrics, Status, Gallery, Stop, Fault = _callbacks()
@@ -371,6 +378,8 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     block_size = config.block_size or min(context or 512, 512)
     learning_rate = config.learning_rate or default_learning_rate(source.kind)
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
+    speed = resolve_speed(config, Device.current(use_cpu))
+    apply_to_model(model, speed)
     resume = _checkpoint(run_dir, config.resume_from) if config.resume_from else None
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -384,7 +393,8 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     fault = os.environ.get("QUILL_FAULT", "")
     if fault and not fault.startswith("kill-during-save"):
         callbacks.append(Fault(fault))
-    args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world)
+    args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world,
+                      speed=speed)
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
                       train_dataset=train_blocks, eval_dataset=eval_blocks,
                       processing_class=tokenizer, callbacks=callbacks)
@@ -394,7 +404,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
     _say(f"run {run_dir.name}: {config.model} ({source.kind}) on {config.dataset}: {len(train_blocks)} training and "
          f"{len(eval_blocks)} validation blocks of {block_size} tokens; learning rate {learning_rate:g}; "
-         f"{'cpu' if use_cpu else 'cuda'} {precision}, {world} process(es)"
+         f"{'cpu' if use_cpu else 'cuda'} {precision}, {world} process(es); {_describe(speed)}"
          + (f"; resuming from {resume.name}" if resume else ""))
     if resume is None:
         gallery.sample(trainer.model, 0)  # the gallery starts with the model as it was
@@ -412,6 +422,11 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         trainer.remove_callback(gallery)
         _completed(run_dir, trainer)
     _finish_distributed()
+
+
+def _describe(speed) -> str:
+    return (f"compile {'on' if speed.compile else 'off'}, {speed.optim}, tf32 {'on' if speed.tf32 else 'off'}, "
+            f"attention {speed.attn_implementation or 'default'}, {speed.dataloader_workers} loader worker(s)")
 
 
 def _checkpoint(run_dir: Path, resume_from: str) -> Path:
