@@ -50,8 +50,13 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def _node_main() -> bool:
+    """The first process on this machine: it keeps this machine's status.json (with several machines each has one)."""
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0"))) == 0
+
+
 def _say(message: str) -> None:
-    if _rank() == 0:
+    if _node_main():
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
@@ -241,7 +246,7 @@ def _step_of(line: str) -> float:
 def train(run_dir: Path) -> None:
     """Run the training that RUN_DIR/config.json describes; status.json says how it ended. Raises on failure."""
     run_dir = Path(run_dir).resolve()
-    main_process = _rank() == 0
+    main_process = _node_main()
     try:
         config = TrainConfig.load(run_dir / "config.json")
         if main_process:
@@ -352,7 +357,6 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         use_cpu=use_cpu,
         ddp_backend="gloo" if use_cpu and world > 1 else None,  # NCCL needs GPUs; gloo is torch's CPU backend
         ddp_find_unused_parameters=False if world > 1 else None,  # GPT-2 uses every parameter: skip the search
-        save_on_each_node=config.nodes > 1,  # machines share no disk: each keeps its checkpoints (the best is reloaded)
         **speed.training_arguments(),  # compile, optimizer, TF32, dataloader workers and pinned memory
         report_to="none",
         disable_tqdm=True,  # train.log should read as lines, not progress-bar redraws
@@ -464,7 +468,7 @@ def _kill_during_save(trainer, step: int) -> None:
 
 
 def _stopped(run_dir: Path, step: int) -> None:
-    if _rank() == 0:
+    if _node_main():
         update_status(run_dir, state="stopped", ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
@@ -474,7 +478,7 @@ def _completed(run_dir: Path, trainer) -> None:
     state = trainer.state
     trainer.save_model(str(run_dir / "final"))  # model and tokenizer (processing_class); rank 0 writes
     loss = trainer.evaluate()["eval_loss"]
-    if _rank() == 0:
+    if _node_main():
         best = state.best_model_checkpoint
         update_status(run_dir, state="completed", ended=time.time(), step=state.global_step,
                       max_steps=state.max_steps, final_eval_loss=loss,
