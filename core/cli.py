@@ -93,12 +93,26 @@ def cmd_bench(args) -> None:
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
-               "sample": bench_sample.bench_sample}[args.what]()
+               "sample": bench_sample.bench_sample, "scale": lambda: _bench_scale(args.sizes)}[args.what]()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
         for name, value in figures.items():
             print(f"{name}: {value}")
+
+
+def _bench_scale(sizes: str | None) -> dict:
+    from core.bench import scale
+
+    if sizes is None:
+        return scale.bench_scale()
+    try:
+        chosen = [float(size) for size in sizes.split(",")]
+    except ValueError:
+        chosen = []
+    if not chosen or min(chosen) <= 0:
+        raise UserError(f"--sizes {sizes!r}: give corpus sizes in MB separated by commas, such as 5,50,200")
+    return scale.bench_scale([int(size) if size.is_integer() else size for size in chosen])
 
 
 def cmd_train(args) -> None:
@@ -427,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=cmd_eval)
 
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample"], help="what to measure")
+    bench.add_argument("what", choices=["clean", "train", "sample", "scale"], help="what to measure")
+    bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")

@@ -99,3 +99,16 @@ def _config_file(workspace, options: dict) -> str:
     path = workspace.root / "options.json"
     path.write_text(json.dumps(options), encoding="utf-8")
     return str(path)
+
+
+def test_bench_scale_runs_on_a_small_size(workspace):
+    result = run_core(workspace, "bench", "scale", "--json", "--sizes", "1", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout)
+    (row,) = figures["sizes"]
+    assert row["corpus_mb"] == pytest.approx(1, abs=0.05)
+    assert row["tokens"] > 100_000 and row["token_file_bytes_per_token"] == 2
+    assert row["tokenize_mb_per_s"] > 0 and row["load_peak_rss_mb"] > 0 and row["trainer_peak_rss_mb"] > 0
+    assert figures["rss_growth"] is None  # one size: nothing to compare
+    refused = run_core(workspace, "bench", "scale", "--sizes", "a,b")
+    assert refused.returncode != 0 and refused.stderr.startswith("error: --sizes")
