@@ -35,12 +35,13 @@ def ws(tmp_path_factory, starter_dir):
 def test_the_metric_loaded_by_path_equals_a_direct_torch_computation(ws):
     import torch
 
-    from core.train.worker import _blocks
+    from core.data import tokens
 
     tokenizer, model = models.load("starter", ws)
     texts = dataset.read_texts(dataset.resolve(ws, "sample"), "validation")
     blocks = evaluation.blocks(tokenizer, texts, 64)
-    assert blocks == _blocks(tokenizer, texts, 64)  # the trainer's packing, block for block
+    on_disk = tokens.ensure(dataset.resolve(ws, "sample"), tokenizer).blocks("validation", 64)
+    assert blocks == [block.tolist() for block in on_disk]  # the trainer's blocks (the token file), one for one
     blocks = blocks[:6]
 
     metric = evaluation.load_metric()
