@@ -23,7 +23,9 @@ TARGETS = "train.lora_target_modules"  # a text widget: module names, comma-sepa
 
 
 # The less-used numeric options, laid out from TrainConfig's own declaration: a new one appears here by itself.
-MORE = [f for f in FIELDS if f in ("save_total_limit", "num_processes", "gallery_max_new_tokens", "gallery_seed")]
+MORE = [f for f in FIELDS if f in ("save_total_limit", "num_processes", "gallery_max_new_tokens", "gallery_seed",
+                                   "dataloader_workers", "nodes", "node_rank", "main_process_port")]
+SWITCHED = ("compile", "tf32", "attn_implementation")  # speed options with a few choices each (core.train.speed)
 
 
 def _key(field: str) -> str:
@@ -119,12 +121,22 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
         columns = st.columns(4)
         for i, name in enumerate(MORE):
             _number(columns[i % 4], name, step=1)
+        _speed_fields()
     _lora_fields()
     st.text_area(t("train.gallery_prompts"), key="train.gallery_prompts", height=80, help=t("train.gallery_prompts.help"))
     config = read()
     form.save(config)
     form.reset_button(t("draft.reset"), widget_values(config), key="train.reset")
     return config
+
+
+def _speed_fields() -> None:
+    """The speed options' choices and the free-text ones (an optimizer name, the main node's address)."""
+    a, b, c, d = st.columns(4)
+    for column, name in zip((a, b, c), SWITCHED):
+        column.selectbox(t(f"train.{name}"), meta(TrainConfig, name)["choices"], key=_key(name))
+    d.text_input(t("train.optim"), key=_key("optim"), help=t("train.optim.help"))
+    st.text_input(t("train.main_process_ip"), key=_key("main_process_ip"), help=t("train.main_process_ip.help"))
 
 
 def _lora_fields() -> None:

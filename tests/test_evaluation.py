@@ -35,13 +35,14 @@ def ws(tmp_path_factory, starter_dir):
 def test_the_metric_loaded_by_path_equals_a_direct_torch_computation(ws):
     import torch
 
+    from core.data import tokens
     from core.data.chunking import pack_texts
-    from core.train.worker import _blocks
 
     tokenizer, model = models.load("starter", ws)
     texts = dataset.read_texts(dataset.resolve(ws, "sample"), "validation")
-    blocks = pack_texts(tokenizer, texts, 64)  # what perplexity() measures
-    assert blocks == _blocks(tokenizer, texts, 64)  # the trainer's packing, block for block
+    blocks = pack_texts(tokenizer, texts, 64)  # the in-memory packing
+    on_disk = tokens.ensure(dataset.resolve(ws, "sample"), tokenizer).blocks("validation", 64)
+    assert blocks == [block.tolist() for block in on_disk]  # the trainer's blocks (the token file), one for one
     blocks = blocks[:6]
 
     metric = evaluation.load_metric()

@@ -17,6 +17,7 @@ from core.data.corpus import sample_texts
 from core.evaluation import memorization
 from core.evaluation.sample_stats import MEMORIZATION_THRESHOLD
 from core.evaluation.sample_stats import memorization as memorized
+from tests.conftest import run_core
 
 CHINESE = "床前明月光，疑是地上霜。举头望明月，低头思故乡。春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。"
 
@@ -164,3 +165,11 @@ def test_unreadable_data_is_one_worded_error(tmp_path):
         memorization.open_index(folder)
     assert not (folder / memorization.INDEX_DIR).exists()
     assert os.listdir(folder / "index") == []  # the staging folder went with the failed build
+
+
+def test_bench_index_builds_and_queries_the_index(workspace):
+    result = run_core(workspace, "bench", "index", "--megabytes", "0.2", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout)
+    assert figures["corpus_mb"] == pytest.approx(0.2, abs=0.05)
+    assert figures["index_mb_per_s"] > 0 and figures["index_bytes_per_token"] > 0 and figures["query_ms"] > 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from core.errors import UserError
+
 
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample", "index"], help="what to measure")
+    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
@@ -15,6 +17,7 @@ def register(commands) -> None:
     bench.add_argument("--batch-size", type=int, default=8, help="train: blocks per step")
     bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
     bench.add_argument("--megabytes", type=float, default=50, help="index: size of the generated corpus")
+    bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200)")
     bench.set_defaults(run=cmd_bench)
 
     hardware = commands.add_parser("hardware", help="what this machine can train on")
@@ -31,12 +34,28 @@ def cmd_bench(args) -> None:
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
-               "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes)}[args.what]()
+               "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes),
+               "scale": lambda: _bench_scale(args.sizes)}[args.what]()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
         for name, value in figures.items():
             print(f"{name}: {value}")
+
+
+def _bench_scale(sizes: str | None) -> dict:
+    from core.bench import scale
+
+    if sizes is None:
+        return scale.bench_scale()
+    try:
+        chosen = [float(size) for size in sizes.split(",")]
+    except ValueError:
+        chosen = []
+    if not chosen or min(chosen) <= 0:
+        raise UserError(f"--sizes {sizes!r}: give corpus sizes in MB separated by commas, such as 5,50,200")
+    return scale.bench_scale([int(size) if size.is_integer() else size for size in chosen])
+
 
 def cmd_hardware(args) -> None:
     from core.hardware import detect, format_bytes

@@ -50,7 +50,7 @@ def bench_index(megabytes: float = 50) -> dict:
 
 def _build(folder: str) -> dict:
     """In a fresh process: build the index and say what it cost."""
-    from core import memorization  # imported before measuring: numpy and the library are not the build's cost
+    from core.evaluation import memorization  # imported first: numpy and the library are not the build's cost
 
     start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
     wall, cpu = time.perf_counter(), time.process_time()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from core import models
 from core.data import dataset
-from core.data.chunking import pack_texts
 from core.errors import UserError
 from core.evaluation.metrics import PERPLEXITY
 from core.evaluation.sample_stats import units
@@ -45,13 +44,15 @@ def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspa
 
     workspace = workspace or Workspace.from_env()
     data_dir = dataset.resolve(workspace, dataset_name_or_path)
-    texts = _read_split(data_dir, split)
+    _check_split(data_dir, split)
     tokenizer, model = models.load(model_name, workspace)
     context = models.context_length(model.config)
     block_size = _check_block_size(block_size or min(context or DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK), context)
     if batch_size < 1:
         raise UserError(f"the batch size must be at least 1, got {batch_size}")
-    packed = pack_texts(tokenizer, texts, block_size)
+    from core.data import tokens
+
+    packed = tokens.ensure(data_dir, tokenizer).blocks(split, block_size)  # views into the memory-mapped token file
     if not packed:
         raise UserError(f"the {split} split of '{dataset_name_or_path}' is shorter than one block of {block_size} "
                         "tokens: use a smaller block size")
@@ -88,13 +89,11 @@ def run_models(run: str, workspace: Workspace | None = None) -> list[str]:
     return [base, *reversed(saved)]
 
 
-def _read_split(data_dir: Path, split: str) -> list[str]:
+def _check_split(data_dir: Path, split: str) -> None:
     if split not in ("validation", "data"):
         raise UserError(f"no split '{split}': use 'validation' or 'data' (the training documents)")
-    try:
-        return dataset.read_texts(data_dir, split)
-    except FileNotFoundError as exc:
-        raise UserError(f"the dataset {data_dir} has no {split}.jsonl: save it again on the Data page") from exc
+    if not (data_dir / f"{split}.jsonl").is_file():
+        raise UserError(f"the dataset {data_dir} has no {split}.jsonl: save it again on the Data page")
 
 
 def _check_block_size(block_size: int, context: int | None) -> int:

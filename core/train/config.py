@@ -15,6 +15,8 @@ from core.hardware import PRECISIONS
 
 SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
 METHODS = ["full", "lora"]
+SWITCHES = ["auto", "on", "off"]  # compile and tf32
+ATTENTION = ["auto", "sdpa", "eager"]
 DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
 DEVICE = re.compile(r"auto|cpu|all|cuda:\d+")  # what `device` may say (see the field's comment)
 
@@ -69,6 +71,21 @@ class TrainConfig:
     lora_dropout: float = _option(0.05, "dropout on the adapters' input while training", min=0.0, max=0.99)
     lora_target_modules: list[str] = field(default_factory=list, metadata={
         "help": "modules to adapt; empty = the model's attention projections"})
+    compile: str = _option("auto", "torch.compile the model: auto (on CUDA), on, off", choices=SWITCHES)
+    optim: str = _option("auto", "optimizer: auto (adamw_torch_fused, on CUDA and CPU alike) or a transformers optim "
+                         "name")
+    tf32: str = _option("auto", "TF32 matmuls: auto (on CUDA GPUs that have them, Ampere and later), on, off",
+                        choices=SWITCHES)
+    attn_implementation: str = _option("auto", "attention: auto (sdpa on CUDA, the model's default on CPU), sdpa, "
+                                       "eager", choices=ATTENTION)
+    dataloader_workers: int = _option(-1, "processes feeding batches (pinned memory on CUDA); -1 = auto (CUDA: up to "
+                                      "4; CPU: 0)", min=-1)
+    nodes: int = _option(1, "machines in one run (accelerate's --num_machines); each starts `train` with its node "
+                         "rank", min=1)
+    node_rank: int = _option(0, "this machine's rank among the nodes, 0 to nodes-1 (0 = the main one: it logs the "
+                             "metrics)", min=0)
+    main_process_ip: str = _option("", "with nodes > 1: the address of the node of rank 0, reachable from every node")
+    main_process_port: int = _option(29500, "with nodes > 1: a free TCP port on the node of rank 0", min=1, max=65535)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -183,7 +200,7 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
         problem("precision", f"unknown precision '{config.precision}': use one of {', '.join(PRECISIONS)}",
                 value=config.precision)
     problems += _device_problems(config, gpus)
-    problems += _lora_problems(config)
+    problems += _lora_problems(config) + _speed_problems(config) + _node_problems(config)
     if train_blocks is not None and train_blocks == 0:
         problem("empty_dataset", "the dataset has no text to train on at this block size: "
                 "use a smaller block size or a larger dataset")
@@ -224,3 +241,30 @@ def require_valid(config: TrainConfig, **context) -> None:
     problems = check(config, **context)
     if problems:
         raise UserError("; ".join(p.message for p in problems))
+
+
+def _speed_problems(config: TrainConfig) -> list[Problem]:
+    problems = []
+    for name in ("compile", "tf32"):
+        if getattr(config, name) not in SWITCHES:
+            problems.append(Problem(name, f"{name} must be auto, on or off (got '{getattr(config, name)}')",
+                                    {"value": getattr(config, name)}))
+    if config.attn_implementation not in ATTENTION:
+        problems.append(Problem("attn_implementation", f"unknown attention '{config.attn_implementation}': use "
+                                f"{', '.join(ATTENTION)}", {"value": config.attn_implementation}))
+    if config.dataloader_workers < -1:
+        problems.append(Problem("dataloader_workers", "dataloader workers must be -1 (auto), 0 or more "
+                                f"(got {config.dataloader_workers})", {"value": config.dataloader_workers}))
+    return problems
+
+
+def _node_problems(config: TrainConfig) -> list[Problem]:
+    if config.nodes < 1 or not 0 <= config.node_rank < config.nodes:
+        return [Problem("nodes", f"node rank {config.node_rank} of {config.nodes} node(s): use --nodes 1 or more and "
+                        "a --node-rank from 0 to nodes-1", {"nodes": config.nodes, "node_rank": config.node_rank})]
+    if config.nodes > 1 and not config.main_process_ip:
+        return [Problem("main_process_ip", "several nodes need --main-process-ip: the address of the node of rank 0")]
+    if not 0 < config.main_process_port < 65536:
+        return [Problem("main_process_port", f"the port must be 1 to 65535 (got {config.main_process_port})",
+                        {"value": config.main_process_port})]
+    return []

@@ -14,8 +14,13 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def node_main() -> bool:
+    """The first process on this machine: it keeps this machine's status.json (with several machines each has one)."""
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0"))) == 0
+
+
 def say(message: str) -> None:
-    if rank() == 0:
+    if node_main():
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 

@@ -262,7 +262,7 @@ def _command(run_dir: Path, config: TrainConfig) -> tuple[list[str], dict[str, s
     if config.device.startswith("cuda:") or (config.device == "auto" and gpus):
         env["CUDA_VISIBLE_DEVICES"] = _visible_gpu(config.device.partition(":")[2] or "0")
     processes = config.num_processes or (gpus if config.device == "all" else 1)
-    if processes <= 1:
+    if processes <= 1 and config.nodes <= 1:
         return [sys.executable, *worker], env
     # Several processes: accelerate's torchrun launcher (`--multi_gpu`), on GPUs and on the CPU alike, so that the
     # CPU test exercises the same path. accelerate 1.15's `--cpu` goes to its single-process launcher (several CPU
@@ -274,7 +274,17 @@ def _command(run_dir: Path, config: TrainConfig) -> tuple[list[str], dict[str, s
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                 "--main_process_port", "0"]  # 0 = a free port: two runs on different devices do not collide
-    return [*launcher, *worker], env
+    return [*launcher, *_nodes(config, processes), *worker], env
+
+
+def _nodes(config: TrainConfig, processes: int) -> list[str]:
+    """Several machines: accelerate's multi-node options, which replace the one-machine ones above (argparse keeps
+    the last). Every machine runs the same command with its own --machine_rank; --num_processes counts them all."""
+    if config.nodes <= 1:
+        return []
+    return ["--num_processes", str(processes * config.nodes), "--num_machines", str(config.nodes),
+            "--machine_rank", str(config.node_rank), "--main_process_ip", config.main_process_ip,
+            "--main_process_port", str(config.main_process_port)]
 
 
 def _gpu_count() -> int:

@@ -38,6 +38,7 @@ from core.hardware import choose_precision
 from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
 from core.train.config import TrainConfig, default_learning_rate, require_valid
 from core.train.progress import MAX_PERPLEXITY_LOSS
+from core.train.progress import node_main as _node_main
 from core.train.progress import rank as _rank
 from core.train.progress import say as _say
 from core.train.runs import read_status, update_status, workspace_of
@@ -62,26 +63,6 @@ def _is_oom(exc: BaseException) -> bool:
 
 # ---- data ---------------------------------------------------------------------------------------------------
 
-def _blocks(tokenizer, texts: list[str], block_size: int) -> list[list[int]]:
-    # core.data.chunking rather than datasets.map: it is the one definition of packing in the lab (the Data page's
-    # preview and the benchmark's useful-token fraction use it too), so the trainer sees exactly the blocks the
-    # user was shown; style corpora are megabytes, which fit in memory without datasets' on-disk cache.
-    from core.data.chunking import pack, tokenize_documents
-
-    return pack(tokenize_documents(tokenizer, texts), block_size, tokenizer.eos_token_id).blocks
-
-
-def _as_dataset(blocks: list[list[int]]):
-    from datasets import Dataset
-
-    # Labels are the input ids (the model shifts them itself), with the first one masked: it is never a target
-    # (position i predicts label i+1), but the Trainer divides the summed loss by the count of labels != -100, so
-    # leaving it in would report every loss and perplexity (block-1)/block too low (1.6% at 64 tokens).
-    # Every block is full: no attention mask, no padding (DataCollatorForLanguageModeling would mask pad == eos in
-    # the labels and hide the document boundaries).
-    return Dataset.from_dict({"input_ids": blocks, "labels": [[-100, *block[1:]] for block in blocks]})
-
-
 def _truncate_after(path: Path, step: int) -> None:
     """Resuming from an earlier checkpoint: drop the lines past it so the curve continues instead of doubling."""
     if not path.is_file():
@@ -104,7 +85,7 @@ def _step_of(line: str) -> float:
 def train(run_dir: Path) -> None:
     """Run the training that RUN_DIR/config.json describes; status.json says how it ended. Raises on failure."""
     run_dir = Path(run_dir).resolve()
-    main_process = _rank() == 0
+    main_process = _node_main()
     try:
         config = TrainConfig.load(run_dir / "config.json")
         if main_process:
@@ -145,19 +126,22 @@ def _device_and_precision(config: TrainConfig) -> tuple[bool, str]:
 
 
 def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: int | None):
-    """Packed training and validation blocks; validates the configuration against them."""
+    """Training and validation blocks, read from the dataset's token file (tokenized now on the first run with this
+    tokenizer); validates the configuration against them."""
     from core.data import dataset as datasets
+    from core.data import tokens
+    from core.train.blocks import from_token_files
 
     data_dir = datasets.resolve(workspace, config.dataset)
-    train_blocks = _blocks(tokenizer, datasets.read_texts(data_dir, "data"), block_size)
+    files = tokens.ensure(data_dir, tokenizer)  # the first process on a machine tokenizes, the others wait
+    train_blocks = from_token_files(files, "data", block_size)
     require_valid(replace(config, block_size=block_size), model_context=context, train_blocks=len(train_blocks))
-    has_validation = (data_dir / "validation.jsonl").is_file()
-    eval_blocks = _blocks(tokenizer, datasets.read_texts(data_dir, "validation"), block_size) if has_validation else []
-    if not eval_blocks:
+    eval_blocks = from_token_files(files, "validation", block_size)
+    if not len(eval_blocks):
         # No validation block at this size: hold out the last 5% of the training blocks rather than not evaluate.
         held = max(1, len(train_blocks) // 20)
         if len(train_blocks) > held:
-            eval_blocks, train_blocks = train_blocks[-held:], train_blocks[:-held]
+            train_blocks, eval_blocks = train_blocks.split_tail(held)
         else:
             eval_blocks = train_blocks  # a single block: evaluate on it rather than not at all
         _say(f"the validation split gives no block of {block_size} tokens: holding out {len(eval_blocks)} blocks")
@@ -165,10 +149,14 @@ def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: i
 
 
 def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_cpu: bool, precision: str,
-               world: int):
+               world: int, speed=None):
     import inspect
 
     from transformers import TrainingArguments
+
+    from core.train.speed import Device, resolve
+
+    speed = speed or resolve(config, Device.current(use_cpu))
 
     # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing; accept both releases.
     accepted = inspect.signature(TrainingArguments.__init__).parameters
@@ -203,7 +191,7 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         use_cpu=use_cpu,
         ddp_backend="gloo" if use_cpu and world > 1 else None,  # NCCL needs GPUs; gloo is torch's CPU backend
         ddp_find_unused_parameters=False if world > 1 else None,  # GPT-2 uses every parameter: skip the search
-        dataloader_pin_memory=not use_cpu,
+        **speed.training_arguments(),  # compile, optimizer, TF32, dataloader workers and pinned memory
         report_to="none",
         disable_tqdm=True,  # train.log should read as lines, not progress-bar redraws
     )
@@ -218,6 +206,8 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
     from core import models
     from core.data import dataset as datasets
+    from core.train.speed import Device, apply_to_model
+    from core.train.speed import resolve as resolve_speed
 
     quiet_datasets(), quiet_transformers()  # progress bars (loading, saving shards) would garble train.log
     transformers_logging.disable_default_handler()  # its stderr handler would put its warnings into train.log
@@ -239,6 +229,8 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     learning_rate = config.learning_rate or default_learning_rate(source.kind)
     _phase(run_dir, "tokenizing", documents=datasets.info(datasets.resolve(workspace, config.dataset)).documents)
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
+    speed = resolve_speed(config, Device.current(use_cpu))
+    apply_to_model(model, speed)
     resume = _checkpoint(run_dir, config.resume_from) if config.resume_from else None
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -252,9 +244,10 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     fault = os.environ.get("QUILL_FAULT", "")
     if fault and not fault.startswith("kill-during-save"):
         callbacks.append(Fault(fault))
-    args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world)
+    args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world,
+                      speed=speed)
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
-                      train_dataset=_as_dataset(train_blocks), eval_dataset=_as_dataset(eval_blocks),
+                      train_dataset=train_blocks, eval_dataset=eval_blocks,
                       processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; MetricsCallback prints readable lines
     pruning = _pruning_callback(workspace, config, world)
@@ -265,7 +258,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
     _say(f"run {run_dir.name}: {config.model} ({source.kind}) on {config.dataset}: {len(train_blocks)} training and "
          f"{len(eval_blocks)} validation blocks of {block_size} tokens; learning rate {learning_rate:g}; "
-         f"{'cpu' if use_cpu else 'cuda'} {precision}, {world} process(es)"
+         f"{'cpu' if use_cpu else 'cuda'} {precision}, {world} process(es); {_describe(speed)}"
          + (f"; resuming from {resume.name}" if resume else ""))
     if resume is None:
         gallery.sample(trainer.model, 0)  # the gallery starts with the model as it was
@@ -301,7 +294,7 @@ def _with_lora(model, config: TrainConfig):
 
 def _phase(run_dir: Path, phase: str, **counts) -> None:
     """What the worker is doing before the first metrics line, for the Train page (status.json's `phase`)."""
-    if _rank() == 0:
+    if _node_main():
         update_status(run_dir, phase=phase, phase_counts=counts)
 
 
@@ -316,6 +309,11 @@ def _route_library_warnings(run_dir: Path) -> logging.Handler:
         logger.addHandler(handler)
         logger.propagate = False  # not to the root logger's stderr, which is train.log
     return handler
+
+
+def _describe(speed) -> str:
+    return (f"compile {'on' if speed.compile else 'off'}, {speed.optim}, tf32 {'on' if speed.tf32 else 'off'}, "
+            f"attention {speed.attn_implementation or 'default'}, {speed.dataloader_workers} loader worker(s)")
 
 
 def _checkpoint(run_dir: Path, resume_from: str) -> Path:
@@ -353,7 +351,7 @@ def _kill_during_save(trainer, step: int) -> None:
 
 
 def _stopped(run_dir: Path, step: int) -> None:
-    if _rank() == 0:
+    if _node_main():
         update_status(run_dir, state=RunState.STOPPED, ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
@@ -363,7 +361,7 @@ def _completed(run_dir: Path, trainer) -> None:
     state = trainer.state
     trainer.save_model(str(run_dir / "final"))  # model and tokenizer (processing_class); rank 0 writes
     loss = trainer.evaluate()["eval_loss"]
-    if _rank() == 0:
+    if _node_main():
         best = state.best_model_checkpoint
         update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
                       max_steps=state.max_steps, final_eval_loss=loss,
@@ -433,7 +431,7 @@ def _pruning_callback(workspace, config: TrainConfig, world: int):
 
 
 def _pruned(run_dir: Path, step: int) -> None:
-    if _rank() == 0:
+    if _node_main():
         update_status(run_dir, state=RunState.PRUNED, ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
     _say(f"pruned at step {step}: checkpoint-{step} saved")
 

@@ -1,0 +1,134 @@
+"""`python -m core bench scale`: how memory and speed grow with the corpus, on generated corpora of a few sizes.
+
+Per size: the peak RSS of loading the corpus as one text file (a fresh process), tokenizing it to the dataset's token
+file (MB of text per second), the trainer's peak RSS over 5 steps (a fresh `core.train.worker` process on the starter),
+and building the memorization index (its speed and bytes per token). Peak RSS of a child is os.wait4's ru_maxrss: that process alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.bench.clean import generated_corpus
+
+SIZES_MB = (5, 50, 200)
+TRAIN_STEPS = 5
+VALIDATION_RATIO = 0.001  # a validation split of a few hundred KB: the 5 steps, not evaluating it, are measured
+
+
+def bench_scale(sizes_mb=SIZES_MB, workspace=None) -> dict:
+    from core.workspace import Workspace
+
+    workspace = workspace or Workspace.from_env()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="quill-bench-scale-") as tmp:
+        root = Path(tmp)
+        _link_starter(workspace, root)
+        for size in sizes_mb:
+            rows.append(_one_size(root, size))
+    first, last = rows[0]["trainer_peak_rss_mb"], rows[-1]["trainer_peak_rss_mb"]
+    return {"sizes": rows, "rss_growth": round(last / first, 3) if len(rows) > 1 and first else None,
+            "rss_growth_between": [rows[0]["corpus_mb"], rows[-1]["corpus_mb"]] if len(rows) > 1 else None,
+            "cpus": os.cpu_count()}
+
+
+def _link_starter(workspace, root: Path) -> None:
+    from core.models.starter import build_starter
+
+    target = root / "models" / "starter"
+    target.parent.mkdir(parents=True)
+    source = workspace.root / "models" / "starter"
+    if (source / "config.json").is_file():
+        target.symlink_to(source.resolve())
+    else:
+        build_starter(target)
+
+
+def _one_size(root: Path, size_mb: float) -> dict:
+    from core import models
+    from core.data import dataset, tokens
+    from core.workspace import Workspace
+
+    docs = generated_corpus(size_mb)
+    corpus_bytes = sum(len(d.encode("utf-8")) for d in docs)
+    text_file = root / f"corpus-{size_mb}.txt"
+    text_file.write_text("\n\n".join(docs), encoding="utf-8")
+    load_rss = _peak_rss_mb([sys.executable, "-c", _LOAD, str(text_file)])
+    text_file.unlink()
+
+    name = f"scale-{size_mb}"
+    data_dir = root / "datasets" / name
+    dataset.save(data_dir, docs, recipe={}, report={}, ratio=VALIDATION_RATIO)
+    del docs
+    tokenizer = models.load_tokenizer("starter", Workspace(root))
+    started = time.perf_counter()
+    files = tokens.ensure(data_dir, tokenizer)
+    tokenize_s = time.perf_counter() - started
+    token_count = sum(files.meta["tokens"].values())
+
+    trainer_rss = _trainer_peak_rss_mb(root, name)
+    index = _index(data_dir, token_count)
+    return {"corpus_mb": round(corpus_bytes / 1e6, 1), "load_peak_rss_mb": round(load_rss, 1),
+            "load_rss_per_corpus_byte": round(load_rss * 1e6 / corpus_bytes, 2),
+            "tokenize_mb_per_s": round(corpus_bytes / 1e6 / tokenize_s, 2), "tokens": token_count,
+            "token_file_bytes_per_token": np.dtype(files.meta["dtype"]).itemsize,
+            "trainer_peak_rss_mb": round(trainer_rss, 1), **index}
+
+
+# A fresh interpreter loads the file the way the Data page and `clean` do (paragraphs), and nothing else.
+_LOAD = ("import sys; from pathlib import Path; from core.data.loading import LoadOptions, load_paths; "
+         "load_paths([Path(sys.argv[1])], LoadOptions(txt_split='paragraphs'), "
+         "allowed_roots=None)")
+
+
+def _trainer_peak_rss_mb(root: Path, dataset_name: str) -> float:
+    from core.train import runs
+    from core.train.config import TrainConfig
+    from core.workspace import Workspace
+
+    config = TrainConfig(dataset=dataset_name, model="starter", block_size=128, batch_size=8, max_steps=TRAIN_STEPS,
+                         eval_steps=TRAIN_STEPS, logging_steps=1, device="cpu", gallery_prompts=[])
+    run_dir = runs.create(Workspace(root), config, name=f"bench-{dataset_name}")
+    log = run_dir / "train.log"
+    peak = _peak_rss_mb([sys.executable, "-m", "core.train.worker", str(run_dir)], log=log)
+    state = json.loads((run_dir / "status.json").read_text(encoding="utf-8")).get("state")
+    if state != "completed":
+        raise RuntimeError(f"the bench's training run ended {state}: {log.read_text()[-1500:]}")
+    return peak
+
+
+def _peak_rss_mb(command: list[str], log: Path | None = None) -> float:
+    """Run a command to its end; its own peak resident memory in MB (Linux reports ru_maxrss in KB)."""
+    out = log.open("ab") if log else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log:
+            out.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} failed with exit code {proc.returncode}")
+    return usage.ru_maxrss / 1024
+
+
+def _index(data_dir: Path, token_count: int) -> dict:
+    """The memorization index (core.evaluation.memorization) on this corpus: build speed, and its size on disk per
+    token of the starter tokenizer. Wall time on a shared machine: `bench index` also gives the CPU time."""
+    from core.evaluation import memorization
+
+    started = time.perf_counter()
+    folder = memorization.build(data_dir)
+    seconds = time.perf_counter() - started
+    corpus_mb = (data_dir / "data.jsonl").stat().st_size / 1e6
+    index_bytes = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return {"index_mb_per_s": round(corpus_mb / seconds, 2) if seconds else None,
+            "index_bytes_per_token": round(index_bytes / token_count, 2) if token_count else None}
