@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import UserError
-from core.train import queue, sweep
+from core.train import queue, scheduler, sweep
 from core.train.config import TrainConfig
 from dashboard import figures
 from dashboard.i18n import t
@@ -81,7 +81,7 @@ def render_queue(workspace) -> None:
     if not listed:
         st.caption(t("queue.empty"))
         return
-    queue.hand_over(workspace)
+    scheduler.hand_over(workspace)
     for entry in listed:
         label, up, down, cancel = st.columns([6, 1, 1, 1])
         label.text(f"{entry['position']}. {entry['id']} · {', '.join(entry['devices'])}")

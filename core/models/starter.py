@@ -13,8 +13,8 @@ from pathlib import Path
 
 from core.data.corpus import sample_texts
 from core.files import check_replaceable, staged_directory
+from core.models.starter_tokenizer import EOS
 
-EOS = "<|endoftext|>"
 MARKER = "starter.json"  # written last by `build_starter`: what it built, and the files it wrote
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 
 from core.errors import UserError
-from core.models.starter import EOS
 from core.playground.token_text import byte_chars
 from core.text import common_han, han_chars
+
+EOS = "<|endoftext|>"  # the end-of-text token, as GPT-2 names it
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):

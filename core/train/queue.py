@@ -1,6 +1,6 @@
 """The run queue: runs that wait for their device and start by themselves, in order, when it is free.
 
-    python -m core.train.queue WORKSPACE      (the scheduler; `python -m core queue run` is the same)
+    python -m core.train.scheduler WORKSPACE  (the scheduler; `python -m core queue run` is the same)
 
 A queued run is an ordinary run folder in state `queued` with no process yet; its place in line is in
 `workspace/queue.json` (a list of run ids, replaced atomically, changed under `locks/queue.lock`). The scheduler is
@@ -36,7 +36,7 @@ def queue_file(workspace: Workspace) -> Path:
     return workspace.root / "queue.json"
 
 
-def _lock_dir(workspace: Workspace) -> Path:
+def lock_dir(workspace: Workspace) -> Path:
     path = workspace.root / "locks"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -45,7 +45,7 @@ def _lock_dir(workspace: Workspace) -> Path:
 @contextmanager
 def _locked(workspace: Workspace):
     """The queue file's lock: every read-modify-write of queue.json holds it (short, so a little patience)."""
-    fd = runs.try_lock(_lock_dir(workspace) / "queue.lock", patience_s=30)
+    fd = runs.try_lock(lock_dir(workspace) / "queue.lock", patience_s=30)
     if fd is None:
         raise UserError("the queue is locked by another process for over 30 s: try again")
     try:
@@ -147,28 +147,8 @@ def _drop(workspace: Workspace, run_id: str) -> None:
         _write_order(workspace, [r for r in read_order(workspace) if r != run_id])
 
 
-def run_scheduler(workspace: Workspace, poll_s: float = POLL_S) -> bool:
-    """Own the queue until nothing is left to do; False at once when another scheduler owns it."""
-    from core.train import sweep  # sweeps top up the queue with their next trial and hear how trials ended
-
-    fd = runs.try_lock(_lock_dir(workspace) / "scheduler.lock", patience_s=0)
-    if fd is None:
-        return False
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        while True:
-            busy = sweep.advance_all(workspace)  # tell ended trials, ask and queue the next ones
-            schedule_once(workspace)
-            if not read_order(workspace) and not busy:
-                return True
-            time.sleep(poll_s)
-    finally:
-        os.close(fd)
-
-
 def scheduler_running(workspace: Workspace) -> bool:
-    fd = runs.try_lock(_lock_dir(workspace) / "scheduler.lock", patience_s=0)
+    fd = runs.try_lock(lock_dir(workspace) / "scheduler.lock", patience_s=0)
     if fd is None:
         return True
     os.close(fd)
@@ -180,30 +160,9 @@ def ensure_scheduler(workspace: Workspace) -> None:
     runs, the new one sees the lock and exits at once, so calling this twice is harmless."""
     if scheduler_running(workspace):
         return
-    log = (_lock_dir(workspace) / "scheduler.log").open("ab")
+    log = (lock_dir(workspace) / "scheduler.log").open("ab")
     env = {**os.environ, "QUILL_HOME": str(workspace.root)}
-    proc = subprocess.Popen([sys.executable, "-m", "core.train.queue", str(workspace.root)], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "core.train.scheduler", str(workspace.root)], stdin=subprocess.DEVNULL,
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
     threading.Thread(target=proc.wait, name=f"reap-scheduler-{proc.pid}", daemon=True).start()  # no zombie
-
-
-def hand_over(workspace: Workspace) -> None:
-    """Called by a trainer as it ends: if work waits and no scheduler owns it (killed, or never started), start one."""
-    from core.train import sweep
-
-    if read_order(workspace) or sweep.unfinished(workspace):
-        ensure_scheduler(workspace)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    workspace = Workspace(Path(argv[0]).resolve()) if argv else Workspace.from_env()
-    owned = run_scheduler(workspace)
-    print(f"[{time.strftime('%H:%M:%S')}] scheduler {os.getpid()}: "
-          + ("queue empty, exiting" if owned else "another scheduler owns the queue, exiting"), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

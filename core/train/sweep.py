@@ -4,7 +4,7 @@ A sweep is `workspace/sweeps/<id>/sweep.json` (the spec) plus an Optuna study of
 database (`QUILL_DB_URL`, else `workspace/lab.sqlite`; Optuna's tables, `studies`, `trials`, `trial_*`,
 `version_info`, `alembic_version`, do not clash with the ratings store's `schema_version`, `samples`, `ratings`,
 `comparisons`). Optuna's ask/tell API, not `study.optimize`: a trial is a run in another process that may outlive
-this one, so the scheduler (core.train.queue) asks for the next trial when the sweep has none waiting and tells
+this one, so the scheduler (core.train.scheduler) asks for the next trial when the sweep has none waiting and tells
 Optuna how each run ended. Every step is idempotent and keyed by the trial number (run `<sweep>-t<NNN>`), so a
 scheduler killed anywhere neither loses nor duplicates a trial: see `advance`.
 """

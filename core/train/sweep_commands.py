@@ -112,11 +112,11 @@ def _list(args) -> None:
 
 
 def cmd_queue(args) -> None:
-    from core.train import queue
+    from core.train import queue, scheduler
 
     workspace = Workspace.from_env()
     if args.action == "run":
-        owned = queue.run_scheduler(workspace)
+        owned = scheduler.run_scheduler(workspace)
         print("queue empty" if owned else "another scheduler owns the queue")
         return
     if args.action == "cancel":

@@ -442,9 +442,9 @@ def _hand_over(run_dir: Path) -> None:
     if _rank() != 0:
         return
     try:
-        from core.train import queue
+        from core.train import scheduler
 
-        queue.hand_over(workspace_of(run_dir.resolve()))
+        scheduler.hand_over(workspace_of(run_dir.resolve()))
     except Exception as exc:  # noqa: BLE001 - the run's own outcome is already written
         print(f"note: could not hand the queue over: {exc}", file=sys.stderr, flush=True)
 
