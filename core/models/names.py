@@ -153,6 +153,6 @@ def short_model_name(location: str | None, *, step_word: str = "step", final_wor
         return f"{path.parent.name} · {step_word} {match.group(1)}" if path.parent.name else f"{step_word} {match.group(1)}"
     if path.name == "final" and path.parent.name:
         return f"{path.parent.name} · {final_word}"
-    if len(path.parts) == 2 and not str(path).startswith(("/", ".", "~")):
-        return str(path)  # a hub id: owner/model
-    return path.name
+    if path.is_absolute() or str(location).startswith((".", "~")):
+        return path.name  # a directory: its last part
+    return str(location)  # a hub id (owner/model) or any other name, as it was given
