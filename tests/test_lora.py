@@ -20,6 +20,8 @@ from core.train import runs
 from core.workspace import Workspace
 from tests.conftest import SHARED, require, run_core
 
+pytestmark = pytest.mark.slow  # end to end: real processes and models
+
 CORPUS = SHARED / "data" / "tinyshakespeare.txt"
 PROMPT = "ROMEO:"
 NEW_TOKENS = 24
@@ -113,8 +115,6 @@ import json, sys
 sys.modules['core'] = sys.modules['peft'] = None  # `import core` and `import peft` now fail; find_spec says absent
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
-
-pytestmark = pytest.mark.slow  # end to end: real processes and models
 folder, prompt, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 tokenizer = AutoTokenizer.from_pretrained(folder)
 model = AutoModelForCausalLM.from_pretrained(folder).eval()
