@@ -18,7 +18,7 @@ def test_bench_train_json(workspace):
     # A tiny setting: a few short steps, so it stays well under 90 s on two cores.
     result = subprocess.run(
         [sys.executable, "-m", "core", "bench", "train", "--json", "--steps", "2", "--batch-size", "2",
-         "--block-size", "64"],
+         "--block-size", "64", "--compile", "off"],
         cwd=ROOT, env=core_env(QUILL_HOME=str(workspace.root), HF_HUB_OFFLINE="1"),
         capture_output=True, text=True, timeout=300,
     )
@@ -35,6 +35,9 @@ def test_bench_train_json(workspace):
     assert figures["ours_tokens_per_s"] > 0 and figures["baseline_tokens_per_s"] > 0
     assert figures["ratio"] == pytest.approx(figures["ours_tokens_per_s"] / figures["baseline_tokens_per_s"], rel=1e-2)
     assert 0 < figures["mfu"] < 1
+    assert figures["speed"].startswith("compile off, adamw_torch_fused")  # the options the trainer ran with
+    if not torch.cuda.is_available():
+        assert figures["ours_peak_gpu_gb"] is None
     assert figures["packed_useful_fraction"] == pytest.approx(1.0, abs=1e-4)
     assert figures["packed_useful_fraction"] > figures["padded_useful_fraction"] > 0
     assert figures["poetry_corpus"] in ("宋词三百首.json", "sample corpus")

@@ -16,6 +16,8 @@ def register(commands) -> None:
     bench.add_argument("--steps", type=int, default=30, help="train: measured steps (after 5 warm-up steps)")
     bench.add_argument("--batch-size", type=int, default=8, help="train: blocks per step")
     bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
+    bench.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
+                       help="train: torch.compile our trainer's model (auto: on CUDA)")
     bench.add_argument("--megabytes", type=float, default=50, help="index: size of the generated corpus")
     bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200)")
     bench.set_defaults(run=cmd_bench)
@@ -32,7 +34,8 @@ def cmd_bench(args) -> None:
     from core.bench import sample as bench_sample
     from core.bench import train as bench_train
 
-    train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size")}
+    train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size",
+                                                 "compile")}
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
                "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes),
                "scale": lambda: _bench_scale(args.sizes)}[args.what]()

@@ -26,7 +26,8 @@ BYTES_PER_TOKEN = 8  # generous for the starter's BPE on mixed English/Chinese t
 
 
 def bench_train(model: str = "starter", random_init: bool = False, precision: str = "auto", steps: int = 30,
-                batch_size: int = 8, block_size: int = 128, warmup_steps: int = WARMUP_STEPS) -> dict:
+                batch_size: int = 8, block_size: int = 128, warmup_steps: int = WARMUP_STEPS,
+                compile: str = "auto") -> dict:
     import torch
 
     from core.bench.clean import generated_corpus
@@ -65,9 +66,10 @@ def bench_train(model: str = "starter", random_init: bool = False, precision: st
 
         common = dict(model_dir=model_dir, data_dir=data_dir, train_texts=train_texts, tokenizer=tokenizer,
                       precision=precision, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
-                      block_size=block_size, logging=logging)
+                      block_size=block_size, logging=logging, compile=compile)
         with contextlib.redirect_stdout(sys.stderr):  # the trainers' prints must not mix into the JSON on stdout
-            ours, ours_wall = _run_ours(tmp / "run", **common)
+            ours, ours_wall, speed = _run_ours(tmp / "run", **common)
+            ours_gpu_gb = _peak_gpu_gb()
             baseline, baseline_wall = _run_baseline(tmp / "baseline", **common)
             peak = _matmul_peak(precision)
         fractions = _useful_fractions(starter, block_size)
@@ -91,6 +93,8 @@ def bench_train(model: str = "starter", random_init: bool = False, precision: st
         "warmup_steps": warmup_steps,
         "batch_size": batch_size,
         "threads": torch.get_num_threads(),
+        "speed": speed,  # what the trainer chose: compile, optimizer, TF32, attention, loader workers
+        "ours_peak_gpu_gb": ours_gpu_gb,
         "ours_wall_s": round(ours_wall, 2),  # the whole train() call: loading, tokenizing, final eval, gallery, saving
         "baseline_wall_s": round(baseline_wall, 2),  # dataset maps, Trainer set-up and train()
         "corpus_mb": round(megabytes, 2),
@@ -162,7 +166,7 @@ def _flops_per_token(matmul_parameters: int, n_layer: int, n_embd: int, block_si
 
 
 def _run_ours(run_dir: Path, *, model_dir, data_dir, precision, steps, warmup_steps, batch_size, block_size, logging,
-              **_):
+              compile, **_):
     """Our trainer, in-process, on a run directory of its own; tokens/s from its metrics.jsonl.
 
     Measured by wall time: from the `time` of the metrics line at the last warm-up step to that of the last step
@@ -179,15 +183,31 @@ def _run_ours(run_dir: Path, *, model_dir, data_dir, precision, steps, warmup_st
         learning_rate=LEARNING_RATE, batch_size=batch_size, grad_accum=1,
         eval_steps=warmup_steps + steps + 1,  # no evaluation inside the measured steps (one comes at the end)
         logging_steps=logging, save_total_limit=1, precision=precision, device="auto",
-        gallery_prompts=["The lighthouse keeper"], gallery_max_new_tokens=8,
+        gallery_prompts=["The lighthouse keeper"], gallery_max_new_tokens=8, compile=compile,
     )
     (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
+    import torch
+
+    from core.train.speed import Device, resolve
+
+    speed = worker.describe_speed(resolve(config, Device.current(use_cpu=not torch.cuda.is_available())))
     started = time.perf_counter()
     worker.train(run_dir)
     wall = time.perf_counter() - started
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
              if line.strip()]
-    return _steady_tokens_per_s(lines, warmup_steps, batch_size * block_size, run_dir), wall
+    return _steady_tokens_per_s(lines, warmup_steps, batch_size * block_size, run_dir), wall, speed
+
+
+def _peak_gpu_gb() -> float | None:
+    """Peak GPU memory torch allocated so far in this process (our trainer runs first), or None on the CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    torch.cuda.reset_peak_memory_stats()
+    return round(peak, 2)
 
 
 def _import_worker():

@@ -258,7 +258,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
     _say(f"run {run_dir.name}: {config.model} ({source.kind}) on {config.dataset}: {len(train_blocks)} training and "
          f"{len(eval_blocks)} validation blocks of {block_size} tokens; learning rate {learning_rate:g}; "
-         f"{'cpu' if use_cpu else 'cuda'} {precision}, {world} process(es); {_describe(speed)}"
+         f"{'cpu' if use_cpu else 'cuda'} {precision}, {world} process(es); {describe_speed(speed)}"
          + (f"; resuming from {resume.name}" if resume else ""))
     if resume is None:
         gallery.sample(trainer.model, 0)  # the gallery starts with the model as it was
@@ -311,7 +311,7 @@ def _route_library_warnings(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def _describe(speed) -> str:
+def describe_speed(speed) -> str:
     return (f"compile {'on' if speed.compile else 'off'}, {speed.optim}, tf32 {'on' if speed.tf32 else 'off'}, "
             f"attention {speed.attn_implementation or 'default'}, {speed.dataloader_workers} loader worker(s)")
 
