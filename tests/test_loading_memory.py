@@ -109,3 +109,26 @@ def test_loading_a_whole_file_holds_its_bytes_and_its_text_and_no_other_copy(big
     ratio, documents = _growth(big_file, "whole")
     assert documents == 1
     assert ratio < 2.5, f"peak memory grew by {ratio:.2f}x the file"
+
+
+def test_the_cleaning_preview_holds_its_sample_not_the_corpus():
+    """The Data page previews a corpus through LoadResult.texts/.sources: views, so cleaning 200 sampled documents
+    allocates for those, not a list of pointers per field over a million documents (16 MB here)."""
+    import tracemalloc
+
+    from core.data.cleaning.pipeline import preview
+    from core.data.cleaning.recipe import Recipe
+    from core.data.loading import Document, LoadResult
+
+    text = "A line of the corpus, long enough to be kept by the default recipe's length filter.\n" * 3
+    corpus = LoadResult([Document(text, f"big.txt#p{i % 1000}") for i in range(1_000_000)])
+    preview(Recipe.default(), [text] * 10)  # the steps' own one-time loads (language model, tables) come first
+    tracemalloc.start()
+    try:
+        result, indices = preview(Recipe.default(), corpus.texts, corpus.sources, seed=3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(indices) == 200 and indices == sorted(set(indices)) and result.texts  # duplicates: one kept
+    assert corpus.sources[indices[0]] == f"big.txt#p{indices[0] % 1000}" and corpus.texts[1:3] == [text, text]
+    assert peak < 4 * 10**6, f"the preview allocated {peak / 1e6:.1f} MB"

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -93,6 +93,31 @@ class LoadResult:
     def extend(self, other: LoadResult) -> None:
         self.documents.extend(other.documents)
         self.files.extend(other.files)
+
+    @property
+    def texts(self) -> Sequence[str]:
+        """The documents' texts, read through (no list of the whole corpus): a preview samples a few of them."""
+        return _Column(self.documents, "text")
+
+    @property
+    def sources(self) -> Sequence[str]:
+        return _Column(self.documents, "source")
+
+
+class _Column(Sequence):
+    """One field of each document, by index, without copying: a second list of a million pointers per field is
+    the preview holding the corpus again."""
+
+    def __init__(self, documents: list[Document], name: str):
+        self.documents, self.name = documents, name
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [getattr(d, self.name) for d in self.documents[index]]
+        return getattr(self.documents[index], self.name)
 
 
 class _Skip(Exception):
