@@ -493,9 +493,7 @@ def _read_capped(path: Path, budget: _Budget) -> bytes:
         data = f.read(min(os.fstat(f.fileno()).st_size, budget.limit - budget.used) + 1)
         while len(data) <= budget.limit - budget.used and (more := f.read(READ_CHUNK)):  # it grew meanwhile
             data += more
-    budget.used += len(data)
-    if budget.used > budget.limit:
-        raise OSError(f"it grew past the {_mb(budget.limit)} the lab loads at once while being read")
+    _spend(budget, len(data))
     return data
 
 
@@ -504,10 +502,14 @@ def _chunks(path: Path, budget: _Budget) -> Iterator[bytes]:
     budget, which read(limit) would ask for)."""
     with path.open("rb") as f:
         while chunk := f.read(READ_CHUNK):
-            budget.used += len(chunk)
-            if budget.used > budget.limit:
-                raise OSError(f"it grew past the {_mb(budget.limit)} the lab loads at once while being read")
+            _spend(budget, len(chunk))
             yield chunk
+
+
+def _spend(budget: _Budget, read: int) -> None:
+    budget.used += read
+    if budget.used > budget.limit:
+        raise OSError(f"it grew past the {_mb(budget.limit)} the lab loads at once while being read")
 
 
 def _streamed(name: str, path: Path, options: LoadOptions, budget: _Budget) -> LoadResult | None:
@@ -526,7 +528,7 @@ def _streamed(name: str, path: Path, options: LoadOptions, budget: _Budget) -> L
         budget.used = used
         return None
     except UserError as e:  # binary or empty, as the whole-file reading says
-        report.encoding, report.error = None, str(e)
+        report.error = str(e)
         return LoadResult([], [report])
     report.encoding = text.encoding
     return _loaded(report, docs, [], options)
