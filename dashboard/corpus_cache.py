@@ -42,8 +42,7 @@ def tokenizer(model_name: str):
 @st.cache_data(max_entries=32, show_spinner=False)
 def cleaning_preview(corpus_key: str, options_json: str, recipe_json: str, tokenizer_name: str | None, seed: int,
                      _corpus: LoadResult):
-    texts = [d.text for d in _corpus.documents]
-    sources = [d.source for d in _corpus.documents]
-    result, indices = preview(Recipe.from_json(recipe_json), texts, sources,
+    # Views of the corpus, not lists of it: the preview keeps only the documents it samples.
+    result, indices = preview(Recipe.from_json(recipe_json), _corpus.texts, _corpus.sources,
                               tokenizer=tokenizer(tokenizer_name) if tokenizer_name else None, seed=seed)
     return result, indices

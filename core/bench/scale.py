@@ -2,7 +2,9 @@
 
 Per size: the peak RSS of loading the corpus as one text file (a fresh process), tokenizing it to the dataset's token
 file (MB of text per second), the trainer's peak RSS over 5 steps (a fresh `core.train.worker` process on the starter),
-and building the memorization index (its speed and bytes per token). Peak RSS of a child is os.wait4's ru_maxrss: that process alone.
+and building the memorization index (its speed and bytes per token). A child's peak RSS is its own VmHWM, read inside
+it by `core.bench.peak` (os.wait4's ru_maxrss would carry this process's size across fork and exec). Speeds are given
+per wall second and per CPU second of this process: on a shared machine the second is the steadier figure.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def _one_size(root: Path, size_mb: float) -> dict:
     corpus_bytes = sum(len(d.encode("utf-8")) for d in docs)
     text_file = root / f"corpus-{size_mb}.txt"
     text_file.write_text("\n\n".join(docs), encoding="utf-8")
-    load_rss = _peak_rss_mb([sys.executable, "-c", _LOAD, str(text_file)])
+    load_rss = _peak_rss_mb(["-c", _LOAD, str(text_file)])
+    load_base = _peak_rss_mb(["-c", _LOAD_NOTHING])  # the interpreter and the loader's imports
     text_file.unlink()
 
     name = f"scale-{size_mb}"
@@ -69,16 +72,17 @@ def _one_size(root: Path, size_mb: float) -> dict:
     dataset.save(data_dir, docs, recipe={}, report={}, ratio=VALIDATION_RATIO)
     del docs
     tokenizer = models.load_tokenizer("starter", Workspace(root))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()  # process time counts the tokenizer's threads too
     files = tokens.ensure(data_dir, tokenizer)
-    tokenize_s = time.perf_counter() - started
+    tokenize_s, tokenize_cpu_s = time.perf_counter() - started, time.process_time() - cpu
     token_count = sum(files.meta["tokens"].values())
 
     trainer_rss = _trainer_peak_rss_mb(root, name)
     index = _index(data_dir, token_count)
     return {"corpus_mb": round(corpus_bytes / 1e6, 1), "load_peak_rss_mb": round(load_rss, 1),
-            "load_rss_per_corpus_byte": round(load_rss * 1e6 / corpus_bytes, 2),
-            "tokenize_mb_per_s": round(corpus_bytes / 1e6 / tokenize_s, 2), "tokens": token_count,
+            "load_rss_per_corpus_byte": round((load_rss - load_base) * 1e6 / corpus_bytes, 2),
+            "tokenize_mb_per_s": round(corpus_bytes / 1e6 / tokenize_s, 2),
+            "tokenize_mb_per_cpu_s": round(corpus_bytes / 1e6 / tokenize_cpu_s, 2), "tokens": token_count,
             "token_file_bytes_per_token": np.dtype(files.meta["dtype"]).itemsize,
             "trainer_peak_rss_mb": round(trainer_rss, 1), **index}
 
@@ -87,6 +91,9 @@ def _one_size(root: Path, size_mb: float) -> dict:
 _LOAD = ("import sys; from pathlib import Path; from core.data.loading import LoadOptions, load_paths; "
          "load_paths([Path(sys.argv[1])], LoadOptions(txt_split='paragraphs'), "
          "allowed_roots=None)")
+
+
+_LOAD_NOTHING = "import core.data.loading"
 
 
 def _trainer_peak_rss_mb(root: Path, dataset_name: str) -> float:
@@ -98,7 +105,7 @@ def _trainer_peak_rss_mb(root: Path, dataset_name: str) -> float:
                          eval_steps=TRAIN_STEPS, logging_steps=1, device="cpu", gallery_prompts=[])
     run_dir = runs.create(Workspace(root), config, name=f"bench-{dataset_name}")
     log = run_dir / "train.log"
-    peak = _peak_rss_mb([sys.executable, "-m", "core.train.worker", str(run_dir)], log=log)
+    peak = _peak_rss_mb(["-m", "core.train.worker", str(run_dir)], log=log)
     state = json.loads((run_dir / "status.json").read_text(encoding="utf-8")).get("state")
     if state != "completed":
         raise RuntimeError(f"the bench's training run ended {state}: {log.read_text()[-1500:]}")
@@ -106,29 +113,31 @@ def _trainer_peak_rss_mb(root: Path, dataset_name: str) -> float:
 
 
 def _peak_rss_mb(command: list[str], log: Path | None = None) -> float:
-    """Run a command to its end; its own peak resident memory in MB (Linux reports ru_maxrss in KB)."""
-    out = log.open("ab") if log else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        if log:
-            out.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} failed with exit code {proc.returncode}")
-    return usage.ru_maxrss / 1024
+    """Run `python -m core.bench.peak FILE <command>` to its end; the peak resident memory in MB it wrote to FILE."""
+    with tempfile.TemporaryDirectory(prefix="quill-peak-") as tmp:
+        report = Path(tmp) / "peak"
+        out = log.open("ab") if log else subprocess.DEVNULL
+        try:
+            returncode = subprocess.run([sys.executable, "-m", "core.bench.peak", str(report), *command], stdout=out,
+                                        stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+        finally:
+            if log:
+                out.close()
+        if returncode != 0 or not report.is_file():
+            raise RuntimeError(f"{' '.join(command[:2])} failed with exit code {returncode}")
+        return int(report.read_text(encoding="ascii")) / 1e6
 
 
 def _index(data_dir: Path, token_count: int) -> dict:
     """The memorization index (core.evaluation.memorization) on this corpus: build speed, and its size on disk per
-    token of the starter tokenizer. Wall time on a shared machine: `bench index` also gives the CPU time."""
+    token of the starter tokenizer, per wall and per CPU second."""
     from core.evaluation import memorization
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     folder = memorization.build(data_dir)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     corpus_mb = (data_dir / "data.jsonl").stat().st_size / 1e6
     index_bytes = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     return {"index_mb_per_s": round(corpus_mb / seconds, 2) if seconds else None,
+            "index_mb_per_cpu_s": round(corpus_mb / cpu_seconds, 2) if cpu_seconds else None,
             "index_bytes_per_token": round(index_bytes / token_count, 2) if token_count else None}

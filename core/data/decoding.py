@@ -48,6 +48,7 @@ CJK_SCORE_MARGIN = 0.1
 MESS_SAMPLE_CHARS = 65536  # a sample tells codecs apart as well as the whole text does, and fast
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # category Cc, less tab, newlines, form feed
 CONTROL_BYTES = bytes([*range(0x01, 0x09), *range(0x0E, 0x20), 0x7F])
+COUNT_CHUNK = 1 << 20  # control bytes are counted a chunk at a time: translate() copies what it is given
 # The charset an HTML page declares in its first bytes (the WHATWG prescan looks at 1024; pages often put a long
 # comment first, as lostiempos.com's theme debug output does). Hand-written: charset-normalizer's
 # `any_specified_encoding` also matches "coding" anywhere in the text and is not its public API.
@@ -91,7 +92,7 @@ def _check_text(text: str) -> None:
     """A decode that 'worked' can still be a binary file: many control characters give it away."""
     if len(CONTROL_CHARS.findall(text)) > CONTROL_SHARE_LIMIT * len(text):
         raise UserError("binary file (not text)")
-    if not text.strip():
+    if not text or text.isspace():  # not text.strip(), which copies the whole text
         raise UserError("empty file")
 
 
@@ -219,9 +220,14 @@ def _wide(data: bytes) -> Decoded | None:
     return Decoded(str(best), _codec_name(best.encoding)) if best is not None else None
 
 
+def _control_bytes(data: bytes) -> int:
+    chunks = (data[i : i + COUNT_CHUNK] for i in range(0, len(data), COUNT_CHUNK))
+    return sum(len(chunk) - len(chunk.translate(None, CONTROL_BYTES)) for chunk in chunks)
+
+
 def _narrow(data: bytes, html: bool) -> Decoded:
     """Bytes without NULs, checked for control bytes before any guess, and the text after it."""
-    if len(data) - len(data.translate(None, CONTROL_BYTES)) > CONTROL_SHARE_LIMIT * len(data):
+    if _control_bytes(data) > CONTROL_SHARE_LIMIT * len(data):
         raise UserError("binary file (not text)")  # whatever a guess would make of it
     found = _decode_8bit(data, html)
     _check_text(found.text)
@@ -230,7 +236,7 @@ def _narrow(data: bytes, html: bool) -> Decoded:
 
 def decode(data: bytes, html: bool = False) -> Decoded:
     """Bytes to text. `html`: honour a <meta charset>. Raises UserError (binary, empty, undecodable) for a person."""
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(), which copies the whole file
         raise UserError("empty file")
     for bom, encoding in BOMS:
         if data.startswith(bom):

@@ -13,10 +13,11 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from core.data import text_stream
 from core.data.decoding import decode
 from core.errors import UserError
 from core.workspace import DATA_ROOTS_ENV
@@ -57,7 +58,7 @@ class LoadOptions:
     max_total_bytes: int = 2 * 1024**3
 
 
-@dataclass
+@dataclass(slots=True)  # no __dict__ per document: a large file's paragraphs are millions of them
 class Document:
     text: str
     # where it came from: "poems.json#12" (12th item), "corpus.zip/a/b.txt", "novel.txt#p3" (3rd paragraph),
@@ -93,6 +94,31 @@ class LoadResult:
         self.documents.extend(other.documents)
         self.files.extend(other.files)
 
+    @property
+    def texts(self) -> Sequence[str]:
+        """The documents' texts, read through (no list of the whole corpus): a preview samples a few of them."""
+        return _Column(self.documents, "text")
+
+    @property
+    def sources(self) -> Sequence[str]:
+        return _Column(self.documents, "source")
+
+
+class _Column(Sequence):
+    """One field of each document, by index, without copying: a second list of a million pointers per field is
+    the preview holding the corpus again."""
+
+    def __init__(self, documents: list[Document], name: str):
+        self.documents, self.name = documents, name
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [getattr(d, self.name) for d in self.documents[index]]
+        return getattr(self.documents[index], self.name)
+
 
 class _Skip(Exception):
     """A file-level failure; carries the fields seen so far so the UI can still offer them."""
@@ -106,15 +132,17 @@ class _Skip(Exception):
 
 
 def _split_txt(text: str, name: str, how: str) -> list[Document]:
+    return _txt_documents([text], name, how)
+
+
+def _txt_documents(pieces: Iterable[str], name: str, how: str) -> list[Document]:
+    """The documents of a text given in pieces (one piece: the whole text), cut the way `how` says."""
     if how == "whole":
-        return [Document(text, name)]
+        return [Document("".join(pieces), name)]
     if how == "paragraphs":
-        # A blank line may hold spaces (or a full-width space); the next paragraph keeps its own indentation.
-        pieces = re.split(r"\n\s*\n", text)
-        paragraphs = [re.sub(r"^(?:[^\S\n]*\n)+", "", p).rstrip() for p in pieces if p.strip()]
-        return [Document(p, f"{name}#p{i}") for i, p in enumerate(paragraphs, 1)]
+        return [Document(p, f"{name}#p{i}") for i, p in enumerate(text_stream.paragraphs(pieces), 1)]
     if how == "lines":
-        return [Document(line.rstrip(), f"{name}#L{i}") for i, line in enumerate(text.split("\n"), 1) if line.strip()]
+        return [Document(line, f"{name}#L{i}") for i, line in text_stream.lines(pieces)]
     raise UserError(f"unknown txt_split {how!r}: use whole, paragraphs or lines")
 
 
@@ -242,10 +270,15 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
     except RecursionError:  # a JSON value json.loads could still read, but too deep for _as_text to walk
         report.error = "JSON nested too deeply to read"
         return LoadResult([], [report])
+    return _loaded(report, docs, fields, options)
+
+
+def _loaded(report: FileReport, docs: list[Document], fields: list[str], options: LoadOptions) -> LoadResult:
+    """A file's documents with its report filled in: counts, the fields read, the preview."""
     report.documents, report.chars, report.fields = len(docs), sum(len(d.text) for d in docs), fields
-    if fmt in ("json", "jsonl"):
+    if report.format in ("json", "jsonl"):
         report.read_fields = [f for f in options.text_fields if f in fields]
-    elif fmt == "csv":
+    elif report.format == "csv":
         report.read_fields = [options.csv_column]
     report.preview = [d.text[:PREVIEW_CHARS] for d in docs[:PREVIEW_DOCUMENTS]]
     return LoadResult(docs, [report])
@@ -454,13 +487,51 @@ def _size(path: Path) -> int:
 
 
 def _read_capped(path: Path, budget: _Budget) -> bytes:
-    """What is left of the budget at most: the file may have grown since its size was counted."""
+    """What is left of the budget at most: the file may have grown since its size was counted. One buffer of the
+    file's size (read(n) allocates n bytes up front, so not n = the whole budget), and a byte more to see growth."""
     with path.open("rb") as f:
-        data = f.read(budget.limit - budget.used + 1)
-    budget.used += len(data)
+        data = f.read(min(os.fstat(f.fileno()).st_size, budget.limit - budget.used) + 1)
+        while len(data) <= budget.limit - budget.used and (more := f.read(READ_CHUNK)):  # it grew meanwhile
+            data += more
+    _spend(budget, len(data))
+    return data
+
+
+def _chunks(path: Path, budget: _Budget) -> Iterator[bytes]:
+    """The file in chunks of READ_CHUNK, each counted against the budget as it is read (never a buffer of the whole
+    budget, which read(limit) would ask for)."""
+    with path.open("rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            _spend(budget, len(chunk))
+            yield chunk
+
+
+def _spend(budget: _Budget, read: int) -> None:
+    budget.used += read
     if budget.used > budget.limit:
         raise OSError(f"it grew past the {_mb(budget.limit)} the lab loads at once while being read")
-    return data
+
+
+def _streamed(name: str, path: Path, options: LoadOptions, budget: _Budget) -> LoadResult | None:
+    """A UTF-8 .txt/.md file cut into paragraphs or lines as it is read (core.data.text_stream), so memory holds
+    the documents and a chunk, not the bytes, the text and its pieces at once; None when it must be read whole
+    (another split or encoding: the budget is then as before)."""
+    fmt = FORMATS.get(_suffix(name))
+    if fmt not in ("txt", "md") or options.txt_split == "whole":
+        return None  # a whole file is one string anyway; other formats parse the whole text
+    used = budget.used
+    text = text_stream.Utf8Text(_chunks(path, budget))
+    report = FileReport(name=name, format=fmt, encoding=None)
+    try:
+        docs = _txt_documents(text, name, options.txt_split)
+    except text_stream.NotStreamable:
+        budget.used = used
+        return None
+    except UserError as e:  # binary or empty, as the whole-file reading says
+        report.error = str(e)
+        return LoadResult([], [report])
+    report.encoding = text.encoding
+    return _loaded(report, docs, [], options)
 
 
 def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions(), *,
@@ -487,10 +558,10 @@ def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions(), *,
             result.extend(_load_file(name, b"", options))  # reports "unsupported format" without reading it
         else:
             try:
-                data = _read_capped(path, budget)
+                loaded = _streamed(name, path, options, budget) or load_bytes(name, _read_capped(path, budget), options)
             except OSError as e:
                 error = f"could not read: {e.strerror or e}"
                 result.files.append(FileReport(name, FORMATS.get(_suffix(name)), None, error=error))
                 continue
-            result.extend(load_bytes(name, data, options))
+            result.extend(loaded)
     return result

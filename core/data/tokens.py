@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
@@ -110,17 +111,22 @@ def build(data_dir: Path, tokenizer, folder: Path) -> TokenFiles:
 
 
 def _write_stream(source: Path, tokenizer, eos: int, dtype: np.dtype, out: Path) -> int:
-    """Tokenize a JSONL file's texts batch by batch, appending each document's ids and eos to `out`."""
-    backend = tokenizer.backend_tokenizer  # the Rust encoder: encode_batch runs the batch on every core
+    """Tokenize a JSONL file's texts batch by batch, appending each document's ids and eos to `out`.
+
+    encode_batch_fast runs a whole batch on every core in Rust and skips the character offsets, which nothing here
+    reads (about a fifth of encode_batch's time). Each batch becomes one array in one pass (np.fromiter over the ids and
+    the eos after each document) and one write: no per-document arrays or concatenations.
+    """
+    backend = tokenizer.backend_tokenizer
+    ends = (eos,)
     total = 0
     with out.open("wb") as f:
         for batch in _batches(source):
-            encodings = backend.encode_batch(batch, add_special_tokens=False)
-            ids = [np.array(e.ids, dtype=dtype) for e in encodings]
-            ends = np.full(1, eos, dtype=dtype)
-            chunk = np.concatenate([piece for doc in ids for piece in (doc, ends)])
+            ids = [e.ids for e in backend.encode_batch_fast(batch, add_special_tokens=False)]
+            count = sum(map(len, ids)) + len(ids)
+            chunk = np.fromiter(chain.from_iterable(chain.from_iterable(zip(ids, repeat(ends)))), dtype, count)
             chunk.tofile(f)
-            total += len(chunk)
+            total += count
     return total
 
 
