@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -29,9 +31,9 @@ def render_form(workspace, base: TrainConfig, ready: bool) -> None:
     prune = st.checkbox(t("sweep.prune"), key="sweep.prune")
     if st.button(t("sweep.start"), type="primary", disabled=not ready, key="sweep.start"):
         try:
-            axes = {n: sweep.parse_axis(n, text) for n, text in texts.items() if text.strip()}
-            spec = sweep.create(workspace, base, axes, sampler=sampler, trials=int(trials), prune=prune,
-                                name=name or None)
+            fixed, axes = sweep.split_axes(texts)  # one value is part of the base, as on the command line
+            spec = sweep.create(workspace, replace(base, **fixed), axes, sampler=sampler, trials=int(trials),
+                                prune=prune, name=name or None)
             st.session_state["sweep.shown"] = spec.id
             st.rerun()
         except UserError as error:
@@ -55,7 +57,8 @@ def _comparison(workspace, chosen: str, was_live: bool) -> None:
     data = sweep.compare(workspace, chosen)
     if was_live and data["finished"]:
         st.rerun()  # the sweep just ended: redraw the page once, without polling
-    st.caption(t("sweep.progress", done=len(data["trials"]), planned=data["trials_planned"]))
+    st.caption(t("sweep.finished" if data["finished"] else "sweep.progress", done=len(data["trials"]),
+                 planned=data["trials_planned"]))
     best = data["best"]
     if best:
         st.success(md_escape(t("sweep.best", run=best["run"], loss=f"{best['best_eval_loss']:.4f}")))

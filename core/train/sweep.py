@@ -67,6 +67,21 @@ def parse_axis(name: str, text: str) -> Axis:
         raise UserError(f"'{text}' is not a list (a,b,c) or a range (low:high) of numbers for {name}") from None
 
 
+def split_axes(texts: dict[str, str]) -> tuple[dict, dict[str, Axis]]:
+    """Each option's text parsed (empty ones skipped): a single value is not an axis but part of the base
+    configuration, returned apart as the fixed options; the rest are the axes."""
+    fixed, axes = {}, {}
+    for name, text in texts.items():
+        if text is None or not str(text).strip():
+            continue
+        axis = parse_axis(name, str(text))
+        if len(axis.values) == 1:
+            fixed[name] = axis.values[0]
+        else:
+            axes[name] = axis
+    return fixed, axes
+
+
 @dataclass
 class SweepSpec:
     id: str

@@ -27,16 +27,7 @@ def cmd_sweep(args) -> None:
 
     workspace = Workspace.from_env()
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
-    fixed, axes = {}, {}
-    for name in AXIS_OPTIONS:
-        text = getattr(args, name)
-        if text is None:
-            continue
-        axis = sweep.parse_axis(name, text)
-        if len(axis.values) == 1:
-            fixed[name] = axis.values[0]  # one value is not an axis: it is part of the base
-        else:
-            axes[name] = axis
+    fixed, axes = sweep.split_axes({name: getattr(args, name) for name in AXIS_OPTIONS})
     options = {"dataset": args.data, "model": args.model, "eval_steps": args.eval_steps, "device": args.device,
                "seed": args.seed}
     base = replace(base, **{k: v for k, v in options.items() if v is not None}, **fixed)
