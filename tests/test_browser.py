@@ -443,7 +443,13 @@ def test_a_rating_with_a_missing_score_is_not_saved_and_results_show_the_ci_char
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_a_two_trial_sweep_from_the_explore_tab_shows_its_comparison(app_url, browser, workspace):
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Asked for before app_url: the server, and the trainers it starts, use one OpenMP thread (see run_core)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def test_a_two_trial_sweep_from_the_explore_tab_shows_its_comparison(one_thread, app_url, browser, workspace):
     """Explore tab: a 2-trial grid of 2-step runs; the comparison follows the trials live (the tab stays open while
     their run panels come and go above it) and ends with the best trial, the table and both plots; the best trial's
     gallery goes to the ratings, and its Playground link opens it."""
@@ -460,7 +466,7 @@ def test_a_two_trial_sweep_from_the_explore_tab_shows_its_comparison(app_url, br
     _settle(page)
     page.get_by_role("tab", name=en["sweep.tab"]).click()
     _settle(page)
-    for axis, value in (("learning_rate", "1e-3,3e-3"), ("batch_size", ""), ("max_steps", "2")):
+    for axis, value in (("learning_rate", "1e-3,3e-3"), ("batch_size", "2"), ("max_steps", "2"), ("block_size", "64")):
         field = page.get_by_label(en[f"sweep.axis.{axis}"]).filter(visible=True)  # the New run tab has the same
         field.fill(value)
         field.press("Enter")
@@ -473,7 +479,8 @@ def test_a_two_trial_sweep_from_the_explore_tab_shows_its_comparison(app_url, br
     (spec,) = sweep.list_sweeps(workspace)
     data = sweep.compare(workspace, spec.id)
     assert [t["state"] for t in data["trials"]] == ["completed", "completed"]
-    assert data["axes"] == ["learning_rate"]  # one max steps value is part of the base, not an axis
+    assert data["axes"] == ["learning_rate"]  # a single value is part of the base, not an axis
+    assert [(t["max_steps"], t["step"]) for t in data["trials"]] == [(2, 2), (2, 2)]
     page.get_by_text(en["sweep.finished"].format(done=2, planned=2)).wait_for(timeout=120_000)  # no more polling
     shown = en["sweep.best"].format(run=data["best"]["run"], loss=f"{data['best']['best_eval_loss']:.4f}")
     page.get_by_text(shown.split(": ", 1)[1]).wait_for(timeout=120_000)  # a word joiner follows the escaped colon
