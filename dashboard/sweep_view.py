@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -11,6 +13,7 @@ from core.train.config import TrainConfig
 from dashboard import figures
 from dashboard.i18n import t
 from dashboard.navigation import page_file
+from dashboard.run_view import POLL_SECONDS
 from dashboard.safe_text import md_escape
 
 DEFAULT_AXES = {"learning_rate": "3e-4,1e-3,3e-3", "batch_size": "4,8"}
@@ -28,9 +31,9 @@ def render_form(workspace, base: TrainConfig, ready: bool) -> None:
     prune = st.checkbox(t("sweep.prune"), key="sweep.prune")
     if st.button(t("sweep.start"), type="primary", disabled=not ready, key="sweep.start"):
         try:
-            axes = {n: sweep.parse_axis(n, text) for n, text in texts.items() if text.strip()}
-            spec = sweep.create(workspace, base, axes, sampler=sampler, trials=int(trials), prune=prune,
-                                name=name or None)
+            fixed, axes = sweep.split_axes(texts)  # one value is part of the base, as on the command line
+            spec = sweep.create(workspace, replace(base, **fixed), axes, sampler=sampler, trials=int(trials),
+                                prune=prune, name=name or None)
             st.session_state["sweep.shown"] = spec.id
             st.rerun()
         except UserError as error:
@@ -45,8 +48,17 @@ def render_compare(workspace) -> None:
     shown = st.session_state.get("sweep.shown")
     chosen = st.selectbox(t("sweep.pick"), listed, index=listed.index(shown) if shown in listed else 0,
                           key="sweep.pick")
+    live = not sweep.load(workspace, chosen).finished
+    st.fragment(run_every=POLL_SECONDS if live else None)(_comparison)(workspace, chosen, live)
+
+
+def _comparison(workspace, chosen: str, was_live: bool) -> None:
+    """Polls while the sweep runs (a fragment, as a live run's panel), so its trials appear as they end."""
     data = sweep.compare(workspace, chosen)
-    st.caption(t("sweep.progress", done=len(data["trials"]), planned=data["trials_planned"]))
+    if was_live and data["finished"]:
+        st.rerun()  # the sweep just ended: redraw the page once, without polling
+    st.caption(t("sweep.finished" if data["finished"] else "sweep.progress", done=len(data["trials"]),
+                 planned=data["trials_planned"]))
     best = data["best"]
     if best:
         st.success(md_escape(t("sweep.best", run=best["run"], loss=f"{best['best_eval_loss']:.4f}")))
@@ -54,6 +66,10 @@ def render_compare(workspace) -> None:
         play.page_link(page_file("playground"), label=t("sweep.open_best"), query_params={"model": best["run"]})
         if rate.button(t("sweep.rate_best"), key="sweep.rate_best"):
             _act(lambda: st.toast(t("sweep.rated", n=_send_gallery(workspace, best["run"]))), rerun=False)
+    rated = data["best_rated"]
+    if rated:
+        st.success(md_escape(t("sweep.best_rated", run=rated["run"], score=f"{rated['score']:.2f}",
+                               n=rated["ratings"])))
     if data["saved_s"]:
         st.caption(t("sweep.saved", seconds=f"{data['saved_s']:.0f}"))
     st.dataframe(pd.DataFrame([_row(trial) for trial in data["trials"]]), hide_index=True, width="stretch")
@@ -67,10 +83,10 @@ def render_compare(workspace) -> None:
 
 def _row(trial: dict) -> dict:
     return {t("sweep.col.trial"): trial["trial"], t("sweep.col.run"): trial["run"],
-            t("sweep.col.state"): t(f"run.state.{trial['state']}") if trial["state"] else "",
+            t("sweep.col.state"): t(f"state.{trial['state']}") if trial["state"] else "",
             **{name: str(value) for name, value in trial["params"].items()},
             t("sweep.col.best"): trial["best_eval_loss"], t("sweep.col.perplexity"): trial["perplexity"],
-            t("sweep.col.tokens"): trial["tokens_per_s"]}
+            t("sweep.col.tokens"): trial["tokens_per_s"], t("sweep.col.score"): trial["score"]}
 
 
 def render_queue(workspace) -> None:

@@ -20,7 +20,10 @@ shown = run_view.live_run(workspace, st.query_params.get("run"))
 if shown is not None:
     run_view.render(workspace, shown)
 
-new_tab, explore_tab, runs_tab = st.tabs([t("train.tab.new"), t("sweep.tab"), t("train.tab.runs")])
+# Tracked tabs: a run's panel comes and goes above them (a sweep's trials start and end), and untracked tabs
+# would then jump back to the first one
+new_tab, explore_tab, runs_tab = st.tabs([t("train.tab.new"), t("sweep.tab"), t("train.tab.runs")], key="train.tabs",
+                                         on_change="rerun")
 with new_tab:
     saved = {d.name: d for d in dataset.list_datasets(workspace)}
     if not saved:

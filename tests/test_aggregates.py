@@ -14,6 +14,7 @@ from core.ratings.aggregates import (
     criterion_summary,
     krippendorff_alpha,
     mean_ci,
+    mean_score,
 )
 
 
@@ -82,6 +83,16 @@ def test_revised_score_counts_once():
     ratings = [_r(1, "ann", "warm", fluency=2), _r(2, "ann", "warm", fluency=4), _r(1, "ann", "warm", fluency=5)]
     row = criterion_summary(ratings, by="setting", criteria=("fluency",))[0]
     assert row["n"] == 2 and row["mean"] == pytest.approx(4.5)
+
+
+def test_mean_score_averages_the_criteria_means_per_group():
+    """A sweep's trials are ranked by it: criteria means averaged (a half-scored rating weighs its criteria alone),
+    a revision counts once, an unscored group is left out."""
+    ratings = [_r(1, "ann", "warm", fluency=5, style=3), _r(2, "bo", "warm", fluency=3),
+               _r(3, "ann", "cold", fluency=1), _r(3, "ann", "cold", fluency=2, style=2), _r(4, "ann", "none")]
+    scores = mean_score(ratings, by="setting", criteria=("fluency", "style"))
+    assert scores == {"warm": {"score": pytest.approx((4 + 3) / 2), "ratings": 2},
+                      "cold": {"score": pytest.approx(2), "ratings": 1}}
 
 
 @pytest.mark.parametrize("bad", [0, 6, 2.5, "4", True])

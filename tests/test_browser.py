@@ -441,3 +441,57 @@ def test_a_rating_with_a_missing_score_is_not_saved_and_results_show_the_ci_char
     page.wait_for_function("() => document.querySelector('[data-testid=\"stPlotlyChart\"] .main-svg')", timeout=120_000)
     assert page.get_by_text(en["results.mean_ci"].format(by=en["ratings.by_setting"])).count() >= 1
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Asked for before app_url: the server, and the trainers it starts, use one OpenMP thread (see run_core)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def test_a_two_trial_sweep_from_the_explore_tab_shows_its_comparison(one_thread, app_url, browser, workspace):
+    """Explore tab: a 2-trial grid of 2-step runs; the comparison follows the trials live (the tab stays open while
+    their run panels come and go above it) and ends with the best trial, the table and both plots; the best trial's
+    gallery goes to the ratings, and its Playground link opens it."""
+    from core.data import dataset
+    from core.data.corpus import sample_texts
+    from core.ratings.store import open_store
+    from core.train import sweep
+
+    en = texts("en")
+    dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={"chars_out": 1})
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(f"{app_url}/train")
+    _wait_for_title(page, en["train.title"])
+    _settle(page)
+    page.get_by_role("tab", name=en["sweep.tab"]).click()
+    _settle(page)
+    for axis, value in (("learning_rate", "1e-3,3e-3"), ("batch_size", "2"), ("max_steps", "2"), ("block_size", "64")):
+        field = page.get_by_label(en[f"sweep.axis.{axis}"]).filter(visible=True)  # the New run tab has the same
+        field.fill(value)
+        field.press("Enter")
+        _settle(page)
+    page.get_by_role("button", name=en["sweep.start"]).click()
+
+    # The comparison polls while the trials run (no reload, no clock): both rows of the table end `completed`
+    table = page.get_by_test_id("stDataFrame").filter(visible=True)
+    table.get_by_text(en["state.completed"], exact=True).nth(1).wait_for(state="attached", timeout=300_000)
+    (spec,) = sweep.list_sweeps(workspace)
+    data = sweep.compare(workspace, spec.id)
+    assert [t["state"] for t in data["trials"]] == ["completed", "completed"]
+    assert data["axes"] == ["learning_rate"]  # a single value is part of the base, not an axis
+    assert [(t["max_steps"], t["step"]) for t in data["trials"]] == [(2, 2), (2, 2)]
+    page.get_by_text(en["sweep.finished"].format(done=2, planned=2)).wait_for(timeout=120_000)  # no more polling
+    shown = en["sweep.best"].format(run=data["best"]["run"], loss=f"{data['best']['best_eval_loss']:.4f}")
+    page.get_by_text(shown.split(": ", 1)[1]).wait_for(timeout=120_000)  # a word joiner follows the escaped colon
+    page.wait_for_function(DRAWN, arg=en["train.title"], timeout=120_000)  # the table's canvas, both plots' svg
+    assert page.locator(".js-plotly-plot").filter(visible=True).count() == 2  # parallel coordinates, curves
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    page.get_by_role("button", name=en["sweep.rate_best"]).click()
+    page.get_by_text(en["sweep.rated"].split("}")[1], exact=False).first.wait_for(timeout=120_000)
+    with open_store() as store:
+        assert store.samples() and {s["run"] for s in store.samples()} == {data["best"]["run"]}
+    page.get_by_role("link", name=en["sweep.open_best"]).click()
+    _wait_for_title(page, en["playground.title"])
+    page.get_by_test_id("stMultiSelect").get_by_text(data["best"]["run"], exact=True).wait_for(timeout=120_000)

@@ -8,42 +8,83 @@ import os
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from core.data import dataset
+from core.ratings.rubric import CRITERIA
 from core.train import queue, runs, sweep
 from core.train.config import TrainConfig
 from core.train.state import RunState
 from core.workspace import Workspace
-from tests.conftest import SHARED, require, run_core
+from tests.conftest import ROOT, SHARED, core_env, require, run_core
 
 pytestmark = pytest.mark.slow  # end to end: real processes and models
 
 CORPUS = SHARED / "data" / "tinyshakespeare.txt"
 WAIT_S = 400  # four trainers one after another on a busy two-core machine: generous, but a hang still fails
-SMALL = ["--data", "shakespeare", "--model", "starter", "--block-size", "64", "--max-steps", "20",
-         "--eval-steps", "10", "--device", "cpu"]
+# One short gallery prompt: the trials' gallery is what the human-score test rates, and generating it is not timed
+BASE = {"gallery_prompts": ["To be"], "gallery_max_new_tokens": 4}
+GRID = ["--data", "shakespeare", "--model", "starter", "--block-size", "64", "--max-steps", "20", "--eval-steps", "10",
+        "--device", "cpu", "--learning-rate", "3e-3,1e-7", "--batch-size", "2,4", "--prune", "--name", "grid"]
 
 
-@pytest.fixture
-def ws(tmp_path, starter_dir, monkeypatch):
+def _workspace(root: Path, starter_dir: Path, monkeypatch) -> Workspace:
     require(CORPUS.exists(), f"the Tiny Shakespeare corpus is missing: {CORPUS}")
-    root = tmp_path / "workspace"
     shutil.copytree(starter_dir, root / "models" / "starter")
-    lines = CORPUS.read_text(encoding="utf-8")[:60_000].splitlines()
+    lines = CORPUS.read_text(encoding="utf-8")[:24_000].splitlines()
     dataset.save(root / "datasets" / "shakespeare", ["\n".join(lines[i:i + 40]) for i in range(0, len(lines), 40)],
                  recipe={}, report={})
     monkeypatch.setenv("QUILL_HOME", str(root))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    workspace = Workspace(root)
-    yield workspace
+    return Workspace(root)
+
+
+def _clean_up(workspace: Workspace) -> None:
+    """A failed test must leave no scheduler or trainer behind; a launched trainer a test no longer needs ends here."""
     _kill_scheduler(workspace)
-    for run in runs.list_runs(workspace):  # a failed test must not leave a trainer behind
+    for run in runs.list_runs(workspace):
         if run["alive"]:
             os.killpg(os.getpgid(int(runs.read_status(Path(run["path"]))["pid"])), signal.SIGKILL)
+
+
+@pytest.fixture
+def ws(tmp_path, starter_dir, monkeypatch):
+    workspace = _workspace(tmp_path / "workspace", starter_dir, monkeypatch)
+    yield workspace
+    _clean_up(workspace)
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory, starter_dir):
+    """One 4-trial grid sweep (≈ 20 steps each) shared by the tests below, started from the command line as a user
+    types it, followed live. Learning rate 3e-3 learns and 1e-7 cannot: the grid runs in order, so the two 1e-7
+    trials come after two completed ones and are pruned at their first evaluation. The scheduler is SIGKILLed while
+    trial 1 trains and started again, as a restarted lab would. Yields the workspace, the comparison and what the
+    live command printed."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        workspace = _workspace(tmp_path_factory.mktemp("grid") / "workspace", starter_dir, monkeypatch)
+        base = workspace.root / "base.json"
+        base.write_text(json.dumps(BASE), encoding="utf-8")
+        follow = subprocess.Popen([sys.executable, "-m", "core", "sweep", *GRID, "--config", str(base)], cwd=ROOT,
+                                  env=core_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for(lambda: runs.status(workspace.runs_dir / "grid-t001").get("state") == RunState.RUNNING,
+                      "trial 1 to start")
+            os.kill(_wait_for(lambda: _scheduler_pid(workspace), "the scheduler"), signal.SIGKILL)
+            _wait_for(lambda: not queue.scheduler_running(workspace), "the killed scheduler to let go of its lock")
+            again = run_core(workspace, "queue", "run", timeout=WAIT_S)
+            assert again.returncode == 0, again.stderr
+            printed, errors = follow.communicate(timeout=WAIT_S)
+            assert follow.returncode == 0, errors
+            yield workspace, _wait_for(lambda: _finished(workspace, "grid"), "the sweep to finish"), printed
+        finally:
+            follow.kill()
+            _clean_up(workspace)
 
 
 def _scheduler_pid(workspace: Workspace) -> int | None:
@@ -78,25 +119,12 @@ def _finished(workspace: Workspace, sweep_id: str) -> dict | None:
     return None
 
 
-def test_a_grid_sweep_runs_one_trainer_at_a_time_survives_a_killed_scheduler_and_reports_the_best(ws):
-    out = run_core(ws, "sweep", *SMALL, "--learning-rate", "1e-3,3e-3", "--batch-size", "2,4", "--name", "grid",
-                   "--detach", "--prune")
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[0] == "grid"
-
-    # SIGKILL the scheduler while the second trial trains, then start one again, as a restarted lab would
-    _wait_for(lambda: runs.status(ws.runs_dir / "grid-t001").get("state") == RunState.RUNNING, "trial 1 to start")
-    pid = _wait_for(lambda: _scheduler_pid(ws), "the scheduler")
-    os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: not queue.scheduler_running(ws), "the killed scheduler to let go of its lock")
-    again = run_core(ws, "queue", "run", timeout=WAIT_S)
-    assert again.returncode == 0, again.stderr
-
-    data = _wait_for(lambda: _finished(ws, "grid"), "the sweep to finish")
+def test_a_grid_sweep_runs_one_trainer_at_a_time_survives_a_killed_scheduler_and_reports_the_best(grid):
+    ws, data, printed = grid
     trials = data["trials"]
     assert sorted(t["trial"] for t in trials) == [0, 1, 2, 3]  # none lost, none twice
-    assert sorted((t["params"]["learning_rate"], t["params"]["batch_size"]) for t in trials) == [
-        (1e-3, 2), (1e-3, 4), (3e-3, 2), (3e-3, 4)]
+    assert [(t["params"]["learning_rate"], t["params"]["batch_size"]) for t in trials] == [
+        (3e-3, 2), (3e-3, 4), (1e-7, 2), (1e-7, 4)]
     assert {t["state"] for t in trials} <= {RunState.COMPLETED, RunState.PRUNED}
     assert len(list(ws.runs_dir.iterdir())) == 4
     spans = sorted((t["started"], t["ended"]) for t in trials)
@@ -107,6 +135,10 @@ def test_a_grid_sweep_runs_one_trainer_at_a_time_survives_a_killed_scheduler_and
               for t in trials if t["state"] == RunState.COMPLETED}
     assert data["best"]["run"] == min(lowest, key=lowest.get)
     assert data["best"]["best_eval_loss"] == pytest.approx(lowest[data["best"]["run"]])
+    # the live command: the sweep id, a line per trial and state, and last the best trial
+    lines = printed.splitlines()
+    assert lines[0] == "grid" and all(f"grid-t00{n}" in printed for n in range(4))
+    assert lines[-1].startswith(f"best trial: {data['best']['trial']} ({data['best']['run']})")
     shown = run_core(ws, "sweep", "show", "grid", "--json")
     assert json.loads(shown.stdout)["best"]["run"] == data["best"]["run"]
     # Optuna's study lives in the lab's own SQLite file, next to (not instead of) the lab's tables
@@ -115,20 +147,49 @@ def test_a_grid_sweep_runs_one_trainer_at_a_time_survives_a_killed_scheduler_and
     assert not queue.read_order(ws)
 
 
-def test_b_a_bad_trial_is_pruned_with_a_checkpoint_and_the_time_saved_is_shown(ws):
-    base = TrainConfig(dataset="shakespeare", model="starter", block_size=64, max_steps=20, eval_steps=10,
-                       batch_size=4, device="cpu", gallery_prompts=["To be"], gallery_max_new_tokens=4)
-    axis = sweep.Axis(values=[3e-3, 1e-7])  # the grid runs in order: a good trial, then one that cannot learn
-    spec = sweep.create(ws, base, {"learning_rate": axis}, prune=True, prune_startup_trials=1, prune_warmup_steps=5,
-                        name="prune")
-    data = _wait_for(lambda: _finished(ws, spec.id), "the sweep to finish")
-    good, bad = data["trials"]
-    assert good["state"] == RunState.COMPLETED and bad["state"] == RunState.PRUNED
-    assert bad["step"] < 20 and runs.complete_checkpoints(ws.runs_dir / bad["run"])
-    assert bad["saved_s"] > 0 and data["saved_s"] == bad["saved_s"]
-    assert data["best"]["run"] == good["run"]
-    shown = run_core(ws, "sweep", "show", spec.id)
+def test_b_a_bad_trial_is_pruned_with_a_checkpoint_and_the_time_saved_is_shown(grid):
+    ws, data, _ = grid
+    good, bad = data["trials"][:2], data["trials"][2:]  # learning rate 3e-3, then 1e-7
+    assert [t["state"] for t in good] == [RunState.COMPLETED] * 2
+    assert [t["state"] for t in bad] == [RunState.PRUNED] * 2
+    for trial in bad:
+        assert trial["step"] < 20 and runs.complete_checkpoints(ws.runs_dir / trial["run"])
+        assert trial["saved_s"] > 0
+    assert data["saved_s"] == pytest.approx(sum(t["saved_s"] for t in bad))
+    assert data["best"]["run"] in {t["run"] for t in good}
+    shown = run_core(ws, "sweep", "show", "grid")
     assert "pruning saved" in shown.stdout and "pruned" in shown.stdout
+
+
+def test_d_once_rated_the_best_trial_by_mean_human_score_is_reported_too(grid):
+    """The two completed trials' galleries go to the ratings (the real SQLite store); the trial with the lower
+    validation loss is rated worse, so the best by human score is the other one. Its gallery's step 0 (the base
+    model, the same in every trial) is rated best of all, and must not count."""
+    from core.ratings.io import import_gallery
+    from core.ratings.store import open_store
+
+    ws, data, _ = grid
+    by_loss = data["best"]["run"]
+    (other,) = [t["run"] for t in data["trials"] if t["state"] == RunState.COMPLETED and t["run"] != by_loss]
+    scores = {(by_loss, False): 2, (by_loss, True): 5, (other, False): 4, (other, True): 1}
+    with open_store(ws.db_url) as store:
+        for run in (by_loss, other):
+            import_gallery(store, ws.runs_dir / run)
+            for sample in store.samples(run=run):
+                score = scores[run, sample["config_name"] == "gallery step 0"]
+                store.rate(sample["id"], "ann", {c: score for c in CRITERIA})
+    rated = sweep.compare(ws, "grid")
+    assert rated["best"]["run"] == by_loss  # validation loss still says so
+    assert rated["best_rated"]["run"] == other
+    assert rated["best_rated"]["score"] == pytest.approx(4)
+    assert {t["run"]: t["score"] for t in rated["trials"]}[by_loss] == pytest.approx(2)
+    with open_store(ws.db_url) as store:  # its gallery from the first evaluation on
+        trained = [s for s in store.samples(run=other) if s["config_name"] != "gallery step 0"]
+    assert trained and rated["best_rated"]["ratings"] == len(trained)
+    shown = run_core(ws, "sweep", "show", "grid")
+    assert shown.stdout.splitlines()[-1].startswith(f"best trial by mean human score: {rated['best_rated']['trial']}"
+                                                    f" ({other}), 4.00")
+    assert json.loads(run_core(ws, "sweep", "show", "grid", "--json").stdout)["best_rated"]["run"] == other
 
 
 def test_c_the_queue_orders_moves_and_cancels_without_running_anything(ws):
@@ -153,5 +214,5 @@ def test_c_the_queue_orders_moves_and_cancels_without_running_anything(ws):
         os.close(held)
     assert queue.schedule_once(ws) == ["c"]  # free: the first in line starts, the next waits for it
     assert queue.read_order(ws) == ["b"]
-    queue.cancel(ws, "b")  # so the finishing trainer hands nothing over
-    runs.wait(ws.runs_dir / "c", poll_s=0.5, timeout=WAIT_S)
+    assert runs.status(ws.runs_dir / "c")["alive"]
+    queue.cancel(ws, "b")  # nothing is left to hand over; the fixture ends the launched trainer, not needed further

@@ -8,6 +8,7 @@ plotly, CSV or JSONL.
   t-interval (scipy.stats) and the counts of each score 1..5.
 - ``bradley_terry``: a Bradley–Terry ranking of items from A/B votes (choix), with 95%
   percentile-bootstrap intervals.
+- ``mean_score``: per group, one score (the average of its criteria means) and its number of ratings.
 - ``krippendorff_alpha``: inter-rater agreement on one criterion, ordinal level (krippendorff).
 """
 
@@ -157,6 +158,19 @@ def criterion_summary(
                 row[f"count_{s}"] = scores.count(s)
             out.append(row)
     return out
+
+
+def mean_score(ratings: list[dict], by: str, criteria: Sequence[str] = CRITERIA) -> dict[Hashable, dict]:
+    """Per group: one mean human score, the average of its criteria means (as the model card's best setting), and
+    how many ratings it rests on: ``{group: {"score": float, "ratings": int}}``; a group with no score is left out."""
+    counts: dict[Hashable, int] = {}
+    for r in _latest_per_rater(ratings):
+        counts[r.get(by)] = counts.get(r.get(by), 0) + 1
+    means: dict[Hashable, list[float]] = {}
+    for row in criterion_summary(ratings, by=by, criteria=criteria, interval="t"):
+        if row["mean"] is not None:
+            means.setdefault(row[by], []).append(row["mean"])
+    return {group: {"score": sum(m) / len(m), "ratings": counts[group]} for group, m in means.items()}
 
 
 # --------------------------------------------------------------------------- Bradley–Terry

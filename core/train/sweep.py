@@ -67,6 +67,21 @@ def parse_axis(name: str, text: str) -> Axis:
         raise UserError(f"'{text}' is not a list (a,b,c) or a range (low:high) of numbers for {name}") from None
 
 
+def split_axes(texts: dict[str, str]) -> tuple[dict, dict[str, Axis]]:
+    """Each option's text parsed (empty ones skipped): a single value is not an axis but part of the base
+    configuration, returned apart as the fixed options; the rest are the axes."""
+    fixed, axes = {}, {}
+    for name, text in texts.items():
+        if text is None or not str(text).strip():
+            continue
+        axis = parse_axis(name, str(text))
+        if len(axis.values) == 1:
+            fixed[name] = axis.values[0]
+        else:
+            axes[name] = axis
+    return fixed, axes
+
+
 @dataclass
 class SweepSpec:
     id: str
@@ -324,7 +339,8 @@ class TrialReporter:
 
 def compare(workspace: Workspace, sweep_id: str) -> dict:
     """Everything the comparison shows: the trials (parameters, state, best validation loss, perplexity, tokens/s,
-    time, time saved by pruning), their curves, and the best trial by validation loss."""
+    time, time saved by pruning, mean human score), their curves, the best trial by validation loss and, once the
+    trials' samples are rated, the best by mean human score."""
     spec = load(workspace, sweep_id)
     trials, curves = [], {}
     for run_dir in sorted(workspace.runs_dir.glob(f"{spec.id}-t*")):
@@ -352,7 +368,25 @@ def compare(workspace: Workspace, sweep_id: str) -> dict:
                        "started": started, "ended": ended})
     done = [t for t in trials if t["state"] == RunState.COMPLETED and t["best_eval_loss"] is not None]
     best = min(done, key=lambda t: t["best_eval_loss"]) if done else None
+    scores = human_scores(spec.storage, [t["run"] for t in trials])
+    for trial in trials:
+        trial.update(scores.get(trial["run"], {"score": None, "ratings": 0}))
+    rated = [t for t in trials if t["score"] is not None]
+    best_rated = max(rated, key=lambda t: (t["score"], t["ratings"])) if rated else None
     return {"id": spec.id, "sampler": spec.sampler, "trials_planned": spec.trials, "prune": spec.prune,
             "axes": list(spec.axes), "finished": spec.finished, "trials": sorted(trials, key=lambda t: t["trial"]),
-            "best": best, "curves": curves,
+            "best": best, "best_rated": best_rated, "curves": curves,
             "saved_s": sum(t["saved_s"] or 0 for t in trials)}
+
+
+def human_scores(storage: str, run_names: list[str]) -> dict[str, dict]:
+    """Each trial's mean human score ({run: {"score", "ratings"}}, core.ratings.aggregates.mean_score) over the rated
+    samples its own weights wrote: its gallery from the first evaluation on, Playground samples of its checkpoints.
+    The gallery's step 0 is the base model, the same in every trial, so it does not count."""
+    from core.ratings.aggregates import mean_score
+    from core.ratings.store import open_store
+
+    with open_store(storage) as store:
+        own = {s["id"]: run for run in run_names for s in store.samples(run=run) if s["model"].split("/")[0] == run}
+        ratings = store.ratings(sample_ids=list(own)) if own else []
+    return mean_score([{**r, "trial_run": own[r["sample_id"]]} for r in ratings], by="trial_run")

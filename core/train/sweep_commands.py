@@ -27,16 +27,7 @@ def cmd_sweep(args) -> None:
 
     workspace = Workspace.from_env()
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
-    fixed, axes = {}, {}
-    for name in AXIS_OPTIONS:
-        text = getattr(args, name)
-        if text is None:
-            continue
-        axis = sweep.parse_axis(name, text)
-        if len(axis.values) == 1:
-            fixed[name] = axis.values[0]  # one value is not an axis: it is part of the base
-        else:
-            axes[name] = axis
+    fixed, axes = sweep.split_axes({name: getattr(args, name) for name in AXIS_OPTIONS})
     options = {"dataset": args.data, "model": args.model, "eval_steps": args.eval_steps, "device": args.device,
                "seed": args.seed}
     base = replace(base, **{k: v for k, v in options.items() if v is not None}, **fixed)
@@ -74,18 +65,23 @@ def _follow(workspace: Workspace, sweep_id: str) -> None:
 def _row(trial: dict) -> str:
     params = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial["params"].items())
     loss = f"{trial['best_eval_loss']:.4f}" if trial["best_eval_loss"] is not None else "–"
-    return f"trial {trial['trial']:>3}  {trial['run']:<36} {trial['state']:<10} best {loss:<8} {params}"
+    score = f"  human {trial['score']:.2f} ({trial['ratings']} ratings)" if trial.get("score") is not None else ""
+    return f"trial {trial['trial']:>3}  {trial['run']:<36} {trial['state']:<10} best {loss:<8} {params}{score}"
 
 
 def _print_best(data: dict) -> None:
-    best = data["best"]
-    if best is None:
-        print("no trial completed: see `python -m core runs` for why")
-        return
-    print(f"best trial: {best['trial']} ({best['run']}), validation loss {best['best_eval_loss']:.4f}"
-          f" with {best['params']}; open it with `python -m core sample --model {best['run']} ...`")
+    """The last lines: the best trial by validation loss, then (once rated) by mean human score."""
     if data["saved_s"]:
         print(f"pruning saved about {data['saved_s']:.0f} s of training")
+    best, rated = data["best"], data.get("best_rated")
+    if best is None:
+        print("no trial completed: see `python -m core runs` for why")
+    else:
+        print(f"best trial: {best['trial']} ({best['run']}), validation loss {best['best_eval_loss']:.4f}"
+              f" with {best['params']}; open it with `python -m core sample --model {best['run']} ...`")
+    if rated is not None:
+        print(f"best trial by mean human score: {rated['trial']} ({rated['run']}), {rated['score']:.2f} of 5"
+              f" over {rated['ratings']} ratings")
 
 
 def _show(args) -> None:
