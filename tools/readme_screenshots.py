@@ -292,7 +292,8 @@ def shoot(url: str, out: Path) -> list[Path]:
                 top.evaluate("e => { e.scrollIntoView({block: 'start'}); }")
                 page.mouse.wheel(0, -above)
                 page.wait_for_timeout(500)
-            page.mouse.move(WIDTH - 8, height // 2)  # over the margin: no chart toolbar, tooltip or sidebar button
+            page.mouse.move(WIDTH - 8, height // 2)  # over the margin: no tooltip, no sidebar button
+            page.add_style_tag(content=".modebar-container { display: none !important; }")  # nor a chart's toolbar
             path = out / f"{name}.png"
             page.screenshot(path=str(path))
             written.append(path)
@@ -326,7 +327,7 @@ def shoot(url: str, out: Path) -> list[Path]:
 
         visit("/ratings?rater=ann")
         tab(en["ratings.tab.results"])
-        snap("ratings", 1250, top=page.get_by_role("tab", name=en["ratings.tab.results"]))
+        snap("ratings", 1250, top=page.get_by_role("tab", name=en["ratings.tab.results"]), above=8)
         ranking = page.get_by_text(en["ratings.bradley_terry"]).first
         snap("ratings-ranking", 1000, top=ranking)
         browser.close()
