@@ -17,9 +17,9 @@ test: lint starter
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 
-# Rewrites the README's screenshots under docs/screenshots/ from the browser test.
-screenshots: $(VENV)/.installed-dev starter
-	HF_HUB_OFFLINE=1 QUILL_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/test_browser.py
+# Rewrites the README's screenshots under docs/screenshots/: a populated workspace, the app in headless Chromium.
+screenshots: $(VENV)/.installed-dev
+	HF_HUB_OFFLINE=1 $(PY) tools/readme_screenshots.py
 
 setup: $(VENV)/.installed
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -85,9 +84,8 @@ def browser():
 
 
 def _screenshot_dir(tmp_path) -> Path:
-    """Screenshots go to a temporary folder, or to docs/screenshots for `make screenshots`."""
-    target = os.environ.get("QUILL_SCREENSHOTS")
-    out = ROOT / target if target else tmp_path / "screenshots"
+    """The test's screenshots, to look at after a run (the README's come from tools/readme_screenshots.py)."""
+    out = tmp_path / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     return out
 
