@@ -32,8 +32,9 @@ def length_histograms(series: dict[str, list[int]], *, title: str, x_title: str)
     return figure
 
 
-def smoothed(values: list[float], weight: float = 0.8) -> list[float]:
-    """An exponential moving average, as TensorBoard smooths a noisy training loss (debiased at the start)."""
+def smoothed(values: list[float], weight: float = 0.6) -> list[float]:
+    """An exponential moving average, as TensorBoard smooths a noisy training loss (debiased at the start; its default
+    weight 0.6: a run logs a point every few steps, and a heavier weight lags a falling loss by tens of steps)."""
     out, average = [], 0.0
     for i, value in enumerate(values, start=1):
         average = weight * average + (1 - weight) * value
