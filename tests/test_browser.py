@@ -400,7 +400,8 @@ def test_send_to_ratings_twice_leaves_the_count_unchanged(app_url, browser, work
     page.get_by_role("button", name=en["pg.generate"]).click()
     page.get_by_text(en["pg.token_view"]).wait_for(timeout=120_000)
     _settle(page)
-    page.get_by_test_id("stCheckbox").filter(has_text=en["pg.pick"]).first.click()
+    box = page.get_by_test_id("stCheckbox").filter(has_text=en["pg.pick"]).first
+    box.click()
     _settle(page)
     send = page.get_by_role("button", name=en["pg.send"].format(n=1))
     send.click()
@@ -408,6 +409,9 @@ def test_send_to_ratings_twice_leaves_the_count_unchanged(app_url, browser, work
     _settle(page)
     with open_store() as store:
         assert store.count_samples() == 1
+    assert not box.locator("input").is_checked()  # sent: the box is cleared
+    box.click()
+    _settle(page)
     send.click()
     page.get_by_text(en["results.already_stored"].format(n=1)).wait_for(timeout=120_000)
     with open_store() as store:
