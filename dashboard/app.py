@@ -9,9 +9,7 @@ from dashboard.navigation import HOME, PAGES, page_file
 
 st.set_page_config(page_title="Quill Lab", page_icon="🪶", layout="wide")
 init_language()
-if not warm_imports.ready():  # the first session after the server starts; any other waits inside warm()
-    with st.spinner(t("app.warming")):
-        warm_imports.warm()
+warm_imports.start()  # torch and transformers import in the background: the page renders meanwhile
 navigation = st.navigation(
     [
         # The home page lives at the root URL; every other page at /<name>.
@@ -21,5 +19,6 @@ navigation = st.navigation(
         for name, icon in PAGES
     ]
 )
-sidebar.render(Workspace.from_env())
+hardware = sidebar.render(Workspace.from_env())
 navigation.run()
+sidebar.render_hardware(hardware)  # last: it may wait for torch, and the page should not

@@ -14,6 +14,7 @@ from core.data.cleaning.pipeline import preview
 from core.data.cleaning.recipe import Recipe
 from core.data.corpus import sample_files
 from core.data.loading import LoadOptions, LoadResult, load_bytes, load_paths
+from dashboard import warm_imports
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -36,6 +37,7 @@ def options_key(options: LoadOptions) -> str:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def tokenizer(model_name: str):
+    warm_imports.warm()  # transformers: imported by the server's one background thread
     return models.load_tokenizer(model_name)
 
 
