@@ -143,7 +143,7 @@ def render_presets(workspace) -> None:
             except UserError as error:
                 st.error(md_escape(error))
     with right:
-        name = st.text_input(t("pg.preset_name"), key="pg.preset.name", placeholder="my-settings")
+        name = st.text_input(t("pg.preset_name"), key="pg.preset.name", placeholder=t("pg.preset_name.placeholder"))
         try:
             current = current_configs()
             if st.button(t("pg.preset_save"), key="pg.preset.save", disabled=not name):
