@@ -80,7 +80,7 @@ else:
         model_name = st.selectbox(t("chunk.model"), names, key="chunk.model")
         block_size = st.select_slider(t("chunk.block_size"), [32, 64, 128, 256, 512, 1024], value=128, key="chunk.block")
         try:
-            chunking_view.render(corpus_cache.tokenizer(model_name), result.texts, block_size)
+            chunking_view.render(model_name, result.texts, block_size)
         except UserError as error:
             st.error(md_escape(error))
 
