@@ -9,7 +9,6 @@ from dashboard.navigation import HOME, PAGES, page_file
 
 st.set_page_config(page_title="Quill Lab", page_icon="🪶", layout="wide")
 init_language()
-warm_imports.start()  # torch and transformers import in the background: the page renders meanwhile
 navigation = st.navigation(
     [
         # The home page lives at the root URL; every other page at /<name>.
@@ -21,4 +20,7 @@ navigation = st.navigation(
 )
 hardware = sidebar.render(Workspace.from_env())
 navigation.run()
+# After the page: torch and transformers import in a background thread that does not compete with the first page
+# for the interpreter; a part of a page that needs them earlier imports them itself, under the same lock.
+warm_imports.start()
 sidebar.render_hardware(hardware)  # last: it may wait for torch, and the page should not

@@ -6,9 +6,10 @@ imports submodules on first use, and Python's import locks break the resulting c
 thread a half-initialized module). So one thread imports everything, under a process-wide lock, and afterwards
 every name is a plain attribute.
 
-`start()` (app.py, every run) starts that thread once per process and returns at once: a page's title, text and
-tables do not wait for torch. Code that needs a heavy library calls `warm()` (or `wait()`, with a spinner) first:
-it returns at once when the thread is done and otherwise blocks on the lock until it is.
+`start()` (app.py, after each page) starts that thread once per process and returns at once: a page's title, text
+and tables do not wait for torch. Code that needs a heavy library calls `warm()` (or `wait()`, with a spinner)
+first: it returns at once when the import is done, imports in its own thread when nothing has started it yet, and
+otherwise blocks on the lock until the thread is done.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def start() -> None:
         # import rather than winning the lock and importing in a page thread too. (A Lock may be released by
         # another thread than the one that took it.)
         _lock.acquire()
+        if _done.is_set():  # a page thread imported everything while this waited for the lock
+            _lock.release()
+            return
         # Daemon: a server that stops mid-import does not wait for it.
         _thread = threading.Thread(target=_background, name="quill-warm-imports", daemon=True)
         _thread.start()
