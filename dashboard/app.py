@@ -9,9 +9,6 @@ from dashboard.navigation import HOME, PAGES, page_file
 
 st.set_page_config(page_title="Quill Lab", page_icon="🪶", layout="wide")
 init_language()
-if not warm_imports.ready():  # the first session after the server starts; any other waits inside warm()
-    with st.spinner(t("app.warming")):
-        warm_imports.warm()
 navigation = st.navigation(
     [
         # The home page lives at the root URL; every other page at /<name>.
@@ -21,5 +18,9 @@ navigation = st.navigation(
         for name, icon in PAGES
     ]
 )
-sidebar.render(Workspace.from_env())
+hardware = sidebar.render(Workspace.from_env())
 navigation.run()
+# After the page: torch and transformers import in a background thread that does not compete with the first page
+# for the interpreter; a part of a page that needs them earlier imports them itself, under the same lock.
+warm_imports.start()
+sidebar.render_hardware(hardware)  # last: it may wait for torch, and the page should not

@@ -6,16 +6,17 @@ import html
 
 import streamlit as st
 
-from core.data.chunking import block_boundaries, pack, pad_each, token_lengths, tokenize_documents
-from dashboard import figures
+from core.data.chunking import block_boundaries, pack, pad_each, token_lengths
+from dashboard import corpus_cache, figures
 from dashboard.i18n import t
 
 BOUNDARY = '<span style="background:#3d6b8c;color:#fff;border-radius:3px;padding:0 4px;margin:0 2px;font-size:0.75rem">{n}</span>'
 EOS_MARK = '<span style="color:#c0504d;font-size:0.75rem">⏎EOS</span>'
 
 
-def render(tokenizer, texts: list[str], block_size: int, documents_shown: int = 3) -> None:
-    token_lists = tokenize_documents(tokenizer, texts)
+def render(model_name: str, texts: list[str], block_size: int, documents_shown: int = 3) -> None:
+    tokenizer = corpus_cache.tokenizer(model_name)
+    token_lists = corpus_cache.tokenized(model_name, texts)  # once per preview, not on every rerun of the page
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     packed, padded = pack(token_lists, block_size, eos), pad_each(token_lists, block_size, pad, eos)

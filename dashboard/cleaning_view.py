@@ -43,6 +43,19 @@ def step_table(result: CleanResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def report_table(steps: list[dict]) -> pd.DataFrame:
+    """A saved dataset's report.json steps, labelled like the live preview's table (not as step and column ids)."""
+    def count(step: dict, field: str) -> str:  # a report is a file: a missing or odd field shows as it is
+        value = step.get(field, "")
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    return pd.DataFrame([{
+        t("preview.col.step"): t(f"step.{step.get('name')}"),
+        t("preview.col.docs"): f"{count(step, 'docs_in')} → {count(step, 'docs_out')}",
+        t("preview.col.chars"): f"{count(step, 'chars_in')} → {count(step, 'chars_out')}",
+    } for step in steps])
+
+
 def render_removed_lines(result: CleanResult) -> None:
     """Each line the boilerplate step removed, with the number of documents it was removed from."""
     removed = {line: n for step in result.steps for line, n in step.removed_lines.items()}
@@ -237,8 +250,7 @@ def render_datasets(workspace) -> None:
     report = dataset.read_report(info.path)
     st.caption(t("datasets.path", path=md_escape(info.path)))
     if report.get("steps"):
-        st.dataframe(pd.DataFrame(report["steps"])[["name", "docs_in", "docs_out", "chars_in", "chars_out"]],
-                     hide_index=True)
+        st.dataframe(report_table(report["steps"]), hide_index=True)
     for i, text in enumerate(dataset.read_texts(info.path)[:5]):
         with st.expander(f"#{i} · {md_escape(text[:60])}"):
             st.text(text[:5000])
@@ -255,7 +267,7 @@ def render_save(workspace, corpus, recipe: Recipe) -> None:
     """The Save tab: name, split and the button; the build is core's, the same as `python -m core clean`."""
     from core.data.build import NothingLeft, build_dataset
 
-    name = st.text_input(t("save.name"), key="save.name", placeholder="my-style")
+    name = st.text_input(t("save.name"), key="save.name", placeholder=t("save.name.placeholder"))
     ratio = st.slider(t("save.ratio"), 0.02, 0.5, 0.1, 0.01, key="save.ratio")
     split_seed = st.number_input(t("save.seed"), value=0, step=1, key="save.seed")
     overwrite = st.checkbox(t("save.overwrite"), key="save.overwrite")

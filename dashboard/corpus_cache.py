@@ -10,10 +10,12 @@ from pathlib import Path
 import streamlit as st
 
 from core import models
+from core.data.chunking import tokenize_documents
 from core.data.cleaning.pipeline import preview
 from core.data.cleaning.recipe import Recipe
 from core.data.corpus import sample_files
 from core.data.loading import LoadOptions, LoadResult, load_bytes, load_paths
+from dashboard import warm_imports
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -36,7 +38,14 @@ def options_key(options: LoadOptions) -> str:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def tokenizer(model_name: str):
+    warm_imports.warm()  # transformers: imported by the server's one background thread
     return models.load_tokenizer(model_name)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def tokenized(model_name: str, texts: list[str]) -> list[list[int]]:
+    """The preview's documents as token ids (the chunking tab): the texts are a preview's sample, cheap to hash."""
+    return tokenize_documents(tokenizer(model_name), texts)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

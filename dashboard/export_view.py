@@ -10,6 +10,7 @@ import streamlit as st
 from core import models
 from core.errors import UserError
 from core.models import export
+from dashboard import warm_imports
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -26,6 +27,7 @@ def render(workspace, run_dir: Path) -> None:
         if go.button(t("export.build"), key=f"export.build.{run_dir.name}", type="primary"):
             with st.spinner(t("export.building")):
                 try:
+                    warm_imports.warm()  # torch and transformers: imported by the server's one background thread
                     built = (name, export.export_zip(name, merge=True, workspace=workspace))
                 except UserError as error:
                     st.error(md_escape(error))

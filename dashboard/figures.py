@@ -43,7 +43,7 @@ def smoothed(values: list[float], weight: float = 0.6) -> list[float]:
 
 
 def loss_chart(runs: dict[str, list[dict]], *, title: str, train_label: str, smooth_label: str, eval_label: str,
-               log_scale: bool = False) -> go.Figure:
+               step_label: str, log_scale: bool = False) -> go.Figure:
     """Training loss (raw, faint, and smoothed) and evaluation loss against the step, for one run or several."""
     figure = go.Figure()
     several = len(runs) > 1
@@ -59,15 +59,15 @@ def loss_chart(runs: dict[str, list[dict]], *, title: str, train_label: str, smo
                                     line=dict(width=2)))
         figure.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals],
                                     name=prefix + eval_label, mode="lines+markers", line=dict(dash="dot")))
-    figure.update_layout(title=title, xaxis_title="step", yaxis_type="log" if log_scale else "linear", **CALM)
+    figure.update_layout(title=title, xaxis_title=step_label, yaxis_type="log" if log_scale else "linear", **CALM)
     return figure
 
 
-def learning_rate_chart(metrics: list[dict], *, title: str) -> go.Figure:
+def learning_rate_chart(metrics: list[dict], *, title: str, step_label: str) -> go.Figure:
     rows = [m for m in metrics if m.get("learning_rate") is not None]
     figure = go.Figure(go.Scatter(x=[m["step"] for m in rows], y=[m["learning_rate"] for m in rows], mode="lines",
                                   line=dict(color="#3d6b8c")))
-    figure.update_layout(title=title, xaxis_title="step", **{**CALM, "height": 220})
+    figure.update_layout(title=title, xaxis_title=step_label, **{**CALM, "height": 220})
     return figure
 
 

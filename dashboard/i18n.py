@@ -36,3 +36,9 @@ def init_language() -> str:
 def t(key: str, **values) -> str:
     text = texts(current_language()).get(key) or texts(DEFAULT_LANGUAGE).get(key, key)
     return text.format(**values) if values else text
+
+
+def choice_labels(group: str, values) -> dict:
+    """Labels for a widget's choices, translated now: `choice.<group>.<value>` where the table has one, otherwise
+    the value itself (a device id such as cuda:0 is the same in every language)."""
+    return {v: t(f"choice.{group}.{v}") if f"choice.{group}.{v}" in texts(DEFAULT_LANGUAGE) else str(v) for v in values}

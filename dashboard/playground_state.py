@@ -7,10 +7,12 @@ import streamlit as st
 from core import models
 from core.evaluation import memorization
 from core.evaluation.memorization import CorpusIndex
+from dashboard import warm_imports
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def model(name: str):
+    warm_imports.warm()  # torch and transformers: imported by the server's one background thread
     return models.load(name)
 
 

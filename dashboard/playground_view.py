@@ -14,6 +14,7 @@ from core.playground import presets as sampling_presets
 from core.playground.grid import GridItem, Problem
 from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
 from core.playground.token_text import token_label
+from core.ratings.schema import SampleRecord
 from core.ratings.store import open_store
 from dashboard import playground_state
 from dashboard.drafts import Draft
@@ -142,7 +143,7 @@ def render_presets(workspace) -> None:
             except UserError as error:
                 st.error(md_escape(error))
     with right:
-        name = st.text_input(t("pg.preset_name"), key="pg.preset.name", placeholder="my-settings")
+        name = st.text_input(t("pg.preset_name"), key="pg.preset.name", placeholder=t("pg.preset_name.placeholder"))
         try:
             current = current_configs()
             if st.button(t("pg.preset_save"), key="pg.preset.save", disabled=not name):
@@ -213,14 +214,13 @@ def render_results(items: list[GridItem], workspace) -> None:
                         st.caption(stats_line(item.record.stats))
                         st.checkbox(t("pg.pick"), key=_pick_key(item, number))
 
-    picked = [item.record for number, item in enumerate(items) if st.session_state.get(_pick_key(item, number))]
-    if st.button(t("pg.send", n=len(picked)), disabled=not picked, key="pg.send"):
-        with open_store() as store:
-            added = grid.record_grid(store, picked)
-        if added.new:
-            st.success(t("pg.sent", n=added.new))
-        if added.existing:  # a sample's identity is its provenance and text: sending it again adds nothing
-            st.info(t("results.already_stored", n=added.existing))
+    picked = {_pick_key(item, n): item.record for n, item in enumerate(items) if st.session_state.get(_pick_key(item, n))}
+    st.button(t("pg.send", n=len(picked)), disabled=not picked, key="pg.send", on_click=_send, args=(picked,))
+    new, existing = st.session_state.pop("pg.sent", (0, 0))
+    if new:
+        st.success(t("pg.sent", n=new))
+    if existing:  # a sample's identity is its provenance and text: sending it again adds nothing
+        st.info(t("results.already_stored", n=existing))
 
     st.subheader(t("pg.token_view"))
     labels = {n: f"{i.record.model} · {i.record.config_name} · #{i.record.sample_index} · {i.record.prompt[:20]}"
@@ -230,6 +230,15 @@ def render_results(items: list[GridItem], workspace) -> None:
     steps = len(item.sample.steps or [])
     step = st.slider(t("pg.token_step"), 0, max(steps - 1, 1), 0, key="pg.token.step") if steps else 0
     token_view(item.sample, playground_state.model(item.record.model)[0], step)
+
+
+def _send(picked: dict[str, SampleRecord]) -> None:
+    """"Send to ratings", run as the button's callback: before the checkboxes are drawn, so they can be unticked."""
+    with open_store() as store:
+        added = grid.record_grid(store, list(picked.values()))
+    st.session_state["pg.sent"] = (added.new, added.existing)
+    for key in picked:
+        st.session_state[key] = False
 
 
 def _pick_key(item: GridItem, number: int) -> str:

@@ -18,7 +18,7 @@ from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
 from core.ratings.store import open_store
 from core.train import runs
 from core.train.config import TrainConfig
-from dashboard import figures
+from dashboard import figures, warm_imports
 from dashboard.figures import CALM
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
@@ -260,6 +260,7 @@ def perplexity_table(workspace) -> None:
         try:
             dataset = TrainConfig.load(workspace.runs_dir / run / "config.json").dataset
             with st.spinner(t("ratings.ppl_running")):
+                warm_imports.warm()  # torch and transformers: imported by the server's one background thread
                 table = evaluation.compare(evaluation.run_models(run, workspace), dataset, workspace=workspace)
             columns = ["model", "perplexity", "tokens", "block_size"]
             st.dataframe(pd.DataFrame(table)[columns].rename(columns={c: t(f"results.{c}") for c in columns}),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data.cleaning.recipe import Recipe, default_params
-from dashboard.i18n import t
+from dashboard.i18n import choice_labels, t
 
 # Parameters whose values come from a fixed list.
 CHOICES = {
@@ -84,7 +84,8 @@ def render() -> Recipe:
 def _param_widget(step: str, param: str, default, disabled: bool) -> None:
     key, label = _key(step, param), t(f"param.{param}")
     if (step, param) in CHOICES:
-        st.selectbox(label, CHOICES[(step, param)], key=key, disabled=disabled)
+        labels = choice_labels(f"{step}.{param}", CHOICES[(step, param)])
+        st.selectbox(label, list(labels), key=key, disabled=disabled, format_func=labels.__getitem__)
     elif isinstance(default, bool):
         st.checkbox(label, key=key, disabled=disabled)
     elif isinstance(default, int):
@@ -92,7 +93,7 @@ def _param_widget(step: str, param: str, default, disabled: bool) -> None:
     elif isinstance(default, float):
         st.number_input(label, key=key, step=0.05, min_value=0.0, format="%.2f", disabled=disabled)
     elif isinstance(default, (tuple, list)):
-        options = sorted(set(LANGUAGE_CODES) | set(st.session_state[key]))
-        st.multiselect(label, options, key=key, disabled=disabled)
+        labels = choice_labels("language", sorted(set(LANGUAGE_CODES) | set(st.session_state[key])))
+        st.multiselect(label, list(labels), key=key, disabled=disabled, format_func=labels.__getitem__)
     else:
         st.text_input(label, key=key, disabled=disabled)

@@ -41,7 +41,7 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
             _act(lambda: st.query_params.update(run=runs.retry_after_oom(workspace, run_dir).name))
     elif state in (RunState.FAILED, RunState.CRASHED):
         st.error(t(f"run.{state}", error=md_escape(status.get("error") or "")))
-        st.code(runs.log_tail(run_dir, 30) or "(empty log)", language=None)
+        st.code(runs.log_tail(run_dir, 30) or t("run.empty_log"), language=None)
     if state in (RunState.RUNNING, RunState.QUEUED) and not metrics.records:
         phase = status.get("phase") or "starting"  # before the worker's first status write: it is starting
         st.info(t(f"train.phase.{phase}", **(status.get("phase_counts") or {})))
@@ -53,8 +53,9 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
         log_scale = st.toggle(t("run.log_scale"), key=f"log.{run_dir.name}")
         st.plotly_chart(figures.loss_chart({run_dir.name: metrics.records}, title=t("run.loss"), train_label=t("run.train_loss"),
                                            smooth_label=t("run.smoothed"), eval_label=t("run.eval_loss"),
-                                           log_scale=log_scale), key=f"loss.{run_dir.name}")
-        st.plotly_chart(figures.learning_rate_chart(metrics.records, title=t("run.learning_rate")), key=f"lr.{run_dir.name}")
+                                           step_label=t("run.step_axis"), log_scale=log_scale), key=f"loss.{run_dir.name}")
+        st.plotly_chart(figures.learning_rate_chart(metrics.records, title=t("run.learning_rate"),
+                                                    step_label=t("run.step_axis")), key=f"lr.{run_dir.name}")
     _gallery_and_log(workspace, run_dir, samples.records, status, gallery)
 
 

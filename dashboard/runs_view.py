@@ -40,7 +40,7 @@ def render(workspace) -> None:
         st.plotly_chart(
             figures.loss_chart({run: runs.read_metrics(workspace.runs_dir / run) for run in chosen}, title=t("run.loss"),
                                train_label=t("run.train_loss"), smooth_label=t("run.smoothed"),
-                               eval_label=t("run.eval_loss")),
+                               eval_label=t("run.eval_loss"), step_label=t("run.step_axis")),
             key="runs.overlay.chart",
         )
     if len(ids) > 1:

@@ -6,12 +6,14 @@ import streamlit as st
 
 from core.hardware import Hardware, detect, format_bytes
 from core.workspace import Workspace
+from dashboard import warm_imports
 from dashboard.i18n import LANGUAGES, current_language, t
 from dashboard.safe_text import md_escape
 
 
 @st.cache_data(ttl=10, show_spinner=False)
 def cached_hardware() -> Hardware:
+    warm_imports.warm()  # detect() imports torch (no spinner here: a cached function's elements are replayed)
     return detect()
 
 
@@ -20,7 +22,9 @@ def _switch_language() -> None:
     st.query_params["lang"] = st.session_state["lang"]
 
 
-def render(workspace: Workspace) -> None:
+def render(workspace: Workspace):
+    """Language and workspace now; returns the hardware panel's place, filled by `render_hardware` once the page is
+    drawn (the panel needs torch, which may still be importing)."""
     with st.sidebar:
         codes = list(LANGUAGES)
         st.selectbox(
@@ -33,8 +37,13 @@ def render(workspace: Workspace) -> None:
         )
         st.caption(t("sidebar.workspace"))
         st.code(str(workspace.root), language=None, wrap_lines=True)
-        with st.expander(t("sidebar.hardware"), expanded=True):
-            hardware_panel(cached_hardware())
+        return st.expander(t("sidebar.hardware"), expanded=True)
+
+
+def render_hardware(panel) -> None:
+    with panel:
+        warm_imports.wait(t("app.warming"))
+        hardware_panel(cached_hardware())
 
 
 def hardware_panel(hw: Hardware) -> None:

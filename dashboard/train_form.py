@@ -15,7 +15,7 @@ from core.hardware import Hardware, format_bytes
 from core.train.config import METHODS, PRESETS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
 from dashboard.drafts import Draft
-from dashboard.i18n import t
+from dashboard.i18n import choice_labels, t
 from dashboard.safe_text import md_escape
 
 FIELDS = [f for f in TrainConfig().to_dict() if f not in ("resume_from", "gallery_prompts", "lora_target_modules")]
@@ -105,17 +105,20 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     _number(b, "grad_accum", step=1)
     _number(c, "warmup_ratio", step=0.01)
     _number(d, "weight_decay", step=0.01)
-    a.selectbox(t("train.scheduler"), meta(TrainConfig, "scheduler")["choices"], key=_key("scheduler"))
+    schedulers = choice_labels("scheduler", meta(TrainConfig, "scheduler")["choices"])
+    a.selectbox(t("train.scheduler"), list(schedulers), key=_key("scheduler"), format_func=schedulers.__getitem__)
     _number(b, "eval_steps", step=10)
     _number(c, "logging_steps", step=1)
     _number(d, "early_stopping_patience", step=1)
     _number(a, "seed", step=1)
-    b.selectbox(t("train.precision"), meta(TrainConfig, "precision")["choices"], key=_key("precision"),
+    precisions = choice_labels("precision", meta(TrainConfig, "precision")["choices"])
+    b.selectbox(t("train.precision"), list(precisions), key=_key("precision"), format_func=precisions.__getitem__,
                 help=t("train.precision.help"))
     devices = device_options(hw)
     if st.session_state[_key("device")] not in devices:
         st.session_state[_key("device")] = devices[-1] if hw.gpus else "cpu"
-    c.selectbox(t("train.device"), devices, key=_key("device"))
+    device_labels = choice_labels("device", devices)
+    c.selectbox(t("train.device"), devices, key=_key("device"), format_func=device_labels.__getitem__)
     d.checkbox(t("train.gradient_checkpointing"), key=_key("gradient_checkpointing"))
     with st.expander(t("train.more_options")):
         columns = st.columns(4)
@@ -134,7 +137,8 @@ def _speed_fields() -> None:
     """The speed options' choices and the free-text ones (an optimizer name, the main node's address)."""
     a, b, c, d = st.columns(4)
     for column, name in zip((a, b, c), SWITCHED):
-        column.selectbox(t(f"train.{name}"), meta(TrainConfig, name)["choices"], key=_key(name))
+        labels = choice_labels(name, meta(TrainConfig, name)["choices"])
+        column.selectbox(t(f"train.{name}"), list(labels), key=_key(name), format_func=labels.__getitem__)
     d.text_input(t("train.optim"), key=_key("optim"), help=t("train.optim.help"))
     st.text_input(t("train.main_process_ip"), key=_key("main_process_ip"), help=t("train.main_process_ip.help"))
 

@@ -7,7 +7,7 @@ from core.data.cleaning.pipeline import PREVIEW_CHARS
 from core.data.loading import LoadOptions, field_names
 from core.errors import UserError
 from core.workspace import Workspace
-from dashboard import chunking_view, cleaning_view, corpus_cache, data_form, folder_source, recipe_editor
+from dashboard import chunking_view, cleaning_view, corpus_cache, data_form, folder_source, recipe_editor, warm_imports
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -60,6 +60,7 @@ else:
             st.subheader(t("data.preview"))
             seed = st.number_input(t("data.sample_seed"), value=0, step=1, key="data.sample_seed")
             starter = "starter" if "starter" in models.local_models(workspace) else None
+            warm_imports.wait(t("app.warming"))  # the preview counts tokens with the starter's tokenizer
             result, indices = corpus_cache.cleaning_preview(key, options_json, recipe.to_json(), starter, int(seed),
                                                             _corpus=corpus)
             st.caption(t("data.preview_sample", n=len(indices), total=len(corpus.documents), chars=PREVIEW_CHARS))
@@ -79,7 +80,7 @@ else:
         model_name = st.selectbox(t("chunk.model"), names, key="chunk.model")
         block_size = st.select_slider(t("chunk.block_size"), [32, 64, 128, 256, 512, 1024], value=128, key="chunk.block")
         try:
-            chunking_view.render(corpus_cache.tokenizer(model_name), result.texts, block_size)
+            chunking_view.render(model_name, result.texts, block_size)
         except UserError as error:
             st.error(md_escape(error))
 

@@ -6,7 +6,7 @@ from core import models
 from core.errors import UserError
 from core.playground import grid
 from core.workspace import Workspace
-from dashboard import playground_state, playground_view
+from dashboard import playground_state, playground_view, warm_imports
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -34,6 +34,7 @@ except UserError as error:
 go, stop = st.columns([1, 5])
 if go.button(t("pg.generate"), type="primary", disabled=not (configs and chosen_models and prompts), key="pg.generate"):
     stop.button(t("pg.stop"), key="pg.stop")  # any click reruns the page, which interrupts the generation
+    warm_imports.wait(t("app.warming"))
     st.session_state["pg.results"] = []  # filled as each cell is done: what is done survives a Stop
     result = grid.generate_grid(chosen_models, prompts, configs, workspace=workspace, load=playground_state.model,
                                 memorization=playground_state.training_index, on_cell=playground_view.live_cell(configs),

@@ -7,7 +7,7 @@ from core.errors import UserError
 from core.train import queue, runs
 from core.train.memory import model_architecture
 from core.workspace import Workspace
-from dashboard import run_view, runs_view, sweep_view, train_form
+from dashboard import run_view, runs_view, sweep_view, train_form, warm_imports
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 from dashboard.sidebar import cached_hardware
@@ -25,6 +25,7 @@ if shown is not None:
 new_tab, explore_tab, runs_tab = st.tabs([t("train.tab.new"), t("sweep.tab"), t("train.tab.runs")], key="train.tabs",
                                          on_change="rerun")
 with new_tab:
+    warm_imports.wait(t("app.warming"))  # the form reads the hardware and model configurations
     saved = {d.name: d for d in dataset.list_datasets(workspace)}
     if not saved:
         st.info(t("train.needs_dataset"))

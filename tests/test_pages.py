@@ -235,9 +235,12 @@ def test_playground_grid_generates_and_sends_to_ratings(workspace):
     assert any("Probability" in d.value.columns for d in at.dataframe)
 
     picked = results[0]
-    at.checkbox(key=f"pg.pick.{picked.record.batch}.0").check().run()
+    box = f"pg.pick.{picked.record.batch}.0"
+    at.checkbox(key=box).check().run()
     at.button(key="pg.send").click().run()
     assert "1 samples are in the ratings database" in at.success[0].value
+    assert at.checkbox(key=box).value is False  # sent: the box is cleared
+    assert at.button(key="pg.send").disabled
     from core.ratings.store import open_store
 
     store = open_store()
@@ -247,6 +250,7 @@ def test_playground_grid_generates_and_sends_to_ratings(workspace):
         store.close()
     assert saved["model"] == "starter" and saved["prompt"] == "The harbour" and saved["config_name"] == "greedy"
     assert saved["settings"]["do_sample"] is False and saved["source"] == "playground"
+    at.checkbox(key=box).check().run()
     at.button(key="pg.send").click().run()  # the same sample again adds nothing, and says so
     assert texts("en")["results.already_stored"].format(n=1) in [i.value for i in at.info]
     with open_store() as store:
