@@ -84,7 +84,8 @@ def sweep_parallel(trials: list[dict], axes: list[str], *, loss_label: str) -> g
     return figure
 
 
-def sweep_curves(curves: dict[str, list[dict]], states: dict[str, str], *, title: str, eval_label: str) -> go.Figure:
+def sweep_curves(curves: dict[str, list[dict]], states: dict[str, str], *, title: str, eval_label: str,
+                 step_label: str) -> go.Figure:
     """Every trial's validation loss against the step; pruned trials dashed."""
     figure = go.Figure()
     for run, metrics in curves.items():
@@ -92,7 +93,7 @@ def sweep_curves(curves: dict[str, list[dict]], states: dict[str, str], *, title
         figure.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals], name=run,
                                     mode="lines+markers",
                                     line=dict(dash="dash" if states.get(run) == "pruned" else "solid")))
-    figure.update_layout(title=title, xaxis_title="step", yaxis_title=eval_label, **CALM)
+    figure.update_layout(title=title, xaxis_title=step_label, yaxis_title=eval_label, **CALM)
     return figure
 
 

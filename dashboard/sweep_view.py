@@ -11,7 +11,7 @@ from core.errors import UserError
 from core.train import queue, scheduler, sweep
 from core.train.config import TrainConfig
 from dashboard import figures
-from dashboard.i18n import t
+from dashboard.i18n import choice_labels, t
 from dashboard.navigation import page_file
 from dashboard.run_view import POLL_SECONDS
 from dashboard.safe_text import md_escape
@@ -25,7 +25,8 @@ def render_form(workspace, base: TrainConfig, ready: bool) -> None:
     texts = {name: st.text_input(t(f"sweep.axis.{name}"), DEFAULT_AXES.get(name, ""), key=f"sweep.axis.{name}")
              for name in sweep.AXES}
     left, middle, right = st.columns(3)
-    sampler = left.selectbox(t("sweep.sampler"), list(sweep.SAMPLERS), key="sweep.sampler")
+    samplers = choice_labels("sampler", sweep.SAMPLERS)
+    sampler = left.selectbox(t("sweep.sampler"), list(samplers), format_func=samplers.get, key="sweep.sampler")
     trials = middle.number_input(t("sweep.trials"), 0, 200, 0, key="sweep.trials", help=t("sweep.trials_help"))
     name = right.text_input(t("sweep.name"), key="sweep.name")
     prune = st.checkbox(t("sweep.prune"), key="sweep.prune")
@@ -78,7 +79,8 @@ def _comparison(workspace, chosen: str, was_live: bool) -> None:
                         key="sweep.parallel")
     states = {trial["run"]: trial["state"] for trial in data["trials"]}
     st.plotly_chart(figures.sweep_curves(data["curves"], states, title=t("sweep.curves"),
-                                         eval_label=t("run.eval_loss")), key="sweep.curves")
+                                         eval_label=t("run.eval_loss"), step_label=t("run.step_axis")),
+                    key="sweep.curves")
 
 
 def _row(trial: dict) -> dict:
