@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,15 @@ def run_core(*args, timeout: float = 300, **env) -> subprocess.CompletedProcess:
     env.setdefault("OMP_NUM_THREADS", "1")
     return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=core_env(**env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def poll(predicate, timeout: float, every: float = 0.2):
+    """Call `predicate` until it returns something truthy, and return that; TimeoutError after `timeout` s. The way
+    tests wait on another process: on a condition with a deadline, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"gave up after {timeout} s")
