@@ -2,20 +2,16 @@
 
 import json
 
-from core.data import dataset
-from core.data.corpus import sample_texts
 from tests.conftest import run_core
 
 
-def test_train_waits_and_runs_lists_it(workspace):
-    dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
-    result = run_core(workspace, "train", "--data", "sample", "--model", "starter", "--max-steps", "6",
-                      "--eval-steps", "3", "--block-size", "32", "--batch-size", "2", "--name", "cli-run")
+def test_train_waits_and_runs_lists_it(trained_run):
+    result = trained_run.command  # `python -m core train ... --name shared`, without --learning-rate
     assert result.returncode == 0, result.stderr
     assert "validation loss" in result.stdout and "completed" in result.stdout
-    listed = json.loads(run_core(workspace, "runs", "--json").stdout)
-    assert [(r["id"], r["state"]) for r in listed] == [("cli-run", "completed")]
-    config = json.loads((workspace.runs_dir / "cli-run" / "config.json").read_text())
+    listed = json.loads(run_core(trained_run.workspace, "runs", "--json").stdout)
+    assert [(r["id"], r["state"]) for r in listed] == [("shared", "completed")]
+    config = json.loads((trained_run.run_dir / "config.json").read_text())
     assert config["learning_rate"] is None  # the worker picks the starter's own default
 
 

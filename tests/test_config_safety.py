@@ -4,12 +4,14 @@ field against its types, and every option that cannot run is refused before a ru
 from __future__ import annotations
 
 import math
+import subprocess
 from dataclasses import dataclass, field
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import dataclass_json, models
+from core.cli import main
 from core.data import dataset
 from core.data.corpus import sample_texts
 from core.errors import UserError
@@ -210,12 +212,13 @@ def _cuda_count() -> int:
     (["--block-size", "1024"], "longer than the model's context of 512"),
     (["--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA GPU"),
 ])
-def test_train_refuses_before_a_run_folder_exists(workspace, tmp_path, options, words):
+def test_train_refuses_before_a_run_folder_exists(workspace, options, words, capsys):
+    # In this process, through the command line's own `main`: a `python -m core` start-up per case would cost more
+    # than the check (test_cli_train starts the real process for its refusals).
     dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
     options = [f"cuda:{_cuda_count()}" if o == "CUDA_MISSING" else o for o in options]
-    result = run_core(workspace, "train", "--data", "sample", "--model", "starter", "--max-steps", "2",
-                      "--block-size", "32", *options, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf"))
-    line = one_error_line(result)
+    code = main(["train", "--data", "sample", "--model", "starter", "--max-steps", "2", "--block-size", "32", *options])
+    line = one_error_line(subprocess.CompletedProcess([], code, "", capsys.readouterr().err))
     assert words in line, line
     assert no_runs(workspace)
 

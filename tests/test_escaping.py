@@ -151,7 +151,7 @@ def test_the_latest_run_on_the_home_page(workspace):
     assert not any(INJECT in m.value for m in [*at.markdown, *at.caption])
 
 
-def test_model_settings_and_sample_texts_in_the_playground(workspace):
+def test_model_settings_and_sample_texts_in_the_playground(workspace, quick_models):
     at = open_page("playground", model=INJECT)  # "Open in Playground" puts the model in the URL
     at.slider(key="pg.columns").set_value(1)
     at.text_input(key="pg.col.0.name").input(INJECT)
@@ -159,7 +159,7 @@ def test_model_settings_and_sample_texts_in_the_playground(workspace):
     at.text_area(key="pg.prompts").input(INJECT)
     at.run()
     at.button(key="pg.generate").click().run()
-    assert at.session_state["pg.results"], "the starter model generated nothing"
+    assert at.session_state["pg.results"], "the (stand-in) starter model generated nothing"
     assert any("Cannot load" in e.value for e in at.error)  # the injected model name cannot load, and says so
     assert_shown_as_text(at, INJECT)
     assert any(h.value == f"starter · {md_escape(INJECT)}" for h in at.subheader)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 import sys
 
@@ -13,23 +12,18 @@ import pytest
 
 from core import evaluation, models
 from core.cli import main
-from core.data import corpus, dataset
+from core.data import dataset
 from core.train import runs
-from core.train.config import TrainConfig
-from core.workspace import Workspace
 from tests.conftest import ROOT, core_env
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory, starter_dir):
-    """A workspace with the starter and `sample`: the project's sample corpus (51 training, 6 validation docs)."""
-    root = tmp_path_factory.mktemp("evaluation") / "workspace"
-    shutil.copytree(starter_dir, root / "models" / "starter")
-    dataset.save(root / "datasets" / "sample", corpus.sample_texts(), recipe={}, report={})
+def ws(trained_run):
+    """The shared trained workspace: the starter, `sample` (the project's sample corpus: 51 training, 6 validation
+    docs) and one finished 20-step fine-tune of the starter on it."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QUILL_HOME", str(root))
-        mp.setenv("OMP_NUM_THREADS", "1")  # the trainer subprocess: see tests/test_training.py
-        yield Workspace(root)
+        mp.setenv("QUILL_HOME", str(trained_run.workspace.root))
+        yield trained_run.workspace
 
 
 def test_the_metric_loaded_by_path_equals_a_direct_torch_computation(ws):
@@ -88,15 +82,13 @@ def test_eval_bad_input_is_one_error_line(ws, capsys):
     assert "no dataset 'no-such-dataset'" in err[0] and "context of 512" in err[1]
 
 
-def test_a_short_fine_tune_lowers_perplexity(ws):
-    config = TrainConfig(dataset="sample", model="starter", block_size=64, batch_size=8, max_steps=30, eval_steps=30,
-                         logging_steps=10, learning_rate=2e-3, device="cpu", gallery_prompts=[])
-    run_dir = runs.start(ws, config)
-    status = runs.wait(run_dir, poll_s=0.5, timeout=240)
+def test_a_short_fine_tune_lowers_perplexity(ws, trained_run):
+    run_dir = trained_run.run_dir  # 20 steps, block 64, batch 4, the starter's own learning rate
+    status = runs.status(run_dir)
     assert status["state"] == "completed", runs.log_tail(run_dir)
 
     names = evaluation.run_models(run_dir.name, ws)
-    assert names == ["starter", f"{run_dir.name}/checkpoint-30", f"{run_dir.name}/final"]
+    assert names == ["starter", f"{run_dir.name}/checkpoint-20", f"{run_dir.name}/final"]
     table = evaluation.compare([names[0], names[-1]], "sample", workspace=ws)
     before, after = table
     print(f"\nperplexity on sample/validation: starter {before['perplexity']:.1f} -> fine-tuned "

@@ -17,6 +17,8 @@ from core.data import dataset
 from core.workspace import Workspace
 from tests.conftest import ROOT, core_env, run_core
 
+pytestmark = pytest.mark.slow  # end to end: three real trainer processes
+
 DOCUMENTS = [f"The keeper climbed {i} steps and wrote line {i * 3} of the log by lamplight.\n" * (3 + i % 4)
              for i in range(80)]
 COMMON = ["--data", "small", "--model", "starter", "--block-size", "32", "--max-steps", "6", "--learning-rate",

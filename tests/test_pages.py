@@ -216,7 +216,7 @@ def test_train_page_warns_about_an_empty_dataset(workspace):
     assert at.button(key="train.start").disabled
 
 
-def test_playground_grid_generates_and_sends_to_ratings(workspace):
+def test_playground_grid_generates_and_sends_to_ratings(workspace, quick_models):
     at = open_page("playground")
     assert not at.exception
     at.slider(key="pg.columns").set_value(3)
@@ -255,6 +255,28 @@ def test_playground_grid_generates_and_sends_to_ratings(workspace):
     assert texts("en")["results.already_stored"].format(n=1) in [i.value for i in at.info]
     with open_store() as store:
         assert store.count_samples() == 1
+
+
+@pytest.mark.slow
+def test_playground_writes_what_the_real_starter_writes(workspace):
+    """End to end, no stand-in: the page loads the real starter and shows the greedy continuation that the grid
+    function gives for it."""
+    from core.playground.grid import generate_grid
+    from core.playground.sampling import DecodingConfig
+    from dashboard import playground_state
+
+    playground_state.model.clear()  # a model cached by another test is not the starter from this workspace
+    at = open_page("playground")
+    at.slider(key="pg.columns").set_value(1)
+    at.number_input(key="pg.col.0.max_new_tokens").set_value(8)
+    at.text_area(key="pg.prompts").input("The harbour")
+    at.run()
+    at.button(key="pg.generate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [shown] = at.session_state["pg.results"]
+    config = DecodingConfig.from_dict(shown.record.settings)
+    [expected] = generate_grid(["starter"], ["The harbour"], [config], workspace=workspace).records
+    assert shown.record.config_name == "greedy" and shown.record.text == expected.text and expected.text
 
 
 def test_playground_says_when_a_model_cannot_load(workspace):

@@ -40,16 +40,6 @@ def _env(workspace) -> dict[str, str]:
     return env
 
 
-def _poll(predicate, timeout=WAIT_S, every=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"gave up after {timeout} s")
-
-
 def _loss_steps(run_dir: Path) -> list[int]:
     return [m["step"] for m in runs.read_metrics(run_dir) if "loss" in m]
 

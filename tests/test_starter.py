@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from core.data.corpus import sample_texts
+from core.data.corpus import json_strings, sample_texts
 from core.errors import UserError
 from core.models.starter import StarterConfig, build_model
 from core.models.starter_tokenizer import train_tokenizer
@@ -102,16 +102,6 @@ def test_common_and_corpus_han_characters_are_single_tokens(starter_dir):
     assert len(tokenizer("青石镇")["input_ids"]) == 1
 
 
-def _strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    return []
-
-
 def test_shared_poetry_han_characters_are_single_tokens(starter_dir):
     """Measured on poetry the starter never saw (诗经, 论语, 宋词三百首, and 全唐诗 in traditional characters)."""
     files = sorted(POETRY.glob("*.json"))
@@ -119,7 +109,7 @@ def test_shared_poetry_han_characters_are_single_tokens(starter_dir):
     tokenizer = AutoTokenizer.from_pretrained(starter_dir)
     counts = Counter()
     for path in files:
-        text = "\n".join(_strings(json.loads(path.read_text(encoding="utf-8"))))
+        text = "\n".join(json_strings(json.loads(path.read_text(encoding="utf-8"))))
         assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
         counts.update(han_chars(text))
     whole = sum(n for char, n in counts.items() if len(tokenizer(char)["input_ids"]) == 1)

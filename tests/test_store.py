@@ -199,23 +199,33 @@ def test_unopenable_database_is_a_user_error(tmp_path):
         open_store(url(tmp_path / "lab.sqlite"))
 
 
-def test_four_threads_all_land(tmp_path):
+def in_threads(work, count: int) -> list[Exception]:
+    """Run work(0) ... work(count - 1) at once, each in a thread; the exceptions they raised (which a thread would
+    otherwise swallow)."""
     errors = []
+
+    def guarded(worker):
+        try:
+            work(worker)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(w,)) for w in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_four_threads_all_land(tmp_path):
     with open_store(url(tmp_path / "lab.sqlite")) as store:
 
         def work(worker):
-            try:
-                for i in range(50):
-                    store.add_samples([record(seed=worker, sample_index=i)])
-            except Exception as exc:  # collected: an exception in a thread would otherwise vanish
-                errors.append(exc)
+            for i in range(50):
+                store.add_samples([record(seed=worker, sample_index=i)])
 
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        assert in_threads(work, 4) == []
         assert store.count_samples() == 200
         landed = {(s["seed"], s["sample_index"]) for s in store.samples()}
         assert landed == {(w, i) for w in range(4) for i in range(50)}
@@ -416,26 +426,17 @@ def test_votes_pairs_and_comparisons(tmp_path):
 def eight_raters_at_once(db_url: str) -> None:
     """8 threads × 200 ratings (plus revisions) on one store: all 1,600 land, one row per (sample, rater).
     Shared with the PostgreSQL tests."""
-    errors = []
     with open_store(db_url) as store:
         ids = store.add_samples([record(sample_index=i) for i in range(200)])
 
         def work(worker):
-            try:
-                rater = f"rater-{worker}"
-                for i, sample in enumerate(ids):
-                    store.rate(sample, rater, {"fluency": 1 + (i + worker) % 5})
-                for sample in ids[:: 20]:  # some revisions: still one row each
-                    store.rate(sample, rater, {"fluency": 5, "style": 5}, comment="revised")
-            except Exception as exc:  # collected: an exception in a thread would otherwise vanish
-                errors.append(exc)
+            rater = f"rater-{worker}"
+            for i, sample in enumerate(ids):
+                store.rate(sample, rater, {"fluency": 1 + (i + worker) % 5})
+            for sample in ids[:: 20]:  # some revisions: still one row each
+                store.rate(sample, rater, {"fluency": 5, "style": 5}, comment="revised")
 
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        assert in_threads(work, 8) == []
         rows = store.ratings()
         assert len(rows) == 1600
         assert {(r["sample_id"], r["rater"]) for r in rows} == {(s, f"rater-{w}") for s in ids for w in range(8)}

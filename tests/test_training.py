@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from core.train import runs
 from core.train.config import TrainConfig
 from core.train.state import FINAL, LIVE
 from core.workspace import Workspace
-from tests.conftest import SHARED, require
+from tests.conftest import SHARED, poll, require
 
 pytestmark = pytest.mark.slow  # end to end: real processes and models
 
@@ -63,23 +62,13 @@ def _kill(run_dir: Path) -> None:
         pass
 
 
-def _poll(predicate, timeout=WAIT_S, every=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"gave up after {timeout} s")
-
-
 def _wait_for_step(run_dir: Path, step: int) -> None:
     def reached():
         if runs.status(run_dir)["state"] in FINAL:
             raise AssertionError(f"run ended before step {step}: {runs.log_tail(run_dir)}")
         return any(m.get("step", 0) >= step for m in runs.read_metrics(run_dir))
 
-    _poll(reached)
+    poll(reached, WAIT_S)
 
 
 def _no_zombie(pid: int) -> bool:
@@ -171,12 +160,12 @@ def test_c_sigkill_reads_as_crashed_and_leaves_no_zombie(ws):
     _wait_for_step(run_dir, 5)
     pid = int(runs.read_status(run_dir)["pid"])
     os.killpg(os.getpgid(pid), signal.SIGKILL)
-    status = _poll(lambda: (s := runs.status(run_dir))["state"] == "crashed" and s)
+    status = poll(lambda: (s := runs.status(run_dir))["state"] == "crashed" and s, WAIT_S)
     assert status["alive"] is False
     # reading only derives it; the launcher (this process, through its reaper thread) records it for everyone else
-    _poll(lambda: runs.read_status(run_dir)["state"] == "crashed", timeout=10)
-    _poll(lambda: _no_zombie(pid), timeout=10)
-    assert _poll(lambda: runs.read_status(run_dir).get("exit_code"), timeout=10) == -signal.SIGKILL
+    poll(lambda: runs.read_status(run_dir)["state"] == "crashed", 10)
+    poll(lambda: _no_zombie(pid), 10)
+    assert poll(lambda: runs.read_status(run_dir).get("exit_code"), 10) == -signal.SIGKILL
 
 
 def test_d_failures_end_as_failed_or_oom_and_oom_retries_at_half_batch(ws, monkeypatch):
@@ -187,7 +176,7 @@ def test_d_failures_end_as_failed_or_oom_and_oom_retries_at_half_batch(ws, monke
     assert "injected failure at step 5" in status["error"] and "\n" not in status["error"]
     assert "Traceback" in status["traceback"]
     assert "injected failure at step 5" in runs.log_tail(failed)
-    assert _poll(lambda: runs.read_status(failed).get("exit_code") is not None, timeout=10)
+    assert poll(lambda: runs.read_status(failed).get("exit_code") is not None, 10)
     assert runs.read_status(failed)["exit_code"] == 1
 
     monkeypatch.setenv("QUILL_FAULT", "oom@5")
@@ -195,7 +184,7 @@ def test_d_failures_end_as_failed_or_oom_and_oom_retries_at_half_batch(ws, monke
     status = runs.wait(oom, poll_s=0.3, timeout=WAIT_S)
     assert status["state"] == "oom" and "out of memory" in status["error"]
     assert status["ended"] and not status["alive"]
-    assert _poll(lambda: runs.read_status(oom).get("exit_code") is not None, timeout=10)
+    assert poll(lambda: runs.read_status(oom).get("exit_code") is not None, 10)
     assert runs.read_status(oom)["exit_code"] == 3
 
     monkeypatch.delenv("QUILL_FAULT")

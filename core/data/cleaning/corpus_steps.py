@@ -6,6 +6,7 @@ Documents are named by their 0-based position in `texts` ("document #3" is `text
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -25,27 +26,6 @@ _WHITESPACE = re.compile(r"\s+")
 
 # ---------------------------------------------------------------- boilerplate lines
 
-def remove_boilerplate_lines(
-    texts: list[str],
-    min_documents: int = 3,
-    min_fraction: float = 0.05,
-    min_line_chars: int = 12,
-    max_line_chars: int = 200,
-    edge_lines: int = 10,
-) -> list[Outcome]:
-    """Remove the header and footer runs of boilerplate lines ("Share this article", "版权所有 © 2026 …").
-
-    Boilerplate is what a site or an archive puts around every text. A line is a candidate when it is found among
-    the first or last `edge_lines` non-blank lines of at least `min_documents` documents and of at least
-    `min_fraction` of all of them (documents are counted, not occurrences: a refrain repeated inside one poem is
-    not boilerplate), is at most `max_line_chars` long and does not end in a colon. From each edge of a document,
-    the run of consecutive candidates (blank lines in between do not break it) goes, provided it holds a line of
-    at least `min_line_chars`: alone, a short repeated line is as likely a title ("浣溪沙", "相和歌辭：王昭君") as a
-    header. Nothing inside the body is touched.
-    """
-    return boilerplate_removal(texts, min_documents, min_fraction, min_line_chars, max_line_chars, edge_lines)[0]
-
-
 def boilerplate_removal(
     texts: list[str],
     min_documents: int = 3,
@@ -54,7 +34,8 @@ def boilerplate_removal(
     max_line_chars: int = 200,
     edge_lines: int = 10,
 ) -> tuple[list[Outcome], dict[str, int]]:
-    """`remove_boilerplate_lines`, and each line it removed with the number of documents it was removed from."""
+    """`remove_boilerplate_lines` (below: what the parameters mean), and each line it removed with the number of
+    documents it was removed from."""
     if len(texts) < min_documents:
         return list(texts), {}
     counts = Counter(line for text in texts for line in _edge_candidates(text, edge_lines, max_line_chars))
@@ -74,6 +55,23 @@ def boilerplate_removal(
         else:
             out.append(cleaned)
     return out, dict(removed_from.most_common())
+
+
+# The step's parameters, which the recipe reads from its signature, are declared once: on `boilerplate_removal`
+# (`inspect.signature` follows `__wrapped__`).
+@functools.wraps(boilerplate_removal, assigned=())
+def remove_boilerplate_lines(texts: list[str], **params) -> list[Outcome]:
+    """Remove the header and footer runs of boilerplate lines ("Share this article", "版权所有 © 2026 …").
+
+    Boilerplate is what a site or an archive puts around every text. A line is a candidate when it is found among
+    the first or last `edge_lines` non-blank lines of at least `min_documents` documents and of at least
+    `min_fraction` of all of them (documents are counted, not occurrences: a refrain repeated inside one poem is
+    not boilerplate), is at most `max_line_chars` long and does not end in a colon. From each edge of a document,
+    the run of consecutive candidates (blank lines in between do not break it) goes, provided it holds a line of
+    at least `min_line_chars`: alone, a short repeated line is as likely a title ("浣溪沙", "相和歌辭：王昭君") as a
+    header. Nothing inside the body is touched.
+    """
+    return boilerplate_removal(texts, **params)[0]
 
 
 def _content_lines(text: str) -> list[tuple[int, str]]:

@@ -35,17 +35,18 @@ def sample_texts() -> list[str]:
             for line in raw.splitlines():
                 if line.strip():
                     record = json.loads(line)
-                    texts.append("\n".join(_strings(record)))
+                    texts.append("\n".join(json_strings(record)))
         else:
             texts.append(raw)
     return texts
 
 
-def _strings(value) -> list[str]:
+def json_strings(value) -> list[str]:
+    """Every string in a parsed JSON value, depth first in document order (keys left out)."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in json_strings(v)]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for v in value.values() for s in json_strings(v)]
     return []
