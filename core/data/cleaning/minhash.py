@@ -57,7 +57,7 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(33))
 
 
-def _window_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def substring_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """32-bit hashes of the strings codes[starts[i]:ends[i]]."""
     powers, inverses = _powers(len(codes) + 1)
     prefix = np.concatenate(([np.uint64(0)], np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * powers[: len(codes)],
@@ -138,7 +138,7 @@ def _character_shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     owner = np.searchsorted(starts, keep, side="right") - 1
     units = np.arange(len(kept))
     docs, first, last = _windows(owner, units, units, len(texts))
-    return docs, _window_hashes(kept, first, last + 1)
+    return docs, substring_hashes(kept, first, last + 1)
 
 
 def _word_shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +158,7 @@ def _word_shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     chars = np.flatnonzero(is_word)
     joined[chars - np.repeat(word_starts - joined_starts, lengths)] = codes[chars]
     docs, first, last = _windows(owner, joined_starts, joined_starts + lengths, len(texts))
-    return docs, _window_hashes(joined, first, last)
+    return docs, substring_hashes(joined, first, last)
 
 
 def signatures(texts: list[str], num_perm: int, seed: int) -> list[np.ndarray]:

@@ -17,6 +17,7 @@ from multiprocessing import get_context
 from core.data.cleaning.corpus_steps import CORPUS_STEP_REPORTS
 from core.data.cleaning.outcome import Dropped
 from core.data.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
+from core.data.cleaning.steps import BATCH_FUNCTIONS
 
 CHUNK_CHARS = 2_000_000  # work handed to one worker at a time: big enough to amortise pickling
 PREVIEW_DOCS = 200  # documents the preview cleans
@@ -236,23 +237,28 @@ def _run_map_stage(stage, texts, pool: _Workers, detail, progress, number, total
 
 
 def _map_chunk(plan: list[tuple[str, dict]], texts: list[str], detail: bool):
-    """Run consecutive per-document steps over a chunk (in a worker process when parallel)."""
-    functions = [(step_function(name), arguments) for name, arguments in plan]
+    """Run consecutive per-document steps over a chunk (in a worker process when parallel), one step over all
+    its documents at a time, so that a step with a batch form (BATCH_FUNCTIONS) counts over the whole chunk."""
     reports = [StepReport(name) for name, _ in plan]
     per_step = [[] for _ in plan] if detail else None
-    finals = []
-    for text in texts:
-        outcome = text
-        for s, (function, arguments) in enumerate(functions):
-            if isinstance(outcome, Dropped):
-                if detail:
-                    per_step[s].append((None, None))
-                continue
-            before, outcome = outcome, function(outcome, **arguments)
-            _tally(reports[s], before, outcome)
-            if detail:
-                per_step[s].append((before, outcome))
-        finals.append(outcome)
+    finals: list = list(texts)
+    for s, (name, arguments) in enumerate(plan):
+        live = [i for i, outcome in enumerate(finals) if not isinstance(outcome, Dropped)]
+        before = [finals[i] for i in live]
+        batch = BATCH_FUNCTIONS.get(name)
+        if batch is not None:
+            outcomes = batch(before, **arguments)
+        else:
+            function = step_function(name)
+            outcomes = [function(text, **arguments) for text in before]
+        for i, text, outcome in zip(live, before, outcomes):
+            _tally(reports[s], text, outcome)
+            finals[i] = outcome
+        if detail:
+            pairs = [(None, None)] * len(texts)
+            for i, text, outcome in zip(live, before, outcomes):
+                pairs[i] = (text, outcome)
+            per_step[s] = pairs
     return finals, reports, per_step
 
 
