@@ -62,15 +62,25 @@ def test_counts_add_up_and_traces_say_who_did_what():
     assert json.loads(json.dumps(report))["docs_out"] == 2
 
 
-def test_parallel_run_equals_serial(monkeypatch):
+def test_parallel_run_equals_serial_and_starts_one_pool(monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+
+    import core.data.cleaning.corpus_steps as corpus_steps
     import core.data.cleaning.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "CHUNK_CHARS", 5_000)  # several chunks from the small corpus
+    monkeypatch.setattr(corpus_steps, "PARALLEL_MIN_DOCS", 10)  # near dedup hashes in the pool too
+    monkeypatch.setattr(corpus_steps, "PARALLEL_CHUNK_DOCS", 16)
+    pools = []
+    start = ProcessPoolExecutor.__init__
+    monkeypatch.setattr(ProcessPoolExecutor, "__init__", lambda self, *a, **k: pools.append(1) or start(self, *a, **k))
     texts = sample_texts()
     serial = clean(Recipe.default(), texts, workers=1)
+    assert pools == []
     parallel = clean(Recipe.default(), texts, workers=2)
     assert parallel.texts == serial.texts
     assert [vars(s) for s in parallel.steps] == [vars(s) for s in serial.steps]
+    assert len(pools) == 1  # the per-document steps and near dedup's hashing share the run's pool
 
 
 def test_tokens_are_counted_with_a_tokenizer(starter_dir):

@@ -270,6 +270,9 @@ def test_registry():
 
 
 def test_near_dedup_on_several_cores_equals_one(monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     import core.data.cleaning.corpus_steps as corpus_steps
 
     base = [f"document {i} " + " ".join(f"w{(i * 7 + k) % 997}" for k in range(60)) for i in range(300)]
@@ -277,7 +280,8 @@ def test_near_dedup_on_several_cores_equals_one(monkeypatch):
     serial = near_dedup(texts)
     monkeypatch.setattr(corpus_steps, "PARALLEL_MIN_DOCS", 100)
     monkeypatch.setattr(corpus_steps, "PARALLEL_CHUNK_DOCS", 64)
-    assert near_dedup(texts) == serial
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+        assert near_dedup(texts, pool_map=pool.map) == serial
     assert sum(isinstance(o, Dropped) for o in serial) >= 50
 
 

@@ -7,11 +7,9 @@ Documents are named by their 0-based position in `texts` ("document #3" is `text
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from collections.abc import Callable
 
 import numpy as np
 from datasketch import LeanMinHash, MinHashLSH
@@ -183,18 +181,20 @@ def exact_dedup(texts: list[str]) -> list[Outcome]:
 # ---------------------------------------------------------------- near duplicates
 
 
-def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, seed: int = 1) -> list[Outcome]:
+def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, seed: int = 1, *,
+               pool_map: Callable | None = None) -> list[Outcome]:
     """Drop documents that are at least `threshold` similar (estimated Jaccard of shingles) to an earlier kept one.
 
     MinHash LSH finds candidates; the estimated Jaccard against each candidate's stored signature decides.
     Documents go in order and only kept ones enter the index, so of a cluster of near copies the first stays.
+    With `pool_map` (a process pool's map: the cleaning run's own), a large corpus is hashed on every core.
     """
     # Every LSH candidate is checked against its signature below, so a false positive costs one comparison
     # while a false negative keeps a duplicate: weight the band layout against misses (at threshold 0.8 this
     # gives 14 bands of 9 rows, missing a 93%-similar pair about 1 time in 30,000 instead of 1 in 85).
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
     signatures: dict[int, np.ndarray] = {}  # kept documents' hash values: all we need for the Jaccard estimate
-    minhashes = _minhashes(texts, num_perm, seed)
+    minhashes = _minhashes(texts, num_perm, seed, pool_map)
     out: list[Outcome] = []
     for i, (text, mh) in enumerate(zip(texts, minhashes)):
         if mh.is_empty():  # no words at all: nothing to compare; empty texts are another step's business
@@ -223,23 +223,20 @@ def _hashvalues(texts: list[str], num_perm: int, seed: int) -> list[tuple[np.nda
     return [(values, "affine32") for values in signatures(texts, num_perm, seed)]
 
 
-def _minhashes(texts: list[str], num_perm: int, seed: int):
+def _minhashes(texts: list[str], num_perm: int, seed: int, pool_map: Callable | None):
     """MinHashes in document order. Hashing is most of near dedup's time and needs no order, so a large corpus
-    is hashed on every core; only the index (cheap, and order matters) stays in this process."""
-    workers = min(os.cpu_count() or 1, 8)
+    is hashed in the pool when there is one; only the index (cheap, and order matters) stays in this process."""
     chunks = [texts[i : i + PARALLEL_CHUNK_DOCS] for i in range(0, len(texts), PARALLEL_CHUNK_DOCS)]
-    if len(texts) < PARALLEL_MIN_DOCS or workers < 2:
-        parts = (_hashvalues(chunk, num_perm, seed) for chunk in chunks)
-        for part in parts:
-            yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for part in pool.map(_hashvalues, chunks, [num_perm] * len(chunks), [seed] * len(chunks)):
-            yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
+    if pool_map is None or len(texts) < PARALLEL_MIN_DOCS:
+        pool_map = map
+    for part in pool_map(_hashvalues, chunks, [num_perm] * len(chunks), [seed] * len(chunks)):
+        yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
 
 
 # Corpus steps that also say what they removed: the pipeline calls these instead, for the report and the preview.
 CORPUS_STEP_REPORTS = {"remove_boilerplate_lines": boilerplate_removal}
+# Corpus steps that take the run's process pool (keyword `pool_map`) for the part of their work that needs no order.
+PARALLEL_CORPUS_STEPS = {"near_dedup"}
 
 CORPUS_STEP_FUNCTIONS = {
     "remove_boilerplate_lines": remove_boilerplate_lines,

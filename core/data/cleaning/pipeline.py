@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 
-from core.data.cleaning.corpus_steps import CORPUS_STEP_REPORTS
+from core.data.cleaning.corpus_steps import CORPUS_STEP_REPORTS, PARALLEL_CORPUS_STEPS
 from core.data.cleaning.outcome import Dropped
 from core.data.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
 from core.data.cleaning.steps import BATCH_FUNCTIONS
@@ -125,7 +125,7 @@ def _run_stages(stages, current, sources, pool, detail, token_counts, traces, pr
         before = [current[i] for i in alive]
         if is_corpus_step(stage[0].name):
             step = stage[0]
-            results, removed_lines = _run_corpus_step(step, before)
+            results, removed_lines = _run_corpus_step(step, before, pool)
             results = _name_originals(results, [sources[i] for i in alive])
             stage_reports = [_report(step.name, before, results)]
             stage_reports[0].removed_lines = removed_lines
@@ -164,12 +164,16 @@ def preview(recipe: Recipe, texts: list[str], sources: list[str] | None = None, 
     return clean(recipe, sample, sample_sources, tokenizer=tokenizer, track=True), indices
 
 
-def _run_corpus_step(step: StepConfig, texts: list[str]) -> tuple[list, dict]:
-    """A corpus step's outcomes, and what it says it removed (boilerplate lines) when it says so."""
+def _run_corpus_step(step: StepConfig, texts: list[str], pool: _Workers) -> tuple[list, dict]:
+    """A corpus step's outcomes, and what it says it removed (boilerplate lines) when it says so. A step that can
+    spread its work (near dedup's hashing) gets the run's pool: one pool per run, started once."""
     reporting = CORPUS_STEP_REPORTS.get(step.name)
     if reporting is not None:
         return reporting(texts, **step.arguments())
-    return step_function(step.name)(texts, **step.arguments()), {}
+    function = step_function(step.name)
+    if step.name in PARALLEL_CORPUS_STEPS and pool.workers > 1:
+        return function(texts, **step.arguments(), pool_map=pool.map), {}
+    return function(texts, **step.arguments()), {}
 
 
 def _name_originals(outcomes: list, names: list[str]) -> list:

@@ -51,8 +51,10 @@ def is_corpus_step(name: str) -> bool:
 
 
 def default_params(name: str) -> dict:
+    """A step's parameters and their defaults; keyword-only ones (a process pool) are the run's, not the recipe's."""
     signature = inspect.signature(step_function(name))
-    return {p.name: p.default for p in list(signature.parameters.values())[1:] if p.default is not inspect.Parameter.empty}
+    return {p.name: p.default for p in list(signature.parameters.values())[1:]
+            if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.KEYWORD_ONLY}
 
 
 @dataclass
