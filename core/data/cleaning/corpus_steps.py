@@ -12,9 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSH
 
-from core.data.cleaning.minhash import signatures
+from core.data.cleaning.minhash import permutations, permuted_minimums
 from core.data.cleaning.outcome import Dropped, Outcome
 from core.data.cleaning.steps import LABEL_ENDS
 
@@ -192,6 +191,8 @@ def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, se
     # Every LSH candidate is checked against its signature below, so a false positive costs one comparison
     # while a false negative keeps a duplicate: weight the band layout against misses (at threshold 0.8 this
     # gives 14 bands of 9 rows, missing a 93%-similar pair about 1 time in 30,000 instead of 1 in 85).
+    from datasketch import MinHashLSH  # here: the pool's workers import this module and need no scipy
+
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
     signatures: dict[int, np.ndarray] = {}  # kept documents' hash values: all we need for the Jaccard estimate
     minhashes = _minhashes(texts, num_perm, seed, pool_map)
@@ -219,18 +220,17 @@ PARALLEL_MIN_DOCS = 5_000  # below this, starting worker processes costs more th
 PARALLEL_CHUNK_DOCS = 2_000
 
 
-def _hashvalues(texts: list[str], num_perm: int, seed: int) -> list[tuple[np.ndarray, str]]:
-    return [(values, "affine32") for values in signatures(texts, num_perm, seed)]
-
-
 def _minhashes(texts: list[str], num_perm: int, seed: int, pool_map: Callable | None):
     """MinHashes in document order. Hashing is most of near dedup's time and needs no order, so a large corpus
     is hashed in the pool when there is one; only the index (cheap, and order matters) stays in this process."""
+    from datasketch import LeanMinHash
+
     chunks = [texts[i : i + PARALLEL_CHUNK_DOCS] for i in range(0, len(texts), PARALLEL_CHUNK_DOCS)]
     if pool_map is None or len(texts) < PARALLEL_MIN_DOCS:
         pool_map = map
-    for part in pool_map(_hashvalues, chunks, [num_perm] * len(chunks), [seed] * len(chunks)):
-        yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
+    a, b = permutations(num_perm, seed)
+    for part in pool_map(permuted_minimums, chunks, [a] * len(chunks), [b] * len(chunks)):
+        yield from (LeanMinHash(seed=seed, hashvalues=values, scheme="affine32") for values in part)
 
 
 # Corpus steps that also say what they removed: the pipeline calls these instead, for the report and the preview.

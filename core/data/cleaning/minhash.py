@@ -161,18 +161,47 @@ def _word_shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return docs, substring_hashes(joined, first, last)
 
 
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's own "affine32" permutations (a, b) for the seed. Taken in the main process and handed to the
+    hashing workers, which so never import datasketch (it pulls in scipy: half a second per process)."""
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
 def signatures(texts: list[str], num_perm: int, seed: int) -> list[np.ndarray]:
     """datasketch "affine32" MinHash values (uint32, num_perm of them) of each document's shingles; a document
     without shingles gets the empty signature (every value the maximum), as datasketch gives it."""
-    from datasketch import MinHash
+    return permuted_minimums(texts, *permutations(num_perm, seed))
 
-    a, b = (p.astype(np.uint32) for p in MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations)
-    empty = np.full(num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
-    out = []
-    for hashes in shingle_hashes(texts):
-        values = empty.copy()
-        for at in range(0, len(hashes), PERMUTATION_ROWS):
-            block = hashes[at : at + PERMUTATION_ROWS, None] * a + b  # uint32: wraps mod 2^32, as datasketch's
-            np.minimum(values, block.min(axis=0), out=values)
-        out.append(values)
+
+def permuted_minimums(texts: list[str], a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """Per document, min(a * h + b) over its shingle hashes h, per permutation (uint32 arithmetic, wrapping as
+    datasketch's does). Short documents are stacked into blocks of up to PERMUTATION_ROWS shingles, so that
+    they cost no numpy calls of their own (one reduceat takes each one's minimum); a long one goes alone, in
+    slices of that many rows."""
+    empty = np.full(len(a), np.iinfo(np.uint32).max, dtype=np.uint32)
+    out = [empty] * len(texts)
+    hashes = shingle_hashes(texts)
+    group: list[int] = []
+    rows = 0
+    for doc in [d for d, h in enumerate(hashes) if len(h)] + [None]:  # None: flush the last group
+        size = len(hashes[doc]) if doc is not None else 0
+        if group and (doc is None or rows + size > PERMUTATION_ROWS):
+            block = np.concatenate([hashes[d] for d in group])[:, None] * a + b
+            offsets = np.cumsum([0] + [len(hashes[d]) for d in group[:-1]])
+            for d, values in zip(group, np.minimum.reduceat(block, offsets, axis=0)):
+                out[d] = values
+            group, rows = [], 0
+        if doc is None:
+            break
+        if size > PERMUTATION_ROWS:
+            values = empty.copy()
+            for at in range(0, size, PERMUTATION_ROWS):
+                np.minimum(values, (hashes[doc][at : at + PERMUTATION_ROWS, None] * a + b).min(axis=0), out=values)
+            out[doc] = values
+        else:
+            group.append(doc)
+            rows += size
     return out
