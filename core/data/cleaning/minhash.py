@@ -23,7 +23,7 @@ from core.text import CJK_WORD_RANGES
 SHINGLE_SIZE = 5
 CJK_DOMINANT_FRACTION = 0.3  # above this share of CJK characters (whitespace not counted), shingle by characters
 BATCH_CHARS = 1 << 20  # code points hashed together: big enough to amortise numpy calls, small in memory
-PERMUTATION_ROWS = 4096  # shingles permuted at once (a 2 MB block of uint32 for 128 permutations)
+PERMUTATION_ROWS = 16384  # shingles permuted at once (an 8 MB block of uint32 for 128 permutations)
 
 _P = np.uint64(0x100000001B3)  # odd: invertible mod 2^64
 _LENGTH_MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -189,9 +189,11 @@ def permuted_minimums(texts: list[str], a: np.ndarray, b: np.ndarray) -> list[np
     for doc in [d for d, h in enumerate(hashes) if len(h)] + [None]:  # None: flush the last group
         size = len(hashes[doc]) if doc is not None else 0
         if group and (doc is None or rows + size > PERMUTATION_ROWS):
-            block = np.concatenate([hashes[d] for d in group])[:, None] * a + b
+            # Permutations along the rows and shingles along the columns: reduceat then runs along contiguous
+            # memory (twice as fast as the transposed layout).
+            block = a[:, None] * np.concatenate([hashes[d] for d in group]) + b[:, None]
             offsets = np.cumsum([0] + [len(hashes[d]) for d in group[:-1]])
-            for d, values in zip(group, np.minimum.reduceat(block, offsets, axis=0)):
+            for d, values in zip(group, np.ascontiguousarray(np.minimum.reduceat(block, offsets, axis=1).T)):
                 out[d] = values
             group, rows = [], 0
         if doc is None:
