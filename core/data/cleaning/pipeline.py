@@ -166,14 +166,12 @@ def preview(recipe: Recipe, texts: list[str], sources: list[str] | None = None, 
 
 def _run_corpus_step(step: StepConfig, texts: list[str], pool: _Workers) -> tuple[list, dict]:
     """A corpus step's outcomes, and what it says it removed (boilerplate lines) when it says so. A step that can
-    spread its work (near dedup's hashing) gets the run's pool: one pool per run, started once."""
+    spread its work gets the run's pool: one pool per run, started once."""
     reporting = CORPUS_STEP_REPORTS.get(step.name)
-    if reporting is not None:
-        return reporting(texts, **step.arguments())
-    function = step_function(step.name)
-    if step.name in PARALLEL_CORPUS_STEPS and pool.workers > 1:
-        return function(texts, **step.arguments(), pool_map=pool.map), {}
-    return function(texts, **step.arguments()), {}
+    function = reporting or step_function(step.name)
+    spread = {"pool_map": pool.map} if step.name in PARALLEL_CORPUS_STEPS and pool.workers > 1 else {}
+    result = function(texts, **step.arguments(), **spread)
+    return result if reporting is not None else (result, {})
 
 
 def _name_originals(outcomes: list, names: list[str]) -> list:
