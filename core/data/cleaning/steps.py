@@ -82,18 +82,6 @@ def _join_wrapped_cjk(html: str) -> str:
     return "".join(part if i % 2 else _WRAPPED_CJK_RE.sub("", part) for i, part in enumerate(parts))
 
 
-@lru_cache(maxsize=1)
-def _extractor():
-    """trafilatura's options, made once (making them reads its config file: a tenth of the time per page).
-    fast: no second opinion from readability and jusText, which took half the time; on the sample corpus's
-    pages and the nine real pages of ../shared/data/html the text is the same with or without it, and F1
-    against the articles too (`python -m core bench clean` reports it)."""
-    from trafilatura.settings import Extractor  # imported here: it pulls in lxml, which plain text never needs
-
-    return Extractor(output_format="xml", fast=True, precision=True, comments=False, tables=False, images=False,
-                     formatting=False, dedup=False)
-
-
 def _extract_main_content(page: str) -> str | None:
     """trafilatura's main-content extraction, with paragraphs separated by blank lines.
 
@@ -101,13 +89,11 @@ def _extract_main_content(page: str) -> str | None:
     so we take the XML output and lay it out ourselves: one paragraph per block, <lb/> as a line break.
     """
     from lxml import etree
-    from trafilatura import bare_extraction
-    from trafilatura.core import determine_returnstring
 
-    # bare_extraction + determine_returnstring is trafilatura.extract without its content fingerprint (a
-    # quarter of the time in fast mode, and the XML's metadata that carries it is never read here).
-    document = bare_extraction(page, options=_extractor(), as_dict=False)
-    xml = determine_returnstring(document, _extractor()) if document is not None else None
+    # imported here: trafilatura pulls in lxml and friends, which plain-text runs never need
+    from core.data.cleaning.extraction import main_content_xml
+
+    xml = main_content_xml(page)
     if not xml:
         return None
     try:
