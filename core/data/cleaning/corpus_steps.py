@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 
@@ -222,43 +223,53 @@ def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, se
     Documents go in order and only kept ones enter the index, so of a cluster of near copies the first stays.
     With `pool_map` (a process pool's map: the cleaning run's own), a large corpus is hashed on every core.
     """
-    # Every LSH candidate is checked against its signature below, so a false positive costs one comparison
-    # while a false negative keeps a duplicate: weight the band layout against misses (at threshold 0.8 this
-    # gives 14 bands of 9 rows, missing a 93%-similar pair about 1 time in 30,000 instead of 1 in 85).
-    from datasketch import MinHashLSH  # here: the pool's workers import this module and need no scipy
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
-    signatures: dict[int, np.ndarray] = {}  # kept documents' hash values: all we need for the Jaccard estimate
-    minhashes = _minhashes(texts, num_perm, seed, pool_map)
+    bands, rows = _band_layout(threshold, num_perm)
+    values = _signatures(texts, num_perm, seed, pool_map)
+    # The LSH index is datasketch's MinHashLSH (same bands: two documents are candidates when all the values
+    # of one band agree), kept as plain dicts keyed by each band's values: datasketch's per-band byte keys
+    # and storage layer took a tenth of the whole cleaning run, in the one process that cannot share work.
+    keys = values[:, : bands * rows].reshape(len(texts) * bands, rows).tolist()
+    index: list[dict[tuple, list[int]]] = [{} for _ in range(bands)]
+    empty = (values == np.iinfo(np.uint32).max).all(axis=1)  # no words at all: another step's business
     out: list[Outcome] = []
-    for i, (text, mh) in enumerate(zip(texts, minhashes)):
-        if mh.is_empty():  # no words at all: nothing to compare; empty texts are another step's business
+    for i, text in enumerate(texts):
+        if empty[i]:
             out.append(text)
             continue
+        mine = [tuple(keys[i * bands + band]) for band in range(bands)]
+        candidates = sorted({j for band, key in enumerate(mine) for j in index[band].get(key, ())})
         best, best_sim = -1, -1.0
-        for j in lsh.query(mh):
-            sim = float(np.count_nonzero(signatures[j] == mh.hashvalues)) / num_perm
-            if sim > best_sim or (sim == best_sim and j < best):
-                best, best_sim = j, sim
+        if candidates:
+            same = np.count_nonzero(values[candidates] == values[i], axis=1)
+            k = int(np.argmax(same))  # the first of the most similar: the earliest document
+            best, best_sim = candidates[k], float(same[k]) / num_perm
         if best_sim >= threshold:
             sim = round(best_sim, 2)
             out.append(Dropped("near_duplicate", f"{sim:.0%} similar to document #{best}", {"of": best, "similarity": sim}))
         else:
-            lsh.insert(i, mh, check_duplication=False)
-            signatures[i] = mh.hashvalues
+            for band, key in enumerate(mine):
+                index[band].setdefault(key, []).append(i)
             out.append(text)
     return out
 
 
+@cache
+def _band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's choice of bands and rows. Every LSH candidate is checked against its signature, so a false
+    positive costs one comparison while a false negative keeps a duplicate: the layout is weighted against
+    misses (at threshold 0.8: 14 bands of 9 rows, missing a 93%-similar pair about 1 time in 30,000 instead of
+    1 in 85)."""
+    from datasketch import MinHashLSH  # here: the pool's workers import this module and need no scipy
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
+    return lsh.b, lsh.r
 
 
-def _minhashes(texts: list[str], num_perm: int, seed: int, pool_map: Callable | None):
-    """MinHashes in document order. Hashing is most of near dedup's time and needs no order, so a large corpus
-    is hashed in the pool when there is one; only the index (cheap, and order matters) stays in this process."""
-    from datasketch import LeanMinHash
-
-    for values in _in_chunks(permuted_minimums, texts, pool_map, *permutations(num_perm, seed)):
-        yield LeanMinHash(seed=seed, hashvalues=values, scheme="affine32")
+def _signatures(texts: list[str], num_perm: int, seed: int, pool_map: Callable | None) -> np.ndarray:
+    """datasketch "affine32" MinHash values, one row per document. Hashing is most of near dedup's time and
+    needs no order, so a large corpus is hashed in the pool when there is one."""
+    rows = list(_in_chunks(permuted_minimums, texts, pool_map, *permutations(num_perm, seed)))
+    return np.stack(rows) if rows else np.zeros((0, num_perm), dtype=np.uint32)
 
 
 # Corpus steps that also say what they removed: the pipeline calls these instead, for the report and the preview.
