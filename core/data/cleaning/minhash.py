@@ -5,8 +5,7 @@ Each shingle is a string (five lower-cased words joined by single spaces, or fiv
 whitespace removed; the whole sequence when shorter). Its hash is a polynomial over its code points, read off
 prefix sums of the whole batch (mod 2^64, where P is odd and so invertible), then avalanched with the MurmurHash3
 64-bit finalizer and folded to 32 bits. The signature is datasketch's "affine32" one: per permutation,
-min(a * h + b) in uint32 with datasketch's own (a, b) for the seed, so `LeanMinHash` and `MinHashLSH` take it as
-theirs. This replaces a Python set of encoded shingles and a `zlib.crc32` call per shingle (5 MB/s per core, most
+min(a * h + b) in uint32 with datasketch's own (a, b) for the seed, as datasketch's `MinHash` computes it. This replaces a Python set of encoded shingles and a `zlib.crc32` call per shingle (5 MB/s per core, most
 of the default recipe's time) with array arithmetic; the estimate is the same kind of estimate of the same Jaccard
 similarity, though not bit for bit the same number as before.
 

@@ -2,7 +2,10 @@
 
 A step that changes nothing returns the very same string, so the pipeline can count "changed" documents cheaply.
 A full run pushes tens of MB through these, so regexes are compiled here once and every step does its cheapest
-check first (no '<' means no HTML, pure ASCII means no mojibake, and so on).
+check first (no '<' means no HTML, pure ASCII means no mojibake, and so on). The steps whose checks are character
+counts also come in a batch form (BATCH_FUNCTIONS) that counts for a whole chunk of documents at once with numpy
+lookup tables made from the same regexes (charclass); the pipeline runs those, the per-document form is a batch
+of one.
 """
 
 from __future__ import annotations
