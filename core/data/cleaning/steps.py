@@ -370,7 +370,6 @@ def filter_characters(text: str, punctuation: str = DEFAULT_PUNCTUATION) -> str:
 # --- 7. quality_filter ------------------------------------------------------------------------------------------
 
 _SYMBOL_RE = re.compile(f"[^\\w\\s{_MARKS}{re.escape(DEFAULT_PUNCTUATION)}]")
-_WHITESPACE_RE = re.compile(r"\s+")
 # Tokens for the n-gram rule: each CJK character alone (Chinese and Japanese do not separate words by spaces, so
 # characters are the practical token), otherwise runs of other word characters (Latin, Cyrillic... words).
 _TOKEN_RE = re.compile(f"[{_CJK_WORD}]|[^\\W{_CJK_WORD}]+")
