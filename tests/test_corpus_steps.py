@@ -7,6 +7,7 @@ import random
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.data.cleaning.corpus_steps import (
@@ -314,3 +315,16 @@ def test_vectorized_shingle_hashes_are_the_shingles():
     for _ in range(3000):
         i, j = rng.randrange(len(texts)), rng.randrange(len(texts))
         assert len(hashes[i] & hashes[j]) == len(shingle_sets[i] & shingle_sets[j]), (texts[i], texts[j])
+
+
+@pytest.mark.parametrize("num_perm, seed", [(128, 1), (64, 7), (256, 12345)])
+def test_minhash_permutations_are_datasketchs(num_perm, seed):
+    # Drawn without importing datasketch (scipy costs every process half a second): they must be its own.
+    from datasketch import MinHash
+
+    from core.data.cleaning.minhash import permutations
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    mine = permutations(num_perm, seed)
+    assert np.array_equal(mine[0], a) and np.array_equal(mine[1], b)
+    assert mine[0].dtype == mine[1].dtype == np.uint32

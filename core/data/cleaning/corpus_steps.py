@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
+from itertools import chain
 
 import numpy as np
 
@@ -202,14 +203,13 @@ def _exact_keys(texts: list[str]) -> list[bytes]:
     return [hashlib.blake2b(normalize_for_exact(text).encode("utf-8"), digest_size=16).digest() for text in texts]
 
 
-def _in_chunks(function, texts: list[str], pool_map: Callable | None, *arguments):
-    """function(chunk, *arguments) over chunks of the texts, in the pool for a large corpus, else here; its
-    results in document order, one by one."""
+def _in_chunks(function, texts: list[str], pool_map: Callable | None, *arguments) -> Iterator:
+    """function(chunk, *arguments) over chunks of the texts, in the pool for a large corpus (handed to it at
+    once), else here; its results in document order, one by one."""
     chunks = [texts[i : i + PARALLEL_CHUNK_DOCS] for i in range(0, len(texts), PARALLEL_CHUNK_DOCS)]
     if pool_map is None or len(texts) < PARALLEL_MIN_DOCS:
         pool_map = map
-    for part in pool_map(function, chunks, *([argument] * len(chunks) for argument in arguments)):
-        yield from part
+    return chain.from_iterable(pool_map(function, chunks, *([argument] * len(chunks) for argument in arguments)))
 
 
 # ---------------------------------------------------------------- near duplicates
@@ -223,8 +223,9 @@ def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, se
     Documents go in order and only kept ones enter the index, so of a cluster of near copies the first stays.
     With `pool_map` (a process pool's map: the cleaning run's own), a large corpus is hashed on every core.
     """
-    bands, rows = _band_layout(threshold, num_perm)
-    values = _signatures(texts, num_perm, seed, pool_map)
+    hashed = _in_chunks(permuted_minimums, texts, pool_map, *permutations(num_perm, seed))  # started in the pool
+    bands, rows = _band_layout(threshold, num_perm)  # meanwhile (importing datasketch takes half a second)
+    values = np.stack(list(hashed)) if texts else np.zeros((0, num_perm), dtype=np.uint32)
     # The LSH index is datasketch's MinHashLSH (same bands: two documents are candidates when all the values
     # of one band agree), kept as plain dicts keyed by each band's values: datasketch's per-band byte keys
     # and storage layer took a tenth of the whole cleaning run, in the one process that cannot share work.
@@ -263,13 +264,6 @@ def _band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
     return lsh.b, lsh.r
-
-
-def _signatures(texts: list[str], num_perm: int, seed: int, pool_map: Callable | None) -> np.ndarray:
-    """datasketch "affine32" MinHash values, one row per document. Hashing is most of near dedup's time and
-    needs no order, so a large corpus is hashed in the pool when there is one."""
-    rows = list(_in_chunks(permuted_minimums, texts, pool_map, *permutations(num_perm, seed)))
-    return np.stack(rows) if rows else np.zeros((0, num_perm), dtype=np.uint32)
 
 
 # Corpus steps that also say what they removed: the pipeline calls these instead, for the report and the preview.

@@ -161,12 +161,13 @@ def _word_shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's own "affine32" permutations (a, b) for the seed. Taken in the main process and handed to the
-    hashing workers, which so never import datasketch (it pulls in scipy: half a second per process)."""
-    from datasketch import MinHash
-
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-    return a.astype(np.uint32), b.astype(np.uint32)
+    """datasketch's "affine32" permutations (a, b) for the seed, drawn as datasketch's MinHash draws them
+    (tests/test_corpus_steps.py checks them against it): importing datasketch pulls in scipy, half a second per
+    process, which the hashing workers and the start of near dedup would otherwise wait for."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)  # odd: a bijection
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def signatures(texts: list[str], num_perm: int, seed: int) -> list[np.ndarray]:
