@@ -28,11 +28,26 @@ def test_default_recipe_round_trips_and_has_the_agreed_steps_on():
     ('{"steps": 3}', "steps"),
     ('{"steps": [{"name": "shout"}]}', "unknown cleaning step 'shout'"),
     ('{"steps": [{"name": "near_dedup", "params": {"treshold": 0.5}}]}', "no parameter treshold"),
-    ('{"steps": [{"name": "near_dedup", "params": {"threshold": "high"}}]}', "should be like"),
+    ('{"steps": [{"name": "near_dedup", "params": {"threshold": "high"}}]}',
+     "^step 'near_dedup': parameter threshold must be a number, not the string \"high\"$"),
+    ('{"steps": [{"name": "near_dedup", "params": {"threshold": NaN}}]}', "threshold must be a finite number"),
+    ('{"steps": [{"name": "quality_filter", "params": {"min_words": 2.5}}]}', "min_words must be a whole number"),
+    ('{"steps": [{"name": "quality_filter", "params": {"min_words": true}}]}', "min_words must be a whole number"),
+    ('{"steps": [{"name": "language_filter", "params": {"languages": ["en", 7]}}]}', r"languages\[1\] must be"),
+    ('{"steps": [{"name": "near_dedup", "enabled": "yes"}]}', "enabled must be true or false"),
 ])
 def test_bad_recipes_say_what_is_wrong(bad, message):
     with pytest.raises(UserError, match=message):
         Recipe.from_json(bad)
+
+
+def test_recipe_parameters_take_json_numbers_and_lists_as_their_types():
+    recipe = Recipe.from_json('{"steps": [{"name": "quality_filter", "params": {"min_words": 8.0, "max_symbol_ratio": 1}},'
+                              ' {"name": "language_filter", "params": {"languages": ["en", "fr"]}}]}')
+    params = recipe.step("quality_filter").params
+    assert params == {"min_words": 8, "max_symbol_ratio": 1.0}
+    assert type(params["min_words"]) is int and type(params["max_symbol_ratio"]) is float
+    assert recipe.step("language_filter").params["languages"] == ("en", "fr")
 
 
 def test_parameters_come_from_the_step_functions():
@@ -62,15 +77,25 @@ def test_counts_add_up_and_traces_say_who_did_what():
     assert json.loads(json.dumps(report))["docs_out"] == 2
 
 
-def test_parallel_run_equals_serial(monkeypatch):
+def test_parallel_run_equals_serial_and_starts_one_pool(monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+
+    import core.data.cleaning.corpus_steps as corpus_steps
     import core.data.cleaning.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "CHUNK_CHARS", 5_000)  # several chunks from the small corpus
+    monkeypatch.setattr(corpus_steps, "PARALLEL_MIN_DOCS", 10)  # near dedup hashes in the pool too
+    monkeypatch.setattr(corpus_steps, "PARALLEL_CHUNK_DOCS", 16)
+    pools = []
+    start = ProcessPoolExecutor.__init__
+    monkeypatch.setattr(ProcessPoolExecutor, "__init__", lambda self, *a, **k: pools.append(1) or start(self, *a, **k))
     texts = sample_texts()
     serial = clean(Recipe.default(), texts, workers=1)
+    assert pools == []
     parallel = clean(Recipe.default(), texts, workers=2)
     assert parallel.texts == serial.texts
     assert [vars(s) for s in parallel.steps] == [vars(s) for s in serial.steps]
+    assert len(pools) == 1  # the per-document steps and near dedup's hashing share the run's pool
 
 
 def test_tokens_are_counted_with_a_tokenizer(starter_dir):

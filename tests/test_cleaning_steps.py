@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import pytest
 
 from core.data.cleaning.outcome import Dropped
 from core.data.cleaning.steps import (
+    BATCH_FUNCTIONS,
     STEP_FUNCTIONS,
     convert_chinese,
     filter_characters,
@@ -263,3 +265,19 @@ def test_step_functions_in_recipe_order():
         "quality_filter",
         "language_filter",
     ]
+
+
+@pytest.mark.parametrize("name, params", [
+    ("fix_mojibake", {}), ("normalize_width", {}), ("quality_filter", {}),
+    ("quality_filter", {"repetition_min_words": 5, "max_top_ngram_fraction": 0.1}),
+])
+def test_a_step_over_many_documents_at_once_gives_what_it_gives_one_at_a_time(name, params):
+    # The pipeline runs these steps over whole chunks (counts in one numpy pass): nothing may leak between
+    # neighbouring documents (full-width symbols at a document's edge, tokens, repeated lines).
+    rng = random.Random(0)
+    pieces = ["a", "Ab", "the ", "哈", "春风", "，", "ＡＢ", "＠", "．", "１２", "\u3000", "\n", "cafÃ©", "&amp;", "\x07", "#$%",
+              "😀", "e\u0301", " ", "buy now ", "\U00020000"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 200))) for _ in range(400)]
+    texts += ["buy now " * 120, "哈哈" * 120, "", "＠", "ａ＠", "中＠"]
+    one = STEP_FUNCTIONS[name]
+    assert BATCH_FUNCTIONS[name](texts, **params) == [one(text, **params) for text in texts]

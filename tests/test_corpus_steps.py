@@ -7,6 +7,7 @@ import random
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.data.cleaning.corpus_steps import (
@@ -270,6 +271,9 @@ def test_registry():
 
 
 def test_near_dedup_on_several_cores_equals_one(monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     import core.data.cleaning.corpus_steps as corpus_steps
 
     base = [f"document {i} " + " ".join(f"w{(i * 7 + k) % 997}" for k in range(60)) for i in range(300)]
@@ -277,7 +281,8 @@ def test_near_dedup_on_several_cores_equals_one(monkeypatch):
     serial = near_dedup(texts)
     monkeypatch.setattr(corpus_steps, "PARALLEL_MIN_DOCS", 100)
     monkeypatch.setattr(corpus_steps, "PARALLEL_CHUNK_DOCS", 64)
-    assert near_dedup(texts) == serial
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+        assert near_dedup(texts, pool_map=pool.map) == serial
     assert sum(isinstance(o, Dropped) for o in serial) >= 50
 
 
@@ -310,3 +315,16 @@ def test_vectorized_shingle_hashes_are_the_shingles():
     for _ in range(3000):
         i, j = rng.randrange(len(texts)), rng.randrange(len(texts))
         assert len(hashes[i] & hashes[j]) == len(shingle_sets[i] & shingle_sets[j]), (texts[i], texts[j])
+
+
+@pytest.mark.parametrize("num_perm, seed", [(128, 1), (64, 7), (256, 12345)])
+def test_minhash_permutations_are_datasketchs(num_perm, seed):
+    # Drawn without importing datasketch (scipy costs every process half a second): they must be its own.
+    from datasketch import MinHash
+
+    from core.data.cleaning.minhash import permutations
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    mine = permutations(num_perm, seed)
+    assert np.array_equal(mine[0], a) and np.array_equal(mine[1], b)
+    assert mine[0].dtype == mine[1].dtype == np.uint32

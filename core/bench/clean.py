@@ -10,8 +10,10 @@ import os
 import random
 import re
 import time
+from collections import Counter
 
 from core.hardware import detect
+from core.text import CJK_WORD_RANGES
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
@@ -44,6 +46,23 @@ def generated_corpus(megabytes: float, seed: int = 0, doc_chars: int = 2500) -> 
     return docs
 
 
+_TOKEN = re.compile(f"[{CJK_WORD_RANGES}]|[^\\W{CJK_WORD_RANGES}]+")  # a CJK character, or a run of other \w
+
+
+def article_f1(page: str, extracted: str) -> float:
+    """Bag-of-tokens F1 of the text extracted from a sample page against the text of its <article>, where the
+    sample pages hold their story (tokens: words, and each CJK character alone)."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    gold = Counter(_TOKEN.findall(LexborHTMLParser(page).css_first("article").text(separator=" ")))
+    got = Counter(_TOKEN.findall(extracted))
+    common = sum((gold & got).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(got.values()), common / sum(gold.values())
+    return 2 * precision * recall / (precision + recall)
+
+
 def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 100) -> dict:
     from core.data.cleaning.pipeline import clean, preview
     from core.data.cleaning.recipe import Recipe, StepConfig
@@ -59,8 +78,9 @@ def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 10
     html = [pages[i % len(pages)] for i in range(int(html_mb * 1e6 / (sum(map(len, pages)) / len(pages))))]
     html_bytes = sum(len(p.encode("utf-8")) for p in html)
     started = time.perf_counter()
-    clean(Recipe([StepConfig("html_to_text", params={"mode": "extract"})]), html, workers=workers)
+    extracted = clean(Recipe([StepConfig("html_to_text", params={"mode": "extract"})]), html, workers=workers)
     html_seconds = time.perf_counter() - started
+    html_f1 = sum(map(article_f1, html[: len(pages)], extracted.texts[: len(pages)])) / len(pages)
 
     big = plain * max(1, round(preview_mb / plain_mb))  # repeats are fine: the preview samples
     started = time.perf_counter()
@@ -75,6 +95,7 @@ def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 10
         "plain_docs_out": len(result.texts),
         "html_mb_per_s": round(html_bytes / 1e6 / html_seconds, 2),
         "html_pages": len(html),
+        "html_f1": round(html_f1, 4),
         "preview_seconds": round(preview_seconds, 3),
         "preview_corpus_mb": round(sum(len(d.encode("utf-8")) for d in big) / 1e6, 1),
         "workers": workers,

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from collections.abc import Callable, Iterator
+from functools import cache
+from itertools import chain
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSH
 
-from core.data.cleaning.minhash import signatures
+from core.data.cleaning.minhash import permutations, permuted_minimums
 from core.data.cleaning.outcome import Dropped, Outcome
 from core.data.cleaning.steps import LABEL_ENDS
 
 _WHITESPACE = re.compile(r"\s+")
+# With the cleaning run's process pool, near dedup hands the order-free part of its work (hashing) to the pool in
+# chunks of documents, from this many documents on (fewer are not worth shipping).
+PARALLEL_MIN_DOCS = 5_000
+PARALLEL_CHUNK_DOCS = 2_000
 
 
 # ---------------------------------------------------------------- boilerplate lines
@@ -181,63 +184,72 @@ def exact_dedup(texts: list[str]) -> list[Outcome]:
 # ---------------------------------------------------------------- near duplicates
 
 
-def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, seed: int = 1) -> list[Outcome]:
+def _in_chunks(function, texts: list[str], pool_map: Callable | None, *arguments) -> Iterator:
+    """function(chunk, *arguments) over chunks of the texts, in the pool for a large corpus (handed to it at
+    once), else here; its results in document order, one by one."""
+    chunks = [texts[i : i + PARALLEL_CHUNK_DOCS] for i in range(0, len(texts), PARALLEL_CHUNK_DOCS)]
+    if pool_map is None or len(texts) < PARALLEL_MIN_DOCS:
+        pool_map = map
+    return chain.from_iterable(pool_map(function, chunks, *([argument] * len(chunks) for argument in arguments)))
+
+
+def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, seed: int = 1, *,
+               pool_map: Callable | None = None) -> list[Outcome]:
     """Drop documents that are at least `threshold` similar (estimated Jaccard of shingles) to an earlier kept one.
 
     MinHash LSH finds candidates; the estimated Jaccard against each candidate's stored signature decides.
     Documents go in order and only kept ones enter the index, so of a cluster of near copies the first stays.
+    With `pool_map` (a process pool's map: the cleaning run's own), a large corpus is hashed on every core.
     """
-    # Every LSH candidate is checked against its signature below, so a false positive costs one comparison
-    # while a false negative keeps a duplicate: weight the band layout against misses (at threshold 0.8 this
-    # gives 14 bands of 9 rows, missing a 93%-similar pair about 1 time in 30,000 instead of 1 in 85).
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
-    signatures: dict[int, np.ndarray] = {}  # kept documents' hash values: all we need for the Jaccard estimate
-    minhashes = _minhashes(texts, num_perm, seed)
+    hashed = _in_chunks(permuted_minimums, texts, pool_map, *permutations(num_perm, seed))  # started in the pool
+    bands, rows = _band_layout(threshold, num_perm)  # meanwhile (importing datasketch takes half a second)
+    values = np.stack(list(hashed)) if texts else np.zeros((0, num_perm), dtype=np.uint32)
+    # The LSH index is datasketch's MinHashLSH (same bands: two documents are candidates when all the values
+    # of one band agree), kept as plain dicts keyed by each band's values: datasketch's per-band byte keys
+    # and storage layer took a tenth of the whole cleaning run, in the one process that cannot share work.
+    keys = values[:, : bands * rows].reshape(len(texts) * bands, rows).tolist()
+    index: list[dict[tuple, list[int]]] = [{} for _ in range(bands)]
+    empty = (values == np.iinfo(np.uint32).max).all(axis=1)  # no words at all: another step's business
     out: list[Outcome] = []
-    for i, (text, mh) in enumerate(zip(texts, minhashes)):
-        if mh.is_empty():  # no words at all: nothing to compare; empty texts are another step's business
+    for i, text in enumerate(texts):
+        if empty[i]:
             out.append(text)
             continue
+        mine = [tuple(keys[i * bands + band]) for band in range(bands)]
+        candidates = sorted({j for band, key in enumerate(mine) for j in index[band].get(key, ())})
         best, best_sim = -1, -1.0
-        for j in lsh.query(mh):
-            sim = float(np.count_nonzero(signatures[j] == mh.hashvalues)) / num_perm
-            if sim > best_sim or (sim == best_sim and j < best):
-                best, best_sim = j, sim
+        if candidates:
+            same = np.count_nonzero(values[candidates] == values[i], axis=1)
+            k = int(np.argmax(same))  # the first of the most similar: the earliest document
+            best, best_sim = candidates[k], float(same[k]) / num_perm
         if best_sim >= threshold:
             sim = round(best_sim, 2)
             out.append(Dropped("near_duplicate", f"{sim:.0%} similar to document #{best}", {"of": best, "similarity": sim}))
         else:
-            lsh.insert(i, mh, check_duplication=False)
-            signatures[i] = mh.hashvalues
+            for band, key in enumerate(mine):
+                index[band].setdefault(key, []).append(i)
             out.append(text)
     return out
 
 
-PARALLEL_MIN_DOCS = 5_000  # below this, starting worker processes costs more than it saves
-PARALLEL_CHUNK_DOCS = 2_000
+@cache
+def _band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's choice of bands and rows. Every LSH candidate is checked against its signature, so a false
+    positive costs one comparison while a false negative keeps a duplicate: the layout is weighted against
+    misses (at threshold 0.8: 14 bands of 9 rows, missing a 93%-similar pair about 1 time in 30,000 instead of
+    1 in 85)."""
+    from datasketch import MinHashLSH  # here: the pool's workers import this module and need no scipy
 
-
-def _hashvalues(texts: list[str], num_perm: int, seed: int) -> list[tuple[np.ndarray, str]]:
-    return [(values, "affine32") for values in signatures(texts, num_perm, seed)]
-
-
-def _minhashes(texts: list[str], num_perm: int, seed: int):
-    """MinHashes in document order. Hashing is most of near dedup's time and needs no order, so a large corpus
-    is hashed on every core; only the index (cheap, and order matters) stays in this process."""
-    workers = min(os.cpu_count() or 1, 8)
-    chunks = [texts[i : i + PARALLEL_CHUNK_DOCS] for i in range(0, len(texts), PARALLEL_CHUNK_DOCS)]
-    if len(texts) < PARALLEL_MIN_DOCS or workers < 2:
-        parts = (_hashvalues(chunk, num_perm, seed) for chunk in chunks)
-        for part in parts:
-            yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for part in pool.map(_hashvalues, chunks, [num_perm] * len(chunks), [seed] * len(chunks)):
-            yield from (LeanMinHash(seed=seed, hashvalues=values, scheme=scheme) for values, scheme in part)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
+    return lsh.b, lsh.r
 
 
 # Corpus steps that also say what they removed: the pipeline calls these instead, for the report and the preview.
 CORPUS_STEP_REPORTS = {"remove_boilerplate_lines": boilerplate_removal}
+# Corpus steps that take the run's process pool (keyword `pool_map`) for the part of their work that needs no order.
+# (Exact dedup and boilerplate lines are not: shipping the corpus to the workers and back cost more than their
+# work, 9.4 s against 14.1 s for 50 MB with both cores.)
+PARALLEL_CORPUS_STEPS = {"near_dedup"}
 
 CORPUS_STEP_FUNCTIONS = {
     "remove_boilerplate_lines": remove_boilerplate_lines,

@@ -5,8 +5,7 @@ Each shingle is a string (five lower-cased words joined by single spaces, or fiv
 whitespace removed; the whole sequence when shorter). Its hash is a polynomial over its code points, read off
 prefix sums of the whole batch (mod 2^64, where P is odd and so invertible), then avalanched with the MurmurHash3
 64-bit finalizer and folded to 32 bits. The signature is datasketch's "affine32" one: per permutation,
-min(a * h + b) in uint32 with datasketch's own (a, b) for the seed, so `LeanMinHash` and `MinHashLSH` take it as
-theirs. This replaces a Python set of encoded shingles and a `zlib.crc32` call per shingle (5 MB/s per core, most
+min(a * h + b) in uint32 with datasketch's own (a, b) for the seed, as datasketch's `MinHash` computes it. This replaces a Python set of encoded shingles and a `zlib.crc32` call per shingle (5 MB/s per core, most
 of the default recipe's time) with array arithmetic; the estimate is the same kind of estimate of the same Jaccard
 similarity, though not bit for bit the same number as before.
 
@@ -23,7 +22,7 @@ from core.text import CJK_WORD_RANGES
 SHINGLE_SIZE = 5
 CJK_DOMINANT_FRACTION = 0.3  # above this share of CJK characters (whitespace not counted), shingle by characters
 BATCH_CHARS = 1 << 20  # code points hashed together: big enough to amortise numpy calls, small in memory
-PERMUTATION_ROWS = 4096  # shingles permuted at once (a 2 MB block of uint32 for 128 permutations)
+PERMUTATION_ROWS = 16384  # shingles permuted at once (an 8 MB block of uint32 for 128 permutations)
 
 _P = np.uint64(0x100000001B3)  # odd: invertible mod 2^64
 _LENGTH_MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -57,7 +56,7 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(33))
 
 
-def _window_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def substring_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """32-bit hashes of the strings codes[starts[i]:ends[i]]."""
     powers, inverses = _powers(len(codes) + 1)
     prefix = np.concatenate(([np.uint64(0)], np.cumsum((codes.astype(np.uint64) + np.uint64(1)) * powers[: len(codes)],
@@ -138,7 +137,7 @@ def _character_shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     owner = np.searchsorted(starts, keep, side="right") - 1
     units = np.arange(len(kept))
     docs, first, last = _windows(owner, units, units, len(texts))
-    return docs, _window_hashes(kept, first, last + 1)
+    return docs, substring_hashes(kept, first, last + 1)
 
 
 def _word_shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -158,21 +157,53 @@ def _word_shingles(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     chars = np.flatnonzero(is_word)
     joined[chars - np.repeat(word_starts - joined_starts, lengths)] = codes[chars]
     docs, first, last = _windows(owner, joined_starts, joined_starts + lengths, len(texts))
-    return docs, _window_hashes(joined, first, last)
+    return docs, substring_hashes(joined, first, last)
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's "affine32" permutations (a, b) for the seed, drawn as datasketch's MinHash draws them
+    (tests/test_corpus_steps.py checks them against it): importing datasketch pulls in scipy, half a second per
+    process, which the hashing workers and the start of near dedup would otherwise wait for."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)  # odd: a bijection
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def signatures(texts: list[str], num_perm: int, seed: int) -> list[np.ndarray]:
     """datasketch "affine32" MinHash values (uint32, num_perm of them) of each document's shingles; a document
     without shingles gets the empty signature (every value the maximum), as datasketch gives it."""
-    from datasketch import MinHash
+    return permuted_minimums(texts, *permutations(num_perm, seed))
 
-    a, b = (p.astype(np.uint32) for p in MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations)
-    empty = np.full(num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
-    out = []
-    for hashes in shingle_hashes(texts):
-        values = empty.copy()
-        for at in range(0, len(hashes), PERMUTATION_ROWS):
-            block = hashes[at : at + PERMUTATION_ROWS, None] * a + b  # uint32: wraps mod 2^32, as datasketch's
-            np.minimum(values, block.min(axis=0), out=values)
-        out.append(values)
+
+def permuted_minimums(texts: list[str], a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """Per document, min(a * h + b) over its shingle hashes h, per permutation (uint32 arithmetic, wrapping as
+    datasketch's does). Short documents are stacked into blocks of up to PERMUTATION_ROWS shingles, so that
+    they cost no numpy calls of their own (one reduceat takes each one's minimum); a long one goes alone, in
+    slices of that many rows."""
+    empty = np.full(len(a), np.iinfo(np.uint32).max, dtype=np.uint32)
+    out = [empty] * len(texts)
+    hashes = shingle_hashes(texts)
+    group: list[int] = []
+    rows = 0
+    for doc in [d for d, h in enumerate(hashes) if len(h)] + [None]:  # None: flush the last group
+        size = len(hashes[doc]) if doc is not None else 0
+        if group and (doc is None or rows + size > PERMUTATION_ROWS):
+            # Permutations along the rows and shingles along the columns: reduceat then runs along contiguous
+            # memory (twice as fast as the transposed layout).
+            block = a[:, None] * np.concatenate([hashes[d] for d in group]) + b[:, None]
+            offsets = np.cumsum([0] + [len(hashes[d]) for d in group[:-1]])
+            for d, values in zip(group, np.ascontiguousarray(np.minimum.reduceat(block, offsets, axis=1).T)):
+                out[d] = values
+            group, rows = [], 0
+        if doc is None:
+            break
+        if size > PERMUTATION_ROWS:
+            values = empty.copy()
+            for at in range(0, size, PERMUTATION_ROWS):
+                np.minimum(values, (hashes[doc][at : at + PERMUTATION_ROWS, None] * a + b).min(axis=0), out=values)
+            out[doc] = values
+        else:
+            group.append(doc)
+            rows += size
     return out

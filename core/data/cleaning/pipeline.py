@@ -14,9 +14,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 
-from core.data.cleaning.corpus_steps import CORPUS_STEP_REPORTS
+from core.data.cleaning.corpus_steps import CORPUS_STEP_REPORTS, PARALLEL_CORPUS_STEPS
 from core.data.cleaning.outcome import Dropped
 from core.data.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
+from core.data.cleaning.steps import BATCH_FUNCTIONS
 
 CHUNK_CHARS = 2_000_000  # work handed to one worker at a time: big enough to amortise pickling
 PREVIEW_DOCS = 200  # documents the preview cleans
@@ -124,7 +125,7 @@ def _run_stages(stages, current, sources, pool, detail, token_counts, traces, pr
         before = [current[i] for i in alive]
         if is_corpus_step(stage[0].name):
             step = stage[0]
-            results, removed_lines = _run_corpus_step(step, before)
+            results, removed_lines = _run_corpus_step(step, before, pool)
             results = _name_originals(results, [sources[i] for i in alive])
             stage_reports = [_report(step.name, before, results)]
             stage_reports[0].removed_lines = removed_lines
@@ -163,12 +164,14 @@ def preview(recipe: Recipe, texts: list[str], sources: list[str] | None = None, 
     return clean(recipe, sample, sample_sources, tokenizer=tokenizer, track=True), indices
 
 
-def _run_corpus_step(step: StepConfig, texts: list[str]) -> tuple[list, dict]:
-    """A corpus step's outcomes, and what it says it removed (boilerplate lines) when it says so."""
+def _run_corpus_step(step: StepConfig, texts: list[str], pool: _Workers) -> tuple[list, dict]:
+    """A corpus step's outcomes, and what it says it removed (boilerplate lines) when it says so. A step that can
+    spread its work gets the run's pool: one pool per run, started once."""
     reporting = CORPUS_STEP_REPORTS.get(step.name)
-    if reporting is not None:
-        return reporting(texts, **step.arguments())
-    return step_function(step.name)(texts, **step.arguments()), {}
+    function = reporting or step_function(step.name)
+    spread = {"pool_map": pool.map} if step.name in PARALLEL_CORPUS_STEPS and pool.workers > 1 else {}
+    result = function(texts, **step.arguments(), **spread)
+    return result if reporting is not None else (result, {})
 
 
 def _name_originals(outcomes: list, names: list[str]) -> list:
@@ -236,23 +239,28 @@ def _run_map_stage(stage, texts, pool: _Workers, detail, progress, number, total
 
 
 def _map_chunk(plan: list[tuple[str, dict]], texts: list[str], detail: bool):
-    """Run consecutive per-document steps over a chunk (in a worker process when parallel)."""
-    functions = [(step_function(name), arguments) for name, arguments in plan]
+    """Run consecutive per-document steps over a chunk (in a worker process when parallel), one step over all
+    its documents at a time, so that a step with a batch form (BATCH_FUNCTIONS) counts over the whole chunk."""
     reports = [StepReport(name) for name, _ in plan]
     per_step = [[] for _ in plan] if detail else None
-    finals = []
-    for text in texts:
-        outcome = text
-        for s, (function, arguments) in enumerate(functions):
-            if isinstance(outcome, Dropped):
-                if detail:
-                    per_step[s].append((None, None))
-                continue
-            before, outcome = outcome, function(outcome, **arguments)
-            _tally(reports[s], before, outcome)
-            if detail:
-                per_step[s].append((before, outcome))
-        finals.append(outcome)
+    finals: list = list(texts)
+    for s, (name, arguments) in enumerate(plan):
+        live = [i for i, outcome in enumerate(finals) if not isinstance(outcome, Dropped)]
+        before = [finals[i] for i in live]
+        batch = BATCH_FUNCTIONS.get(name)
+        if batch is not None:
+            outcomes = batch(before, **arguments)
+        else:
+            function = step_function(name)
+            outcomes = [function(text, **arguments) for text in before]
+        for i, text, outcome in zip(live, before, outcomes):
+            _tally(reports[s], text, outcome)
+            finals[i] = outcome
+        if detail:
+            pairs = [(None, None)] * len(texts)
+            for i, text, outcome in zip(live, before, outcomes):
+                pairs[i] = (text, outcome)
+            per_step[s] = pairs
     return finals, reports, per_step
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core import dataclass_json
 from core.data.cleaning.corpus_steps import CORPUS_STEP_FUNCTIONS
 from core.data.cleaning.presets import PRESETS
 from core.data.cleaning.steps import STEP_FUNCTIONS
@@ -51,8 +53,10 @@ def is_corpus_step(name: str) -> bool:
 
 
 def default_params(name: str) -> dict:
+    """A step's parameters and their defaults; keyword-only ones (a process pool) are the run's, not the recipe's."""
     signature = inspect.signature(step_function(name))
-    return {p.name: p.default for p in list(signature.parameters.values())[1:] if p.default is not inspect.Parameter.empty}
+    return {p.name: p.default for p in list(signature.parameters.values())[1:]
+            if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.KEYWORD_ONLY}
 
 
 @dataclass
@@ -117,20 +121,7 @@ class Recipe:
             raise UserError('a recipe is a JSON object with a "steps" list: save one from the Data page to see the shape')
         if data.get("version") == 1:
             data = _upgrade_version_1(data)
-        steps = []
-        for raw in data["steps"]:
-            if not isinstance(raw, dict) or "name" not in raw:
-                raise UserError(f'each recipe step needs a "name": got {raw!r}')
-            name = raw["name"]
-            defaults = default_params(name)  # raises for unknown steps
-            params = raw.get("params") or {}
-            unknown = set(params) - set(defaults)
-            if unknown:
-                raise UserError(
-                    f"step '{name}' has no parameter {', '.join(sorted(unknown))}: "
-                    f"its parameters are {', '.join(defaults) or 'none'}"
-                )
-            steps.append(StepConfig(name, bool(raw.get("enabled", True)), {k: _coerce(name, k, v, defaults[k]) for k, v in params.items()}))
+        steps = [_step_from_dict(raw) for raw in data["steps"]]
         recipe = cls(steps)
         recipe.check()
         return recipe
@@ -165,18 +156,21 @@ def _upgrade_version_1(data: dict) -> dict:
     return {**data, "version": VERSION, "steps": steps}
 
 
-def _coerce(step: str, name: str, value, default):
-    """JSON gives lists for tuples and ints for floats; anything else of the wrong type is an error."""
-    if isinstance(default, bool) or default is None:
-        ok = isinstance(value, bool) if isinstance(default, bool) else True
-    elif isinstance(default, (int, float)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = type(default)(value) if ok and not (isinstance(default, int) and isinstance(value, float) and value % 1) else value
-    elif isinstance(default, (tuple, list)):
-        ok = isinstance(value, (list, tuple))
-        value = tuple(value) if ok and isinstance(default, tuple) else value
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise UserError(f"step '{step}': parameter '{name}' should be like {default!r}, got {value!r}")
-    return value
+def _step_from_dict(raw) -> StepConfig:
+    """A step of a recipe read from JSON: its fields and its parameters checked against their types (the step
+    function's annotations) by the lab's one JSON reader, core.dataclass_json."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise UserError(f'each recipe step needs a "name": got {raw!r}')
+    name = raw["name"]
+    defaults = default_params(name)  # raises for unknown steps
+    step = dataclass_json.from_dict(StepConfig, raw, where=f"recipe step '{name}'")
+    unknown = set(step.params) - set(defaults)
+    if unknown:
+        raise UserError(
+            f"step '{name}' has no parameter {', '.join(sorted(unknown))}: "
+            f"its parameters are {', '.join(defaults) or 'none'}"
+        )
+    types = typing.get_type_hints(step_function(name))
+    step.params = {key: dataclass_json.convert(types[key], value, where=f"step '{name}': parameter {key}")
+                   for key, value in step.params.items()}
+    return step

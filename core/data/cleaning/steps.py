@@ -2,16 +2,23 @@
 
 A step that changes nothing returns the very same string, so the pipeline can count "changed" documents cheaply.
 A full run pushes tens of MB through these, so regexes are compiled here once and every step does its cheapest
-check first (no '<' means no HTML, pure ASCII means no mojibake, and so on).
+check first (no '<' means no HTML, pure ASCII means no mojibake, and so on). The steps whose checks are character
+counts also come in a batch form (BATCH_FUNCTIONS) that counts for a whole chunk of documents at once with numpy
+lookup tables made from the same regexes (charclass); the pipeline runs those, the per-document form is a batch
+of one.
 """
 
 from __future__ import annotations
 
 import operator
 import re
+import string
 from collections import Counter
 from functools import cache, lru_cache
 
+import numpy as np
+
+from core.data.cleaning.charclass import Batch, table
 from core.data.cleaning.outcome import Dropped
 from core.text import CJK_RANGES, CJK_WORD_RANGES, HAN
 
@@ -84,19 +91,12 @@ def _extract_main_content(page: str) -> str | None:
     Its "txt" output puts paragraphs and line breaks alike on single lines, and its markdown output adds markup,
     so we take the XML output and lay it out ourselves: one paragraph per block, <lb/> as a line break.
     """
-    import trafilatura  # imported here: it pulls in lxml and friends, which plain-text runs never need
     from lxml import etree
 
-    xml = trafilatura.extract(
-        page,
-        output_format="xml",
-        include_comments=False,
-        include_tables=False,
-        include_images=False,
-        include_formatting=False,
-        favor_precision=True,
-        deduplicate=False,
-    )
+    # imported here: trafilatura pulls in lxml and friends, which plain-text runs never need
+    from core.data.cleaning.extraction import main_content_xml
+
+    xml = main_content_xml(page)
     if not xml:
         return None
     try:
@@ -147,7 +147,8 @@ def _strip_tags(fragment: str) -> str:
 _MAYBE_MOJIBAKE_RE = re.compile(r"[\u00c0-\u024f\u0370-\u04ff]")
 # What fix_text repairs besides mojibake: control and C1 characters, U+FFFD, HTML entities left in plain text,
 # decomposed accents (NFC).
-_OTHER_FIXES_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u0300-\u036f\ufffd]|&#?\w+;")
+_OTHER_FIXES_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u0300-\u036f\ufffd]"
+_ENTITY_RE = re.compile(r"&#?\w+;")
 
 
 @lru_cache(maxsize=1)
@@ -168,15 +169,37 @@ def _ftfy_config():
 
 def fix_mojibake(text: str) -> str:
     """Repair text that was decoded with the wrong encoding (cafÃ© -> café), with ftfy."""
-    if text.isascii() and "&" not in text:
-        return text
-    import ftfy
-    import ftfy.badness
+    return fix_mojibake_all([text])[0]
 
-    if not _OTHER_FIXES_RE.search(text) and not (_MAYBE_MOJIBAKE_RE.search(text) and ftfy.badness.is_bad(text)):
-        return text
+
+def fix_mojibake_all(texts: list[str]) -> list[str]:
+    """`fix_mojibake` of each text; the pre-checks' character classes are looked up for all texts at once."""
+    out = list(texts)
+    todo = [i for i, text in enumerate(texts) if not text.isascii() or "&" in text]
+    batch = Batch([texts[i] for i in todo])
+    other, maybe = (batch.count(t[batch.codes]) > 0 for t in _mojibake_tables())
+    for k, i in enumerate(todo):
+        out[i] = _fix_mojibake(texts[i], other[k], maybe[k])
+    return out
+
+
+def _fix_mojibake(text: str, other: bool, maybe: bool) -> str:
+    if not (other or "&" in text and _ENTITY_RE.search(text)):
+        if not maybe:
+            return text
+        import ftfy.badness
+
+        if not ftfy.badness.is_bad(text):
+            return text
+    import ftfy
+
     fixed = ftfy.fix_text(text, _ftfy_config())
     return text if fixed == text else fixed
+
+
+@lru_cache(maxsize=1)
+def _mojibake_tables() -> tuple[np.ndarray, np.ndarray]:
+    return table(_OTHER_FIXES_CHARS), table(_MAYBE_MOJIBAKE_RE.pattern)
 
 
 # --- 3. normalize_width -----------------------------------------------------------------------------------------
@@ -192,34 +215,54 @@ _WIDTH_TABLE = {
     code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F) if chr(code) not in _CJK_PUNCTUATION_FULLWIDTH
 }
 _WIDTH_TABLE[0x3000] = 0x20
-_WIDE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in _WIDTH_TABLE) + "]")
 _WIDE_ALNUM = {chr(c) for c in _WIDTH_TABLE if chr(c).isalnum()}
-_ALNUM_WIDTH_TABLE = {ord(c): ord(c) - 0xFEE0 for c in _WIDE_ALNUM} | {0x3000: 0x20}
-_WIDE_SYMBOL_RE = re.compile(
-    "[" + "".join(re.escape(chr(c)) for c in _WIDTH_TABLE if c != 0x3000 and chr(c) not in _WIDE_ALNUM) + "]"
-)
 _CJK_CHAR_RE = re.compile(f"[{_CJK}]")
 
 
-def _is_latin(char: str) -> bool:
-    return char.isascii() and char.isalnum() or char in _WIDE_ALNUM
-
-
-def _symbol_width(match: re.Match) -> str:
-    """A full-width symbol stays in Chinese typography (next to CJK, not next to a letter or digit)."""
-    text, start, end = match.string, match.start(), match.end()
-    neighbours = text[max(0, start - 1) : start] + text[end : end + 1]
-    if any(_is_latin(c) for c in neighbours) or not any(_CJK_CHAR_RE.match(c) for c in neighbours):
-        return chr(ord(match.group()) - 0xFEE0)
-    return match.group()
+@lru_cache(maxsize=1)
+def _width_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per code point: its half-width form (or 0: none), whether it is a convertible full-width symbol, Latin
+    (an ASCII or full-width letter or digit) and CJK. Built from the same definitions as above."""
+    size = 0x110000
+    target = np.zeros(size, dtype=np.uint32)
+    target[list(_WIDTH_TABLE)] = list(_WIDTH_TABLE.values())
+    symbol = target.astype(bool)
+    symbol[[ord(c) for c in _WIDE_ALNUM] + [0x3000]] = False
+    latin = np.zeros(size, dtype=bool)
+    latin[[ord(c) for c in "".join(_WIDE_ALNUM) + string.digits + string.ascii_letters]] = True
+    return target, symbol, latin, table(f"[{_CJK}]")
 
 
 def normalize_width(text: str) -> str:
     """Full-width letters and digits to half-width (ＧＰＴ１２ -> GPT12), symbols too outside Chinese typography."""
-    if text.isascii() or not _WIDE_RE.search(text):
-        return text
-    out = _WIDE_SYMBOL_RE.sub(_symbol_width, text).translate(_ALNUM_WIDTH_TABLE)
-    return text if out == text else out
+    return normalize_width_all([text])[0]
+
+
+def normalize_width_all(texts: list[str]) -> list[str]:
+    """`normalize_width` of each text, in one numpy pass over all of them."""
+    out = list(texts)
+    todo = [i for i, text in enumerate(texts) if not text.isascii()]
+    batch = Batch([texts[i] for i in todo])
+    target, symbol, latin, cjk = _width_tables()
+    codes = batch.codes
+    wide = np.flatnonzero(target[codes])
+    if not len(wide):
+        return out
+    # A symbol keeps its full width when a neighbour is CJK and none is Latin (in the text as it was). The NUL
+    # between two texts is neither, so it counts as no neighbour, as the start or end of a text does.
+    symbols = wide[symbol[codes[wide]]]
+    before, after = codes[np.maximum(symbols - 1, 0)], codes[np.minimum(symbols + 1, len(codes) - 1)]
+    has_before, has_after = symbols > 0, symbols < len(codes) - 1
+    latin_near = has_before & latin[before] | has_after & latin[after]
+    cjk_near = has_before & cjk[before] | has_after & cjk[after]
+    keep = symbols[~latin_near & cjk_near]
+    narrow = codes.copy()
+    narrow[wide] = target[codes[wide]]
+    narrow[keep] = codes[keep]
+    changed = np.bincount(batch.owner(wide), minlength=len(todo)) > np.bincount(batch.owner(keep), minlength=len(todo))
+    for k in np.flatnonzero(changed):
+        out[todo[k]] = batch.text(k, narrow)
+    return out
 
 
 # --- 4. convert_chinese -----------------------------------------------------------------------------------------
@@ -327,7 +370,6 @@ def filter_characters(text: str, punctuation: str = DEFAULT_PUNCTUATION) -> str:
 # --- 7. quality_filter ------------------------------------------------------------------------------------------
 
 _SYMBOL_RE = re.compile(f"[^\\w\\s{_MARKS}{re.escape(DEFAULT_PUNCTUATION)}]")
-_WHITESPACE_RE = re.compile(r"\s+")
 # Tokens for the n-gram rule: each CJK character alone (Chinese and Japanese do not separate words by spaces, so
 # characters are the practical token), otherwise runs of other word characters (Latin, Cyrillic... words).
 _TOKEN_RE = re.compile(f"[{_CJK_WORD}]|[^\\W{_CJK_WORD}]+")
@@ -355,29 +397,98 @@ def quality_filter(
     五言 line is five words. The default floor of one word drops only documents with no word at all: a line of a
     play ("ROMEO:\nAy.") or a fragment of a poem (句\n扇掩將雛曲，釵承墮馬鬟。) is text; presets raise it.
     """
-    chars = len(text)
-    if chars > max_chars:
-        return Dropped("too_long", f"{chars} characters, above the maximum of {max_chars}",
-                       {"chars": chars, "max": max_chars})
-    tokens = _TOKEN_RE.findall(text)
-    if len(tokens) < min_words:
-        return Dropped("too_short", f"{len(tokens)} words, below the minimum of {min_words}",
-                       {"words": len(tokens), "min": min_words})
-
-    # Symbols (#, $, >, |, emoji...) per non-space character: menus, tables, code and spam are full of them.
-    visible = chars - sum(map(len, _WHITESPACE_RE.findall(text)))
-    if visible:
-        ratio = len(_SYMBOL_RE.findall(text)) / visible
-        if ratio > max_symbol_ratio:
-            return Dropped("too_many_symbols",
-                           f"{ratio:.0%} of the characters are symbols, above the maximum of {max_symbol_ratio:.0%}",
-                           {"ratio": round(ratio, 4), "max": max_symbol_ratio})
-    if len(tokens) < repetition_min_words:
-        return text
-    return _repetition(text, tokens, max_duplicate_line_fraction, max_top_ngram_fraction)
+    return quality_filter_all([text], min_words, max_chars, max_symbol_ratio, repetition_min_words,
+                              max_duplicate_line_fraction, max_top_ngram_fraction)[0]
 
 
-def _repetition(text: str, tokens: list[str], max_duplicate_line_fraction: float, max_top_ngram_fraction: float):
+def quality_filter_all(
+    texts: list[str],
+    min_words: int = 1,
+    max_chars: int = 1_000_000,
+    max_symbol_ratio: float = 0.1,
+    repetition_min_words: int = REPETITION_MIN_WORDS,
+    max_duplicate_line_fraction: float = 0.3,
+    max_top_ngram_fraction: float = 0.2,
+) -> list[str | Dropped]:
+    """`quality_filter` of each text: the counts (words, spaces, symbols, the most common token) for all texts in
+    one numpy pass over their code points, then the rules per text."""
+    stats = _QualityStats(texts)
+    out: list[str | Dropped] = []
+    for i, text in enumerate(texts):
+        chars, words = len(text), int(stats.words[i])
+        if chars > max_chars:
+            out.append(Dropped("too_long", f"{chars} characters, above the maximum of {max_chars}",
+                               {"chars": chars, "max": max_chars}))
+        elif words < min_words:
+            out.append(Dropped("too_short", f"{words} words, below the minimum of {min_words}",
+                               {"words": words, "min": min_words}))
+        elif stats.visible[i] and stats.symbols[i] / stats.visible[i] > max_symbol_ratio:
+            # Symbols (#, $, >, |, emoji...) per non-space character: menus, tables, code and spam are full of them.
+            ratio = int(stats.symbols[i]) / int(stats.visible[i])
+            out.append(Dropped("too_many_symbols",
+                               f"{ratio:.0%} of the characters are symbols, above the maximum of "
+                               f"{max_symbol_ratio:.0%}", {"ratio": round(ratio, 4), "max": max_symbol_ratio}))
+        elif words < repetition_min_words:
+            out.append(text)
+        else:
+            out.append(_repetition(text, int(stats.token_chars[i]), int(stats.top_token_cover[i]),
+                                   max_duplicate_line_fraction, max_top_ngram_fraction))
+    return out
+
+
+class _QualityStats:
+    """Per text: words (len(_TOKEN_RE.findall(text))), visible (non-space) characters, symbols (_SYMBOL_RE),
+    the characters of its tokens, and a bound on the largest count x length of one distinct token."""
+
+    def __init__(self, texts: list[str]):
+        batch = Batch(texts)
+        word, space, cjk_word, symbol = _quality_tables()
+        codes = batch.codes
+        is_cjk = cjk_word[codes]  # each is a token
+        latin = word[codes] & ~is_cjk  # runs of these are the other tokens
+        run_starts = latin.copy()
+        run_starts[1:] &= ~latin[:-1]
+        self.words = batch.count(is_cjk) + batch.count(run_starts)
+        self.visible = np.array([len(t) for t in texts], dtype=np.int64) - batch.count(space[codes])
+        self.symbols = batch.count(symbol[codes])
+        self.token_chars = batch.count(is_cjk) + batch.count(latin)
+        self.top_token_cover = _top_token_cover(batch, is_cjk, latin)
+
+
+def _top_token_cover(batch: Batch, is_cjk: np.ndarray, latin: np.ndarray) -> np.ndarray:
+    """Per text, at least the largest count x length of one distinct token (a bound: see the key below)."""
+    best = np.zeros(len(batch.starts), dtype=np.int64)
+    codes = batch.codes
+    at = np.flatnonzero(is_cjk)  # CJK tokens are single characters: count (text, code point) pairs
+    keys, counts = np.unique((batch.owner(at) << 21) | codes[at], return_counts=True)
+    np.maximum.at(best, keys >> 21, counts)
+    edges = np.diff(latin.astype(np.int8), prepend=0, append=0)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if len(starts):
+        # A token's key: its text, length and first two and last two characters. Tokens that share all of these
+        # count as one, with their counts added: a cruder key than the whole token, but ten times cheaper, and
+        # the bound stays a bound (in prose it stays far below the limit: "there" and "three" are no "the").
+        lengths = (ends - starts).astype(np.uint64)
+        keys = batch.owner(starts).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + lengths
+        for at in (starts, np.minimum(starts + 1, ends - 1), ends - 1, np.maximum(ends - 2, starts)):
+            keys = keys * np.uint64(0x100000001B3) + codes[at]
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        first = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        counts = np.diff(np.append(first, len(keys)))
+        longest = np.maximum.reduceat((ends - starts)[order], first)
+        np.maximum.at(best, batch.owner(starts[order[first]]), counts * longest)
+    return best
+
+
+@lru_cache(maxsize=1)
+def _quality_tables() -> tuple[np.ndarray, ...]:
+    r"""Per code point: \w, \s, a CJK word character, a symbol (_SYMBOL_RE); the same classes as the regexes."""
+    return table(r"\w"), table(r"\s"), table(f"[{_CJK_WORD}]"), table(_SYMBOL_RE.pattern)
+
+
+def _repetition(text: str, token_chars: int, top_token_cover: int, max_duplicate_line_fraction: float,
+                max_top_ngram_fraction: float):
     # Share of non-empty lines that repeat an earlier line. Labels (a speaker's name, "乱曰：") repeat by nature.
     lines = [line for line in (raw.strip() for raw in text.splitlines()) if line and not line.endswith(LABEL_ENDS)]
     if len(lines) > 1:
@@ -389,17 +500,19 @@ def _repetition(text: str, tokens: list[str], max_duplicate_line_fraction: float
                            {"fraction": round(fraction, 4), "max": max_duplicate_line_fraction})
 
     # Share of the token characters covered by the most common 2-gram (Gopher's "top 2-gram" rule).
-    total = sum(map(len, tokens))
     # Shortcut: a 2-gram occurring n times has both its tokens occurring at least n times, so it covers at most
-    # twice the share of the most covering single token. Counting single tokens is cheaper than counting
-    # pairs, and in ordinary prose (where "the" or 的 cover a few percent) it settles the question.
+    # twice the share of the most covering single token. In ordinary prose (where "the" or 的 cover a few
+    # percent) that settles the question, on numbers counted for all texts at once (_top_token_cover).
+    if 2 * top_token_cover <= max_top_ngram_fraction * token_chars:
+        return text
+    tokens = _TOKEN_RE.findall(text)
     unigrams = Counter(tokens)
     top_unigram = max(map(operator.mul, unigrams.values(), map(len, unigrams)))
-    if 2 * top_unigram <= max_top_ngram_fraction * total:
+    if 2 * top_unigram <= max_top_ngram_fraction * token_chars or len(tokens) < 2:  # one token: no 2-gram
         return text
     (first, second), count = Counter(zip(tokens, tokens[1:])).most_common(1)[0]
     if count > 1:
-        fraction = min(1.0, count * (len(first) + len(second)) / total)
+        fraction = min(1.0, count * (len(first) + len(second)) / token_chars)
         if fraction > max_top_ngram_fraction:
             return Dropped("repeated_ngrams",
                            f"the most common 2-gram \"{first} {second}\" covers {fraction:.0%} of the text, "
@@ -434,7 +547,7 @@ def _language_identifier():
 
 
 def language_filter(
-    text: str, languages: tuple[str, ...] | list[str] = ("en", "zh"), min_confidence: float = 0.5
+    text: str, languages: tuple[str, ...] = ("en", "zh"), min_confidence: float = 0.5
 ) -> str | Dropped:
     """Drop a text when langid is at least min_confidence sure that it is in a language not in `languages`.
 
@@ -452,6 +565,13 @@ def language_filter(
                    f"detected language {language} (confidence {confidence:.2f}), not one of {wanted}",
                    {"language": language, "confidence": round(confidence, 4), "languages": list(languages)})
 
+
+# The same steps over many texts at once, where that is faster: the pipeline runs these on its chunks.
+BATCH_FUNCTIONS = {
+    "fix_mojibake": fix_mojibake_all,
+    "normalize_width": normalize_width_all,
+    "quality_filter": quality_filter_all,
+}
 
 STEP_FUNCTIONS = {
     "html_to_text": html_to_text,
