@@ -50,6 +50,14 @@ def test_recipe_parameters_take_json_numbers_and_lists_as_their_types():
     assert recipe.step("language_filter").params["languages"] == ("en", "fr")
 
 
+def test_every_steps_own_defaults_read_back_as_a_recipe():
+    """Each parameter a step declares (also one declared on a function it forwards to) is read from JSON."""
+    steps = [{"name": name, "params": default_params(name)} for name in STEP_ORDER]
+    recipe = Recipe.from_json(json.dumps({"steps": steps}))
+    assert [(s.name, s.params) for s in recipe.steps] == [(s["name"], s["params"]) for s in steps]
+    assert "min_documents" in recipe.step("remove_boilerplate_lines").params
+
+
 def test_parameters_come_from_the_step_functions():
     assert "threshold" in default_params("near_dedup")
     assert default_params("html_to_text")["mode"] == "auto"

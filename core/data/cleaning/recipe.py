@@ -170,7 +170,7 @@ def _step_from_dict(raw) -> StepConfig:
             f"step '{name}' has no parameter {', '.join(sorted(unknown))}: "
             f"its parameters are {', '.join(defaults) or 'none'}"
         )
-    types = typing.get_type_hints(step_function(name))
+    types = typing.get_type_hints(inspect.unwrap(step_function(name)))  # a step may forward to its declaration
     step.params = {key: dataclass_json.convert(types[key], value, where=f"step '{name}': parameter {key}")
                    for key, value in step.params.items()}
     return step
