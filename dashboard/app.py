@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.workspace import Workspace  # the project is installed (pip install -e .), so no path edits
-from dashboard import sidebar, warm_imports
+from dashboard import sidebar, uploader_text, warm_imports
 from dashboard.i18n import init_language, t
 from dashboard.navigation import HOME, PAGES, page_file
 
@@ -18,6 +18,7 @@ navigation = st.navigation(
         for name, icon in PAGES
     ]
 )
+uploader_text.apply()
 hardware = sidebar.render(Workspace.from_env())
 navigation.run()
 # After the page: torch and transformers import in a background thread that does not compete with the first page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -176,6 +177,19 @@ def test_navigation_and_language_survive_a_reload(app_url, browser):
     page.reload()
     _wait_for_title(page, texts("zh")["train.title"])
     assert page.locator('[data-testid="stException"]').count() == 0
+
+    # Streamlit's uploader draws its own button and limit in English; in 中文 our words stand in their place
+    page.get_by_test_id("stSidebarNav").get_by_text(texts("zh")["nav.data"]).click()
+    _wait_for_title(page, texts("zh")["data.title"])
+    page.get_by_text(texts("zh")["data.source.upload"]).click()
+    dropzone = page.get_by_test_id("stFileUploaderDropzone").first
+    dropzone.wait_for(timeout=120_000)
+    shown = dropzone.evaluate("""zone => [zone.querySelector('button [data-testid="stMarkdownContainer"] p'),
+                                         zone.querySelector('[data-testid="stFileUploaderDropzoneInstructions"] span')]
+        .map(el => [getComputedStyle(el).fontSize, getComputedStyle(el, '::after').content])""")
+    before, after = texts("zh")["uploader.limit"].split("{megabytes}")
+    assert shown[0] == ["0px", f'"{texts("zh")["uploader.button"]}"']
+    assert shown[1][0] == "0px" and re.fullmatch(f'"{before}\\d+{after}"', shown[1][1]), shown
 
 
 def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
