@@ -220,3 +220,17 @@ def test_only_gpt2_kind_byte_level_bpe_tokenizers_get_a_twin(workspace):
     assert "BPE" in tiktoken_bpe.unsupported(wordpiece, eos)
     assert "overlaps" in tiktoken_bpe.unsupported({**starter, "added_tokens": [{**starter["added_tokens"][0],
                                                                                   "content": "<eos<"}]}, "<eos<")
+
+
+def test_bench_tokenize_times_both_encoders_on_the_same_text(workspace, tmp_path):
+    poem = tmp_path / "poem.txt"
+    poem.write_text("床前明月光，疑是地上霜。\n\n举头望明月，低头思故乡。\n\n" * 200, encoding="utf-8")
+    result = run_core(workspace, "bench", "tokenize", "--json", "--megabytes", "0.3", "--paths", poem)
+    assert result.returncode == 0, result.stderr[-2000:]
+    generated, real = json.loads(result.stdout)["corpora"]
+    assert generated["corpus_mb"] == pytest.approx(0.3, abs=0.01) and real["corpus"] == "poem.txt"
+    for row in (generated, real):
+        assert row["same_ids"] is True and row["tokens"] > 0
+        assert row["tokenizers"]["mb_per_cpu_s"] > 0 and row["tiktoken"]["mb_per_cpu_s"] > 0
+    missing = run_core(workspace, "bench", "tokenize", "--paths", tmp_path / "nowhere.txt")
+    assert missing.returncode != 0 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
