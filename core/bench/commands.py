@@ -8,7 +8,8 @@ from core.errors import UserError
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize"], help="what to measure")
+    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize"],
+                       help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")

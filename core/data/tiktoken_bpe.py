@@ -38,7 +38,8 @@ PROBE = [
     "日本語のテキスト、カタカナ・ひらがな。한국어 문장입니다. Русский текст, Ελληνικά, עברית, العربية ٣٤٥, हिन्दी नमस्ते",
     "emoji 🚀🔥 family 👨‍👩‍👧‍👦 flags 🇨🇳🇬🇧 skin 👍🏽 keycap 1️⃣ heart ❤️ text",
     "digits 0123456789 1,234.56 -42 3.14e10 full-width １２３ superscript x² roman Ⅻ fractions ½ ⅓",
-    "odd spaces:\u00a0nbsp\u3000ideographic\u2009thin\u200bzero-width\u2028line\u2029para\u00adsoft\u0085nel\x0cff\x0bvt",
+    "odd spaces:\u00a0nbsp\u3000ideographic\u2009thin\u200bzero-width\u2028line\u2029para\u00adsoft\u0085nel",
+    "form feed\x0cvertical tab\x0b\x1c\x1d\x1e\x1f separators \u1680 ogham \u202f narrow \u205f math",
     "combining: e\u0301 a\u0308 lone\u0301 \u0301start; ǅ ﬁ ligatures; Ǳ; ß ẞ; İı; café naïve coöperate",
     "code: def f(x):\n    return x**2  # comment\n\tif a != b and c <= d: print(f'{a!r}')\n<html><b>bold</b></html>",
     "end of text inside<|endoftext|>a document <|endoftext|> twice, and a near miss <|endoftext| <|end",
@@ -78,7 +79,11 @@ class Twin:
 def twin(tokenizer) -> Twin | None:
     """The tokenizer's tiktoken twin, or None (and a debug line saying why) when it cannot be one: not a byte-level
     BPE of the GPT-2 kind, or a probe text on which the two give different ids. Cached per tokenizer definition."""
-    return _twin(tokenizer.backend_tokenizer.to_str(), tokenizer.eos_token)
+    backend = tokenizer.backend_tokenizer
+    if backend.encode_special_tokens:  # not in tokenizer.json: eos in a text is then encoded as text
+        log.debug("tokenizing with tokenizers, not tiktoken: it encodes special tokens in texts as text")
+        return None
+    return _twin(backend.to_str(), tokenizer.eos_token)
 
 
 @lru_cache(maxsize=4)

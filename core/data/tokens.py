@@ -12,7 +12,7 @@ block i is stream[i * block_size : (i + 1) * block_size], the partial tail dropp
 
 Building streams data.jsonl in batches, writes into a temporary folder and renames it into place: a reader sees a
 complete folder or none. A batch goes through tiktoken's twin of the tokenizer (core.data.tiktoken_bpe, ~4x faster)
-once the dataset's first PROBE_CHARS of text came out id for id as the tokenizer's own Rust batch encoder gives them,
+once the dataset's first PROBE_BYTES of text came out id for id as the tokenizer's own Rust batch encoder gives them,
 else through that encoder; meta.json says which (`encoder`). Either way the file holds the tokenizer's ids.
 """
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 PARTS = {"data": "train", "validation": "validation"}  # dataset file stem -> token file stem
 BATCH_BYTES = 4_000_000  # text per batch handed to the tokenizer: large enough to keep every core busy, flat memory
-PROBE_CHARS = 1_000_000  # a dataset's leading text encoded both ways before its twin may encode the rest
+PROBE_BYTES = 1_000_000  # a dataset's leading text (UTF-8) encoded both ways before its twin may encode the rest
 FORMAT = 1
 
 
@@ -133,7 +133,7 @@ def _write_stream(source: Path, encode, out: Path) -> int:
 
 class _Encoder:
     """Batches of texts -> one array of each text's ids then eos. The tokenizer's tiktoken twin when it has one and
-    the first PROBE_CHARS of the dataset came out the same both ways (that text is encoded both ways, then written
+    the first PROBE_BYTES of the dataset came out the same both ways (that text is encoded both ways, then written
     once), else the tokenizer's own encoder."""
 
     def __init__(self, tokenizer, dtype: np.dtype):
@@ -144,23 +144,23 @@ class _Encoder:
     def __call__(self, batch: list[str]) -> np.ndarray:
         if not self.checked:
             self.checked = True
-            head, rest = _split(batch, PROBE_CHARS)
+            head, rest = _split(batch, PROBE_BYTES)
             ids = self.hf(head)
             if np.array_equal(ids, self.twin.encode(head, self.dtype)):
                 self.name = "tiktoken"
             else:
                 log.debug("tokenizing with tokenizers, not tiktoken: the two give different ids on this dataset's "
-                          "first %d characters", PROBE_CHARS)
+                          "first %d bytes", PROBE_BYTES)
             return np.concatenate([ids, self(rest)])
         return self.twin.encode(batch, self.dtype) if self.name == "tiktoken" else self.hf(batch)
 
 
-def _split(batch: list[str], chars: int) -> tuple[list[str], list[str]]:
-    """The leading texts holding about `chars` characters, and the rest."""
+def _split(batch: list[str], limit: int) -> tuple[list[str], list[str]]:
+    """The leading texts holding about `limit` bytes of UTF-8, and the rest."""
     size = 0
     for i, text in enumerate(batch):
-        size += len(text)
-        if size >= chars:
+        size += len(text.encode("utf-8"))
+        if size >= limit:
             return batch[:i + 1], batch[i + 1:]
     return batch, []
 
