@@ -78,31 +78,31 @@ class Twin:
 
 def twin(tokenizer) -> Twin | None:
     """The tokenizer's tiktoken twin, or None (and a debug line saying why) when it cannot be one: not a byte-level
-    BPE of the GPT-2 kind, or a probe text on which the two give different ids. Cached per tokenizer definition."""
+    BPE of the GPT-2 kind, or a probe text on which the two give different ids. Built once per tokenizer definition."""
     backend = tokenizer.backend_tokenizer
     if backend.encode_special_tokens:  # not in tokenizer.json: eos in a text is then encoded as text
-        log.debug("tokenizing with tokenizers, not tiktoken: it encodes special tokens in texts as text")
-        return None
-    return _twin(backend.to_str(), tokenizer.eos_token)
+        built, reason = None, "it encodes special tokens in texts as text"
+    else:
+        built, reason = _twin(backend.to_str(), tokenizer.eos_token)
+    if reason:
+        log.debug("tokenizing with tokenizers, not tiktoken: %s", reason)
+    return built
 
 
 @lru_cache(maxsize=4)
-def _twin(definition: str, eos: str | None) -> Twin | None:
+def _twin(definition: str, eos: str | None) -> tuple[Twin | None, str | None]:
     from tokenizers import Tokenizer
 
     spec = json.loads(definition)
     reason = unsupported(spec, eos)
     if reason:
-        log.debug("tokenizing with tokenizers, not tiktoken: %s", reason)
-        return None
+        return None, reason
     built = _build(spec, eos)
     reference = Tokenizer.from_str(definition)
     expected = [[*e.ids, built.ids[-1]] for e in reference.encode_batch_fast(PROBE, add_special_tokens=False)]
-    got = built.encode(PROBE, np.dtype(np.uint32))
-    if got.tolist() != [i for ids in expected for i in ids]:
-        log.debug("tokenizing with tokenizers, not tiktoken: the two give different ids on the probe texts")
-        return None
-    return built
+    if built.encode(PROBE, np.dtype(np.uint32)).tolist() != [i for ids in expected for i in ids]:
+        return None, "the two give different ids on the probe texts"
+    return built, None
 
 
 def unsupported(spec: dict, eos: str | None) -> str | None:
