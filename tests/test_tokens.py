@@ -4,14 +4,15 @@ trainer through numpy.memmap with the same losses as the in-memory packing it re
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
 
 from core import models
-from core.data import dataset, tokens
+from core.data import dataset, tiktoken_bpe, tokens
 from core.data.chunking import pack, tokenize_documents
-from tests.conftest import run_core
+from tests.conftest import SHARED, require, run_core
 
 DOCUMENTS = [f"Paragraph {i}: the lighthouse keeper wrote {i * 7} lines.\n\n青石镇的早晨 {i}。" * (1 + i % 5)
              for i in range(60)] + ["", "  ", "emoji 🚀 and ünïcödé"]
@@ -126,3 +127,113 @@ def test_bench_scale_runs_on_a_small_size(workspace):
     assert figures["rss_growth"] is None  # one size: nothing to compare
     refused = run_core(workspace, "bench", "scale", "--sizes", "a,b")
     assert refused.returncode != 0 and refused.stderr.startswith("error: --sizes")
+
+
+# tiktoken's twin of the tokenizer (core.data.tiktoken_bpe): the token file stays the tokenizer's own, byte for byte
+
+def _real_corpus(name: str) -> list[str]:
+    from core.data.corpus import sample_files
+    from core.data.loading import LoadOptions, load_paths
+
+    if name == "sample corpus":
+        return [d.text for d in load_paths(sample_files(), allowed_roots=None).documents]
+    require(SHARED.exists(), "../shared is missing")
+    if name == "plays":
+        plays = load_paths([SHARED / "data" / "tinyshakespeare.txt"], LoadOptions(txt_split="paragraphs"),
+                           allowed_roots=None)
+        return [d.text for d in plays.documents]
+    return [d.text for d in load_paths([SHARED / "data" / "zh-poetry"], allowed_roots=None).documents]
+
+
+def _reference_bytes(tokenizer, texts: list[str], dtype) -> bytes:
+    """What the tokenizers-only path wrote: each text's ids from the Rust batch encoder, then eos."""
+    encoded = tokenizer.backend_tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    return np.array([i for e in encoded for i in [*e.ids, tokenizer.eos_token_id]], dtype=dtype).tobytes()
+
+
+@pytest.mark.parametrize("name", ["chinese poetry", "plays", "sample corpus"])
+def test_the_starter_token_file_from_tiktoken_is_byte_identical_to_the_tokenizers_one(workspace, monkeypatch, name):
+    """Real text: the first few thousand bytes are checked both ways, tiktoken writes the rest, in many batches."""
+    texts = _real_corpus(name)
+    data_dir = workspace.datasets_dir / "real"
+    dataset.save(data_dir, texts, recipe={}, report={})
+    monkeypatch.setattr(tokens, "PROBE_BYTES", 2_000)
+    monkeypatch.setattr(tokens, "BATCH_BYTES", 20_000)
+    tokenizer = models.load_tokenizer("starter", workspace)
+    files = tokens.ensure(data_dir, tokenizer)
+    assert files.meta["encoder"] == "tiktoken"
+    data_bytes = sum(len(t.encode()) for t in dataset.read_texts(data_dir, "data"))
+    assert data_bytes > 30 * tokens.PROBE_BYTES  # mostly tiktoken's work
+    for part, stem in tokens.PARTS.items():
+        written = (files.path / f"{stem}.bin").read_bytes()
+        assert written == _reference_bytes(tokenizer, dataset.read_texts(data_dir, part), np.uint16)
+    assert tokenizer.decode(files.stream("data").tolist()) == "".join(t + tokenizer.eos_token
+                                                                      for t in dataset.read_texts(data_dir, "data"))
+
+
+def _crossed_tokenizer(merges: list[tuple[str, str]]):
+    """A byte-level BPE whose third merge makes a token that the first two keep it from: given `b c`, `a b`,
+    `ab c`, the text "abc" is `a bc` to tokenizers (no merge joins a and bc), while tiktoken, which merges any pair
+    whose concatenation is a token, makes it `abc`."""
+    from tokenizers import Tokenizer, decoders, pre_tokenizers
+    from tokenizers import models as bpe_models
+    from transformers import PreTrainedTokenizerFast
+
+    from core.playground.token_text import byte_chars
+
+    vocab = {"<|endoftext|>": 0} | {c: i + 1 for i, c in enumerate(byte_chars().values())}
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    backend = Tokenizer(bpe_models.BPE(vocab, merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens(["<|endoftext|>"])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+
+
+@pytest.mark.parametrize("merges, caught_by", [
+    ([("x", "z"), ("q", "x"), ("qx", "z")], "the dataset"),  # "qxz" is in the documents only
+    # "they" is in the probe: tokenizers gives t he y, tiktoken the y
+    ([("h", "e"), ("t", "h"), ("th", "e")], "the fixed probe"),
+])
+def test_a_tokenizer_that_tiktoken_encodes_differently_falls_back_to_tokenizers(tmp_path, caplog, merges, caught_by):
+    tokenizer = _crossed_tokenizer(merges)
+    texts = [f"document {i}: the qxz they saw, 青石镇 {i}" for i in range(50)]
+    data_dir = tmp_path / "crossed"
+    dataset.save(data_dir, texts, recipe={}, report={})
+    with caplog.at_level(logging.DEBUG, logger="core.data"):
+        files = tokens.ensure(data_dir, tokenizer)
+    assert files.meta["encoder"] == "tokenizers"
+    assert "tokenizing with tokenizers, not tiktoken: the two give different ids" in caplog.text
+    assert ("this dataset" in caplog.text) == (caught_by == "the dataset")
+    for part, stem in tokens.PARTS.items():
+        written = (files.path / f"{stem}.bin").read_bytes()
+        assert written == _reference_bytes(tokenizer, dataset.read_texts(data_dir, part), np.uint16)
+
+
+def test_only_gpt2_kind_byte_level_bpe_tokenizers_get_a_twin(workspace):
+    starter = json.loads(models.load_tokenizer("starter", workspace).backend_tokenizer.to_str())
+    eos = "<|endoftext|>"
+    assert tiktoken_bpe.unsupported(starter, eos) is None
+    prefix_space = {**starter, "pre_tokenizer": {**starter["pre_tokenizer"], "add_prefix_space": True}}
+    assert "pre-tokenizer" in tiktoken_bpe.unsupported(prefix_space, eos)
+    extra = {**starter, "added_tokens": [*starter["added_tokens"], {**starter["added_tokens"][0], "content": "<pad>"}]}
+    assert "added tokens" in tiktoken_bpe.unsupported(extra, eos)
+    wordpiece = {**starter, "model": {"type": "WordPiece", "vocab": {}}}
+    assert "BPE" in tiktoken_bpe.unsupported(wordpiece, eos)
+    assert "overlaps" in tiktoken_bpe.unsupported({**starter, "added_tokens": [{**starter["added_tokens"][0],
+                                                                                  "content": "<eos<"}]}, "<eos<")
+
+
+def test_bench_tokenize_times_both_encoders_on_the_same_text(workspace, tmp_path):
+    poem = tmp_path / "poem.txt"
+    poem.write_text("床前明月光，疑是地上霜。\n\n举头望明月，低头思故乡。\n\n" * 200, encoding="utf-8")
+    result = run_core(workspace, "bench", "tokenize", "--json", "--megabytes", "0.3", "--paths", poem)
+    assert result.returncode == 0, result.stderr[-2000:]
+    generated, real = json.loads(result.stdout)["corpora"]
+    assert generated["corpus_mb"] == pytest.approx(0.3, abs=0.01) and real["corpus"] == "poem.txt"
+    for row in (generated, real):
+        assert row["same_ids"] is True and row["tokens"] > 0
+        assert row["tokenizers"]["mb_per_cpu_s"] > 0 and row["tiktoken"]["mb_per_cpu_s"] > 0
+    missing = run_core(workspace, "bench", "tokenize", "--paths", tmp_path / "nowhere.txt")
+    assert missing.returncode != 0 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr

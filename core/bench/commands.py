@@ -8,7 +8,8 @@ from core.errors import UserError
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale"], help="what to measure")
+    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize"],
+                       help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
@@ -18,7 +19,8 @@ def register(commands) -> None:
     bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
     bench.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
                        help="train: torch.compile our trainer's model (auto: on CUDA)")
-    bench.add_argument("--megabytes", type=float, default=50, help="index: size of the generated corpus")
+    bench.add_argument("--megabytes", type=float, help="index, tokenize: size of the generated corpus (default 50, 20)")
+    bench.add_argument("--paths", nargs="+", help="tokenize: real text files or folders to time as well")
     bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200)")
     bench.set_defaults(run=cmd_bench)
 
@@ -32,12 +34,14 @@ def cmd_bench(args) -> None:
     from core.bench import clean as bench
     from core.bench import index as bench_index
     from core.bench import sample as bench_sample
+    from core.bench import tokenize as bench_tokenize
     from core.bench import train as bench_train
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size",
                                                  "compile")}
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
-               "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes),
+               "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes or 50),
+               "tokenize": lambda: bench_tokenize.bench_tokenize(args.megabytes or 20, args.paths),
                "scale": lambda: _bench_scale(args.sizes)}[args.what]()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
