@@ -179,7 +179,7 @@ def _crossed_tokenizer(merges: list[tuple[str, str]]):
     from tokenizers import models as bpe_models
     from transformers import PreTrainedTokenizerFast
 
-    from core.playground.token_text import byte_chars
+    from core.text import byte_chars
 
     vocab = {"<|endoftext|>": 0} | {c: i + 1 for i, c in enumerate(byte_chars().values())}
     for a, b in merges:

@@ -118,7 +118,7 @@ def unsupported(spec: dict, eos: str | None) -> str | None:
     if eos is None or [a["content"] for a in added] != [eos] or any(a[k] for a in added for k in ("lstrip", "rstrip",
                                                                                                    "single_word")):
         return "its added tokens are not the end-of-text token alone"
-    from core.playground.token_text import byte_chars
+    from core.text import byte_chars
 
     if not set(byte_chars().values()) <= model.get("vocab", {}).keys():
         return "its vocabulary lacks some of the 256 byte tokens"
@@ -130,7 +130,7 @@ def unsupported(spec: dict, eos: str | None) -> str | None:
 def _build(spec: dict, eos: str) -> Twin:
     import tiktoken
 
-    from core.playground.token_text import byte_chars
+    from core.text import byte_chars
 
     vocab = spec["model"]["vocab"]
     char_byte = {c: b for b, c in byte_chars().items()}

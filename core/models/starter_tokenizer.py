@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 
 from core.errors import UserError
-from core.playground.token_text import byte_chars
-from core.text import common_han, han_chars
+from core.text import byte_chars, common_han, han_chars
 
 EOS = "<|endoftext|>"  # the end-of-text token, as GPT-2 names it
 

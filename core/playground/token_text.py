@@ -12,6 +12,8 @@ import re
 import weakref
 from functools import lru_cache
 
+from core.text import byte_chars
+
 _BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")  # SentencePiece's byte-fallback tokens already look like this
 
@@ -21,14 +23,6 @@ def _hex_bytes(error: UnicodeDecodeError) -> tuple[str, int]:
 
 
 codecs.register_error("quill-hex", _hex_bytes)
-
-
-@lru_cache(maxsize=1)
-def byte_chars() -> dict[int, str]:
-    """GPT-2's byte-level alphabet: byte -> the printable character a byte-level BPE writes it as."""
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    return bytes_to_unicode()
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""Which Han characters count as common: the ones the starter's tokenizer holds as whole tokens.
+"""Text as the lab reads it: which Han characters count as common (the ones the starter's tokenizer holds as whole
+tokens), and the byte-level alphabet GPT-2-style tokenizers write bytes in.
 
 The union of the two standard sets of modern written Chinese and the forms that map onto them:
 - the 8,105 characters of the 通用规范汉字表 (2013, mainland China), shipped beside this file;
@@ -97,3 +98,11 @@ def common_han() -> tuple[str, ...]:
     """The common Han characters (see the module's docstring), in code point order."""
     base = set(tongyong_guifan()) | set(big5())
     return tuple(sorted(c for c in base | traditional_forms(base) if HAN.fullmatch(c)))
+
+
+@lru_cache(maxsize=1)
+def byte_chars() -> dict[int, str]:
+    """GPT-2's byte-level alphabet: byte -> the printable character a byte-level BPE writes it as."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return bytes_to_unicode()
