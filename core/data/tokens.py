@@ -54,9 +54,6 @@ class TokenFiles:
             return np.zeros(0, dtype=dtype)
         return np.memmap(self.path / f"{PARTS[part]}.bin", dtype=dtype, mode="r", shape=(count,))
 
-    def block_count(self, part: str, block_size: int) -> int:
-        return self.meta["tokens"][part] // block_size
-
     def blocks(self, part: str, block_size: int) -> list[np.ndarray]:
         """The packed blocks as views into the mapped file (no copy)."""
         stream = self.stream(part)
