@@ -9,7 +9,7 @@ PORT ?= 8501
 .PHONY: run test lint setup starter screenshots
 
 run: starter
-	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT)
+	$(PY) -m dashboard --server.address $(HOST) --server.port $(PORT)
 
 test: lint starter
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,5 @@
-"""Entry point: `streamlit run dashboard/app.py` from the repository root."""
+"""The lab's script: `python -m dashboard` (see `dashboard/__main__.py`) or `streamlit run dashboard/app.py`, from the
+repository root."""
 
 import streamlit as st
 

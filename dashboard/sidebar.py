@@ -36,7 +36,7 @@ def render(workspace: Workspace):
             on_change=_switch_language,
         )
         st.caption(t("sidebar.workspace"))
-        st.code(str(workspace.root), language=None, wrap_lines=True)
+        st.text(str(workspace.root))  # not st.code: its 1.5 MB syntax highlighter would load with every first page
         return st.expander(t("sidebar.hardware"), expanded=True)
 
 

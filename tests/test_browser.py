@@ -1,4 +1,4 @@
-"""The real app in a real browser: `streamlit run` on a free port, every page visited in headless Chromium."""
+"""The real app in a real browser: `python -m dashboard` (streamlit run) on a free port, pages in headless Chromium."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def app_url(workspace, tmp_path):
     port = _free_port()
     log = open(tmp_path / "streamlit.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+        [sys.executable, "-m", "dashboard", "--server.port", str(port),
          "--server.address", "127.0.0.1"],
         cwd=ROOT, env=core_env(QUILL_HOME=str(workspace.root)), stdout=log, stderr=subprocess.STDOUT,
     )

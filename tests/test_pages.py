@@ -28,7 +28,7 @@ def test_page_renders(page, lang, workspace):
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == texts(lang)[f"{page}.title"]
     assert at.sidebar.selectbox[0].value == lang
-    assert str(workspace.root) in [c.value for c in at.sidebar.code]
+    assert str(workspace.root) in [t.value for t in at.sidebar.text]
 
 
 def test_switching_language_relabels_the_page(workspace):

@@ -225,7 +225,7 @@ def serve(workspace: Path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tempfile.TemporaryFile("w+")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "dashboard", "--server.port", str(port),
                                "--server.address", "127.0.0.1"], cwd=ROOT, env=lab_env(workspace), stdout=log,
                               stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

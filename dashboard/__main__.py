@@ -1,0 +1,63 @@
+"""`python -m dashboard [streamlit options]`: serve the lab, with its pages' modules imported before the server listens.
+
+Streamlit imports what a page needs on the first visit, so without this the first visitor after a start waits for
+pandas, plotly, SQLAlchemy and the lab's own modules (about 0.8 s on a 2-core machine) on top of the browser's own
+start. Imported here, in the main thread before any session exists, they cost the server's start instead. torch and
+transformers are left to `warm_imports`' background thread: seconds of import would delay the first page.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+APP = Path(__file__).with_name("app.py")
+PAGES = APP.parent.parent / "pages"
+
+
+def script_imports(script: Path) -> list[str]:
+    """What a script imports at its top level, read without running it (the app and page scripts draw as they
+    run): for `from x import y`, both x and x.y, since y may be a module (`from dashboard import sidebar`)."""
+    names = []
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return names
+
+
+def preload() -> None:
+    """Import what the app and every page import, as their first visits would."""
+    # Each @st.cache_data met before the server's runtime exists logs "No runtime found": only its parameters are
+    # checked then (the caches themselves are made on first call, in the runtime), so the warning is noise here.
+    from streamlit.runtime.caching import cache_data_api  # its logger gets its level when it is made
+
+    logger = logging.getLogger(cache_data_api.__name__)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        for script in [APP, *sorted(PAGES.glob("*.py"))]:
+            for name in script_imports(script):
+                try:
+                    importlib.import_module(name)
+                except ModuleNotFoundError as e:
+                    if e.name != name:  # a module that is there failed to import: as a first visit would, say so
+                        raise
+    finally:
+        logger.setLevel(level)
+
+
+def main() -> None:
+    from streamlit.web import cli
+
+    preload()
+    sys.argv = ["streamlit", "run", str(APP), *sys.argv[1:]]
+    sys.exit(cli.main())
+
+
+if __name__ == "__main__":
+    main()
