@@ -9,6 +9,7 @@ from core.data.cleaning.pipeline import clean, preview
 from core.data.cleaning.recipe import STEP_ORDER, Recipe, StepConfig, default_params
 from core.data.corpus import sample_texts
 from core.errors import UserError
+from tests.conftest import SHARED, require
 
 
 def test_default_recipe_round_trips_and_has_the_agreed_steps_on():
@@ -114,6 +115,19 @@ def test_tokens_are_counted_with_a_tokenizer(starter_dir):
     step = result.steps[0]
     assert step.tokens_in == sum(len(tokenizer(t)["input_ids"]) for t in ["ＡＢＣ　ｄｅｆ", "plain"])
     assert step.tokens_out == sum(len(tokenizer(t)["input_ids"]) for t in result.texts)
+
+
+def test_token_counts_on_real_text_match_the_tokenizer(starter_dir):
+    """The counts come from the tokenizer's tiktoken twin: on real English and Chinese they are the tokenizer's."""
+    from transformers import AutoTokenizer
+
+    require(SHARED.is_dir(), "../shared (real corpora) is missing")
+    tokenizer = AutoTokenizer.from_pretrained(starter_dir)
+    plays = (SHARED / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8").split("\n\n")[:300]
+    poems = json.loads((SHARED / "data" / "zh-poetry" / "宋词三百首.json").read_text(encoding="utf-8"))[:300]
+    texts = plays + ["\n".join(p["paragraphs"]) for p in poems] + ["a<|endoftext|>b"]
+    result = clean(Recipe([StepConfig("normalize_width")]), texts, tokenizer=tokenizer)
+    assert result.steps[0].tokens_in == sum(len(ids) for ids in tokenizer(texts)["input_ids"])
 
 
 def test_preview_samples_and_truncates():

@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 
+from core.data import tiktoken_bpe
 from core.data.cleaning.corpus_steps import CORPUS_STEP_REPORTS, PARALLEL_CORPUS_STEPS
 from core.data.cleaning.outcome import Dropped
 from core.data.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
@@ -299,11 +300,16 @@ class _TokenCounter:
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
         self.known: dict[str, int] = {}
+        # The tokenizer's tiktoken twin counts about 3x faster, and the preview counts again on every change.
+        self.twin = tiktoken_bpe.twin(tokenizer) if hasattr(tokenizer, "backend_tokenizer") else None
 
     def total(self, texts: list[str]) -> int:
         missing = list({t for t in texts if t not in self.known})
         if missing:
-            ids = self.tokenizer(missing, add_special_tokens=False, verbose=False)["input_ids"]
+            if self.twin:
+                ids = self.twin.encoding.encode_batch(missing, allowed_special={self.twin.eos})
+            else:
+                ids = self.tokenizer(missing, add_special_tokens=False, verbose=False)["input_ids"]
             self.known.update(zip(missing, map(len, ids)))
         return sum(self.known[t] for t in texts)
 
