@@ -114,13 +114,29 @@ def _paragraph(piece: str) -> Iterator[str]:
 
 def lines(pieces: Iterable[str]) -> Iterator[tuple[int, str]]:
     """(1-based line number, the line without trailing spaces) of each non-blank line."""
-    number, rest = 0, ""
+    for number, line in enumerate(split_lines(pieces), 1):
+        if line and not line.isspace():
+            yield number, line.rstrip()
+
+
+def split_lines(pieces: Iterable[str], keep_ends: bool = False) -> Iterator[str]:
+    """The lines of the text the pieces make up, as `text.split("\n")` gives them, less a last empty one; with
+    `keep_ends`, each with its "\n", as a file opened with newline="" reads lines of "\n"-ended text. Only "\n"
+    ends a line (str.splitlines would also cut at "\x0b", "\x1c" or "\u2028", which JSON strings may hold).
+
+    A line longer than a piece is gathered in a list and joined once, not grown piece by piece."""
+    end = "\n" if keep_ends else ""
+    open_line: list[str] = []  # the start of a line the pieces so far have not ended
     for piece in pieces:
-        parts = (rest + piece).split("\n")
-        rest = parts.pop()
-        for line in parts:
-            number += 1
-            if line and not line.isspace():
-                yield number, line.rstrip()
-    if rest and not rest.isspace():
-        yield number + 1, rest.rstrip()
+        parts = piece.split("\n")
+        if len(parts) == 1:
+            open_line.append(piece)
+            continue
+        open_line.append(parts[0])
+        yield "".join(open_line) + end
+        for line in parts[1:-1]:
+            yield line + end
+        open_line = [parts[-1]]
+    last = "".join(open_line)
+    if last:
+        yield last
