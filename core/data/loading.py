@@ -141,6 +141,17 @@ def _as_text(value: object) -> str:
     return ""  # None, booleans and nested objects hold no text of their own
 
 
+def _fields_text(record: dict, wanted: list[str]) -> str:
+    """The wanted fields' texts joined by lines (a loop, not nested generators: it runs once per JSONL line)."""
+    parts = []
+    for name in wanted:
+        value = record.get(name)
+        text = value if isinstance(value, str) else _as_text(value) if value is not None else ""
+        if text:
+            parts.append(text)
+    return "\n".join(parts)
+
+
 def _from_records(
     records: Iterable[tuple[str, int, object]], name: str, wanted: list[str]
 ) -> tuple[Documents, list[str]]:
@@ -160,7 +171,7 @@ def _from_records(
         elif isinstance(record, dict):
             seen.update(dict.fromkeys(record))
             try:
-                text = "\n".join(t for t in (_as_text(record.get(f)) for f in wanted) if t)
+                text = _fields_text(record, wanted)
             except RecursionError:  # a value json.loads could still read, but too deep for _as_text to walk
                 failed = _Skip("JSON nested too deeply to read")
                 continue

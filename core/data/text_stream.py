@@ -10,8 +10,10 @@ sequence) raises `NotStreamable`, and the caller reads the file whole, where the
 from __future__ import annotations
 
 import codecs
+import io
 import re
 from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from core.data.decoding import CONTROL_BYTES, CONTROL_CHARS, CONTROL_SHARE_LIMIT
 from core.errors import UserError
@@ -120,23 +122,30 @@ def lines(pieces: Iterable[str]) -> Iterator[tuple[int, str]]:
 
 
 def split_lines(pieces: Iterable[str], keep_ends: bool = False) -> Iterator[str]:
-    """The lines of the text the pieces make up, as `text.split("\n")` gives them, less a last empty one; with
-    `keep_ends`, each with its "\n", as a file opened with newline="" reads lines of "\n"-ended text. Only "\n"
-    ends a line (str.splitlines would also cut at "\x0b", "\x1c" or "\u2028", which JSON strings may hold).
+    """The lines of a text with "\n" newlines given in pieces, as `text.split("\n")` gives them, less a last empty
+    one; with `keep_ends`, each with its "\n", as a file opened with newline="" reads them. Only "\n" ends a line
+    (str.splitlines would also cut at "\x0b", "\x1c" or "\u2028", which JSON strings and CSV cells may hold)."""
+    return chain.from_iterable(_line_blocks(pieces, keep_ends))
 
+
+def _line_blocks(pieces: Iterable[str], keep_ends: bool) -> Iterator[Iterable[str]]:
+    """The complete lines of each piece, cut in one C call and handed on as one iterable: no Python step per line.
     A line longer than a piece is gathered in a list and joined once, not grown piece by piece."""
-    end = "\n" if keep_ends else ""
     open_line: list[str] = []  # the start of a line the pieces so far have not ended
     for piece in pieces:
-        parts = piece.split("\n")
-        if len(parts) == 1:
+        cut = piece.rfind("\n") + 1
+        if not cut:
             open_line.append(piece)
             continue
-        open_line.append(parts[0])
-        yield "".join(open_line) + end
-        for line in parts[1:-1]:
-            yield line + end
-        open_line = [parts[-1]]
+        open_line.append(piece[:cut])
+        block = "".join(open_line)
+        open_line = [piece[cut:]]
+        if keep_ends:
+            yield io.StringIO(block, newline="\n")  # lines ended by "\n" only, kept as they are
+        else:
+            lines = block.split("\n")
+            lines.pop()  # the empty rest after the block's last "\n"
+            yield lines
     last = "".join(open_line)
     if last:
-        yield last
+        yield [last]
