@@ -3,7 +3,10 @@ buffer boundaries and merged stores, and a loaded file's documents are held as U
 
 from __future__ import annotations
 
+import copy
 import json
+import mmap
+import pickle
 
 import pytest
 
@@ -29,6 +32,7 @@ SOURCES = ["novel.txt#p1", "novel.txt#p2", "poems.jsonl#7", "t.csv#12", "odd#007
 @pytest.fixture(autouse=True)
 def small_buffers(monkeypatch):
     monkeypatch.setattr(store_module, "CHUNK_BYTES", 64)  # a buffer boundary every few documents
+    monkeypatch.setattr(store_module, "MAPPED_CHUNK_BYTES", 32)  # most of them memory maps, some bytes
 
 
 def test_texts_and_sources_come_back_as_they_went_in():
@@ -91,3 +95,12 @@ def test_json_escapes_that_make_lone_surrogates_survive_loading():
     result = load_bytes("odd.jsonl", "\n".join(lines[::2]).encode())
     assert [d.text for d in result.documents] == ["half a pair \ud83d here", "\udc00 alone"]
     assert result.files[0].preview == ["half a pair \ud83d here", "\udc00 alone"]
+
+
+def test_a_store_survives_pickling_and_copying_with_its_maps_as_bytes():
+    store = Documents(Document(text, source) for text, source in zip(TEXTS * 3, SOURCES * 3))
+    assert any(isinstance(chunk, mmap.mmap) for chunk in store._chunks)
+    for copied in (pickle.loads(pickle.dumps(store)), copy.deepcopy(store)):
+        assert copied == store and copied.chars == store.chars
+        copied.append(Document("more", "more.txt#p1"))
+        assert copied[-1] == Document("more", "more.txt#p1") and len(store) == len(TEXTS) * 3

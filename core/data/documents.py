@@ -12,6 +12,7 @@ string builders would be a large dependency for one list of strings.
 from __future__ import annotations
 
 import codecs
+import mmap
 import re
 from array import array
 from bisect import bisect_right
@@ -23,6 +24,10 @@ from itertools import islice
 # it): no buffer is ever grown by realloc, and the transient copy is one chunk. Small, as it is also what a
 # moment of loading holds twice (16 MiB chunks took 0.35x of a 50 MB corpus's load peak; 1 MiB, 0.02x).
 CHUNK_BYTES = 1024**2
+# A chunk this large is an anonymous memory map of its own, outside the malloc heap: there, 1 MiB chunks among the
+# loader's passing strings left holes worth 0.08-0.18x of a load's peak (measured against a fixed mmap threshold).
+# Smaller ones (a short file's documents) stay bytes: each map is one of a process's limited mappings (65530).
+MAPPED_CHUNK_BYTES = 256 * 1024
 # Lone surrogates (which a JSON "\ud800" escape gives) are stored and read back as they are, not refused.
 ERRORS = "surrogatepass"
 NO_NUMBER = 0xFFFFFFFF  # in `_numbers`: the source is its prefix alone
@@ -43,7 +48,7 @@ class Documents(Sequence[Document]):
     extend; `.texts` and `.sources` read one field without making the other."""
 
     def __init__(self, documents: Iterable[Document] = ()):
-        self._chunks: list[bytes | bytearray] = []  # never changed once here
+        self._chunks: list[bytes | bytearray | mmap.mmap] = []  # never changed once here
         self._chunk_starts: list[int] = []  # offset of each chunk's first byte in the store's concatenated texts
         self._pending: list[bytes] = []  # the texts of the next chunk, encoded, not yet joined
         self._pending_size = 0
@@ -118,7 +123,7 @@ class Documents(Sequence[Document]):
     def _seal(self) -> None:
         """The texts gathered so far become a chunk: before another chunk is added, and before any text is read."""
         if self._pending:
-            self._chunks.append(b"".join(self._pending))
+            self._chunks.append(_joined(self._pending, self._pending_size))
             self._chunk_starts.append(self._size - self._pending_size)
             self._pending, self._pending_size = [], 0
 
@@ -139,6 +144,11 @@ class Documents(Sequence[Document]):
             self._prefix_starts.append(count + start)
         self.chars += other.chars
         self._size += other._size
+
+    def __getstate__(self) -> dict:
+        """Pickled (a copy, a cache on disk) with its maps as bytes: a memory map cannot be pickled."""
+        self._seal()
+        return {**vars(self), "_chunks": [bytes(c) if isinstance(c, mmap.mmap) else c for c in self._chunks]}
 
     # ------------------------------------------------------------ reading
 
@@ -191,7 +201,7 @@ class Documents(Sequence[Document]):
     def _span(self, index: int) -> tuple[int, int]:
         return self._ends[index - 1] if index else 0, self._ends[index]
 
-    def _locate(self, start: int) -> tuple[bytes | bytearray, int]:
+    def _locate(self, start: int) -> tuple[bytes | bytearray | mmap.mmap, int]:
         """The chunk holding the text that starts at `start`, and its offset there (a text never spans chunks)."""
         k = bisect_right(self._chunk_starts, start) - 1  # the last chunk starting there: those before it are empty
         return self._chunks[k], start - self._chunk_starts[k]
@@ -227,6 +237,15 @@ class Documents(Sequence[Document]):
         for prefix, start, stop in zip(self._prefixes, self._prefix_starts, bounds):
             for number in islice(self._numbers, start, stop):
                 yield prefix if number == NO_NUMBER else f"{prefix}{number}"
+
+
+def _joined(pieces: list[bytes], size: int) -> bytes | mmap.mmap:
+    if size < MAPPED_CHUNK_BYTES:
+        return b"".join(pieces)
+    chunk = mmap.mmap(-1, size)  # written piece by piece: no joined copy beside it
+    for piece in pieces:
+        chunk.write(piece)
+    return chunk
 
 
 class _Column(Sequence):
