@@ -242,3 +242,28 @@ def test_short_documents_beyond_latin1_cost_about_their_utf8_size(corpus, reques
     ratio, documents = _growth(path, "paragraphs")
     assert documents == SHORT_PARAGRAPHS
     assert ratio < 1.5, f"peak memory grew by {ratio:.2f}x the file"
+
+
+def test_the_preview_of_a_long_document_decodes_its_start_only(tmp_path):
+    """A whole file is one document: the preview cleans its first PREVIEW_CHARS, and so decodes no more of it
+    (the page's default split is "whole", and a 30 MB novel decoded for a preview is 60 MB held)."""
+    import tracemalloc
+
+    from core.data.cleaning.pipeline import PREVIEW_CHARS, preview
+    from core.data.cleaning.recipe import Recipe
+
+    path = tmp_path / "novel.txt"
+    with path.open("w", encoding="utf-8") as f:
+        f.writelines(f"“The keeper’s lamp,” she said at step {i} — and went on climbing.\n" for i in range(500_000))
+    corpus = load_paths([path], allowed_roots=None)
+    assert len(corpus.documents) == 1 and corpus.files[0].chars > 30_000_000
+    preview(Recipe.default(), ["warm-up text, long enough for the length filter to keep it as a document."] * 10)
+    tracemalloc.start()
+    try:
+        result, indices = preview(Recipe.default(), corpus.texts, corpus.sources, seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert indices == [0] and result.sample_sources == ["novel.txt"]
+    assert result.texts[0].startswith("“The keeper’s lamp,”") and len(result.texts[0]) <= PREVIEW_CHARS
+    assert peak < 4 * 10**6, f"the preview allocated {peak / 1e6:.1f} MB"

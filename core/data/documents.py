@@ -176,7 +176,7 @@ class Documents(Sequence[Document]):
 
     @property
     def texts(self) -> Sequence[str]:
-        return _Column(self, self._text, self._texts)
+        return _Texts(self, self._text, self._texts)
 
     @property
     def sources(self) -> Sequence[str]:
@@ -265,3 +265,9 @@ class _Column(Sequence):
 
     def __iter__(self) -> Iterator[str]:
         return self._every()
+
+
+class _Texts(_Column):
+    def head(self, index: int, chars: int) -> str:
+        """The first `chars` characters of a text (Documents.head), for a preview of long documents."""
+        return self._store.head(index, chars)
