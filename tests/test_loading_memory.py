@@ -12,7 +12,7 @@ import pytest
 
 from core.data import loading
 from core.data.loading import LoadOptions, load_bytes, load_paths
-from tests.conftest import ROOT, core_env
+from tests.conftest import ROOT, core_env, run_core
 
 # Line ends, blank lines holding spaces, a full-width space and tabs, indentation, multi-byte characters, and a break
 # that a small chunk size cuts in every place.
@@ -267,3 +267,22 @@ def test_the_preview_of_a_long_document_decodes_its_start_only(tmp_path):
     assert indices == [0] and result.sample_sources == ["novel.txt"]
     assert result.texts[0].startswith("“The keeper’s lamp,”") and len(result.texts[0]) <= PREVIEW_CHARS
     assert peak < 4 * 10**6, f"the preview allocated {peak / 1e6:.1f} MB"
+
+
+def test_bench_load_measures_each_corpus_in_its_own_process(tmp_path):
+    poems = tmp_path / "poems"
+    poems.mkdir()
+    (poems / "tang.json").write_text(json.dumps([{"title": "静夜思", "paragraphs": ["床前明月光，", "疑是地上霜。"]},
+                                                 "“Keep the lamp lit,” she said."], ensure_ascii=False), "utf-8")
+    done = run_core("bench", "load", "--json", "--megabytes", "1", "--sizes", "1", "--paths", str(poems))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {row["corpus"]: row for row in json.loads(done.stdout)["corpora"]}
+    assert list(rows) == ["generated mixed English/Chinese, 1 MB", "English, typographic quotes", "poems as plain text",
+                          "poems as JSONL", "poems as CSV"]
+    for row in rows.values():
+        assert 1 <= row["corpus_mb"] < 1.5 and row["documents"] > 1000  # JSONL and CSV: 1 MB of text, framed
+        assert row["load_rss_per_corpus_byte"] > 0 and row["load_mb_per_s"] > 0
+    assert rows["poems as JSONL"]["documents"] == rows["poems as CSV"]["documents"] == rows["poems as plain text"][
+        "documents"]
+    refused = run_core("bench", "load", "--sizes", "0")
+    assert refused.returncode != 0 and refused.stderr.startswith("error: --sizes")

@@ -146,7 +146,7 @@ def _fields_text(record: dict, wanted: list[str]) -> str:
     parts = []
     for name in wanted:
         value = record.get(name)
-        text = value if isinstance(value, str) else _as_text(value) if value is not None else ""
+        text = value if isinstance(value, str) else _as_text(value)
         if text:
             parts.append(text)
     return "\n".join(parts)
