@@ -25,8 +25,10 @@ def load(key: str, options_json: str, _uploads: list[tuple[str, bytes]] | None =
     A folder is read only under `_roots` (the workspace's data roots); the sample corpus is the lab's own."""
     options = LoadOptions(**json.loads(options_json))
     if _uploads is not None:
-        results = [load_bytes(name, data, options) for name, data in _uploads]
-        return LoadResult([d for r in results for d in r.documents], [f for r in results for f in r.files])
+        merged = LoadResult()
+        for name, data in _uploads:
+            merged.extend(load_bytes(name, data, options))  # takes each file's texts over, never a Document each
+        return merged
     if _folder:
         return load_paths([_folder], options, allowed_roots=_roots or [])
     return load_paths(sample_files(), options, allowed_roots=None)

@@ -67,7 +67,7 @@ else:
             st.dataframe(cleaning_view.step_table(result), hide_index=True, width="stretch")
             cleaning_view.render_removed_lines(result)
             cleaning_view.render_charts(result)
-            originals = [corpus.documents[i].text[:PREVIEW_CHARS] for i in indices]
+            originals = [corpus.documents.head(i, PREVIEW_CHARS) for i in indices]
             cleaning_view.render_lengths([len(o) for o in originals], [len(x) for x in result.texts])
             st.subheader(t("data.document"))
             changed_first = sorted(range(len(indices)), key=lambda k: (not result.traces[k], k))

@@ -12,7 +12,7 @@ import pytest
 
 from core.data import loading
 from core.data.loading import LoadOptions, load_bytes, load_paths
-from tests.conftest import ROOT, core_env
+from tests.conftest import ROOT, core_env, run_core
 
 # Line ends, blank lines holding spaces, a full-width space and tabs, indentation, multi-byte characters, and a break
 # that a small chunk size cuts in every place.
@@ -63,6 +63,78 @@ def test_what_is_not_plain_utf8_is_read_whole_with_its_encoding_guessed(tmp_path
     whole = load_bytes("legacy.txt", data, LoadOptions(txt_split="paragraphs"))
     assert [d.text for d in loaded.documents] == [d.text for d in whole.documents] != []
     assert loaded.files[0].encoding == whole.files[0].encoding and loaded.files[0].warning == whole.files[0].warning
+
+
+JSONL = (
+    '{"text": "first", "n": 1}\r\n\n   \n"a bare string 🚀"\n'
+    '{"title": "静夜思", "paragraphs": ["床前明月光，", "疑是地上霜。"]}\r'
+    '{"text": "escaped\\nbreak, a raw \u2028 line separator and a \u3000 space", "n": 2}\n'
+    '{"other": "no text field: an empty document, not counted"}\n'
+    '{"text": "' + "long line " * 40 + '"}'
+)
+CSV = ('id,text\r\n1,"Hello, world"\r\n2,"two\r\nlines, ""quoted"" 静"\n3,\n4\n\n'
+       '5,"🚀 ' + "long cell " * 40 + '"')
+
+
+def _whole_and_streamed(tmp_path, monkeypatch, name: str, data: bytes, chunk: int, options=LoadOptions()):
+    path = tmp_path / name
+    path.write_bytes(data)
+    whole = load_bytes(name, data, options)
+    monkeypatch.setattr(loading, "READ_CHUNK", chunk)
+    return whole, load_paths([path], options, allowed_roots=None)
+
+
+def _same(whole, streamed) -> None:
+    assert [(d.text, d.source) for d in streamed.documents] == [(d.text, d.source) for d in whole.documents]
+    assert streamed.files[0].summary() == whole.files[0].summary()
+    assert streamed.files[0].preview == whole.files[0].preview
+
+
+@pytest.mark.parametrize("prefix", [b"", codecs.BOM_UTF8], ids=["plain", "bom"])
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize(("name", "text", "count"), [("poems.jsonl", JSONL, 5), ("table.csv", CSV, 3)])
+def test_jsonl_and_csv_read_in_chunks_give_the_documents_of_the_whole_file(tmp_path, monkeypatch, prefix, chunk,
+                                                                           name, text, count):
+    whole, streamed = _whole_and_streamed(tmp_path, monkeypatch, name, prefix + text.encode(), chunk)
+    _same(whole, streamed)
+    assert len(whole.documents) == count and whole.files[0].error is None
+
+
+DEEP = "[" * 600 + '"deep"' + "]" * 600  # json reads it; joining its text goes deeper than python's recursion limit
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ('{"text": "a"}\n\n{"text": oops}\n{"text": "d"}\n', "line 3 is not valid JSON: Expecting value (column 10)"),
+    ('{"text":   \n', "line 1 is not valid JSON: Expecting value (column 12)"),  # the column counts the spaces
+    ('{"text": "a"}\n[1, 2]\n{"text": "c"}\n{broken\n', "line 4 is not valid JSON: Expecting property name "
+                                                       "enclosed in double quotes (column 2)"),  # before line 2's
+    ('{"text": "a"}\n[1, 2]\n{"text": "c"}\n', "line 2 is neither a string nor an object"),
+    ('{"text": "a"}\n{"text": ' + DEEP + '}\n{"text": "c"}\n', "JSON nested too deeply to read"),
+    ('{"body": "a"}\n{"note": null}\n', "no field 'text' or 'title' or 'paragraphs' or 'content' in the objects: "
+                                         "fields are body, note"),
+])
+@pytest.mark.parametrize("chunk", [1, 5, 1 << 20])
+def test_a_failing_jsonl_file_is_reported_as_the_whole_file_reading_reports_it(tmp_path, monkeypatch, text, error,
+                                                                               chunk):
+    whole, streamed = _whole_and_streamed(tmp_path, monkeypatch, "bad.jsonl", text.encode(), chunk)
+    _same(whole, streamed)
+    assert whole.files[0].error == error and whole.documents == []
+
+
+@pytest.mark.parametrize(("name", "data", "error", "encoding"), [
+    # a JSON error on line 1, and a GBK file after it: the whole-file reading guesses the encoding first
+    ("gbk.jsonl", '{oops\n{"text": "第一首诗，床前明月光。"}\n'.encode("gb18030") * 20, "line 1 is not valid JSON",
+     "gb18030"),
+    ("binary.jsonl", b'{"text": "x"}\n{oops\n' + bytes(range(1, 9)) * 50, "binary file (not text)", None),
+    ("empty.csv", b"\n \n", "empty file", None),
+    ("columns.csv", "id,body\n1,静\n".encode(), "no column 'text' in the CSV: columns are id, body", "utf-8"),
+    ("latin.csv", b"text\nna\xefve\n" * 3, None, "cp1252"),  # not UTF-8: read whole, its encoding guessed
+])
+def test_what_a_streamed_jsonl_or_csv_cannot_settle_is_settled_as_the_whole_file_settles_it(
+        tmp_path, monkeypatch, name, data, error, encoding):
+    whole, streamed = _whole_and_streamed(tmp_path, monkeypatch, name, data, 4)
+    _same(whole, streamed)
+    assert (whole.files[0].error or "").startswith(error or "") and whole.files[0].encoding == encoding
 
 
 # In a fresh interpreter: load the file, then report the growth of peak RSS (VmHWM) over the RSS before the load.
@@ -132,3 +204,85 @@ def test_the_cleaning_preview_holds_its_sample_not_the_corpus():
     assert len(indices) == 200 and indices == sorted(set(indices)) and result.texts  # duplicates: one kept
     assert corpus.sources[indices[0]] == f"big.txt#p{indices[0] % 1000}" and corpus.texts[1:3] == [text, text]
     assert peak < 4 * 10**6, f"the preview allocated {peak / 1e6:.1f} MB"
+
+
+SHORT_PARAGRAPHS = 600_000  # of about 100 bytes, 60 MB: a play's speeches, a poetry collection's poems
+
+
+def _short_paragraph(i: int) -> str:
+    """English with typographic quotes and a dash, or a line of Chinese verse: either makes a Python str hold
+    2 bytes a character."""
+    if i % 3:
+        return f"“Keep the lamp lit,” said the keeper’s daughter — it was night {i}, and the stairs were cold."
+    return f"第{i}首\n床前明月光，疑是地上霜。举头望明月，低头思故乡。"
+
+
+@pytest.fixture(scope="module")
+def short_paragraphs_txt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("short") / "speeches.txt"
+    with path.open("w", encoding="utf-8") as f:
+        f.writelines(_short_paragraph(i) + "\n\n" for i in range(SHORT_PARAGRAPHS))
+    return path
+
+
+@pytest.fixture(scope="module")
+def short_paragraphs_jsonl(tmp_path_factory):
+    path = tmp_path_factory.mktemp("short") / "speeches.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": _short_paragraph(i)}, ensure_ascii=False) + "\n"
+                     for i in range(SHORT_PARAGRAPHS))
+    return path
+
+
+@pytest.mark.parametrize("corpus", ["short_paragraphs_txt", "short_paragraphs_jsonl"])
+def test_short_documents_beyond_latin1_cost_about_their_utf8_size(corpus, request):
+    # Held as Documents of str, each paragraph took 2 bytes a character and ~200 bytes of objects (2.3x the file);
+    # a JSONL file was decoded and parsed whole (3x and more). Stored as UTF-8 and streamed, about the file's size.
+    path = request.getfixturevalue(corpus)
+    ratio, documents = _growth(path, "paragraphs")
+    assert documents == SHORT_PARAGRAPHS
+    assert ratio < 1.5, f"peak memory grew by {ratio:.2f}x the file"
+
+
+def test_the_preview_of_a_long_document_decodes_its_start_only(tmp_path):
+    """A whole file is one document: the preview cleans its first PREVIEW_CHARS, and so decodes no more of it
+    (the page's default split is "whole", and a 30 MB novel decoded for a preview is 60 MB held)."""
+    import tracemalloc
+
+    from core.data.cleaning.pipeline import PREVIEW_CHARS, preview
+    from core.data.cleaning.recipe import Recipe
+
+    path = tmp_path / "novel.txt"
+    with path.open("w", encoding="utf-8") as f:
+        f.writelines(f"“The keeper’s lamp,” she said at step {i} — and went on climbing.\n" for i in range(500_000))
+    corpus = load_paths([path], allowed_roots=None)
+    assert len(corpus.documents) == 1 and corpus.files[0].chars > 30_000_000
+    preview(Recipe.default(), ["warm-up text, long enough for the length filter to keep it as a document."] * 10)
+    tracemalloc.start()
+    try:
+        result, indices = preview(Recipe.default(), corpus.texts, corpus.sources, seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert indices == [0] and result.sample_sources == ["novel.txt"]
+    assert result.texts[0].startswith("“The keeper’s lamp,”") and len(result.texts[0]) <= PREVIEW_CHARS
+    assert peak < 4 * 10**6, f"the preview allocated {peak / 1e6:.1f} MB"
+
+
+def test_bench_load_measures_each_corpus_in_its_own_process(tmp_path):
+    poems = tmp_path / "poems"
+    poems.mkdir()
+    (poems / "tang.json").write_text(json.dumps([{"title": "静夜思", "paragraphs": ["床前明月光，", "疑是地上霜。"]},
+                                                 "“Keep the lamp lit,” she said."], ensure_ascii=False), "utf-8")
+    done = run_core("bench", "load", "--json", "--megabytes", "1", "--sizes", "1", "--paths", str(poems))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {row["corpus"]: row for row in json.loads(done.stdout)["corpora"]}
+    assert list(rows) == ["generated mixed English/Chinese, 1 MB", "English, typographic quotes", "poems as plain text",
+                          "poems as JSONL", "poems as CSV"]
+    for row in rows.values():
+        assert 1 <= row["corpus_mb"] < 1.5 and row["documents"] > 1000  # JSONL and CSV: 1 MB of text, framed
+        assert row["load_rss_per_corpus_byte"] > 0 and row["load_mb_per_s"] > 0
+    assert rows["poems as JSONL"]["documents"] == rows["poems as CSV"]["documents"] == rows["poems as plain text"][
+        "documents"]
+    refused = run_core("bench", "load", "--sizes", "0")
+    assert refused.returncode != 0 and refused.stderr.startswith("error: --sizes")

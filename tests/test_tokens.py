@@ -123,6 +123,9 @@ def test_bench_scale_runs_on_a_small_size(workspace):
     assert row["tokenize_mb_per_s"] > 0 and row["tokenize_mb_per_cpu_s"] > 0 and row["trainer_peak_rss_mb"] > 0
     # the loader's own peak (an interpreter and a 1 MB corpus), not the bench process's size carried over by ru_maxrss
     assert 0 < row["load_peak_rss_mb"] < 200
+    # the mixed English/Chinese corpus loaded as text and as JSONL, each in its own process
+    assert row["load_rss_per_corpus_byte"] > 0 and row["load_jsonl_rss_per_corpus_byte"] > 0
+    assert row["load_mb_per_s"] > 0 and row["load_jsonl_mb_per_s"] > 0
     assert row["index_mb_per_s"] > 0 and row["index_bytes_per_token"] > 0  # the memorization index, built
     assert figures["rss_growth"] is None  # one size: nothing to compare
     refused = run_core(workspace, "bench", "scale", "--sizes", "a,b")

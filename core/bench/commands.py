@@ -8,7 +8,7 @@ from core.errors import UserError
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize"],
+    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize", "load"],
                        help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
@@ -19,9 +19,14 @@ def register(commands) -> None:
     bench.add_argument("--block-size", type=int, default=128, help="train: tokens per block")
     bench.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
                        help="train: torch.compile our trainer's model (auto: on CUDA)")
-    bench.add_argument("--megabytes", type=float, help="index, tokenize: size of the generated corpus (default 50, 20)")
-    bench.add_argument("--paths", nargs="+", help="tokenize: real text files or folders to time as well")
-    bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200)")
+    bench.add_argument("--megabytes", type=float,
+                       help="index, tokenize: size of the generated corpus (default 50, 20); load: of each corpus "
+                            "but the generated mixed ones (default 100)")
+    bench.add_argument("--paths", nargs="+",
+                       help="tokenize, load: real text files or folders to time as well (load: a file is repeated, "
+                            "a folder's documents are written as txt, JSONL and CSV)")
+    bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200); load: sizes of "
+                                       "the generated mixed corpus (default 50,200)")
     bench.set_defaults(run=cmd_bench)
 
     hardware = commands.add_parser("hardware", help="what this machine can train on")
@@ -33,6 +38,7 @@ def cmd_bench(args) -> None:
 
     from core.bench import clean as bench
     from core.bench import index as bench_index
+    from core.bench import load as bench_load
     from core.bench import sample as bench_sample
     from core.bench import tokenize as bench_tokenize
     from core.bench import train as bench_train
@@ -42,7 +48,10 @@ def cmd_bench(args) -> None:
     figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
                "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes or 50),
                "tokenize": lambda: bench_tokenize.bench_tokenize(args.megabytes or 20, args.paths),
-               "scale": lambda: _bench_scale(args.sizes)}[args.what]()
+               "scale": lambda: _bench_scale(args.sizes),
+               "load": lambda: bench_load.bench_load(args.megabytes or bench_load.MEGABYTES,
+                                                     _sizes(args.sizes) or bench_load.MIXED_MB, args.paths),
+               }[args.what]()
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
@@ -53,15 +62,21 @@ def cmd_bench(args) -> None:
 def _bench_scale(sizes: str | None) -> dict:
     from core.bench import scale
 
+    chosen = _sizes(sizes)
+    return scale.bench_scale(chosen) if chosen else scale.bench_scale()
+
+
+def _sizes(sizes: str | None) -> list[float] | None:
+    """--sizes as numbers of MB (whole ones as ints, for the corpus names), None when not given."""
     if sizes is None:
-        return scale.bench_scale()
+        return None
     try:
         chosen = [float(size) for size in sizes.split(",")]
     except ValueError:
         chosen = []
     if not chosen or min(chosen) <= 0:
         raise UserError(f"--sizes {sizes!r}: give corpus sizes in MB separated by commas, such as 5,50,200")
-    return scale.bench_scale([int(size) if size.is_integer() else size for size in chosen])
+    return [int(size) if size.is_integer() else size for size in chosen]
 
 
 def cmd_hardware(args) -> None:

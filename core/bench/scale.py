@@ -1,11 +1,11 @@
 """`python -m core bench scale`: how memory and speed grow with the corpus, on generated corpora of a few sizes.
 
-Per size: the peak RSS of loading the corpus as one text file (a fresh process), tokenizing it to the dataset's token
-file (MB of text per second), the trainer's peak RSS over 5 steps (a fresh `core.train.worker` process on the starter),
-and building the memorization index (its speed and bytes per token). A child's peak RSS is its own VmHWM, read inside
-it by `core.bench.peak` (os.wait4's ru_maxrss would carry this process's size across fork and exec). Speeds are given
-per wall second and per CPU second of this process: on a shared machine the second is the steadier figure.
-"""
+Per size: loading the corpus (mixed English and Chinese) as one text file and as JSONL, each in a fresh process
+(`core.bench.load`: peak RSS per file byte, MB/s); tokenizing it to the dataset's token file (MB of text per
+second); the trainer's peak RSS over 5 steps (a fresh `core.train.worker` process on the starter); and building the
+memorization index (its speed and bytes per token). A child's peak RSS is its own VmHWM, read inside it by
+`core.bench.peak` (os.wait4's ru_maxrss would carry this process's size across fork and exec). Speeds are given
+per wall second and per CPU second of this process: on a shared machine the second is the steadier figure."""
 
 from __future__ import annotations
 
@@ -61,11 +61,7 @@ def _one_size(root: Path, size_mb: float) -> dict:
 
     docs = generated_corpus(size_mb)
     corpus_bytes = sum(len(d.encode("utf-8")) for d in docs)
-    text_file = root / f"corpus-{size_mb}.txt"
-    text_file.write_text("\n\n".join(docs), encoding="utf-8")
-    load_rss = _peak_rss_mb(["-c", _LOAD, str(text_file)])
-    load_base = _peak_rss_mb(["-c", _LOAD_NOTHING])  # the interpreter and the loader's imports
-    text_file.unlink()
+    loaded = _load_figures(root, docs)
 
     name = f"scale-{size_mb}"
     data_dir = root / "datasets" / name
@@ -79,21 +75,31 @@ def _one_size(root: Path, size_mb: float) -> dict:
 
     trainer_rss = _trainer_peak_rss_mb(root, name)
     index = _index(data_dir, token_count)
-    return {"corpus_mb": round(corpus_bytes / 1e6, 1), "load_peak_rss_mb": round(load_rss, 1),
-            "load_rss_per_corpus_byte": round((load_rss - load_base) * 1e6 / corpus_bytes, 2),
+    return {"corpus_mb": round(corpus_bytes / 1e6, 1), **loaded,
             "tokenize_mb_per_s": round(corpus_bytes / 1e6 / tokenize_s, 2),
             "tokenize_mb_per_cpu_s": round(corpus_bytes / 1e6 / tokenize_cpu_s, 2), "tokens": token_count,
             "token_file_bytes_per_token": np.dtype(files.meta["dtype"]).itemsize,
             "trainer_peak_rss_mb": round(trainer_rss, 1), **index}
 
 
-# A fresh interpreter loads the file the way the Data page and `clean` do (paragraphs), and nothing else.
-_LOAD = ("import sys; from pathlib import Path; from core.data.loading import LoadOptions, load_paths; "
-         "load_paths([Path(sys.argv[1])], LoadOptions(txt_split='paragraphs'), "
-         "allowed_roots=None)")
+def _load_figures(root: Path, docs: list[str]) -> dict:
+    """Loading the corpus as a text file (paragraphs, as the Data page and `clean` cut it) and as JSONL, each in a
+    fresh interpreter: peak RSS, and its growth over an interpreter that only imports the loader per file byte."""
+    from core.bench import load
 
-
-_LOAD_NOTHING = "import core.data.loading"
+    base = load.peak_rss_bytes(["-c", load.LOAD_NOTHING])[0]
+    text_file, jsonl_file = root / "corpus.txt", root / "corpus.jsonl"
+    with text_file.open("w", encoding="utf-8") as f:
+        f.write("\n\n".join(docs))
+    text = load.measure(text_file, base)
+    text_file.unlink()
+    with jsonl_file.open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": doc}, ensure_ascii=False) + "\n" for doc in docs)
+    jsonl = load.measure(jsonl_file, base)
+    jsonl_file.unlink()
+    return {"load_peak_rss_mb": text["load_peak_rss_mb"], "load_rss_per_corpus_byte": text["load_rss_per_corpus_byte"],
+            "load_mb_per_s": text["load_mb_per_s"], "load_jsonl_rss_per_corpus_byte": jsonl["load_rss_per_corpus_byte"],
+            "load_jsonl_mb_per_s": jsonl["load_mb_per_s"]}
 
 
 def _trainer_peak_rss_mb(root: Path, dataset_name: str) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def default_workers() -> int:
     return min(2, os.cpu_count() or 1)
 
 
-def build_dataset(documents: list[Document], files: list[FileReport], recipe: Recipe, out: Path, *,
+def build_dataset(documents: Sequence[Document], files: list[FileReport], recipe: Recipe, out: Path, *,
                   ratio: float = 0.1, seed: int = 0, overwrite: bool = False, workers: int | None = None,
                   on_progress: Progress | None = None) -> BuildSummary:
     dataset.check_writable(Path(out), overwrite)  # refused before the cleaning, not after it

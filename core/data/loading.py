@@ -13,12 +13,13 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core.data import text_stream
 from core.data.decoding import decode
+from core.data.documents import Document, Documents
 from core.errors import UserError
 from core.workspace import DATA_ROOTS_ENV
 
@@ -58,14 +59,6 @@ class LoadOptions:
     max_total_bytes: int = 2 * 1024**3
 
 
-@dataclass(slots=True)  # no __dict__ per document: a large file's paragraphs are millions of them
-class Document:
-    text: str
-    # where it came from: "poems.json#12" (12th item), "corpus.zip/a/b.txt", "novel.txt#p3" (3rd paragraph),
-    # "log.txt#L7" (line 7), "t.csv#4" (4th row); numbers are 1-based
-    source: str
-
-
 @dataclass
 class FileReport:
     name: str  # file name as given; zip members are "archive.zip/inner/path.txt"
@@ -87,37 +80,27 @@ class FileReport:
 
 @dataclass
 class LoadResult:
-    documents: list[Document] = field(default_factory=list)
+    # texts stored as UTF-8 (core.data.documents); a list of Documents given here is stored so too
+    documents: Documents = field(default_factory=Documents)
     files: list[FileReport] = field(default_factory=list)
 
+    def __post_init__(self):
+        if not isinstance(self.documents, Documents):
+            self.documents = Documents(self.documents)
+
     def extend(self, other: LoadResult) -> None:
+        """Takes over the other's documents by reference, without copying their texts."""
         self.documents.extend(other.documents)
         self.files.extend(other.files)
 
     @property
     def texts(self) -> Sequence[str]:
         """The documents' texts, read through (no list of the whole corpus): a preview samples a few of them."""
-        return _Column(self.documents, "text")
+        return self.documents.texts
 
     @property
     def sources(self) -> Sequence[str]:
-        return _Column(self.documents, "source")
-
-
-class _Column(Sequence):
-    """One field of each document, by index, without copying: a second list of a million pointers per field is
-    the preview holding the corpus again."""
-
-    def __init__(self, documents: list[Document], name: str):
-        self.documents, self.name = documents, name
-
-    def __len__(self) -> int:
-        return len(self.documents)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [getattr(d, self.name) for d in self.documents[index]]
-        return getattr(self.documents[index], self.name)
+        return self.documents.sources
 
 
 class _Skip(Exception):
@@ -131,19 +114,20 @@ class _Skip(Exception):
 # ---------------------------------------------------------------- formats
 
 
-def _split_txt(text: str, name: str, how: str) -> list[Document]:
-    return _txt_documents([text], name, how)
-
-
-def _txt_documents(pieces: Iterable[str], name: str, how: str) -> list[Document]:
-    """The documents of a text given in pieces (one piece: the whole text), cut the way `how` says."""
+def _txt_documents(pieces: Iterable[str], name: str, options: LoadOptions) -> tuple[Documents, list[str]]:
+    """The documents of a text given in pieces (one piece: the whole text), cut the way `txt_split` says."""
+    how, docs = options.txt_split, Documents()
     if how == "whole":
-        return [Document("".join(pieces), name)]
-    if how == "paragraphs":
-        return [Document(p, f"{name}#p{i}") for i, p in enumerate(text_stream.paragraphs(pieces), 1)]
-    if how == "lines":
-        return [Document(line, f"{name}#L{i}") for i, line in text_stream.lines(pieces)]
-    raise UserError(f"unknown txt_split {how!r}: use whole, paragraphs or lines")
+        docs.add_pieces(pieces, name)
+    elif how == "paragraphs":
+        for i, paragraph in enumerate(text_stream.paragraphs(pieces), 1):
+            docs.add(paragraph, f"{name}#p", i)
+    elif how == "lines":
+        for i, line in text_stream.lines(pieces):
+            docs.add(line, f"{name}#L", i)
+    else:
+        raise UserError(f"unknown txt_split {how!r}: use whole, paragraphs or lines")
+    return docs, []
 
 
 def _as_text(value: object) -> str:
@@ -157,22 +141,47 @@ def _as_text(value: object) -> str:
     return ""  # None, booleans and nested objects hold no text of their own
 
 
+def _fields_text(record: dict, wanted: list[str]) -> str:
+    """The wanted fields' texts joined by lines (a loop, not nested generators: it runs once per JSONL line)."""
+    parts = []
+    for name in wanted:
+        value = record.get(name)
+        text = value if isinstance(value, str) else _as_text(value)
+        if text:
+            parts.append(text)
+    return "\n".join(parts)
+
+
 def _from_records(
-    records: list[tuple[str, int, object]], name: str, wanted: list[str]
-) -> tuple[list[Document], list[str]]:
-    """Records are (kind, number, value): a string is a document; an object gives its wanted fields joined by lines."""
-    docs: list[Document] = []
+    records: Iterable[tuple[str, int, object]], name: str, wanted: list[str]
+) -> tuple[Documents, list[str]]:
+    """Records are (kind, number, value): a string is a document; an object gives its wanted fields joined by lines.
+
+    The records may be parsed as they come (a JSONL file read in chunks): after a record that fails, the rest are
+    still read, so a line that is not JSON further on is the failure reported, as when the whole file was parsed
+    before any record was used."""
+    docs = Documents()
     seen: dict[str, None] = {}  # an ordered set of the keys seen, in first-seen order
+    failed: _Skip | None = None
     for kind, number, record in records:
+        if failed:
+            continue
         if isinstance(record, str):
             text = record
         elif isinstance(record, dict):
             seen.update(dict.fromkeys(record))
-            text = "\n".join(t for t in (_as_text(record.get(f)) for f in wanted) if t)
+            try:
+                text = _fields_text(record, wanted)
+            except RecursionError:  # a value json.loads could still read, but too deep for _as_text to walk
+                failed = _Skip("JSON nested too deeply to read")
+                continue
         else:
-            raise _Skip(f"{kind} {number} is neither a string nor an object", list(seen))
+            failed = _Skip(f"{kind} {number} is neither a string nor an object", list(seen))
+            continue
         if text.strip():  # documents that end up empty are not counted
-            docs.append(Document(text, f"{name}#{number}"))
+            docs.add(text, f"{name}#", number)
+    if failed:
+        raise failed
     # Several fields may be offered at once (title, paragraphs, text): those present are joined; none present
     # is a wrong choice (or a typo), not sparse data.
     if seen and not any(f in seen for f in wanted):
@@ -195,15 +204,16 @@ def _parse_json(text: str, line: int | None = None) -> object:
         raise _Skip(f"{where}a number with more than {sys.get_int_max_str_digits()} digits, not text") from None
 
 
-def _load_jsonl(text: str, name: str, options: LoadOptions) -> tuple[list[Document], list[str]]:
-    records = []
-    for number, line in enumerate(text.split("\n"), 1):
-        if line.strip():
-            records.append(("line", number, _parse_json(line, number)))
+def _jsonl_documents(pieces: Iterable[str], name: str, options: LoadOptions) -> tuple[Documents, list[str]]:
+    """A JSONL text given in pieces, parsed a line at a time."""
+    lines = enumerate(text_stream.split_lines(pieces), 1)
+    records = (("line", number, _parse_json(line, number)) for number, line in lines if line.strip())
     return _from_records(records, name, options.text_fields)
 
 
-def _load_json(text: str, name: str, options: LoadOptions) -> tuple[list[Document], list[str]]:
+def _load_json(text: str, name: str, options: LoadOptions) -> tuple[Documents, list[str]]:
+    """Parsed whole: a JSON array or object has no lines to stream by (a 500 MB JSON file takes about 3x its size;
+    JSONL is the format for large corpora)."""
     value = _parse_json(text)
     if isinstance(value, dict):
         if any(f in value for f in options.text_fields):
@@ -223,21 +233,31 @@ def _load_json(text: str, name: str, options: LoadOptions) -> tuple[list[Documen
     return _from_records([("item", i, v) for i, v in enumerate(value, 1)], name, options.text_fields)
 
 
-def _load_csv(text: str, name: str, options: LoadOptions) -> tuple[list[Document], list[str]]:
+def _csv_documents(pieces: Iterable[str], name: str, options: LoadOptions) -> tuple[Documents, list[str]]:
+    """A CSV text given in pieces, read a row at a time: csv.reader takes the lines with their ends, as a file
+    opened with newline="" gives them (the text's newlines are already "\n"), so quoted cells may span lines."""
     csv.field_size_limit(2**31 - 1)  # whole stories live in one cell; the default limit (128 KiB) would reject them
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = list(reader.fieldnames or [])
-    if options.csv_column not in columns:
-        raise _Skip(f"no column {options.csv_column!r} in the CSV: columns are {', '.join(columns)}", columns)
-    docs = []
+    reader = csv.DictReader(text_stream.split_lines(pieces, keep_ends=True))
+    columns: list[str] = []
+    docs = Documents()
     try:
+        columns = list(reader.fieldnames or [])
+        if options.csv_column not in columns:
+            raise _Skip(f"no column {options.csv_column!r} in the CSV: columns are {', '.join(columns)}", columns)
         for row_number, row in enumerate(reader, 1):
             value = row.get(options.csv_column) or ""
             if value.strip():
-                docs.append(Document(value, f"{name}#{row_number}"))
+                docs.add(value, f"{name}#", row_number)
     except csv.Error as e:
         raise _Skip(f"CSV row {reader.line_num}: {e}", columns) from None
     return docs, columns
+
+
+# The formats read a piece at a time, from a file streamed in chunks or (one piece) from a whole decoded text.
+# JSON is parsed whole; HTML is decoded whole, where its declared charset is honoured.
+PIECEWISE_READERS: dict[str, Callable[[Iterable[str], str, LoadOptions], tuple[Documents, list[str]]]] = {
+    "txt": _txt_documents, "md": _txt_documents, "jsonl": _jsonl_documents, "csv": _csv_documents,
+}
 
 
 def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
@@ -251,36 +271,29 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
     try:
         text, report.encoding, report.warning = decode(data, html=fmt == "html")
         text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() in text mode would
-        if fmt in ("txt", "md"):
-            docs, fields = _split_txt(text, name, options.txt_split), []
+        if fmt in PIECEWISE_READERS:
+            docs, fields = PIECEWISE_READERS[fmt]([text], name, options)
         elif fmt == "html":
-            docs, fields = [Document(text, name)], []  # raw HTML: the cleaning step extracts the text
-        elif fmt == "jsonl":
-            docs, fields = _load_jsonl(text, name, options)
-        elif fmt == "json":
-            docs, fields = _load_json(text, name, options)
+            docs, fields = Documents([Document(text, name)]), []  # raw HTML: the cleaning step extracts the text
         else:
-            docs, fields = _load_csv(text, name, options)
+            docs, fields = _load_json(text, name, options)
     except _Skip as e:
         report.error, report.fields = str(e), e.fields
         return LoadResult([], [report])
     except UserError as e:
         report.error = str(e)
         return LoadResult([], [report])
-    except RecursionError:  # a JSON value json.loads could still read, but too deep for _as_text to walk
-        report.error = "JSON nested too deeply to read"
-        return LoadResult([], [report])
     return _loaded(report, docs, fields, options)
 
 
-def _loaded(report: FileReport, docs: list[Document], fields: list[str], options: LoadOptions) -> LoadResult:
+def _loaded(report: FileReport, docs: Documents, fields: list[str], options: LoadOptions) -> LoadResult:
     """A file's documents with its report filled in: counts, the fields read, the preview."""
-    report.documents, report.chars, report.fields = len(docs), sum(len(d.text) for d in docs), fields
+    report.documents, report.chars, report.fields = len(docs), docs.chars, fields
     if report.format in ("json", "jsonl"):
         report.read_fields = [f for f in options.text_fields if f in fields]
     elif report.format == "csv":
         report.read_fields = [options.csv_column]
-    report.preview = [d.text[:PREVIEW_CHARS] for d in docs[:PREVIEW_DOCUMENTS]]
+    report.preview = [docs.head(i, PREVIEW_CHARS) for i in range(min(PREVIEW_DOCUMENTS, len(docs)))]
     return LoadResult(docs, [report])
 
 
@@ -513,17 +526,24 @@ def _spend(budget: _Budget, read: int) -> None:
 
 
 def _streamed(name: str, path: Path, options: LoadOptions, budget: _Budget) -> LoadResult | None:
-    """A UTF-8 .txt/.md file cut into paragraphs or lines as it is read (core.data.text_stream), so memory holds
-    the documents and a chunk, not the bytes, the text and its pieces at once; None when it must be read whole
-    (another split or encoding: the budget is then as before)."""
+    """A UTF-8 .txt, .md, .jsonl or .csv file cut into documents as it is read (core.data.text_stream), so memory
+    holds the documents and a chunk, not the bytes, the text and its pieces at once; None when it must be read
+    whole (another format or encoding: the budget is then as before). Reports are the whole-file reading's."""
     fmt = FORMATS.get(_suffix(name))
-    if fmt not in ("txt", "md") or options.txt_split == "whole":
-        return None  # a whole file is one string anyway; other formats parse the whole text
+    if fmt not in PIECEWISE_READERS:
+        return None
     used = budget.used
     text = text_stream.Utf8Text(_chunks(path, budget))
+    pieces = iter(text)  # one pass: after a failure its rest is still read, from where the reader stopped
     report = FileReport(name=name, format=fmt, encoding=None)
     try:
-        docs = _txt_documents(text, name, options.txt_split)
+        try:
+            docs, fields = PIECEWISE_READERS[fmt](pieces, name, options)
+        except _Skip as e:
+            for _ in pieces:  # the whole-file reading decodes first: not UTF-8, or binary, takes precedence
+                pass
+            report.encoding, report.error, report.fields = text.encoding, str(e), e.fields
+            return LoadResult([], [report])
     except text_stream.NotStreamable:
         budget.used = used
         return None
@@ -531,7 +551,7 @@ def _streamed(name: str, path: Path, options: LoadOptions, budget: _Budget) -> L
         report.error = str(e)
         return LoadResult([], [report])
     report.encoding = text.encoding
-    return _loaded(report, docs, [], options)
+    return _loaded(report, docs, fields, options)
 
 
 def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions(), *,

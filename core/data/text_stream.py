@@ -10,8 +10,10 @@ sequence) raises `NotStreamable`, and the caller reads the file whole, where the
 from __future__ import annotations
 
 import codecs
+import io
 import re
 from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from core.data.decoding import CONTROL_BYTES, CONTROL_CHARS, CONTROL_SHARE_LIMIT
 from core.errors import UserError
@@ -114,13 +116,36 @@ def _paragraph(piece: str) -> Iterator[str]:
 
 def lines(pieces: Iterable[str]) -> Iterator[tuple[int, str]]:
     """(1-based line number, the line without trailing spaces) of each non-blank line."""
-    number, rest = 0, ""
+    for number, line in enumerate(split_lines(pieces), 1):
+        if line and not line.isspace():
+            yield number, line.rstrip()
+
+
+def split_lines(pieces: Iterable[str], keep_ends: bool = False) -> Iterator[str]:
+    """The lines of a text with "\n" newlines given in pieces, as `text.split("\n")` gives them, less a last empty
+    one; with `keep_ends`, each with its "\n", as a file opened with newline="" reads them. Only "\n" ends a line
+    (str.splitlines would also cut at "\x0b", "\x1c" or "\u2028", which JSON strings and CSV cells may hold)."""
+    return chain.from_iterable(_line_blocks(pieces, keep_ends))
+
+
+def _line_blocks(pieces: Iterable[str], keep_ends: bool) -> Iterator[Iterable[str]]:
+    """The complete lines of each piece, cut in one C call and handed on as one iterable: no Python step per line.
+    A line longer than a piece is gathered in a list and joined once, not grown piece by piece."""
+    open_line: list[str] = []  # the start of a line the pieces so far have not ended
     for piece in pieces:
-        parts = (rest + piece).split("\n")
-        rest = parts.pop()
-        for line in parts:
-            number += 1
-            if line and not line.isspace():
-                yield number, line.rstrip()
-    if rest and not rest.isspace():
-        yield number + 1, rest.rstrip()
+        cut = piece.rfind("\n") + 1
+        if not cut:
+            open_line.append(piece)
+            continue
+        open_line.append(piece[:cut])
+        block = "".join(open_line)
+        open_line = [piece[cut:]]
+        if keep_ends:
+            yield io.StringIO(block, newline="\n")  # lines ended by "\n" only, kept as they are
+        else:
+            lines = block.split("\n")
+            lines.pop()  # the empty rest after the block's last "\n"
+            yield lines
+    last = "".join(open_line)
+    if last:
+        yield [last]

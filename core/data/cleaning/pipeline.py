@@ -160,7 +160,9 @@ def preview(recipe: Recipe, texts: list[str], sources: list[str] | None = None, 
     Corpus steps then see the sample only, so dedup counts are what the sample shows, not the corpus.
     """
     indices = sorted(random.Random(seed).sample(range(len(texts)), min(sample_size, len(texts))))
-    sample = [texts[i][:PREVIEW_CHARS] for i in indices]
+    # A loaded corpus's texts (core.data.documents) offer head(): the start of a long document, decoding no more
+    head = getattr(texts, "head", None) or (lambda i, chars: texts[i][:chars])
+    sample = [head(i, PREVIEW_CHARS) for i in indices]
     sample_sources = [sources[i] for i in indices] if sources else [f"#{i}" for i in indices]
     return clean(recipe, sample, sample_sources, tokenizer=tokenizer, track=True), indices
 
