@@ -1,9 +1,12 @@
-"""`python -m dashboard [streamlit options]`: serve the lab, with its pages' modules imported before the server listens.
+"""`python -m dashboard [streamlit options]`: serve the lab, with everything its pages import imported before the
+server listens.
 
-Streamlit imports what a page needs on the first visit, so without this the first visitor after a start waits for
-pandas, plotly, SQLAlchemy and the lab's own modules (about 0.8 s on a 2-core machine) on top of the browser's own
-start. Imported here, in the main thread before any session exists, they cost the server's start instead. torch and
-transformers are left to `warm_imports`' background thread: seconds of import would delay the first page.
+Streamlit imports what a page needs on its first visit, so after a plain `streamlit run` the first visitor waits for
+pandas, plotly, SQLAlchemy and the lab's modules (about 0.8 s on 2 cores), and the pages' torch and transformers
+import in `warm_imports`' background thread while the browser fetches the page's scripts: that thread holds the
+interpreter lock for seconds, and the same server thread serves those scripts (a first Home took 2.1-2.3 s against
+1.5-1.6 with everything imported first, and a bare Streamlit page 1.5-1.6). Here the server starts about 5 s later and
+every first visit is served by an idle process.
 """
 
 from __future__ import annotations
@@ -54,7 +57,10 @@ def preload() -> None:
 def main() -> None:
     from streamlit.web import cli
 
+    from dashboard import warm_imports
+
     preload()
+    warm_imports.warm()  # torch, transformers and the rest: no session exists yet to wait for them
     sys.argv = ["streamlit", "run", str(APP), *sys.argv[1:]]
     sys.exit(cli.main())
 

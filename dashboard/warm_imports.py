@@ -6,8 +6,9 @@ imports submodules on first use, and Python's import locks break the resulting c
 thread a half-initialized module). So one thread imports everything, under a process-wide lock, and afterwards
 every name is a plain attribute.
 
-`start()` (app.py, after each page) starts that thread once per process and returns at once: a page's title, text
-and tables do not wait for torch. Code that needs a heavy library calls `warm()` (or `wait()`, with a spinner)
+`python -m dashboard` (the lab's launcher) imports all of it before the server listens. Under a plain
+`streamlit run`, `start()` (app.py, after each page) starts that thread once per process and returns at once: a
+page's title, text and tables do not wait for torch. Code that needs a heavy library calls `warm()` (or `wait()`, with a spinner)
 first: it returns at once when the import is done, imports in its own thread when nothing has started it yet, and
 otherwise blocks on the lock until the thread is done.
 """
