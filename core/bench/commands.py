@@ -21,6 +21,8 @@ def register(commands) -> None:
                        help="train: torch.compile our trainer's model (auto: on CUDA)")
     bench.add_argument("--megabytes", type=float, help="index, tokenize: size of the generated corpus (default 50, 20)")
     bench.add_argument("--paths", nargs="+", help="tokenize: real text files or folders to time as well")
+    bench.add_argument("--html-dir", help="clean: a folder of saved web pages (*.htm, *.html) to time extraction on "
+                       "as well (html_real_*)")
     bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200)")
     bench.set_defaults(run=cmd_bench)
 
@@ -39,7 +41,7 @@ def cmd_bench(args) -> None:
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size",
                                                  "compile")}
-    figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
+    figures = {"clean": lambda: bench.bench_clean(html_dir=args.html_dir), "train": lambda: bench_train.bench_train(**train_options),
                "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes or 50),
                "tokenize": lambda: bench_tokenize.bench_tokenize(args.megabytes or 20, args.paths),
                "scale": lambda: _bench_scale(args.sizes)}[args.what]()
