@@ -11,6 +11,8 @@ def register(commands) -> None:
     bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize"],
                        help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--html-dir", help="clean: a folder of saved web pages (*.htm, *.html) to time extraction on "
+                       "as well (html_real_*)")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
     bench.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="train: precision")
@@ -21,8 +23,6 @@ def register(commands) -> None:
                        help="train: torch.compile our trainer's model (auto: on CUDA)")
     bench.add_argument("--megabytes", type=float, help="index, tokenize: size of the generated corpus (default 50, 20)")
     bench.add_argument("--paths", nargs="+", help="tokenize: real text files or folders to time as well")
-    bench.add_argument("--html-dir", help="clean: a folder of saved web pages (*.htm, *.html) to time extraction on "
-                       "as well (html_real_*)")
     bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200)")
     bench.set_defaults(run=cmd_bench)
 
