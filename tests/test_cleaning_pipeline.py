@@ -107,6 +107,18 @@ def test_parallel_run_equals_serial_and_starts_one_pool(monkeypatch):
     assert len(pools) == 1  # the per-document steps and near dedup's hashing share the run's pool
 
 
+def test_a_run_of_a_few_chunks_is_cut_finer_so_that_every_worker_gets_an_equal_share(monkeypatch):
+    import core.data.cleaning.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "CHUNK_CHARS", 1_000)
+    texts = [f"{i:03d}" + "x" * 97 for i in range(25)]  # 2,500 characters: 3 chunks of at most 1,000
+    chunks = pipeline._chunks(texts, 8)  # 2 workers, 4 chunks each
+    assert [text for chunk in chunks for text in chunk] == texts  # the order is kept
+    assert len(chunks) == 8 and {len(chunk) for chunk in chunks} <= {3, 4}  # not 10 + 10 + 5 documents
+    assert pipeline._chunks(texts[:10], 8) == [texts[:10]]  # one chunk's worth stays one chunk: no pool
+    assert len(pipeline._chunks(texts * 40, 8)) == 100  # big runs keep chunks of CHUNK_CHARS
+
+
 def test_tokens_are_counted_with_a_tokenizer(starter_dir):
     from transformers import AutoTokenizer
 

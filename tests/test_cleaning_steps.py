@@ -122,6 +122,11 @@ def test_a_line_wrapped_in_the_html_source_between_chinese_characters_is_joined(
     assert "孩子们在草地上奔跑。" in html_to_text(page)
 
 
+def test_every_break_in_a_column_of_wrapped_chinese_lines_is_joined():
+    # each character ends one break and starts the next: neither may be skipped
+    assert html_to_text("<p>一\n二\r\n三 \n\t四\n\n五</p>", mode="strip") == "一二三四\n\n五"
+
+
 def test_strip_removes_scripts_and_styles_and_decodes_entities():
     text = html_to_text("<div>Tom &amp; Jerry<script>alert(1)</script><style>p{}</style></div><p>&lt;3 &#20320;</p>")
     assert "alert" not in text and "p{}" not in text

@@ -11,7 +11,9 @@ import random
 import re
 import time
 from collections import Counter
+from pathlib import Path
 
+from core.errors import UserError
 from core.hardware import detect
 from core.text import CJK_WORD_RANGES
 
@@ -63,11 +65,46 @@ def article_f1(page: str, extracted: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 100) -> dict:
-    from core.data.cleaning.pipeline import clean, preview
+def real_pages(folder: str) -> list[str]:
+    """The saved pages (*.htm, *.html) under `folder`, decoded as the Data page decodes an HTML file."""
+    from core.data.decoding import decode
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"--html-dir {folder}: no such folder; give a folder of saved web pages (*.htm, *.html)")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".htm", ".html") and p.is_file())
+    if not paths:
+        raise UserError(f"--html-dir {folder}: no *.htm or *.html file in it; give a folder of saved web pages")
+    pages = []
+    for path in paths:
+        try:
+            pages.append(decode(path.read_bytes(), html=True).text)
+        except UserError as err:
+            raise UserError(f"--html-dir: {path}: {err}; remove it from the folder") from None
+    return pages
+
+
+def _timed_extraction(pages: list[str], workers: int):
+    """The pipeline's main-content extraction over `pages`: its result, wall seconds and CPU seconds (this process
+    and its worker processes, which the pool has ended by the time clean() returns)."""
+    from core.data.cleaning.pipeline import clean
     from core.data.cleaning.recipe import Recipe, StepConfig
+
+    before, started = os.times(), time.perf_counter()
+    result = clean(Recipe([StepConfig("html_to_text", params={"mode": "extract"})]), pages, workers=workers)
+    seconds, after = time.perf_counter() - started, os.times()
+    return result, seconds, sum(after[:4]) - sum(before[:4])
+
+
+def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 100, html_dir: str | None = None) -> dict:
+    """Throughput of the default recipe on plain text, of main-content extraction on the sample pages (and on the
+    real pages of `html_dir`, when given: the sample pages are small, so trafilatura's fixed cost per page weighs
+    more there than on pages saved from the web), and the preview's answer time."""
+    from core.data.cleaning.pipeline import clean, preview
+    from core.data.cleaning.recipe import Recipe
     from core.data.corpus import SAMPLE_DIR, manifest
 
+    real = real_pages(html_dir) if html_dir is not None else None  # a wrong folder fails before the long runs
     workers = min(2, os.cpu_count() or 1)
     plain = generated_corpus(plain_mb)
     started = time.perf_counter()
@@ -76,10 +113,8 @@ def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 10
 
     pages = [(SAMPLE_DIR / e["file"]).read_text(encoding=e["encoding"]) for e in manifest() if e["format"] == "html"]
     html = [pages[i % len(pages)] for i in range(int(html_mb * 1e6 / (sum(map(len, pages)) / len(pages))))]
-    html_bytes = sum(len(p.encode("utf-8")) for p in html)
-    started = time.perf_counter()
-    extracted = clean(Recipe([StepConfig("html_to_text", params={"mode": "extract"})]), html, workers=workers)
-    html_seconds = time.perf_counter() - started
+    html_mb_in = sum(len(p.encode("utf-8")) for p in html) / 1e6
+    extracted, html_seconds, html_cpu = _timed_extraction(html, workers)
     html_f1 = sum(map(article_f1, html[: len(pages)], extracted.texts[: len(pages)])) / len(pages)
 
     big = plain * max(1, round(preview_mb / plain_mb))  # repeats are fine: the preview samples
@@ -88,14 +123,27 @@ def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 10
     preview_seconds = time.perf_counter() - started
 
     hardware = detect()
-    return {
+    figures = {
         "plain_mb_per_s": round(sum(len(d.encode("utf-8")) for d in plain) / 1e6 / plain_seconds, 2),
         "plain_mb": round(sum(len(d.encode("utf-8")) for d in plain) / 1e6, 1),
         "plain_docs_in": result.docs_in,
         "plain_docs_out": len(result.texts),
-        "html_mb_per_s": round(html_bytes / 1e6 / html_seconds, 2),
+        "html_mb_per_s": round(html_mb_in / html_seconds, 2),
+        "html_mb_per_cpu_s": round(html_mb_in / html_cpu, 2),
         "html_pages": len(html),
         "html_f1": round(html_f1, 4),
+    }
+    if real is not None:
+        real_mb = sum(len(p.encode("utf-8")) for p in real) / 1e6
+        _, real_seconds, real_cpu = _timed_extraction(real, workers)
+        figures.update({
+            "html_real_mb_per_s": round(real_mb / real_seconds, 2),
+            "html_real_mb_per_cpu_s": round(real_mb / real_cpu, 2),
+            "html_real_pages": len(real),
+            "html_real_page_kb": round(real_mb * 1e3 / len(real), 1),
+        })
+    return {
+        **figures,
         "preview_seconds": round(preview_seconds, 3),
         "preview_corpus_mb": round(sum(len(d.encode("utf-8")) for d in big) / 1e6, 1),
         "workers": workers,

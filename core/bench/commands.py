@@ -11,6 +11,8 @@ def register(commands) -> None:
     bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize", "load"],
                        help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--html-dir", help="clean: a folder of saved web pages (*.htm, *.html) to time extraction on "
+                       "as well (html_real_*)")
     bench.add_argument("--model", default="starter", help="train: the model (default: the starter)")
     bench.add_argument("--random-init", action="store_true", help="train: the named architecture with random weights")
     bench.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="train: precision")
@@ -45,7 +47,7 @@ def cmd_bench(args) -> None:
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size",
                                                  "compile")}
-    figures = {"clean": bench.bench_clean, "train": lambda: bench_train.bench_train(**train_options),
+    figures = {"clean": lambda: bench.bench_clean(html_dir=args.html_dir), "train": lambda: bench_train.bench_train(**train_options),
                "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes or 50),
                "tokenize": lambda: bench_tokenize.bench_tokenize(args.megabytes or 20, args.paths),
                "scale": lambda: _bench_scale(args.sizes),
