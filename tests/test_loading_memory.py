@@ -186,21 +186,12 @@ def test_loading_a_whole_file_holds_its_bytes_and_its_text_and_no_other_copy(big
 def test_the_cleaning_preview_holds_its_sample_not_the_corpus():
     """The Data page previews a corpus through LoadResult.texts/.sources: views, so cleaning 200 sampled documents
     allocates for those, not a list of pointers per field over a million documents (16 MB here)."""
-    import tracemalloc
 
-    from core.data.cleaning.pipeline import preview
-    from core.data.cleaning.recipe import Recipe
     from core.data.loading import Document, LoadResult
 
     text = "A line of the corpus, long enough to be kept by the default recipe's length filter.\n" * 3
     corpus = LoadResult([Document(text, f"big.txt#p{i % 1000}") for i in range(1_000_000)])
-    preview(Recipe.default(), [text] * 10)  # the steps' own one-time loads (language model, tables) come first
-    tracemalloc.start()
-    try:
-        result, indices = preview(Recipe.default(), corpus.texts, corpus.sources, seed=3)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, indices, peak = _preview_allocating(corpus, seed=3)
     assert len(indices) == 200 and indices == sorted(set(indices)) and result.texts  # duplicates: one kept
     assert corpus.sources[indices[0]] == f"big.txt#p{indices[0] % 1000}" and corpus.texts[1:3] == [text, text]
     assert peak < 4 * 10**6, f"the preview allocated {peak / 1e6:.1f} MB"
@@ -247,23 +238,15 @@ def test_short_documents_beyond_latin1_cost_about_their_utf8_size(corpus, reques
 def test_the_preview_of_a_long_document_decodes_its_start_only(tmp_path):
     """A whole file is one document: the preview cleans its first PREVIEW_CHARS, and so decodes no more of it
     (the page's default split is "whole", and a 30 MB novel decoded for a preview is 60 MB held)."""
-    import tracemalloc
 
-    from core.data.cleaning.pipeline import PREVIEW_CHARS, preview
-    from core.data.cleaning.recipe import Recipe
+    from core.data.cleaning.pipeline import PREVIEW_CHARS
 
     path = tmp_path / "novel.txt"
     with path.open("w", encoding="utf-8") as f:
         f.writelines(f"“The keeper’s lamp,” she said at step {i} — and went on climbing.\n" for i in range(500_000))
     corpus = load_paths([path], allowed_roots=None)
     assert len(corpus.documents) == 1 and corpus.files[0].chars > 30_000_000
-    preview(Recipe.default(), ["warm-up text, long enough for the length filter to keep it as a document."] * 10)
-    tracemalloc.start()
-    try:
-        result, indices = preview(Recipe.default(), corpus.texts, corpus.sources, seed=0)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, indices, peak = _preview_allocating(corpus, seed=0)
     assert indices == [0] and result.sample_sources == ["novel.txt"]
     assert result.texts[0].startswith("“The keeper’s lamp,”") and len(result.texts[0]) <= PREVIEW_CHARS
     assert peak < 4 * 10**6, f"the preview allocated {peak / 1e6:.1f} MB"
@@ -286,3 +269,21 @@ def test_bench_load_measures_each_corpus_in_its_own_process(tmp_path):
         "documents"]
     refused = run_core("bench", "load", "--sizes", "0")
     assert refused.returncode != 0 and refused.stderr.startswith("error: --sizes")
+
+
+def _preview_allocating(corpus, seed: int):
+    """The default recipe's preview of a loaded corpus, and the most memory Python allocated while it ran."""
+    import tracemalloc
+
+    from core.data.cleaning.pipeline import preview
+    from core.data.cleaning.recipe import Recipe
+
+    # the steps' own one-time loads (language model, tables) come first
+    preview(Recipe.default(), ["warm-up text, long enough for the length filter to keep it as a document."] * 10)
+    tracemalloc.start()
+    try:
+        result, indices = preview(Recipe.default(), corpus.texts, corpus.sources, seed=seed)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, indices, peak
