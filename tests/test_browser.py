@@ -6,19 +6,18 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from dashboard.i18n import texts
+from dashboard.local_server import LAUNCHER, ServerDidNotStart, serving
 from dashboard.navigation import PAGES
-from tests.conftest import ROOT, SHARED, core_env, require
+from tests.conftest import SHARED, core_env, require
 
 pytestmark = pytest.mark.slow  # end to end: real processes and models
 
@@ -29,44 +28,20 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(workspace, tmp_path, command: list[str]):
-    """A server on a free port, run by `command` (its options follow); yields its URL once it answers."""
-    port = _free_port()
-    log = open(tmp_path / "streamlit.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, *command, "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=core_env(QUILL_HOME=str(workspace.root)), stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not come up:\n{(tmp_path / 'streamlit.log').read_text()}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+    """The lab run by `command` (its options follow) on a free port; yields its URL once it answers."""
+    with open(tmp_path / "streamlit.log", "w+") as log:
+        try:
+            with serving(core_env(QUILL_HOME=str(workspace.root)), log, command, timeout=90) as url:
+                yield url
+        except ServerDidNotStart as error:
+            pytest.fail(str(error))
 
 
 @pytest.fixture
 def app_url(workspace, tmp_path):
     """The lab as `make run` serves it: `python -m dashboard`, everything imported before it listens."""
-    yield from _serve(workspace, tmp_path, ["-m", "dashboard"])
+    yield from _serve(workspace, tmp_path, LAUNCHER)
 
 
 @pytest.fixture

@@ -18,14 +18,13 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from dashboard.local_server import ServerDidNotStart, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 ZH_POETRY = ROOT.parent / "shared" / "data" / "zh-poetry"
@@ -221,34 +220,12 @@ def write_drafts(workspace: Path, recipe) -> None:
 
 @contextmanager
 def serve(workspace: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tempfile.TemporaryFile("w+")
-    server = subprocess.Popen([sys.executable, "-m", "dashboard", "--server.port", str(port),
-                               "--server.address", "127.0.0.1"], cwd=ROOT, env=lab_env(workspace), stdout=log,
-                              stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while not healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                sys.exit(f"error: streamlit did not come up:\n{log.read()}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    with tempfile.TemporaryFile("w+") as log:
+        try:
+            with serving(lab_env(workspace), log) as url:
+                yield url
+        except ServerDidNotStart as error:
+            sys.exit(f"error: {error}")
 
 
 # The script run is over and its visible charts and tables are drawn (as tests/test_browser.py waits for a page).
