@@ -119,3 +119,35 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_jsonl(path: Path) -> tuple[list[tuple[int, object]], str | None]:
+    """(line number, value) of each line that parses, and why the first one that does not (or the file) cannot be
+    read, naming the file but never its content. A missing file is no lines. A last line without its newline is one
+    being appended right now (or was, when its writer was killed): left out."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return [], None
+    except OSError as exc:
+        return [], f"{path.name} cannot be read ({exc.strerror or exc})"
+    lines = text.splitlines()
+    if lines and not text.endswith("\n"):
+        lines.pop()
+    records, problem = [], None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((number, json.loads(line)))
+        except (ValueError, RecursionError):
+            problem = problem or f"{path.name} line {number}: not valid JSON"
+    return records, problem
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON object file's content, {} when it is missing, unreadable or not an object (optional side files such
+    as a dataset's report: their absence loses a detail, never the page)."""
+    value, problem = read_json(Path(path))
+    return value if problem is None and isinstance(value, dict) else {}

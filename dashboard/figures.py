@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from core.train.state import RunState
+
 CALM = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), height=320)
 
 
@@ -92,7 +94,7 @@ def sweep_curves(curves: dict[str, list[dict]], states: dict[str, str], *, title
         evals = [m for m in metrics if m.get("eval_loss") is not None]
         figure.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals], name=run,
                                     mode="lines+markers",
-                                    line=dict(dash="dash" if states.get(run) == "pruned" else "solid")))
+                                    line=dict(dash="dash" if states.get(run) == RunState.PRUNED else "solid")))
     figure.update_layout(title=title, xaxis_title=step_label, yaxis_title=eval_label, **CALM)
     return figure
 

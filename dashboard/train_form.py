@@ -36,9 +36,9 @@ def _number(column, name: str, **options) -> None:
     """A number input labelled `train.<name>`, with the limits TrainConfig declares for the field."""
     limits = meta(TrainConfig, name)
     kind = float if isinstance(getattr(TrainConfig(), name), float) or name == "learning_rate" else int
-    for bound in ("min", "max"):
-        if limits.get(bound) is not None:
-            options.setdefault(f"{bound}_value", kind(limits[bound]))
+    for bound, widget in (("min", "min_value"), ("above", "min_value"), ("max", "max_value")):
+        if limits.get(bound) is not None:  # `above` too: the check refuses the bound itself, with its message
+            options.setdefault(widget, kind(limits[bound]))
     column.number_input(t(f"train.{name}"), key=_key(name), **options)
 
 
@@ -149,10 +149,9 @@ def _lora_fields() -> None:
     a.selectbox(t("train.method"), METHODS, key=_key("method"), format_func=labels.__getitem__,
                 help=t("lora.method.help"))
     full = st.session_state[_key("method")] != "lora"  # shown either way, so the form keeps its shape
-    b.number_input(t("train.lora_r"), min_value=1, step=4, key=_key("lora_r"), disabled=full)
-    c.number_input(t("train.lora_alpha"), min_value=1, step=8, key=_key("lora_alpha"), disabled=full)
-    d.number_input(t("train.lora_dropout"), min_value=0.0, max_value=0.99, step=0.05, key=_key("lora_dropout"),
-                   disabled=full)
+    _number(b, "lora_r", step=4, disabled=full)
+    _number(c, "lora_alpha", step=8, disabled=full)
+    _number(d, "lora_dropout", step=0.05, disabled=full)
     st.text_input(t("train.lora_target_modules"), key=TARGETS, help=t("lora.targets.help"), disabled=full)
 
 
@@ -168,12 +167,20 @@ def read() -> TrainConfig:
 def render_problems(config: TrainConfig, arch, dataset_documents: int | None, gpus: int | None = None) -> bool:
     """Show what is wrong, in the user's language: the same check that `runs.start` makes. True when it can start."""
     problems = check(config, model_context=arch.n_positions if arch else None, gpus=gpus)
-    messages = [t(f"problem.{p.code}", **{k: md_escape(v) for k, v in p.values.items()}) for p in problems]
+    messages = [_problem_text(p) for p in problems]
     if config.dataset and dataset_documents == 0:
         messages.append(t("problem.empty_dataset"))
     for message in messages:
         st.error(message)
     return not messages
+
+
+def _problem_text(problem) -> str:
+    """A check's problem in the user's language; the option it names shown by its label, as the form shows it."""
+    values = {k: md_escape(v) for k, v in problem.values.items()}
+    if "field" in values:
+        values["field"] = t(f"train.{problem.values['field']}")
+    return t(f"problem.{problem.code}", **values)
 
 
 def render_memory(config: TrainConfig, hw: Hardware, arch) -> bool:

@@ -228,11 +228,11 @@ def test_target_modules_are_found_from_the_model(starter_dir):
 
 @pytest.mark.parametrize("changes, code", [
     (dict(method="qlora"), "method"),
-    (dict(method="lora", lora_r=0), "lora"),
-    (dict(method="lora", lora_dropout=1.0), "lora"),
+    (dict(method="lora", lora_r=0), "lora_r"),
+    (dict(method="lora", lora_dropout=1.0), "lora_dropout"),
 ])
 def test_config_checks_the_method_and_lora_options(changes, code):
     from core.train.config import TrainConfig, check
 
-    assert [p.code for p in check(TrainConfig(dataset="poems", **changes))] == [code]
+    assert [p.values["field"] for p in check(TrainConfig(dataset="poems", **changes))] == [code]
     assert check(TrainConfig(dataset="poems", lora_r=0)) == []  # LoRA options do not matter to a full fine-tune

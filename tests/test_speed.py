@@ -49,4 +49,4 @@ def test_the_choices_reach_the_training_arguments(tmp_path):
     (dict(nodes=2), "main_process_ip"), (dict(main_process_port=70000), "main_process_port"),
 ])
 def test_bad_speed_and_node_options_are_named(changes, code):
-    assert code in [p.code for p in check(TrainConfig(dataset="d", **changes))]
+    assert code in [p.values.get("field", p.code) for p in check(TrainConfig(dataset="d", **changes))]

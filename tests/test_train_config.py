@@ -17,21 +17,60 @@ def test_round_trip_and_unknown_options():
 
 
 @pytest.mark.parametrize("changes, code", [
-    (dict(learning_rate=0.0), "learning_rate"),
-    (dict(learning_rate=-1e-4), "learning_rate"),
-    (dict(learning_rate=3.0), "learning_rate_high"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(grad_accum=0), "grad_accum"),
-    (dict(block_size=4), "block_size_small"),
-    (dict(max_steps=0, epochs=0), "length"),
-    (dict(dataset=""), "no_dataset"),
-    (dict(scheduler="zigzag"), "scheduler"),
+    (dict(learning_rate=0.0), ("not_above", "learning_rate")),
+    (dict(learning_rate=-1e-4), ("not_above", "learning_rate")),
+    (dict(learning_rate=3.0), ("not_below", "learning_rate")),
+    (dict(batch_size=0), ("too_small", "batch_size")),
+    (dict(batch_size=1_000_000_000), ("too_large", "batch_size")),
+    (dict(grad_accum=0), ("too_small", "grad_accum")),
+    (dict(block_size=4), ("too_small", "block_size")),
+    (dict(seed=-1), ("too_small", "seed")),
+    (dict(seed=2**70), ("too_large", "seed")),
+    (dict(save_total_limit=-1), ("too_small", "save_total_limit")),
+    (dict(gallery_max_new_tokens=-1), ("too_small", "gallery_max_new_tokens")),
+    (dict(max_steps=0, epochs=0), ("length", None)),
+    (dict(dataset=""), ("no_dataset", None)),
+    (dict(scheduler="zigzag"), ("unknown_choice", "scheduler")),
+    (dict(method="lora", lora_dropout=1.0), ("not_below", "lora_dropout")),
 ])
 def test_each_mistake_has_its_message(changes, code):
     config = TrainConfig(**{"dataset": "poems", **changes})
-    assert [p.code for p in check(config)] == [code]
+    assert [(p.code, p.values.get("field")) for p in check(config)] == [code]
     with pytest.raises(UserError):
         require_valid(config)
+
+
+def test_every_declared_limit_is_checked_and_shown_in_both_languages():
+    """The limits live in the fields' metadata only: breaking any of them is a problem naming that field, whose
+    message the form shows in English and Chinese."""
+    from dataclasses import fields
+
+    from dashboard.i18n import LANGUAGES, texts
+
+    for f in fields(TrainConfig):
+        info, default = f.metadata, getattr(TrainConfig(), f.name)
+        bad = []
+        if info.get("min") is not None:
+            bad.append(info["min"] - (1 if isinstance(default, int) else 0.5))
+        if info.get("max") is not None:
+            bad.append(info["max"] + 1)
+        bad += [info[k] for k in ("above", "below") if info.get(k) is not None]
+        if info.get("choices"):
+            bad.append("nonsense")
+        for value in bad:
+            when = dict([info["when"]]) if info.get("when") else {}  # e.g. the LoRA options, for a LoRA run
+            problems = [p for p in check(TrainConfig(dataset="d", **when, **{f.name: value}))
+                        if p.values.get("field")]
+            assert [p.values["field"] for p in problems] == [f.name], (f.name, value)
+            for lang in LANGUAGES:
+                assert texts(lang)[f"problem.{problems[0].code}"].format(**problems[0].values)
+
+
+def test_context_checks_know_optimizers_and_modules():
+    config = TrainConfig(dataset="d", optim="bogus_optim", method="lora", lora_target_modules=["nonexistent_mod"])
+    problems = check(config, optimizers=frozenset({"adamw_torch"}), modules=frozenset({"c_attn", "attn.c_attn"}))
+    assert [p.code for p in problems] == ["optim", "lora_target"]
+    assert "nonexistent_mod" in problems[1].message and "c_attn" in problems[1].message
 
 
 def test_block_size_above_the_context():

@@ -105,16 +105,18 @@ def _load_figures(root: Path, docs: list[str]) -> dict:
 def _trainer_peak_rss_mb(root: Path, dataset_name: str) -> float:
     from core.train import runs
     from core.train.config import TrainConfig
+    from core.train.run_dir import RunDir
+    from core.train.state import RunState
     from core.workspace import Workspace
 
     config = TrainConfig(dataset=dataset_name, model="starter", block_size=128, batch_size=8, max_steps=TRAIN_STEPS,
                          eval_steps=TRAIN_STEPS, logging_steps=1, device="cpu", gallery_prompts=[])
     run_dir = runs.create(Workspace(root), config, name=f"bench-{dataset_name}")
-    log = run_dir / "train.log"
-    peak = _peak_rss_mb(["-m", "core.train.worker", str(run_dir)], log=log)
-    state = json.loads((run_dir / "status.json").read_text(encoding="utf-8")).get("state")
-    if state != "completed":
-        raise RuntimeError(f"the bench's training run ended {state}: {log.read_text()[-1500:]}")
+    run = RunDir(run_dir)
+    peak = _peak_rss_mb(["-m", "core.train.worker", str(run_dir)], log=run.log_file)
+    state = run.read_status().get("state")
+    if state != RunState.COMPLETED:
+        raise RuntimeError(f"the bench's training run ended {state}: {run.log_tail(30)}")
     return peak
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.hardware import choose_precision
+from core.train.run_dir import RunDir
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"  # beside the repository (a developer checkout only)
 POETRY = SHARED / "data" / "zh-poetry" / "宋词三百首.json"
@@ -185,7 +186,7 @@ def _run_ours(run_dir: Path, *, model_dir, data_dir, precision, steps, warmup_st
         logging_steps=logging, save_total_limit=1, precision=precision, device="auto",
         gallery_prompts=["The lighthouse keeper"], gallery_max_new_tokens=8, compile=compile,
     )
-    (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
+    RunDir(run_dir).write_config(config)
     import torch
 
     from core.train.speed import Device, resolve
@@ -194,8 +195,7 @@ def _run_ours(run_dir: Path, *, model_dir, data_dir, precision, steps, warmup_st
     started = time.perf_counter()
     worker.train(run_dir)
     wall = time.perf_counter() - started
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+    lines = RunDir(run_dir).metrics().records
     return _steady_tokens_per_s(lines, warmup_steps, batch_size * block_size, run_dir), wall, speed
 
 
@@ -230,8 +230,7 @@ def _steady_tokens_per_s(lines: list[dict], warmup_steps: int, tokens_per_step: 
             return (last["step"] - first["step"]) * tokens_per_step / (last["time"] - first["time"])
     rates = [line["tokens_per_s"] for line in steady[1:] if line.get("tokens_per_s")]
     if not rates:
-        log = (run_dir / "train.log").read_text(encoding="utf-8", errors="replace")[-2000:] \
-            if (run_dir / "train.log").is_file() else ""
+        log = RunDir(run_dir).log_tail(20)
         raise UserError(f"our trainer wrote no steady-state metrics lines ({len(lines)} lines in all): {log}")
     return sum(rates) / len(rates)
 

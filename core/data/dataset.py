@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.errors import UserError
-from core.files import check_replaceable, fault, is_staging, staged_directory
+from core.files import check_replaceable, fault, is_staging, read_json_object, staged_directory
 from core.workspace import Workspace
 
 MIN_DOCS_FOR_DOCUMENT_SPLIT = 10  # below this, every document gives its last part to validation instead
@@ -162,11 +162,4 @@ def delete(workspace: Workspace, name: str) -> None:
 
 
 def read_report(path: Path) -> dict:
-    return _read_json(Path(path) / "report.json")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return read_json_object(Path(path) / "report.json")

@@ -7,7 +7,6 @@ Heavy imports (torch, transformers, evaluate) happen inside the functions: pages
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from core.data import dataset
 from core.errors import UserError
 from core.evaluation.metrics import PERPLEXITY
 from core.evaluation.sample_stats import units
+from core.train.run_dir import RunDir
 from core.workspace import Workspace
 
 DEFAULT_MAX_BLOCK = 512  # as the trainer: blocks of min(context, 512) tokens unless told otherwise
@@ -79,11 +79,10 @@ def compare(model_names: list[str], dataset_name_or_path: str, *, workspace: Wor
 def run_models(run: str, workspace: Workspace | None = None) -> list[str]:
     """The models of a base-vs-checkpoints table for a run: its base model, each checkpoint by step, then final."""
     workspace = workspace or Workspace.from_env()
-    config = workspace.run_dir(run) / "config.json"  # "no such run" for anything but a run's id
-    try:
-        base = json.loads(config.read_text(encoding="utf-8"))["model"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"run '{run}' has no readable config.json: it cannot say its base model") from exc
+    run_dir = RunDir(workspace.run_dir(run))  # "no such run" for anything but a run's id
+    base = run_dir.config_dict().get("model")
+    if not isinstance(base, str):
+        raise UserError(f"run '{run}' has no readable config: it cannot say its base model")
     # local_models lists a run's models final first, then checkpoints by step, newest first
     saved = [name for name in models.local_models(workspace) if name.startswith(f"{run}/")]
     return [base, *reversed(saved)]

@@ -98,3 +98,23 @@ def config_source(source, workspace):
     if not source.is_hub and is_adapter_dir(Path(source.location)):
         return config_source(models.resolve(base_name(Path(source.location)), workspace), workspace)
     return source
+
+
+def module_names(name: str, workspace) -> frozenset[str] | None:
+    """Every name LoRA's target_modules could match in this model (peft matches a module by its full name or any
+    dotted tail of it), from the model built on the meta device: no weights are read. None when its config cannot
+    be read here."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from core import models
+
+    try:
+        source = config_source(models.resolve(name, workspace), workspace)
+        config = AutoConfig.from_pretrained(source.location, local_files_only=True)
+    except (UserError, OSError, ValueError):
+        return None
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    parts = (full.split(".") for full, _ in model.named_modules() if full)
+    return frozenset(".".join(p[i:]) for p in parts for i in range(len(p)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.files import read_json
+from core.train.run_dir import RunDir
 
 
 def is_model_dir(path: Path) -> bool:
@@ -19,8 +20,7 @@ def is_model_dir(path: Path) -> bool:
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
     """checkpoint-N directories, complete or not, by step."""
-    found = [p for p in Path(run_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+    return RunDir(run_dir).checkpoint_dirs()
 
 
 def complete_checkpoints(run_dir: Path) -> list[Path]:

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 from core.errors import UserError
+from core.files import read_json_object
+from core.train.run_dir import RunDir
 from core.workspace import Workspace
 
 LOSS_CURVE = "loss_curve.png"
@@ -24,7 +26,7 @@ def write(folder: Path, *, name: str, run_dir: Path, model_dir: Path, workspace:
     from core.models import adapters
     from core.train import runs
 
-    config = _read_json(run_dir / "config.json")
+    config = read_json_object(RunDir(run_dir).config_file)
     base = adapters.base_name(model_dir) if adapters.is_adapter_dir(model_dir) else config.get("model", "")
     data_dir = _dataset_dir(workspace, config.get("dataset", ""))
     ratings = _ratings(run_dir.name, model_dir.name, name)
@@ -48,14 +50,6 @@ def write(folder: Path, *, name: str, run_dir: Path, model_dir: Path, workspace:
 
 
 # ---- parts ----------------------------------------------------------------------------------------------------
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
 
 def _dataset_dir(workspace: Workspace, name: str) -> Path | None:
     from core.data import dataset
@@ -85,7 +79,7 @@ def _language(data_dir: Path | None) -> list[str] | None:
 def _dataset_section(data_dir: Path | None) -> list[str]:
     if data_dir is None:
         return []
-    recipe, report = _read_json(data_dir / "recipe.json"), _read_json(data_dir / "report.json")
+    recipe, report = read_json_object(data_dir / "recipe.json"), read_json_object(data_dir / "report.json")
     lines = ["## Training data", "", f"`{data_dir.name}`: {report.get('docs_in', '?')} documents in, "
              f"{report.get('docs_out', '?')} kept after cleaning.", "",
              "| step | enabled | documents in | documents out | changed |", "| --- | --- | --- | --- | --- |"]

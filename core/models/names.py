@@ -10,6 +10,7 @@ from pathlib import Path, PurePath
 
 from core.errors import UserError
 from core.models.checkpoints import checkpoint_problem, complete_checkpoints, is_model_dir
+from core.train.run_dir import RunDir, checkpoint_step, is_final
 from core.workspace import Workspace, is_plain_name
 
 # The GPT-2 family the lab offers by name; any other hub id works too.
@@ -59,8 +60,6 @@ def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
 def training_dataset(name: str, workspace: Workspace | None = None) -> Path | None:
     """The dataset a run's model was fine-tuned on (for the memorization check); None for any other model,
     and None when that dataset was deleted or moved (the check is skipped, nothing else is lost)."""
-    import json
-
     from core.data import dataset
 
     workspace = workspace or Workspace.from_env()
@@ -72,8 +71,8 @@ def training_dataset(name: str, workspace: Workspace | None = None) -> Path | No
     if run_dir is None:
         return None
     try:
-        return dataset.resolve(workspace, json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["dataset"])
-    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return dataset.resolve(workspace, RunDir(run_dir).config_dict()["dataset"])
+    except (KeyError, TypeError, UserError):
         return None
 
 
@@ -92,7 +91,7 @@ def local_models(workspace: Workspace | None = None) -> list[str]:
 
 def _run_models(run_path: Path) -> list[Path]:
     """A run's loadable models, best first: `final/`, then its complete checkpoints, newest first."""
-    final = run_path / "final"
+    final = RunDir(run_path).final_dir
     return ([final] if is_model_dir(final) else []) + complete_checkpoints(run_path)[::-1]
 
 
@@ -108,12 +107,12 @@ def _run_model(workspace: Workspace, name: str) -> Path | None:
     if not sub:
         return _run_model_dir(run_path)
     if is_plain_name(sub) and (run_path / sub).is_dir():
-        if re.fullmatch(r"checkpoint-\d+", sub):
+        if checkpoint_step(sub) is not None:
             return _run_model_dir(run_path / sub)  # refuses a half-saved checkpoint, saying why
         if not is_model_dir(run_path / sub):
             raise UserError(f"{name} holds no model (config.json and weights): pick one of {_saved(run_path)}")
         return run_path / sub
-    if sub == "final" or re.fullmatch(r"checkpoint-\d+", sub):
+    if is_final(sub) or checkpoint_step(sub) is not None:
         raise UserError(f"run '{run_id}' has no {sub}: its saved models are {_saved(run_path)}")
     return None  # an `owner/model` hub id whose owner happens to be a run's name
 
@@ -124,7 +123,7 @@ def _saved(run_path: Path) -> str:
 
 def _run_model_dir(run_path: Path) -> Path:
     """A run's loadable model: the checkpoint directory itself, else `final/`, else its latest complete checkpoint."""
-    if re.fullmatch(r"checkpoint-\d+", run_path.name):
+    if checkpoint_step(run_path) is not None:
         problem = checkpoint_problem(run_path)  # a half-saved checkpoint (killed during the save) is not a model
         if problem:
             raise UserError(f"{run_path.parent.name}/{run_path.name} is an incomplete checkpoint ({problem}): "
@@ -138,9 +137,6 @@ def _run_model_dir(run_path: Path) -> Path:
     return candidates[0]
 
 
-_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
-
-
 def short_model_name(location: str | None, *, step_word: str = "step", final_word: str = "final") -> str:
     """`/ws/runs/poems-1/checkpoint-200` → "poems-1 · step 200"; `…/poems-1/final` → "poems-1 · final";
     `checkpoint-200` → "step 200"; the starter's directory → "starter"; a hub id (gpt2, uer/gpt2-chinese-…) as it is;
@@ -148,10 +144,10 @@ def short_model_name(location: str | None, *, step_word: str = "step", final_wor
     if not location:
         return "–"
     path = PurePath(str(location).replace("\\", "/").rstrip("/"))
-    match = _CHECKPOINT.fullmatch(path.name)
-    if match:
-        return f"{path.parent.name} · {step_word} {match.group(1)}" if path.parent.name else f"{step_word} {match.group(1)}"
-    if path.name == "final" and path.parent.name:
+    step = checkpoint_step(path)
+    if step is not None:
+        return f"{path.parent.name} · {step_word} {step}" if path.parent.name else f"{step_word} {step}"
+    if is_final(path) and path.parent.name:
         return f"{path.parent.name} · {final_word}"
     if path.is_absolute() or str(location).startswith((".", "~")):
         return path.name  # a directory: its last part

@@ -15,14 +15,20 @@ from core.hardware import PRECISIONS
 
 SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
 METHODS = ["full", "lora"]
+LORA = ("method", "lora")  # the LoRA options matter only to a LoRA run
 SWITCHES = ["auto", "on", "off"]  # compile and tf32
 ATTENTION = ["auto", "sdpa", "eager"]
 DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
 DEVICE = re.compile(r"auto|cpu|all|cuda:\d+")  # what `device` may say (see the field's comment)
 
 
+SEED_MAX = 2**32 - 1  # numpy's seeds (transformers' set_seed seeds numpy too) are 32-bit
+
+
 def _option(default, help: str, **limits):
-    """A config field with its help text and limits (min, max, choices; cli=False keeps it off the command line)."""
+    """A config field with its help text and limits: min/max (inclusive), above/below (exclusive), choices;
+    when=(field, value) checks them only then (the LoRA options when method is lora); cli=False keeps it off the
+    command line. check() enforces them, the form's widgets and the flags show them."""
     return field(default=default, metadata={"help": help, **limits})
 
 
@@ -33,42 +39,49 @@ class TrainConfig:
     dataset: str = _option("", "a dataset name in the workspace, or a dataset directory")
     model: str = _option("starter", "hub id, 'starter', a run or checkpoint, or a local directory")
     block_size: int | None = _option(None, "tokens per training block (default: the smaller of the model's context "
-                                     "and 512)", min=8)
-    epochs: float = _option(3.0, "passes over the training blocks (ignored when max steps > 0)", min=0.0)
-    max_steps: int = _option(0, "optimizer steps to run; 0 = decided by epochs", min=0)
+                                     "and 512)", min=8, max=65536)
+    epochs: float = _option(3.0, "passes over the training blocks (ignored when max steps > 0)", min=0.0,
+                           max=1e6)
+    max_steps: int = _option(0, "optimizer steps to run; 0 = decided by epochs", min=0, max=10**9)
     learning_rate: float | None = _option(None, "peak rate (default: 1e-3 for the untrained starter, 5e-5 otherwise)",
-                                          min=0.0, max=1.0)
-    batch_size: int = _option(8, "blocks per device per step", min=1)
+                                          above=0.0, below=1.0)
+    batch_size: int = _option(8, "blocks per device per step", min=1, max=4096)
     grad_accum: int = _option(1, "micro-batches accumulated per optimizer step (effective batch = batch x accum x "
-                              "devices)", min=1)
-    warmup_ratio: float = _option(0.05, "share of the steps spent warming the learning rate up", min=0.0, max=0.99)
-    weight_decay: float = _option(0.0, "AdamW weight decay", min=0.0)
+                              "devices)", min=1, max=65536)
+    warmup_ratio: float = _option(0.05, "share of the steps spent warming the learning rate up", min=0.0,
+                                 below=1.0)
+    weight_decay: float = _option(0.0, "AdamW weight decay", min=0.0, max=1.0)
     scheduler: str = _option("cosine", "learning-rate schedule", choices=SCHEDULERS)
-    eval_steps: int = _option(50, "evaluate (and checkpoint, and sample the gallery) every N steps", min=1)
-    logging_steps: int = _option(5, "write a metrics line every N steps", min=1)
+    eval_steps: int = _option(50, "evaluate (and checkpoint, and sample the gallery) every N steps", min=1,
+                         max=10**9)
+    logging_steps: int = _option(5, "write a metrics line every N steps", min=1, max=10**9)
     early_stopping_patience: int = _option(0, "stop after N evaluations without improvement; 0 = never", min=0)
-    save_total_limit: int = _option(3, "checkpoints kept on disk (the best one is always kept)")
-    seed: int = _option(42, "data order and initialisation of anything new")
+    save_total_limit: int = _option(3, "checkpoints kept on disk (the best one is always kept)", min=1,
+                               max=10**6)
+    seed: int = _option(42, "data order and initialisation of anything new", min=0, max=SEED_MAX)
     precision: str = _option("auto", "auto: bf16 where the GPU has it, fp16 on older CUDA GPUs, fp32 on CPU",
                              choices=PRECISIONS)
     gradient_checkpointing: bool = _option(False, "recompute activations in the backward pass: less memory, "
                                            "~30% slower")
     device: str = _option("auto", "auto (first GPU, else CPU), cpu, cuda:N, or all (every GPU, DDP via accelerate)")
     num_processes: int = _option(0, "with device all: processes to launch; 0 = one per GPU (on CPU: for testing "
-                                 "DDP)", min=0)
+                                 "DDP)", min=0, max=1024)
     gallery_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS),
                                        metadata={"help": "prompts sampled at each evaluation"})
-    gallery_max_new_tokens: int = _option(40, "tokens generated per gallery prompt", min=1)
-    gallery_seed: int = _option(1234, "fixed, so the gallery changes only because the model does")
+    gallery_max_new_tokens: int = _option(40, "tokens generated per gallery prompt", min=1, max=4096)
+    gallery_seed: int = _option(1234, "fixed, so the gallery changes only because the model does", min=0,
+                               max=SEED_MAX)
     resume_from: str = _option("", "a checkpoint directory to continue from (same run: the step count goes on)",
                                cli=False)  # `python -m core resume` does this
     sweep: str = _option("", "the sweep this run is a trial of (core.train.sweep); empty = an ordinary run", cli=False)
     trial: int = _option(-1, "its trial number in the sweep's Optuna study; -1 = not a trial", cli=False)
     method: str = _option("full", "full: every weight trains; lora: small adapters train beside frozen weights (peft)",
                           choices=METHODS)
-    lora_r: int = _option(8, "LoRA rank: the inner size of each adapter's low-rank update", min=1)
-    lora_alpha: int = _option(16, "LoRA scale: the adapters' update is multiplied by alpha / r", min=1)
-    lora_dropout: float = _option(0.05, "dropout on the adapters' input while training", min=0.0, max=0.99)
+    lora_r: int = _option(8, "LoRA rank: the inner size of each adapter's low-rank update", min=1,
+                     max=4096, when=LORA)
+    lora_alpha: int = _option(16, "LoRA scale: the adapters' update is multiplied by alpha / r", min=1, when=LORA)
+    lora_dropout: float = _option(0.05, "dropout on the adapters' input while training", min=0.0,
+                                  below=1.0, when=LORA)
     lora_target_modules: list[str] = field(default_factory=list, metadata={
         "help": "modules to adapt; empty = the model's attention projections"})
     compile: str = _option("auto", "torch.compile the model: auto (on CUDA), on, off", choices=SWITCHES)
@@ -79,11 +92,11 @@ class TrainConfig:
     attn_implementation: str = _option("auto", "attention: auto (sdpa on CUDA, the model's default on CPU), sdpa, "
                                        "eager", choices=ATTENTION)
     dataloader_workers: int = _option(-1, "processes feeding batches (pinned memory on CUDA); -1 = auto (CUDA: up to "
-                                      "4; CPU: 0)", min=-1)
+                                      "4; CPU: 0)", min=-1, max=64)
     nodes: int = _option(1, "machines in one run (accelerate's --num_machines); each starts `train` with its node "
-                         "rank", min=1)
+                         "rank", min=1, max=4096)
     node_rank: int = _option(0, "this machine's rank among the nodes, 0 to nodes-1 (0 = the main one: it logs the "
-                             "metrics)", min=0)
+                             "metrics)", min=0, max=4095)
     main_process_ip: str = _option("", "with nodes > 1: the address of the node of rank 0, reachable from every node")
     main_process_port: int = _option(29500, "with nodes > 1: a free TCP port on the node of rank 0", min=1, max=65535)
 
@@ -148,10 +161,43 @@ class Problem:
     values: dict = field(default_factory=dict)
 
 
+# The limits a field declares (see `_option`), each as (code, the value breaks it, the English message). The UI
+# translates `problem.<code>` with the same values; {field} is the option's name (the form shows its label).
+_LIMITS = {
+    "min": ("too_small", lambda value, bound: value < bound, "{field} must be {bound} or more (got {value})"),
+    "max": ("too_large", lambda value, bound: value > bound, "{field} must be {bound} or less (got {value})"),
+    "above": ("not_above", lambda value, bound: value <= bound, "{field} must be above {bound} (got {value})"),
+    "below": ("not_below", lambda value, bound: value >= bound, "{field} must be below {bound} (got {value})"),
+    "choices": ("unknown_choice", lambda value, bound: value not in bound,
+                "{field} cannot be '{value}': use one of {bound}"),
+}
+
+
+def _limit_problems(config: TrainConfig) -> list[Problem]:
+    """What breaks the limits the fields declare: the one place those limits are checked."""
+    problems = []
+    for f in fields(config):
+        value = getattr(config, f.name)
+        when = f.metadata.get("when")
+        if value is None or isinstance(value, (bool, list)) or (when and getattr(config, when[0]) != when[1]):
+            continue
+        for limit, (code, broken, message) in _LIMITS.items():
+            bound = f.metadata.get(limit)
+            if bound is not None and broken(value, bound):
+                shown = ", ".join(bound) if limit == "choices" else bound
+                problems.append(Problem(code, message.format(field=f.name, bound=shown, value=value),
+                                        {"field": f.name, "bound": shown, "value": value}))
+                break  # one message per field
+    return problems
+
+
 def check(config: TrainConfig, *, model_context: int | None = None, train_blocks: int | None = None,
-          gpus: int | None = None) -> list[Problem]:
+          gpus: int | None = None, optimizers: frozenset[str] | None = None,
+          modules: frozenset[str] | None = None) -> list[Problem]:
     """Everything wrong with a configuration, each with what to do. Empty when it can run.
-    The context, when known, adds the checks that need it: the model's context, the blocks, the visible GPUs."""
+    The fields' declared limits are checked from their metadata; only rules across fields are written here.
+    The context, when known, adds the checks that need it: the model's context and module names, the blocks, the
+    visible GPUs, the optimizers transformers knows."""
     problems = []
 
     def problem(code, message, **values):
@@ -164,43 +210,25 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
         problem("not_finite", f"{name} must be a finite number (got {getattr(config, name)})", field=name,
                 value=getattr(config, name))
     config = replace(config, **not_finite)  # the defaults stand in below: one message per field
+    problems += _limit_problems(config)
 
     if not config.dataset:
         problem("no_dataset", "choose a dataset: make one on the Data page or with `python -m core clean`")
     if not config.model:
         problem("no_model", "choose a model: 'starter', a hub id such as gpt2, or a checkpoint")
-    if config.learning_rate is not None and config.learning_rate <= 0:
-        problem("learning_rate", f"the learning rate must be above 0 (got {config.learning_rate}); 5e-5 suits gpt2",
-                value=config.learning_rate)
-    if config.learning_rate is not None and config.learning_rate >= 1:
-        problem("learning_rate_high", f"a learning rate of {config.learning_rate} will diverge: use 1e-5 to 1e-3",
-                value=config.learning_rate)
-    if config.batch_size < 1:
-        problem("batch_size", f"the batch size must be at least 1 (got {config.batch_size})", value=config.batch_size)
-    if config.grad_accum < 1:
-        problem("grad_accum", f"gradient accumulation must be at least 1 (got {config.grad_accum})", value=config.grad_accum)
-    if config.block_size is not None and config.block_size < 8:
-        problem("block_size_small", f"the block size must be 8 tokens or more (got {config.block_size})",
-                value=config.block_size)
     if model_context and config.block_size and config.block_size > model_context:
         problem("block_size_context", f"the block size {config.block_size} is longer than the model's context of "
                 f"{model_context} tokens: use {model_context} or less", value=config.block_size, context=model_context)
-    if config.max_steps < 0 or (config.max_steps == 0 and config.epochs <= 0):
+    if config.max_steps == 0 and config.epochs <= 0:
         problem("length", "train for at least one step: set max steps above 0, or epochs above 0")
-    if config.eval_steps < 1 or config.logging_steps < 1:
-        problem("eval_steps", "evaluate and log at least every step (eval steps and logging steps must be 1 or more)")
-    if not 0 <= config.warmup_ratio < 1:
-        problem("warmup", f"the warm-up share must be between 0 and 1 (got {config.warmup_ratio})", value=config.warmup_ratio)
-    if config.weight_decay < 0:
-        problem("weight_decay", f"weight decay cannot be negative (got {config.weight_decay})", value=config.weight_decay)
-    if config.scheduler not in SCHEDULERS:
-        problem("scheduler", f"unknown schedule '{config.scheduler}': use one of {', '.join(SCHEDULERS)}",
-                value=config.scheduler)
-    if config.precision not in PRECISIONS:
-        problem("precision", f"unknown precision '{config.precision}': use one of {', '.join(PRECISIONS)}",
-                value=config.precision)
-    problems += _device_problems(config, gpus)
-    problems += _lora_problems(config) + _speed_problems(config) + _node_problems(config)
+    if optimizers is not None and config.optim != "auto" and config.optim not in optimizers:
+        problem("optim", f"unknown optimizer '{config.optim}': use auto or a transformers optimizer such as "
+                "adamw_torch", value=config.optim)
+    unknown = sorted(set(config.lora_target_modules) - modules) if modules is not None else []
+    if config.method == "lora" and unknown:
+        problem("lora_target", f"the model has no module named {', '.join(unknown)}: name modules such as "
+                f"{', '.join(sorted(modules)[:4])}", value=", ".join(unknown))
+    problems += _device_problems(config, gpus) + _node_problems(config)
     if train_blocks is not None and train_blocks == 0:
         problem("empty_dataset", "the dataset has no text to train on at this block size: "
                 "use a smaller block size or a larger dataset")
@@ -213,9 +241,6 @@ def _device_problems(config: TrainConfig, gpus: int | None) -> list[Problem]:
     if not known:
         problems.append(Problem("device", f"unknown device '{config.device}': use auto, cpu, cuda:N (cuda:0 is the "
                                 "first GPU) or all", {"value": config.device}))
-    if config.num_processes < 0:
-        problems.append(Problem("num_processes", f"the number of processes must be 0 (one per GPU) or more (got "
-                                f"{config.num_processes})", {"value": config.num_processes}))
     if gpus is None or not known:
         return problems  # what this machine has is not known here
     if config.device.startswith("cuda:") and int(config.device[5:]) >= gpus:
@@ -226,45 +251,16 @@ def _device_problems(config: TrainConfig, gpus: int | None) -> list[Problem]:
     return problems
 
 
-def _lora_problems(config: TrainConfig) -> list[Problem]:
-    if config.method not in METHODS:
-        return [Problem("method", f"unknown method '{config.method}': use full or lora", {"value": config.method})]
-    if config.method != "lora":
-        return []
-    if config.lora_r < 1 or config.lora_alpha <= 0 or not 0 <= config.lora_dropout < 1:
-        return [Problem("lora", f"LoRA needs a rank of 1 or more (got {config.lora_r}), an alpha above 0 (got "
-                        f"{config.lora_alpha}) and a dropout from 0 to below 1 (got {config.lora_dropout})")]
-    return []
-
-
 def require_valid(config: TrainConfig, **context) -> None:
     problems = check(config, **context)
     if problems:
         raise UserError("; ".join(p.message for p in problems))
 
 
-def _speed_problems(config: TrainConfig) -> list[Problem]:
-    problems = []
-    for name in ("compile", "tf32"):
-        if getattr(config, name) not in SWITCHES:
-            problems.append(Problem(name, f"{name} must be auto, on or off (got '{getattr(config, name)}')",
-                                    {"value": getattr(config, name)}))
-    if config.attn_implementation not in ATTENTION:
-        problems.append(Problem("attn_implementation", f"unknown attention '{config.attn_implementation}': use "
-                                f"{', '.join(ATTENTION)}", {"value": config.attn_implementation}))
-    if config.dataloader_workers < -1:
-        problems.append(Problem("dataloader_workers", "dataloader workers must be -1 (auto), 0 or more "
-                                f"(got {config.dataloader_workers})", {"value": config.dataloader_workers}))
-    return problems
-
-
 def _node_problems(config: TrainConfig) -> list[Problem]:
-    if config.nodes < 1 or not 0 <= config.node_rank < config.nodes:
+    if config.node_rank >= config.nodes:
         return [Problem("nodes", f"node rank {config.node_rank} of {config.nodes} node(s): use --nodes 1 or more and "
                         "a --node-rank from 0 to nodes-1", {"nodes": config.nodes, "node_rank": config.node_rank})]
     if config.nodes > 1 and not config.main_process_ip:
         return [Problem("main_process_ip", "several nodes need --main-process-ip: the address of the node of rank 0")]
-    if not 0 < config.main_process_port < 65536:
-        return [Problem("main_process_port", f"the port must be 1 to 65535 (got {config.main_process_port})",
-                        {"value": config.main_process_port})]
     return []

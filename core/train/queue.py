@@ -26,6 +26,7 @@ from core.errors import UserError
 from core.files import read_json, write_text_atomic
 from core.train import runs
 from core.train.config import TrainConfig
+from core.train.run_dir import RunDir
 from core.train.state import RunState
 from core.workspace import Workspace
 
@@ -109,7 +110,7 @@ def entries(workspace: Workspace) -> list[dict]:
     out = []
     for position, run_id in enumerate(read_order(workspace), start=1):
         try:
-            config = TrainConfig.load(workspace.runs_dir / run_id / "config.json")
+            config = RunDir(workspace.runs_dir / run_id).config()
         except UserError:
             config = None
         out.append({"position": position, "id": run_id, "devices": runs.devices_of(config) if config else [],
@@ -131,7 +132,7 @@ def schedule_once(workspace: Workspace) -> list[str]:
         if current.get("state") != RunState.QUEUED or current.get("launched"):
             _drop(workspace, run_id)  # started (by us before a kill, or by hand), cancelled or deleted
             continue
-        config = TrainConfig.load(run_dir / "config.json")
+        config = RunDir(run_dir).config()
         devices = set(runs.devices_of(config))
         if devices & waiting_on:
             continue  # an earlier run waits for this device: keep the order

@@ -14,7 +14,6 @@ Light on purpose: no torch import at module level (the page imports this on ever
 from __future__ import annotations
 
 import fcntl
-import json
 import math
 import os
 import re
@@ -25,17 +24,26 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from core import models
 from core.data import dataset as datasets
 from core.errors import UserError
-from core.files import read_json, write_text_atomic
+from core.files import read_json
 from core.models.checkpoints import checkpoint_problem, complete_checkpoints, incomplete_checkpoints
 from core.train.config import TrainConfig, require_valid
-from core.train.state import FINAL, LIVE, WRITTEN, RunState
+from core.train.run_dir import (
+    Lines,
+    RunDir,
+    check_name,
+    checkpoint_step,
+    read_status,
+    slug,
+    update_status,
+    workspace_of,
+)
+from core.train.state import FINAL, LIVE, RunState
 from core.workspace import Workspace
 
 EXIT_GRACE_S = 30  # how long `wait` lets a run that reported its end take to exit
@@ -43,92 +51,15 @@ KILL_AFTER_S = 30  # a second Stop after this long sends SIGKILL: the trainer ha
 # A lock held only this long is not a trainer: a launcher recording a run's end, or a trainer whose main thread
 # has exited (it reads as gone) while its last threads still hold its open files.
 LOCK_PATIENCE_S = 2.0
-_ID = re.compile(r"[^\w.-]+")
 
 
 # ---- status.json --------------------------------------------------------------------------------------------
-
-_NUMBER = (int, float)
-# The fields readers rely on and their types (None is allowed for each); anything else makes the file unreadable.
-_STATUS_FIELDS = {
-    "state": str, "pid": int, "worker_pid": int, "exit_code": int, "step": int, "max_steps": int,
-    "created": _NUMBER, "launched": _NUMBER, "started": _NUMBER, "resumed": _NUMBER, "ended": _NUMBER,
-    "updated": _NUMBER, "stop_requested": _NUMBER, "epoch": _NUMBER, "best_eval_loss": _NUMBER,
-    "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "stopped_early": bool, "error": str, "traceback": str,
-    "best_checkpoint": str, "last_checkpoint": str, "resumed_from": str, "devices": list,
-    "skipped_checkpoints": list,  # lists hold text
-}
-_LINE_FIELDS = {
-    "metrics.jsonl": {"step": int, "epoch": _NUMBER, "loss": _NUMBER, "learning_rate": _NUMBER, "grad_norm": _NUMBER,
-                      "tokens_per_s": _NUMBER, "time": _NUMBER, "gpu_memory_gb": _NUMBER, "eval_loss": _NUMBER,
-                      "perplexity": _NUMBER},
-    "samples.jsonl": {"step": int, "prompt": str, "text": str, "seed": int},
-}
-_LINE_REQUIRED = {"metrics.jsonl": ("step",), "samples.jsonl": ("step", "prompt", "text")}
-
-
-def read_status(run_dir: Path) -> dict:
-    """status.json as written, {} when it is missing or unreadable: what a writer merges its changes into (so a
-    wrongly typed field is dropped by the next write rather than carried forward)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "status.json").exists():
-        return {}
-    data, problem = _load_status(run_dir)
-    return {} if problem else data
-
-
-_KIND_NAMES = {int: "an integer", _NUMBER: "a number", str: "text", list: "a list", bool: "true or false"}
-
-
-def _type_problem(record: object, types: dict, required: tuple[str, ...] = ()) -> str | None:
-    """Why a record does not have the shape its readers rely on, or None. The reason names fields and types only,
-    never the file's content: it is shown on the page."""
-    if not isinstance(record, dict):
-        return f"{type(record).__name__} instead of an object"
-    for name in required:
-        if record.get(name) is None:
-            return f"no '{name}'"
-    for name, kind in types.items():
-        value = record.get(name)
-        if value is None:
-            continue
-        # bool is an int to Python, never a step, a pid or a time here
-        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-            return f"'{name}' is {type(value).__name__}, not {_KIND_NAMES[kind]}"
-        if kind is list and not all(isinstance(item, str) for item in value):
-            return f"'{name}' holds something other than text"
-    return None
-
-
-def _load_status(run_dir: Path) -> tuple[dict, str | None]:
-    """(status.json, None), or ({}, why it is unreadable). No file yet is a run being created: queued."""
-    path = run_dir / "status.json"
-    if not path.exists():
-        return {"state": RunState.QUEUED}, None
-    data, problem = read_json(path)
-    problem = problem or _type_problem(data, _STATUS_FIELDS, required=("state",))
-    if problem is None and data["state"] not in WRITTEN:
-        problem = "unknown 'state'"
-    if problem is None and data.get("pid") is not None and data["pid"] <= 0:
-        problem = f"'pid' is {data['pid']}"  # 0 or negative would signal a whole process group
-    return (data, None) if problem is None else ({}, f"status.json: {problem}")
-
-
-def update_status(run_dir: Path, **changes) -> dict:
-    """Merge changes into status.json atomically: a reader sees the old file or the new one, never half of one."""
-    run_dir = Path(run_dir)
-    status = {**read_status(run_dir), **changes, "updated": time.time()}
-    write_text_atomic(run_dir / "status.json", json.dumps(status, ensure_ascii=False, indent=2, default=str))
-    return status
-
 
 # ---- creating and launching ---------------------------------------------------------------------------------
 
 def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -> Path:
     """A new run directory with its config.json and a `queued` status.json."""
-    base = _ID.sub("-", name.strip()).strip("-.") if name else _default_id(config)
-    if not base:
-        raise UserError(f"'{name}' is not a usable run name: use letters, digits, '-', '_' or '.'")
+    base = check_name(name) if name else _default_id(config)
     workspace.runs_dir.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         run_dir = workspace.runs_dir / (base if n == 1 else f"{base}-{n}")
@@ -139,7 +70,7 @@ def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -
             continue
     else:
         raise UserError(f"too many runs named '{base}': pick another name")
-    (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
+    RunDir(run_dir).write_config(config)
     update_status(run_dir, state=RunState.QUEUED, created=time.time())
     return run_dir
 
@@ -147,15 +78,15 @@ def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -
 def _default_id(config: TrainConfig) -> str:
     model = Path(config.model.rstrip("/")).name or "model"
     data = Path(config.dataset.rstrip("/")).name or "data"
-    return _ID.sub("-", f"{model}-{data}-{datetime.now():%Y%m%d-%H%M%S}").strip("-.")
+    return slug(f"{model}-{data}-{datetime.now():%Y%m%d-%H%M%S}")
 
 
 def _launch(run_dir: Path, locks: list[int], note: str | None = None, **fields) -> int:
     """Start the trainer for this run in its own process session, handing it the locks the caller holds;
     returns the pid of the process to watch."""
-    config = TrainConfig.load(run_dir / "config.json")
+    config = RunDir(run_dir).config()
     command, env = _command(run_dir, config)
-    with (run_dir / "train.log").open("ab") as log:
+    with RunDir(run_dir).log_file.open("ab") as log:
         log.write(f"\n=== {datetime.now():%Y-%m-%d %H:%M:%S} {' '.join(command)}\n".encode())
         if note:
             log.write(f"{note}\n".encode())
@@ -217,7 +148,7 @@ def try_lock(path: Path, patience_s: float = 0.0) -> int | None:
 
 
 def _lock_run(run_dir: Path, held: ExitStack, patience_s: float = LOCK_PATIENCE_S) -> int:
-    fd = try_lock(run_dir / ".lock", patience_s)
+    fd = try_lock(RunDir(run_dir).lock_file, patience_s)
     if fd is None:
         raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
     held.callback(os.close, fd)
@@ -239,7 +170,7 @@ def _lock_devices(workspace: Workspace, devices: list[str], held: ExitStack) -> 
 
 
 def _device_lock(workspace: Workspace, device: str) -> Path:
-    return workspace.root / "locks" / f"{_ID.sub('-', device)}.lock"
+    return workspace.root / "locks" / f"{slug(device)}.lock"
 
 
 def _name_holder(fds: list[int], run_id: str) -> None:
@@ -247,12 +178,6 @@ def _name_holder(fds: list[int], run_id: str) -> None:
     for fd in fds:
         os.ftruncate(fd, 0)
         os.pwrite(fd, run_id.encode(), 0)
-
-
-def workspace_of(run_dir: Path) -> Workspace:
-    """The workspace a run lives in (<workspace>/runs/<id>); the environment's for a run folder elsewhere."""
-    run_dir = Path(run_dir).resolve()
-    return Workspace(run_dir.parent.parent) if run_dir.parent.name == "runs" else Workspace.from_env()
 
 
 def _command(run_dir: Path, config: TrainConfig) -> tuple[list[str], dict[str, str]]:
@@ -319,14 +244,21 @@ def preflight(workspace: Workspace, config: TrainConfig) -> None:
     source = models.resolve(config.model, workspace)
     if source.is_hub:
         models.ensure_available(source)
-    from core.train.memory import model_architecture  # reads the model's config.json: transformers, only here
+    # These read the model's config.json and transformers' optimizers: transformers, only here
+    from core.models.adapters import module_names
+    from core.train.memory import model_architecture
+    from core.train.speed import optimizer_names
 
     arch = model_architecture(config.model, workspace)
-    require_valid(config, model_context=arch.n_positions if arch else None, gpus=_gpu_count())
+    modules = module_names(config.model, workspace) if config.method == "lora" and config.lora_target_modules else None
+    require_valid(config, model_context=arch.n_positions if arch else None, gpus=_gpu_count(),
+                  optimizers=optimizer_names(), modules=modules)
 
 
 def start(workspace: Workspace, config: TrainConfig, name: str | None = None) -> Path:
     """Validate, refuse a second run on a busy device, create the run and launch it."""
+    if name is not None:
+        check_name(name)  # before anything else: a bad name is refused, never rewritten, and nothing is made
     preflight(workspace, config)
     wanted = _devices(config)
     for run in list_runs(workspace):  # a live run started before device locks existed holds none
@@ -349,7 +281,7 @@ def status(run_dir: Path) -> dict:
     """status.json, with the state as it really is, derived without writing anything: a live state whose process
     is gone reads as `crashed`, a file that cannot be read as `unreadable` (the reason in `error`)."""
     run_dir = Path(run_dir)
-    current, problem = _load_status(run_dir)
+    current, problem = RunDir(run_dir).load_status()
     if problem:
         return {"state": RunState.UNREADABLE, "error": problem, "alive": False}
     pid = current.get("pid")
@@ -414,7 +346,7 @@ def list_runs(workspace: Workspace) -> list[dict]:
     for run_dir in workspace.runs():
         current = status(run_dir)
         try:
-            config = TrainConfig.load(run_dir / "config.json")
+            config = RunDir(run_dir).config()
         except (OSError, ValueError, TypeError, AttributeError, RecursionError, UserError):
             config = None  # the table shows the run without its model and dataset
         started, ended = current.get("started"), current.get("ended")
@@ -430,46 +362,12 @@ def list_runs(workspace: Workspace) -> list[dict]:
     return out
 
 
-@dataclass(frozen=True)
-class Lines:
-    """The readable records of a .jsonl file the trainer appends to, and why the first unreadable line is not."""
-
-    records: list[dict]
-    problem: str | None = None  # e.g. "metrics.jsonl line 3: list instead of an object"; such lines are left out
-
-
-def _read_jsonl(path: Path) -> Lines:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return Lines([])
-    except OSError as exc:
-        return Lines([], f"{path.name} cannot be read ({exc.strerror or exc})")
-    lines = text.splitlines()
-    if lines and not text.endswith("\n"):
-        lines.pop()  # the line the trainer is writing right now (or was, when it was killed)
-    records, problem = [], None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            wrong = _type_problem(record, _LINE_FIELDS[path.name], _LINE_REQUIRED[path.name])
-        except (ValueError, RecursionError):
-            wrong = "not valid JSON"
-        if wrong:
-            problem = problem or f"{path.name} line {number}: {wrong}"
-        else:
-            records.append(record)
-    return Lines(records, problem)
-
-
 def load_metrics(run_dir: Path) -> Lines:
-    return _read_jsonl(Path(run_dir) / "metrics.jsonl")
+    return RunDir(run_dir).metrics()
 
 
 def load_samples(run_dir: Path) -> Lines:
-    return _read_jsonl(Path(run_dir) / "samples.jsonl")
+    return RunDir(run_dir).samples()
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -481,25 +379,18 @@ def read_samples(run_dir: Path) -> list[dict]:
 
 
 def log_tail(run_dir: Path, lines: int = 40) -> str:
-    path = Path(run_dir) / "train.log"
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 200 * lines - 4096))  # enough bytes for the last lines, not the whole log
-            text = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+    return RunDir(run_dir).log_tail(lines)
 
 
 def config_diff(a: Path, b: Path) -> list[tuple[str, object, object]]:
     """(option, value in a, value in b) for each option that differs; a and b are runs or config files."""
     def load(p: Path) -> dict:
         p = Path(p)
-        path = p / "config.json" if p.is_dir() else p
-        data, problem = read_json(path)
+        if p.is_dir():
+            return RunDir(p).config_dict()
+        data, problem = read_json(p)
         if problem or not isinstance(data, dict):
-            raise UserError(f"cannot compare {p.name}: {problem or f'{path.name} is not an object'}")
+            raise UserError(f"cannot compare {p.name}: {problem or f'{p.name} is not an object'}")
         return data
 
     left, right = load(a), load(b)
@@ -536,12 +427,12 @@ def resume(run_dir: Path, checkpoint: str | None = None) -> str:
         if status(run_dir)["alive"]:  # a trainer launched before run locks existed holds none
             raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
         path, skipped = _resume_point(run_dir, checkpoint)
-        config = TrainConfig.load(run_dir / "config.json")
+        config = RunDir(run_dir).config()
         device_locks = _lock_devices(workspace_of(run_dir), _devices(config), held)
         note = f"resuming from {path.name}" + "".join(f"; {p.name} is incomplete ({why}), passed over"
                                                       for p, why in skipped)
         config.resume_from = str(path.resolve())
-        (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
+        RunDir(run_dir).write_config(config)
         _name_holder(device_locks, run_dir.name)
         _launch(run_dir, [run_lock, *device_locks], note, resumed_from=path.name,
                 skipped_checkpoints=[p.name for p, _ in skipped])
@@ -561,16 +452,13 @@ def _resume_point(run_dir: Path, checkpoint: str | None) -> tuple[Path, list[tup
     if not complete:
         raise UserError(f"run {run_dir.name} has no complete checkpoint to resume from: start a new run")
     newest = complete[-1]
-    return newest, [(p, why) for p, why in incomplete_checkpoints(run_dir) if _step(p) > _step(newest)]
-
-
-def _step(checkpoint: Path) -> int:
-    return int(checkpoint.name.split("-")[-1])
+    return newest, [(p, why) for p, why in incomplete_checkpoints(run_dir)
+                    if checkpoint_step(p) > checkpoint_step(newest)]
 
 
 def retry_after_oom(workspace: Workspace, run_dir: Path) -> Path:
     """A new run with half the batch and twice the accumulation: the same effective batch in less memory."""
-    config = TrainConfig.load(Path(run_dir) / "config.json").halved_for_oom()
+    config = RunDir(run_dir).config().halved_for_oom()
     return start(workspace, config, name=f"{Path(run_dir).name}-retry")
 
 
@@ -595,7 +483,7 @@ def launch_queued(run_dir: Path) -> bool:
     with ExitStack() as held:
         try:
             run_lock = _lock_run(run_dir, held, patience_s=0)
-            config = TrainConfig.load(run_dir / "config.json")
+            config = RunDir(run_dir).config()
             device_locks = _lock_devices_now(workspace_of(run_dir), _devices(config), held)
         except UserError:
             return False

@@ -30,3 +30,11 @@ FINAL = frozenset({RunState.COMPLETED, RunState.STOPPED, RunState.FAILED, RunSta
 WRITTEN = LIVE | FINAL
 # Ended with a checkpoint to go on from: what Resume is offered for
 RESUMABLE = frozenset({RunState.STOPPED, RunState.CRASHED, RunState.FAILED})
+
+
+class Phase(StrEnum):
+    """What a trainer is doing before its first metrics line (status.json's `phase`), for the Train page."""
+
+    LOADING_MODEL = "loading_model"
+    TOKENIZING = "tokenizing"
+    FIRST_STEP = "first_step"

@@ -15,7 +15,6 @@ import itertools
 import json
 import math
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -25,6 +24,7 @@ from core.errors import UserError
 from core.files import read_json, write_text_atomic
 from core.train import runs
 from core.train.config import TrainConfig
+from core.train.run_dir import RunDir, check_name
 from core.train.state import RunState
 from core.workspace import Workspace
 
@@ -32,7 +32,6 @@ from core.workspace import Workspace
 AXES = {"learning_rate": float, "batch_size": int, "grad_accum": int, "epochs": float, "max_steps": int,
         "warmup_ratio": float, "weight_decay": float, "block_size": int}
 SAMPLERS = ("grid", "tpe", "random")
-_ID = re.compile(r"[^\w.-]+")
 
 
 @dataclass
@@ -58,13 +57,21 @@ def parse_axis(name: str, text: str) -> Axis:
     kind = AXES[name]
     try:
         if ":" in text:
-            low, high = (kind(float(x)) for x in text.split(":", 1))
+            low, high = (_number(kind, x) for x in text.split(":", 1))
             if not low < high:
                 raise UserError(f"the range {text} for {name} must go from low to high")
             return Axis(low=low, high=high)
-        return Axis(values=[kind(float(x)) for x in text.split(",") if x.strip()])
+        return Axis(values=[_number(kind, x) for x in text.split(",") if x.strip()])
     except ValueError:
         raise UserError(f"'{text}' is not a list (a,b,c) or a range (low:high) of numbers for {name}") from None
+
+
+def _number(kind: type, text: str) -> int | float:
+    """`text` as the axis' kind; '1.5' for a whole-number option is a ValueError, not 1."""
+    value = float(text)
+    if kind is int and not value.is_integer():
+        raise ValueError(text)
+    return kind(value)
 
 
 def split_axes(texts: dict[str, str]) -> tuple[dict, dict[str, Axis]]:
@@ -163,14 +170,14 @@ def create(workspace: Workspace, base: TrainConfig, axes: dict[str, Axis], *, sa
     if not axes:
         raise UserError("a sweep needs at least one axis with several values, e.g. --learning-rate 1e-4,3e-4,1e-3")
     runs.preflight(workspace, base)
+    for name_, axis in axes.items():  # every value must make a valid run, before anything exists
+        for value in axis.values or [axis.low, axis.high]:
+            runs.preflight(workspace, replace(base, **{name_: value}))
     sweep_id = _new_id(workspace, name)
     spec = SweepSpec(id=sweep_id, base=base.to_dict(), axes={k: asdict(v) for k, v in axes.items()}, sampler=sampler,
                      trials=trials, prune=prune, prune_startup_trials=prune_startup_trials,
                      prune_warmup_steps=base.eval_steps if prune_warmup_steps is None else prune_warmup_steps,
                      seed=seed, storage=storage_url(workspace), created=time.time())
-    for name_, axis in axes.items():  # every value must make a valid run, before any trial exists
-        for value in axis.values or [axis.low, axis.high]:
-            runs.preflight(workspace, replace(base, **{name_: value}))
     grid = spec.grid() if sampler == "grid" else []
     spec.trials = min(trials, len(grid)) if grid and trials else len(grid) or trials
     if spec.trials < 1:
@@ -186,9 +193,7 @@ def create(workspace: Workspace, base: TrainConfig, axes: dict[str, Axis], *, sa
 
 
 def _new_id(workspace: Workspace, name: str | None) -> str:
-    base = _ID.sub("-", (name or f"sweep-{datetime.now():%Y%m%d-%H%M%S}").strip()).strip("-.")
-    if not base:
-        raise UserError(f"'{name}' is not a usable sweep name: use letters, digits, '-', '_' or '.'")
+    base = check_name(name, "sweep") if name else f"sweep-{datetime.now():%Y%m%d-%H%M%S}"
     sweeps_dir(workspace).mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         candidate = base if n == 1 else f"{base}-{n}"
@@ -246,7 +251,7 @@ def advance(workspace: Workspace, spec: SweepSpec) -> bool:
         if trial.state != TrialState.RUNNING:
             continue
         run_dir = workspace.runs_dir / trial_run_name(spec, trial.number)
-        if not (run_dir / "config.json").is_file():  # asked, then killed before its run existed: make it now
+        if not RunDir(run_dir).config_file.is_file():  # asked, then killed before its run existed: make it now
             _queue_trial(workspace, spec, trial.number, trial.params)
             waiting = True
             continue
@@ -275,9 +280,9 @@ def _queue_trial(workspace: Workspace, spec: SweepSpec, number: int, params: dic
 
     config = replace(spec.base_config(), **params, sweep=spec.id, trial=number, resume_from="")
     run_dir = workspace.runs_dir / trial_run_name(spec, number)
-    if not (run_dir / "config.json").is_file():
+    if not RunDir(run_dir).config_file.is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
+        RunDir(run_dir).write_config(config)
         runs.update_status(run_dir, state=RunState.QUEUED, created=time.time())
     if run_dir.name not in queue.read_order(workspace):
         _append(workspace, run_dir.name)
@@ -345,7 +350,7 @@ def compare(workspace: Workspace, sweep_id: str) -> dict:
     trials, curves = [], {}
     for run_dir in sorted(workspace.runs_dir.glob(f"{spec.id}-t*")):
         try:
-            config = TrainConfig.load(run_dir / "config.json")
+            config = RunDir(run_dir).config()
         except UserError:
             continue
         if config.sweep != spec.id:

@@ -41,8 +41,8 @@ from core.train.progress import MAX_PERPLEXITY_LOSS
 from core.train.progress import node_main as _node_main
 from core.train.progress import rank as _rank
 from core.train.progress import say as _say
-from core.train.runs import read_status, update_status, workspace_of
-from core.train.state import RunState
+from core.train.run_dir import RunDir, read_status, update_status, workspace_of
+from core.train.state import Phase, RunState
 
 # torch and transformers are imported inside the functions: `main` installs the Stop handler first, so a Stop that
 # arrives during the seconds of importing is not a kill.
@@ -87,7 +87,7 @@ def train(run_dir: Path) -> None:
     run_dir = Path(run_dir).resolve()
     main_process = _node_main()
     try:
-        config = TrainConfig.load(run_dir / "config.json")
+        config = RunDir(run_dir).config()
         if main_process:
             _mark_started(run_dir, config)
         _train(run_dir, config)
@@ -212,7 +212,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     quiet_datasets(), quiet_transformers()  # progress bars (loading, saving shards) would garble train.log
     transformers_logging.disable_default_handler()  # its stderr handler would put its warnings into train.log
     transformers_logging.add_handler(debug_log)
-    _phase(run_dir, "loading_model")
+    _phase(run_dir, Phase.LOADING_MODEL)
     from core.train.callbacks import FaultCallback as Fault
     from core.train.callbacks import GalleryCallback as Gallery
     from core.train.callbacks import MetricsCallback as Metrics
@@ -227,7 +227,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     context = models.context_length(model.config)
     block_size = config.block_size or min(context or 512, 512)
     learning_rate = config.learning_rate or default_learning_rate(source.kind)
-    _phase(run_dir, "tokenizing", documents=datasets.info(datasets.resolve(workspace, config.dataset)).documents)
+    _phase(run_dir, Phase.TOKENIZING, documents=datasets.info(datasets.resolve(workspace, config.dataset)).documents)
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
     speed = resolve_speed(config, Device.current(use_cpu))
     apply_to_model(model, speed)
@@ -235,8 +235,8 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
     tokens_per_step = config.batch_size * config.grad_accum * world * block_size  # every block is full
-    metrics = Metrics(run_dir / "metrics.jsonl", tokens_per_step)
-    gallery = Gallery(run_dir / "samples.jsonl", tokenizer, config)
+    metrics = Metrics(RunDir(run_dir).metrics_file, tokens_per_step)
+    gallery = Gallery(RunDir(run_dir).samples_file, tokenizer, config)
     stop = Stop(_stop)
     callbacks = [metrics, Status(run_dir, _stop), gallery, stop]
     if config.early_stopping_patience > 0:
@@ -264,11 +264,11 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         gallery.sample(trainer.model, 0)  # the gallery starts with the model as it was
     elif _rank() == 0:
         step = json.loads((resume / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
-        for name in ("metrics.jsonl", "samples.jsonl"):
-            _truncate_after(run_dir / name, step)
+        for path in (RunDir(run_dir).metrics_file, RunDir(run_dir).samples_file):
+            _truncate_after(path, step)
         _remove_incomplete_checkpoints(run_dir)
 
-    _phase(run_dir, "first_step", blocks=len(train_blocks))
+    _phase(run_dir, Phase.FIRST_STEP, blocks=len(train_blocks))
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if pruning is not None and pruning.pruned:
         _pruned(run_dir, trainer.state.global_step)
@@ -292,7 +292,7 @@ def _with_lora(model, config: TrainConfig):
     return model
 
 
-def _phase(run_dir: Path, phase: str, **counts) -> None:
+def _phase(run_dir: Path, phase: Phase, **counts) -> None:
     """What the worker is doing before the first metrics line, for the Train page (status.json's `phase`)."""
     if _node_main():
         update_status(run_dir, phase=phase, phase_counts=counts)
@@ -301,7 +301,7 @@ def _phase(run_dir: Path, phase: str, **counts) -> None:
 def _route_library_warnings(run_dir: Path) -> logging.Handler:
     """Library warnings (Python's `warnings`, the torch/transformers/datasets loggers) go to train.debug.log, so
     train.log reads as the run's own lines. Returns the handler, for transformers' own logging setup."""
-    handler = logging.FileHandler(run_dir / "train.debug.log", encoding="utf-8")
+    handler = logging.FileHandler(RunDir(run_dir).debug_log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
     logging.captureWarnings(True)
     for name in ("py.warnings", "torch", "datasets", "accelerate"):
@@ -352,14 +352,15 @@ def _kill_during_save(trainer, step: int) -> None:
 
 def _stopped(run_dir: Path, step: int) -> None:
     if _node_main():
-        update_status(run_dir, state=RunState.STOPPED, ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
+        update_status(run_dir, state=RunState.STOPPED, ended=time.time(), step=step,
+                      last_checkpoint=RunDir(run_dir).checkpoint(step).name)
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
 
 def _completed(run_dir: Path, trainer) -> None:
     """Keep the best model (load_best_model_at_end has loaded it) in final/, and evaluate it once more."""
     state = trainer.state
-    trainer.save_model(str(run_dir / "final"))  # model and tokenizer (processing_class); rank 0 writes
+    trainer.save_model(str(RunDir(run_dir).final_dir))  # model and tokenizer (processing_class); rank 0 writes
     loss = trainer.evaluate()["eval_loss"]
     if _node_main():
         best = state.best_model_checkpoint
@@ -368,7 +369,7 @@ def _completed(run_dir: Path, trainer) -> None:
                       final_perplexity=math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None,
                       best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
                       stopped_early=state.global_step < state.max_steps)
-    _say(f"completed at step {state.global_step}: validation loss {loss:.4f}; model saved to {run_dir / 'final'}")
+    _say(f"completed at step {state.global_step}: validation loss {loss:.4f}; model saved to {RunDir(run_dir).final_dir}")
 
 
 def _finish_distributed() -> None:
@@ -432,7 +433,8 @@ def _pruning_callback(workspace, config: TrainConfig, world: int):
 
 def _pruned(run_dir: Path, step: int) -> None:
     if _node_main():
-        update_status(run_dir, state=RunState.PRUNED, ended=time.time(), step=step, last_checkpoint=f"checkpoint-{step}")
+        update_status(run_dir, state=RunState.PRUNED, ended=time.time(), step=step,
+                      last_checkpoint=RunDir(run_dir).checkpoint(step).name)
     _say(f"pruned at step {step}: checkpoint-{step} saved")
 
 
