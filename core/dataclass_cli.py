@@ -20,6 +20,11 @@ def meta(cls, name: str) -> dict:
     return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
 
 
+def kind(cls, name: str) -> type:
+    """A field's value type as an option reads it: `int | None` -> int."""
+    return _plain(typing.get_type_hints(cls)[name])
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

@@ -234,6 +234,22 @@ def test_train_refuses_before_a_run_folder_exists(workspace, options, words, cap
     assert no_runs(workspace)
 
 
+@pytest.mark.parametrize("options, words", [
+    (["--batch-size", "1.5,2"], "'1.5,2' is not a list (a,b,c) or a range (low:high) of numbers for batch_size"),
+    (["--batch-size", "2,1000000000"], "batch_size must be 4096 or less"),
+    (["--learning-rate", "1e-3,3e-3", "--name", "../../x"], "'../../x' is not a usable sweep name"),
+])
+def test_sweep_refuses_before_anything_exists(workspace, options, words, capsys):
+    """Issue 20, item 8: a sweep axis value that is not the option's kind, or breaks its limits, is refused with
+    one line and no sweep, study or run is made (the axes' flags are TrainConfig's own: `--warmup-ratio`)."""
+    dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
+    code = main(["sweep", "--data", "sample", "--model", "starter", "--max-steps", "2", "--learning-rate", "1e-3,3e-3",
+                 "--warmup-ratio", "0.1", *options])
+    line = one_error_line(subprocess.CompletedProcess([], code, "", capsys.readouterr().err))
+    assert words in line, line
+    assert no_runs(workspace) and not (workspace.root / "sweeps").exists() and not workspace.db_path.exists()
+
+
 def test_eval_of_a_missing_run_says_so(workspace, tmp_path):
     dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
     line = one_error_line(run_core(workspace, "eval", "--model", "nosuchrun", "--data", "sample",

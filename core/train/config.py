@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from core import dataclass_json
+from core.dataclass_cli import kind
 from core.errors import UserError
 from core.hardware import PRECISIONS
 
@@ -27,6 +28,7 @@ SEED_MAX = 2**32 - 1  # numpy's seeds (transformers' set_seed seeds numpy too) a
 
 def _option(default, help: str, **limits):
     """A config field with its help text and limits: min/max (inclusive), above/below (exclusive), choices;
+    sweep=True lets a sweep vary it (`python -m core sweep --FLAG a,b,c`);
     when=(field, value) checks them only then (the LoRA options when method is lora); cli=False keeps it off the
     command line. check() enforces them, the form's widgets and the flags show them."""
     return field(default=default, metadata={"help": help, **limits})
@@ -39,18 +41,18 @@ class TrainConfig:
     dataset: str = _option("", "a dataset name in the workspace, or a dataset directory")
     model: str = _option("starter", "hub id, 'starter', a run or checkpoint, or a local directory")
     block_size: int | None = _option(None, "tokens per training block (default: the smaller of the model's context "
-                                     "and 512)", min=8, max=65536)
+                                     "and 512)", min=8, max=65536, sweep=True)
     epochs: float = _option(3.0, "passes over the training blocks (ignored when max steps > 0)", min=0.0,
-                           max=1e6)
-    max_steps: int = _option(0, "optimizer steps to run; 0 = decided by epochs", min=0, max=10**9)
+                           max=1e6, sweep=True)
+    max_steps: int = _option(0, "optimizer steps to run; 0 = decided by epochs", min=0, max=10**9, sweep=True)
     learning_rate: float | None = _option(None, "peak rate (default: 1e-3 for the untrained starter, 5e-5 otherwise)",
-                                          above=0.0, below=1.0)
-    batch_size: int = _option(8, "blocks per device per step", min=1, max=4096)
+                                          above=0.0, below=1.0, sweep=True)
+    batch_size: int = _option(8, "blocks per device per step", min=1, max=4096, sweep=True)
     grad_accum: int = _option(1, "micro-batches accumulated per optimizer step (effective batch = batch x accum x "
-                              "devices)", min=1, max=65536)
+                              "devices)", min=1, max=65536, sweep=True)
     warmup_ratio: float = _option(0.05, "share of the steps spent warming the learning rate up", min=0.0,
-                                 below=1.0)
-    weight_decay: float = _option(0.0, "AdamW weight decay", min=0.0, max=1.0)
+                                 below=1.0, sweep=True)
+    weight_decay: float = _option(0.0, "AdamW weight decay", min=0.0, max=1.0, sweep=True)
     scheduler: str = _option("cosine", "learning-rate schedule", choices=SCHEDULERS)
     eval_steps: int = _option(50, "evaluate (and checkpoint, and sample the gallery) every N steps", min=1,
                          max=10**9)
@@ -128,6 +130,11 @@ class TrainConfig:
         if self.batch_size <= 1:
             raise UserError("the batch size is already 1: try gradient checkpointing, a shorter block or a smaller model")
         return replace(self, batch_size=self.batch_size // 2, grad_accum=self.grad_accum * 2, resume_from="")
+
+
+def swept_options() -> dict[str, type]:
+    """The options a sweep may vary (declared with sweep=True), each with its value type."""
+    return {f.name: kind(TrainConfig, f.name) for f in fields(TrainConfig) if f.metadata.get("sweep")}
 
 
 def default_learning_rate(model_kind: str) -> float:

@@ -23,14 +23,14 @@ from pathlib import Path
 from core.errors import UserError
 from core.files import read_json, write_text_atomic
 from core.train import runs
-from core.train.config import TrainConfig
+from core.train.config import TrainConfig, swept_options
 from core.train.run_dir import RunDir, check_name
 from core.train.state import RunState
 from core.workspace import Workspace
 
-# The options a sweep may vary, and their kind; the learning rate's range is searched log-uniformly.
-AXES = {"learning_rate": float, "batch_size": int, "grad_accum": int, "epochs": float, "max_steps": int,
-        "warmup_ratio": float, "weight_decay": float, "block_size": int}
+# The options a sweep may vary, and their kind (from TrainConfig's declaration, as are their flags and limits);
+# the learning rate's range is searched log-uniformly.
+AXES = swept_options()
 SAMPLERS = ("grid", "tpe", "random")
 
 

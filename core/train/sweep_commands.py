@@ -9,11 +9,6 @@ from dataclasses import replace
 from core.errors import UserError
 from core.workspace import Workspace
 
-# command-line option -> the TrainConfig field a sweep may vary
-AXIS_OPTIONS = {"learning_rate": "--learning-rate", "batch_size": "--batch-size", "grad_accum": "--grad-accum",
-                "epochs": "--epochs", "max_steps": "--max-steps", "warmup_ratio": "--warmup",
-                "weight_decay": "--weight-decay", "block_size": "--block-size"}
-
 
 def cmd_sweep(args) -> None:
     if args.action == "show":
@@ -27,7 +22,7 @@ def cmd_sweep(args) -> None:
 
     workspace = Workspace.from_env()
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
-    fixed, axes = sweep.split_axes({name: getattr(args, name) for name in AXIS_OPTIONS})
+    fixed, axes = sweep.split_axes({name: getattr(args, name) for name in sweep.AXES})
     options = {"dataset": args.data, "model": args.model, "eval_steps": args.eval_steps, "device": args.device,
                "seed": args.seed}
     base = replace(base, **{k: v for k, v in options.items() if v is not None}, **fixed)
@@ -150,8 +145,12 @@ def register(commands) -> None:
     sweep.add_argument("--data", help="a dataset name in the workspace, or a dataset directory")
     sweep.add_argument("--model", help="hub id, 'starter', a run or checkpoint, or a local directory")
     sweep.add_argument("--config", help="a base configuration JSON file")
-    for name, option in AXIS_OPTIONS.items():
-        sweep.add_argument(option, dest=name, help="a list a,b,c, a range low:high, or one value")
+    from core.dataclass_cli import flag, meta
+    from core.train.config import TrainConfig, swept_options
+
+    for name in swept_options():  # the same flag as `train`'s for the option (`--warmup-ratio`), its help from the declaration
+        sweep.add_argument(flag(name), dest=name, help=f"{meta(TrainConfig, name)['help']}: a list a,b,c, a range "
+                           "low:high, or one value".replace("%", "%%"))
     sweep.add_argument("--eval-steps", type=int)
     sweep.add_argument("--device", help="auto, cpu, cuda:N or all")
     sweep.add_argument("--seed", type=int)
