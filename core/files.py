@@ -121,10 +121,19 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def read_jsonl(path: Path) -> tuple[list[tuple[int, object]], str | None]:
-    """(line number, value) of each line that parses, and why the first one that does not (or the file) cannot be
-    read, naming the file but never its content. A missing file is no lines. A last line without its newline is one
-    being appended right now (or was, when its writer was killed): left out."""
+def append_jsonl(path: Path, record: dict) -> None:
+    """One record as one line: a reader sees whole lines, and at worst a last one without its newline (read_jsonl
+    leaves that out)."""
+    with Path(path).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: Path, check: Callable[[object], str | None] | None = None) -> tuple[list, str | None]:
+    """The values of the lines that parse (and pass `check`, which says what is wrong with a value, or None), and
+    why the first line that does not (or the file) cannot be read, naming the file but never its content. A missing
+    file is no lines. A last line without its newline is one being appended right now (or was, when its writer was
+    killed): left out."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -140,9 +149,14 @@ def read_jsonl(path: Path) -> tuple[list[tuple[int, object]], str | None]:
         if not line.strip():
             continue
         try:
-            records.append((number, json.loads(line)))
+            record = json.loads(line)
+            wrong = check(record) if check else None
         except (ValueError, RecursionError):
-            problem = problem or f"{path.name} line {number}: not valid JSON"
+            wrong = "not valid JSON"
+        if wrong:
+            problem = problem or f"{path.name} line {number}: {wrong}"
+        else:
+            records.append(record)
     return records, problem
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from core.train.run_dir import RunDir
 
 DEFAULT_HOME = Path("workspace")
 DATA_ROOTS_ENV = "QUILL_DATA_ROOTS"
@@ -67,6 +68,12 @@ class Workspace:
         """Run directories (those holding a `config.json` or `status.json`), newest first."""
         return _newest_first(p for p in _subdirs(self.runs_dir) if _is_run(p))
 
+    @classmethod
+    def of_run(cls, run_dir: Path) -> Workspace:
+        """The workspace a run lives in (<workspace>/runs/<id>); the environment's for a run folder elsewhere."""
+        run_dir = Path(run_dir).resolve()
+        return cls(run_dir.parent.parent) if run_dir.parent.name == "runs" else cls.from_env()
+
     def run_dir(self, run_id: str) -> Path:
         """The folder of the run named `run_id`: the one way a name from a URL, a command line or a model name
         becomes a run. Only a plain name (one path component, not hidden) of an existing run inside `runs/`
@@ -85,10 +92,7 @@ def is_plain_name(name) -> bool:
 
 
 def _is_run(path: Path) -> bool:
-    try:
-        return path.is_dir() and ((path / "status.json").is_file() or (path / "config.json").is_file())
-    except OSError:  # a name too long for the file system is no run either
-        return False
+    return RunDir(path).is_run()
 
 
 def _subdirs(path: Path) -> list[Path]:

@@ -17,7 +17,7 @@ from core.ratings import io as ratings_io
 from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
 from core.ratings.store import open_store
 from core.train import runs
-from core.train.config import TrainConfig
+from core.train.run_dir import RunDir
 from dashboard import figures, warm_imports
 from dashboard.figures import CALM
 from dashboard.i18n import t
@@ -258,7 +258,7 @@ def perplexity_table(workspace) -> None:
     run = st.selectbox(t("ratings.ppl_run"), listed, key="ratings.ppl.run")
     if st.button(t("ratings.ppl_compute"), key="ratings.ppl.compute"):
         try:
-            dataset = TrainConfig.load(workspace.runs_dir / run / "config.json").dataset
+            dataset = RunDir(workspace.runs_dir / run).config().dataset
             with st.spinner(t("ratings.ppl_running")):
                 warm_imports.warm()  # torch and transformers: imported by the server's one background thread
                 table = evaluation.compare(evaluation.run_models(run, workspace), dataset, workspace=workspace)

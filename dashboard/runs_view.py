@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.train import runs
+from core.train.run_dir import RunDir
 from core.train.state import RunState
 from dashboard import figures
 from dashboard.i18n import t
@@ -63,7 +64,7 @@ def render(workspace) -> None:
     if show.button(t("runs.show"), key="runs.show"):
         st.query_params["run"] = run
         st.rerun()
-    if (run_dir / "final").is_dir() or runs.complete_checkpoints(run_dir):
+    if RunDir(run_dir).final_dir.is_dir() or runs.complete_checkpoints(run_dir):
         play.page_link(page_file("playground"), label=t("runs.open_playground"), query_params={"model": run})
     confirm = remove.checkbox(t("runs.confirm_delete", run=md_escape(run)), key=f"runs.confirm.{run}")
     if remove.button(t("runs.delete"), disabled=not confirm, key="runs.delete"):

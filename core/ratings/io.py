@@ -288,14 +288,15 @@ def import_gallery(store: Store, run_dir: Path) -> int:
     """A run's checkpoint gallery (samples.jsonl) into the store, each sample tied to its checkpoint and settings."""
     from core.playground.presets import gallery_decoding
     from core.train import runs
-    from core.train.config import TrainConfig
+    from core.train.run_dir import RunDir
 
-    config = TrainConfig.load(Path(run_dir) / "config.json")
+    run = RunDir(run_dir)
+    config = run.config()
     settings = gallery_decoding(config.gallery_max_new_tokens).to_dict()  # what the worker sampled with
     records = [
         SampleRecord(
-            model=f"{Path(run_dir).name}/checkpoint-{line['step']}" if line["step"] else config.model,
-            checkpoint=f"checkpoint-{line['step']}" if line["step"] else config.model,
+            model=f"{run.id}/{run.checkpoint(line['step']).name}" if line["step"] else config.model,
+            checkpoint=run.checkpoint(line["step"]).name if line["step"] else config.model,
             run=Path(run_dir).name, dataset=config.dataset, source="gallery",
             prompt=line["prompt"], text=line["text"], seed=line.get("seed"),
             config_name=f"gallery step {line['step']}", settings=settings,

@@ -15,9 +15,10 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
+from core.files import append_jsonl
 from core.train.config import TrainConfig
-from core.train.progress import MAX_PERPLEXITY_LOSS, append_jsonl, rank, say
-from core.train.runs import update_status
+from core.train.progress import MAX_PERPLEXITY_LOSS, rank, say
+from core.train.run_dir import RunDir, update_status
 from core.train.state import RunState
 
 
@@ -86,7 +87,7 @@ class StatusCallback(TrainerCallback):
         # best_metric and best_model_checkpoint are settled by now (not yet in on_evaluate)
         best = state.best_model_checkpoint
         self._update(state, best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
-                     last_checkpoint=f"checkpoint-{state.global_step}")
+                     last_checkpoint=RunDir(self.run_dir).checkpoint(state.global_step).name)
 
 
 class GalleryCallback(TrainerCallback):

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from core.errors import UserError
+from core.train.run_dir import RunDir
 from core.train.state import RunState
 from core.workspace import Workspace
 
@@ -88,7 +89,7 @@ def _follow(run_dir: Path) -> None:
         return
     if status["state"] != RunState.COMPLETED:
         raise UserError(f"run {run_dir.name} ended {status['state']}: {status.get('error') or 'see train.log'}")
-    print(f"completed: final model in {run_dir / 'final'}")
+    print(f"completed: final model in {RunDir(run_dir).final_dir}")
 
 def cmd_runs(args) -> None:
     import json

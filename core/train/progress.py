@@ -1,11 +1,9 @@
-"""What the trainer reports as it goes: log lines and JSONL records, written by rank 0 (light: no torch)."""
+"""What the trainer reports as it goes: log lines and JSONL records (core.files.append_jsonl), written by rank 0 (light: no torch)."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 MAX_PERPLEXITY_LOSS = 700  # exp() of more overflows a float; such a model has no useful perplexity anyway
 
@@ -22,9 +20,3 @@ def node_main() -> bool:
 def say(message: str) -> None:
     if node_main():
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()

@@ -3,7 +3,7 @@ metrics.jsonl, samples.jsonl, train.log, checkpoint-N/, final/), reads its files
 on, and writes them so that a reader never sees half a file.
 
 The launcher (`core.train.runs`), the trainer (`core.train.worker`), the model resolver and every page go through
-`RunDir`; no other module spells a run's file names. Light on purpose: no torch, no transformers (the trainer
+`RunDir`; no other module spells a run's file names (the workspace lists runs with `is_run`). Light on purpose: no torch, no transformers (the trainer
 imports this before its first step, and the page on every rerun).
 """
 
@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
-from core.files import read_json, read_jsonl, write_text_atomic
+from core.files import append_jsonl, read_json, read_jsonl, write_text_atomic
 from core.train.config import TrainConfig
 from core.train.state import WRITTEN, RunState
-from core.workspace import Workspace
 
 # What a run id may be (sweeps' names and trials too): one visible path component, the same on every file system.
 RUN_ID = re.compile(r"\w[\w.-]{0,99}")
@@ -158,12 +157,6 @@ class RunDir:
         found = [p for p in self.path.glob("checkpoint-*") if p.is_dir() and checkpoint_step(p) is not None]
         return sorted(found, key=checkpoint_step)
 
-    @property
-    def workspace(self) -> Workspace:
-        """The workspace the run lives in (<workspace>/runs/<id>); the environment's for a run folder elsewhere."""
-        path = self.path.resolve()
-        return Workspace(path.parent.parent) if path.parent.name == "runs" else Workspace.from_env()
-
     def is_run(self) -> bool:
         """A folder holding a run's config or status (what the run listing counts)."""
         try:
@@ -219,16 +212,15 @@ class RunDir:
     def samples(self) -> Lines:
         return self._lines(self.samples_file)
 
+    def append_metrics(self, record: dict) -> None:
+        append_jsonl(self.metrics_file, record)
+
+    def append_sample(self, record: dict) -> None:
+        append_jsonl(self.samples_file, record)
+
     def _lines(self, path: Path) -> Lines:
-        records, problem = read_jsonl(path)
-        kept = []
-        for number, record in records:
-            wrong = type_problem(record, _LINE_FIELDS[path.name], _LINE_REQUIRED[path.name])
-            if wrong:
-                problem = problem or f"{path.name} line {number}: {wrong}"
-            else:
-                kept.append(record)
-        return Lines(kept, problem)
+        return Lines(*read_jsonl(path, lambda record: type_problem(record, _LINE_FIELDS[path.name],
+                                                                   _LINE_REQUIRED[path.name])))
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -248,7 +240,3 @@ def read_status(run_dir: Path) -> dict:
 
 def update_status(run_dir: Path, **changes) -> dict:
     return RunDir(run_dir).update_status(**changes)
-
-
-def workspace_of(run_dir: Path) -> Workspace:
-    return RunDir(run_dir).workspace

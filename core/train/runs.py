@@ -41,7 +41,6 @@ from core.train.run_dir import (
     read_status,
     slug,
     update_status,
-    workspace_of,
 )
 from core.train.state import FINAL, LIVE, RunState
 from core.workspace import Workspace
@@ -178,6 +177,10 @@ def _name_holder(fds: list[int], run_id: str) -> None:
     for fd in fds:
         os.ftruncate(fd, 0)
         os.pwrite(fd, run_id.encode(), 0)
+
+
+def workspace_of(run_dir: Path) -> Workspace:
+    return Workspace.of_run(run_dir)
 
 
 def _command(run_dir: Path, config: TrainConfig) -> tuple[list[str], dict[str, str]]:

@@ -41,8 +41,9 @@ from core.train.progress import MAX_PERPLEXITY_LOSS
 from core.train.progress import node_main as _node_main
 from core.train.progress import rank as _rank
 from core.train.progress import say as _say
-from core.train.run_dir import RunDir, read_status, update_status, workspace_of
+from core.train.run_dir import RunDir, read_status, update_status
 from core.train.state import Phase, RunState
+from core.workspace import Workspace
 
 # torch and transformers are imported inside the functions: `main` installs the Stop handler first, so a Stop that
 # arrives during the seconds of importing is not a kill.
@@ -218,7 +219,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     from core.train.callbacks import MetricsCallback as Metrics
     from core.train.callbacks import StatusCallback as Status
     from core.train.callbacks import StopCallback as Stop
-    workspace = workspace_of(run_dir)  # names (the starter, a dataset) resolve in the run's own workspace
+    workspace = Workspace.of_run(run_dir)  # names (the starter, a dataset) resolve in the run's own workspace
     source = models.resolve(config.model, workspace)
     use_cpu, precision = _device_and_precision(config)
     tokenizer, model = models.load(config.model, workspace, for_training=True)
@@ -446,7 +447,7 @@ def _hand_over(run_dir: Path) -> None:
     try:
         from core.train import scheduler
 
-        scheduler.hand_over(workspace_of(run_dir.resolve()))
+        scheduler.hand_over(Workspace.of_run(run_dir))
     except Exception as exc:  # noqa: BLE001 - the run's own outcome is already written
         print(f"note: could not hand the queue over: {exc}", file=sys.stderr, flush=True)
 
