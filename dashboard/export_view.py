@@ -1,5 +1,5 @@
 """Export on the Train page: a run's model (a LoRA merged into it) as a zip of a standalone folder with its model
-card, built by core.models.export and offered as a download."""
+card, built by core.publish.export and offered as a download."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import models
 from core.errors import UserError
-from core.models import export
+from core.publish import export
 from dashboard import warm_imports
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape

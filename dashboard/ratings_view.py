@@ -16,7 +16,7 @@ from core.ratings import aggregates, rubric
 from core.ratings import io as ratings_io
 from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
 from core.ratings.store import open_store
-from core.train import runs
+from core.train import gallery_import, runs
 from core.train.run_dir import RunDir
 from dashboard import figures, warm_imports
 from dashboard.figures import CALM
@@ -231,7 +231,7 @@ def import_gallery(store, workspace) -> None:
     run = pick.selectbox(t("ratings.gallery_run"), listed, key="ratings.gallery.run")
     if go_.button(t("ratings.gallery_import"), key="ratings.gallery.import", width="stretch"):
         try:
-            st.success(t("ratings.gallery_done", n=ratings_io.import_gallery(store, workspace.runs_dir / run)))
+            st.success(t("ratings.gallery_done", n=gallery_import.import_gallery(store, workspace.runs_dir / run)))
         except UserError as error:
             st.error(md_escape(error))
 

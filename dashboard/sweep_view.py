@@ -113,10 +113,10 @@ def render_queue(workspace) -> None:
 
 
 def _send_gallery(workspace, run: str) -> int:
-    from core.ratings import io as ratings_io
     from core.ratings.store import open_store
+    from core.train.gallery_import import import_gallery
 
-    return ratings_io.import_gallery(open_store(), workspace.runs_dir / run)
+    return import_gallery(open_store(), workspace.runs_dir / run)
 
 
 def _act(action, rerun: bool = True) -> None:

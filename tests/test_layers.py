@@ -42,3 +42,54 @@ def test_pages_do_no_file_io_or_model_code():
         modules = set(_imported_modules(path))
         assert not modules & {"torch", "transformers", "os", "shutil", "sqlite3", "pathlib"}, path.name
         assert "open(" not in path.read_text(encoding="utf-8"), path.name
+
+
+# The stages of core/, lowest first, written once: a module may import its own stage and any lower one, never a higher
+# one, at module level or inside a function alike (a lazy import hides a cycle, it does not remove it). The base holds
+# the shared modules and the run folder's own (its config, states and layout), which models, evaluation and the
+# pages read as much as training writes them; the top holds the command line and the summary, which gather them all.
+STAGES = (
+    ("core.errors", "core.files", "core.text", "core.hardware", "core.dataclass_json", "core.dataclass_cli",
+     "core.workspace", "core.train.state", "core.train.config", "core.train.run_dir"),
+    ("core.data",),
+    ("core.models",),
+    ("core.evaluation",),
+    ("core.ratings",),
+    ("core.playground",),
+    ("core.train",),
+    ("core.publish",),
+    ("core.bench",),
+    ("core.cli", "core.summary", "core.__main__", "core"),
+)
+
+
+def _stage(module: str) -> int | None:
+    """The stage of a core module (the longest declared prefix wins), None outside core."""
+    best = None
+    for level, prefixes in enumerate(STAGES):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+                best = (level, len(prefix))
+    return None if best is None else best[0]
+
+
+def _all_imports(path):
+    """(line, module) of every import in a file, wherever it sits, `from core import x` as core.x."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield from ((node.lineno, f"{node.module}.{alias.name}") for alias in node.names)
+
+
+def test_no_module_imports_a_higher_stage_not_even_inside_a_function():
+    offenders = []
+    for path in (ROOT / "core").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        own = _stage(module)
+        assert own is not None, f"{module} is in no declared stage"
+        for line, imported in _all_imports(path):
+            level = _stage(imported)
+            if level is not None and level > own:
+                offenders.append(f"{path.relative_to(ROOT)}:{line} imports {imported}")
+    assert offenders == []

@@ -180,7 +180,7 @@ def test_unmerged_export_of_a_workspace_only_base_is_refused(lora, tmp_path):
 
 
 def test_export_writes_the_best_rated_setting_as_generation_config(lora, tmp_path, monkeypatch):
-    from core.models import export
+    from core.publish import export
     from core.ratings.store import open_store
 
     workspace, _ = lora

@@ -183,8 +183,8 @@ def test_ratings_command_exports_and_imports(tmp_path):
 
 
 def test_a_runs_gallery_becomes_samples(tmp_path):
-    from core.ratings.io import import_gallery
     from core.train.config import TrainConfig
+    from core.train.gallery_import import import_gallery
 
     run = tmp_path / "runs" / "poems-run"
     run.mkdir(parents=True)

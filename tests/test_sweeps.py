@@ -165,8 +165,8 @@ def test_d_once_rated_the_best_trial_by_mean_human_score_is_reported_too(grid):
     """The two completed trials' galleries go to the ratings (the real SQLite store); the trial with the lower
     validation loss is rated worse, so the best by human score is the other one. Its gallery's step 0 (the base
     model, the same in every trial) is rated best of all, and must not count."""
-    from core.ratings.io import import_gallery
     from core.ratings.store import open_store
+    from core.train.gallery_import import import_gallery
 
     ws, data, _ = grid
     by_loss = data["best"]["run"]

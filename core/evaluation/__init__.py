@@ -14,7 +14,7 @@ from core import models
 from core.data import dataset
 from core.errors import UserError
 from core.evaluation.metrics import PERPLEXITY
-from core.evaluation.sample_stats import units
+from core.text import units
 from core.train.run_dir import RunDir
 from core.workspace import Workspace
 

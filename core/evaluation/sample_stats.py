@@ -8,25 +8,14 @@ repetition_rate = the share of 4-grams that repeat an earlier 4-gram (1 - distin
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from core.evaluation.memorization import CorpusIndex
-from core.text import is_chinese
-
-if TYPE_CHECKING:
-    from core.playground.sampling import Sample
+from core.text import units
 
 REPETITION_N = 4
 MEMORIZATION_THRESHOLD = 50  # characters
-_WORDS = re.compile(r"\w+|[^\w\s]")
-
-
-def units(text: str) -> list[str]:
-    if is_chinese(text):
-        return [c for c in text if not c.isspace()]
-    return _WORDS.findall(text)
 
 
 def _ngram_counts(items: list[str], n: int) -> tuple[int, int]:
@@ -75,7 +64,16 @@ def memorization(
     return Memorization(shared, threshold_chars, len(shared) > threshold_chars)
 
 
-def stats(sample: Sample, corpus_index: CorpusIndex | None = None, threshold_chars: int = MEMORIZATION_THRESHOLD) -> dict:
+class Generated(Protocol):
+    """What the statistics read of a sample (the Playground's `Sample` has it): evaluation sits below the Playground
+    and does not import it."""
+
+    text: str
+    token_ids: list[int]
+    token_logprobs: list[float]
+
+
+def stats(sample: Generated, corpus_index: CorpusIndex | None = None, threshold_chars: int = MEMORIZATION_THRESHOLD) -> dict:
     """The statistics of one sample, as a flat JSON-ready dict (memorization fields are None without a corpus)."""
     items = units(sample.text)
     d1, n1 = _ngram_counts(items, 1)

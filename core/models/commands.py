@@ -1,7 +1,4 @@
-"""`python -m core starter | model | eval`: build the starter, describe a model, measure its perplexity.
-
-eval lives here rather than in core/evaluation/, whose package imports numpy: `python -m core --help` imports every
-commands module, and stays fast."""
+"""`python -m core starter | model`: build the starter, describe a model."""
 
 from __future__ import annotations
 
@@ -23,12 +20,6 @@ def register(commands) -> None:
     model.add_argument("name", help="hub id (gpt2, uer/gpt2-chinese-cluecorpussmall), 'starter', a run or a directory")
     model.set_defaults(run=cmd_model)
 
-    evaluate = commands.add_parser("eval", help="perplexity of a model on a dataset's validation split (packed blocks)")
-    evaluate.add_argument("--model", required=True, help="hub id, 'starter', a run or checkpoint, or a local directory")
-    evaluate.add_argument("--data", required=True, help="a dataset name in the workspace, or a dataset directory")
-    evaluate.add_argument("--block-size", type=int, help="tokens per block (default: the model's context, at most 512)")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.set_defaults(run=cmd_eval)
 
 
 def cmd_starter(args) -> None:
@@ -56,17 +47,3 @@ def cmd_model(args) -> None:
         f"vocabulary {len(tokenizer)}, context {model.config.max_position_embeddings} tokens, "
         f"loaded in {time.perf_counter() - started:.1f} s"
     )
-
-def cmd_eval(args) -> None:
-    import json
-
-    from core import evaluation
-
-    result = evaluation.perplexity(args.model, args.data, block_size=args.block_size)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-        return
-    perplexity = f"{result['perplexity']:.2f}" if result["perplexity"] is not None else "too large to show"
-    print(f"{args.model} on {args.data} ({result['split']}): perplexity {perplexity} (mean loss "
-          f"{result['mean_nll']:.4f}) over {result['tokens']:,} predicted tokens in {result['blocks']} blocks of "
-          f"{result['block_size']}")

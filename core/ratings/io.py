@@ -282,28 +282,3 @@ def _rating(record: dict, where: str) -> dict | None:
         return {"rater": _rater(rater), **_scores(scores), "comment": comment}
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
-
-
-def import_gallery(store: Store, run_dir: Path) -> int:
-    """A run's checkpoint gallery (samples.jsonl) into the store, each sample tied to its checkpoint and settings."""
-    from core.playground.presets import gallery_decoding
-    from core.train import runs
-    from core.train.run_dir import RunDir
-
-    run = RunDir(run_dir)
-    config = run.config()
-    settings = gallery_decoding(config.gallery_max_new_tokens).to_dict()  # what the worker sampled with
-    records = [
-        SampleRecord(
-            model=f"{run.id}/{run.checkpoint(line['step']).name}" if line["step"] else config.model,
-            checkpoint=run.checkpoint(line["step"]).name if line["step"] else config.model,
-            run=Path(run_dir).name, dataset=config.dataset, source="gallery",
-            prompt=line["prompt"], text=line["text"], seed=line.get("seed"),
-            config_name=f"gallery step {line['step']}", settings=settings,
-        )
-        for line in runs.read_samples(run_dir)
-    ]
-    if not records:
-        raise UserError(f"run {Path(run_dir).name} has no gallery samples yet: they appear at its first evaluation")
-    store.add_samples(records)
-    return len(records)

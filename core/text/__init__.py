@@ -57,6 +57,17 @@ def is_chinese(text: str) -> bool:
     return chars > 0 and len(han_chars(text)) * 3 >= chars
 
 
+_WORDS = re.compile(r"\w+|[^\w\s]")
+
+
+def units(text: str) -> list[str]:
+    """What n-gram statistics count in a text: its characters (spaces left out) when it is Chinese, else its words
+    and punctuation marks."""
+    if is_chinese(text):
+        return [c for c in text if not c.isspace()]
+    return _WORDS.findall(text)
+
+
 def han_chars(text: str) -> list[str]:
     """The Han characters of `text`, in order, repeats included."""
     return HAN.findall(text)

@@ -47,7 +47,7 @@ def run_of(name: str, workspace: Workspace) -> tuple[Path, Path]:
 def export(name: str, out: Path, *, merge: bool = False, workspace: Workspace | None = None,
            perplexity: bool = True) -> Exported:
     """Write the standalone folder `out` for the run model `name`; refuses a folder holding files it did not write."""
-    from core.models import model_card
+    from core.publish import model_card
 
     workspace = workspace or Workspace.from_env()
     out = Path(out)
