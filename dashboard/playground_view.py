@@ -11,7 +11,7 @@ import streamlit as st
 from core.errors import UserError
 from core.playground import grid
 from core.playground import presets as sampling_presets
-from core.playground.grid import GridItem, Problem
+from core.playground.grid import GridItem, GridProblem
 from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
 from core.playground.token_text import token_label
 from core.ratings.schema import SampleRecord
@@ -190,7 +190,7 @@ def live_cell(configs: list[DecodingConfig]):
     return on_cell
 
 
-def problem_lines(problems: list[Problem]) -> list[str]:
+def problem_lines(problems: list[GridProblem]) -> list[str]:
     return [t("pg.cannot_load", model=md_escape(p.model), error=md_escape(p.error)) if p.loading else md_escape(p.error)
             for p in problems]
 

@@ -31,7 +31,7 @@ class GridItem:
 
 
 @dataclass
-class Problem:
+class GridProblem:
     model: str
     error: str
     loading: bool  # True: the model could not load; False: one prompt failed
@@ -40,7 +40,7 @@ class Problem:
 @dataclass
 class GridResult:
     items: list[GridItem] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[GridProblem] = field(default_factory=list)
 
     @property
     def records(self) -> list[SampleRecord]:
@@ -74,7 +74,7 @@ def generate_grid(
 ) -> GridResult:
     """Sample every prompt under every setting with every model, in order: model, prompt, setting, sample.
 
-    A model that cannot load, or a prompt it cannot continue, becomes a Problem and the rest goes on.
+    A model that cannot load, or a prompt it cannot continue, becomes a GridProblem and the rest goes on.
     `on_item` sees each sample as soon as its cell is done (the Playground keeps what is done across a Stop).
     """
     load = load or (lambda name: models.load(name, workspace))
@@ -87,7 +87,7 @@ def generate_grid(
             provenance = _provenance(name, workspace)
             data, index = memorization(name)
         except UserError as error:
-            result.problems.append(Problem(name, str(error), loading=True))
+            result.problems.append(GridProblem(name, str(error), loading=True))
             continue
         for prompt in prompts:
             if stop is not None and stop.is_set():
@@ -96,7 +96,7 @@ def generate_grid(
             try:
                 samples = generate(model, tokenizer, prompt, configs, stop=stop, on_token=on_token, keep_top=keep_top)
             except UserError as error:
-                result.problems.append(Problem(name, str(error), loading=False))
+                result.problems.append(GridProblem(name, str(error), loading=False))
                 continue
             for sample in samples:
                 stats = sample_stats.stats(sample, index)

@@ -32,7 +32,7 @@ from pathlib import Path
 from core.errors import UserError
 from core.ratings.rubric import CRITERIA
 from core.ratings.schema import FIELDS, SampleRecord
-from core.ratings.store import Rating, Sample, Store, _checked, _rater, _scores
+from core.ratings.store import Rating, SampleRow, Store, _checked, _rater, _scores
 
 FORMATS = ("csv", "jsonl")
 SAMPLE_COLUMNS = (  # what an export writes of each sample; "created" last (it is renamed from sample_created)
@@ -149,7 +149,7 @@ def import_file(store: Store, path: str | Path) -> dict:
     rows = {}
     for index, (key, (line, sample)) in enumerate(samples.items()):
         try:
-            rows[key] = Sample(**_checked(SampleRecord.from_dict({**sample, "source": "import"}), index, batch))
+            rows[key] = SampleRow(**_checked(SampleRecord.from_dict({**sample, "source": "import"}), index, batch))
         except UserError as exc:
             raise UserError(f"{path.name} line {line}: {exc}") from None
     with store.transaction() as session:

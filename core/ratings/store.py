@@ -74,7 +74,7 @@ class SchemaVersion(Base):
     version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
 
 
-class Sample(Base):
+class SampleRow(Base):
     """One generated text and exactly what produced it."""
 
     __tablename__ = "samples"
@@ -381,11 +381,11 @@ class Store:
         checked = [_checked(record, i, batch) for i, record in enumerate(records)]
         hashes = [content_hash(row) for row in checked]
         with self.transaction() as session:  # a write transaction: no other writer between the look-up and insert
-            ids = dict(session.execute(select(Sample.content_hash, Sample.id).where(Sample.content_hash.in_(hashes))).tuples().all())
+            ids = dict(session.execute(select(SampleRow.content_hash, SampleRow.id).where(SampleRow.content_hash.in_(hashes))).tuples().all())
             fresh = {}
             for row, digest in zip(checked, hashes):
                 if digest not in ids and digest not in fresh:
-                    fresh[digest] = Sample(**row, content_hash=digest)
+                    fresh[digest] = SampleRow(**row, content_hash=digest)
             session.add_all(fresh.values())
             session.flush()
             ids.update({digest: row.id for digest, row in fresh.items()})
@@ -395,8 +395,8 @@ class Store:
         self, limit: int | None = None, model: str | None = None, run: str | None = None, batch: str | None = None
     ) -> list[dict]:
         """Samples in the order they were added, optionally only those of one model, run or batch."""
-        query = select(Sample).order_by(Sample.id).limit(limit)
-        for column, value in ((Sample.model, model), (Sample.run, run), (Sample.batch, batch)):
+        query = select(SampleRow).order_by(SampleRow.id).limit(limit)
+        for column, value in ((SampleRow.model, model), (SampleRow.run, run), (SampleRow.batch, batch)):
             if value is not None:
                 query = query.where(column == value)
         with self._reads() as session:
@@ -404,7 +404,7 @@ class Store:
 
     def count_samples(self) -> int:
         with self._reads() as session:
-            return session.scalar(select(func.count()).select_from(Sample)) or 0
+            return session.scalar(select(func.count()).select_from(SampleRow)) or 0
 
     def count_rated_samples(self) -> int:
         """Samples with at least one rating (what the Home page shows)."""
@@ -450,7 +450,7 @@ class Store:
         Keys: id (the rating's), sample_id, rater, the CRITERIA, comment, created, updated, and the sample's
         model, checkpoint, run, dataset, source, settings, seed, config_name, prompt, text, sample_created.
         """
-        query = select(Rating, Sample).join(Sample, Rating.sample_id == Sample.id).order_by(Rating.id)
+        query = select(Rating, SampleRow).join(SampleRow, Rating.sample_id == SampleRow.id).order_by(Rating.id)
         if sample_ids is not None:
             query = query.where(Rating.sample_id.in_(list(sample_ids)))
         if rater is not None:
@@ -469,13 +469,13 @@ class Store:
         never loaded."""
         rater = _rater(rater)
         rated = select(Rating.sample_id).where(Rating.rater == rater)
-        order = (Sample.id * _HASH_MULTIPLIER + zlib.crc32(rater.encode())) % _HASH_MODULUS if shuffled else Sample.id
-        query = select(Sample).where(Sample.id.not_in(rated)).order_by(order, Sample.id).limit(1)
+        order = (SampleRow.id * _HASH_MULTIPLIER + zlib.crc32(rater.encode())) % _HASH_MODULUS if shuffled else SampleRow.id
+        query = select(SampleRow).where(SampleRow.id.not_in(rated)).order_by(order, SampleRow.id).limit(1)
         skip = list(skip)
         if skip:
-            query = query.where(Sample.id.not_in(skip))
+            query = query.where(SampleRow.id.not_in(skip))
         if source is not None:
-            query = query.where(Sample.source == source)
+            query = query.where(SampleRow.source == source)
         with self._reads() as session:
             row = session.scalar(query)
             return _as_dict(row) if row is not None else None
@@ -483,16 +483,16 @@ class Store:
     def sample(self, sample_id: int) -> dict | None:
         """One sample by its id, None when there is none."""
         with self._reads() as session:
-            row = session.get(Sample, _sample_id(sample_id))
+            row = session.get(SampleRow, _sample_id(sample_id))
             return _as_dict(row) if row is not None else None
 
     def progress(self, rater: str, source: str | None = None) -> tuple[int, int]:
         """(samples `rater` has rated, samples in all), both only of `source` if given: "12 / 40 rated"."""
         rater = _rater(rater)
-        total = select(func.count()).select_from(Sample)
-        rated = select(func.count()).select_from(Rating).join(Sample).where(Rating.rater == rater)
+        total = select(func.count()).select_from(SampleRow)
+        rated = select(func.count()).select_from(Rating).join(SampleRow).where(Rating.rater == rater)
         if source is not None:
-            total, rated = total.where(Sample.source == source), rated.where(Sample.source == source)
+            total, rated = total.where(SampleRow.source == source), rated.where(SampleRow.source == source)
         with self._reads() as session:
             return session.scalar(rated) or 0, session.scalar(total) or 0
 
@@ -512,7 +512,7 @@ class Store:
             raise UserError(f"a comparison needs two different samples, not sample {a} twice")
         with self.transaction() as session:
             _require_samples(session, [a, b])
-            prompts = session.scalars(select(Sample.prompt).where(Sample.id.in_([a, b]))).all()
+            prompts = session.scalars(select(SampleRow.prompt).where(SampleRow.id.in_([a, b]))).all()
             if len(set(prompts)) != 1:
                 raise UserError(f"samples {a} and {b} continue different prompts; compare samples of one prompt")
             session.execute(
@@ -527,7 +527,7 @@ class Store:
         """Votes in the order given: id, sample_a, sample_b, rater, outcome, created, prompt, and each side's
         provenance as model_a/model_b, checkpoint_a/_b, run_a/_b and config_a/_b (its config_name), for rankings
         per setting or checkpoint."""
-        side_a, side_b = aliased(Sample), aliased(Sample)
+        side_a, side_b = aliased(SampleRow), aliased(SampleRow)
         query = (
             select(Comparison, side_a, side_b)
             .join(side_a, Comparison.sample_a == side_a.id)
@@ -558,7 +558,7 @@ class Store:
         rater = _rater(rater)
         with self._reads() as session:
             ids_by_prompt: dict[str, list[int]] = {}
-            for sample_id, prompt in session.execute(select(Sample.id, Sample.prompt).order_by(Sample.id)):
+            for sample_id, prompt in session.execute(select(SampleRow.id, SampleRow.prompt).order_by(SampleRow.id)):
                 ids_by_prompt.setdefault(prompt, []).append(sample_id)
             done = {
                 frozenset(pair)
@@ -577,7 +577,7 @@ class Store:
             rng = random.Random(rng_seed)
             pair = list(rng.choice(candidates))
             rng.shuffle(pair)
-            rows = {row.id: row for row in session.scalars(select(Sample).where(Sample.id.in_(pair)))}
+            rows = {row.id: row for row in session.scalars(select(SampleRow).where(SampleRow.id.in_(pair)))}
             return _as_dict(rows[pair[0]]), _as_dict(rows[pair[1]])
 
     def close(self) -> None:
@@ -591,7 +591,7 @@ class Store:
 
 
 def _checked(record: SampleRecord | dict, index: int, batch: str) -> dict:
-    """The record as Sample columns, or a UserError that says which sample and which field is wrong."""
+    """The record as SampleRow columns, or a UserError that says which sample and which field is wrong."""
     where = f"sample {index + 1}"
     if not isinstance(record, SampleRecord):
         record = SampleRecord.from_dict(record, where=where)
@@ -618,8 +618,8 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def _as_dict(row: Sample) -> dict:
-    out = {column.key: getattr(row, column.key) for column in Sample.__table__.columns}
+def _as_dict(row: SampleRow) -> dict:
+    out = {column.key: getattr(row, column.key) for column in SampleRow.__table__.columns}
     out["created"] = _utc(out["created"])
     return out
 
@@ -631,7 +631,7 @@ _HASH_MULTIPLIER, _HASH_MODULUS = 2654435761, 4294967291
 SAMPLE_FIELDS = ("model", "checkpoint", "run", "dataset", "source", "settings", "seed", "config_name", "prompt", "text")
 
 
-def _rating_dict(rating: Rating, sample: Sample) -> dict:
+def _rating_dict(rating: Rating, sample: SampleRow) -> dict:
     out = {column.key: getattr(rating, column.key) for column in Rating.__table__.columns}
     out["created"], out["updated"] = _utc(out["created"]), _utc(out["updated"])
     out.update({key: getattr(sample, key) for key in SAMPLE_FIELDS})
@@ -670,7 +670,7 @@ def _scores(scores) -> dict:
 
 
 def _require_samples(session: Session, ids: list[int]) -> None:
-    found = set(session.scalars(select(Sample.id).where(Sample.id.in_(ids))))
+    found = set(session.scalars(select(SampleRow.id).where(SampleRow.id.in_(ids))))
     missing = [i for i in ids if i not in found]
     if missing:
         raise UserError(f"no sample {', '.join(map(str, missing))} in the lab database")
