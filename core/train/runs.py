@@ -77,6 +77,7 @@ def read_status(run_dir: Path) -> dict:
     return {} if problem else data
 
 
+_PID_MAX = 2**31 - 1  # what fits a pid_t: os.kill raises OverflowError past it
 _KIND_NAMES = {int: "an integer", _NUMBER: "a number", str: "text", list: "a list", bool: "true or false"}
 
 
@@ -109,7 +110,7 @@ def _load_status(run_dir: Path) -> tuple[dict, str | None]:
     problem = problem or _type_problem(data, _STATUS_FIELDS, required=("state",))
     if problem is None and data["state"] not in WRITTEN:
         problem = "unknown 'state'"
-    if problem is None and data.get("pid") is not None and data["pid"] <= 0:
+    if problem is None and data.get("pid") is not None and not 0 < data["pid"] <= _PID_MAX:
         problem = f"'pid' is {data['pid']}"  # 0 or negative would signal a whole process group
     return (data, None) if problem is None else ({}, f"status.json: {problem}")
 
@@ -129,18 +130,26 @@ def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -
     base = _ID.sub("-", name.strip()).strip("-.") if name else _default_id(config)
     if not base:
         raise UserError(f"'{name}' is not a usable run name: use letters, digits, '-', '_' or '.'")
-    workspace.runs_dir.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        run_dir = workspace.runs_dir / (base if n == 1 else f"{base}-{n}")
-        try:
-            run_dir.mkdir()  # mkdir is the atomic claim on the name: two tabs starting at once get two runs
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise UserError(f"too many runs named '{base}': pick another name")
-    (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
-    update_status(run_dir, state=RunState.QUEUED, created=time.time())
+    run_dir, made = None, False
+    try:
+        workspace.runs_dir.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            run_dir = workspace.runs_dir / (base if n == 1 else f"{base}-{n}")
+            try:
+                run_dir.mkdir()  # mkdir is the atomic claim on the name: two tabs starting at once get two runs
+                made = True
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise UserError(f"too many runs named '{base}': pick another name")
+        (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
+        update_status(run_dir, state=RunState.QUEUED, created=time.time())
+    except OSError as exc:  # a full or read-only disk: no half-made run is left behind
+        if made:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise UserError(f"cannot create the run in {workspace.runs_dir}: {exc.strerror or exc}; "
+                        "free some disk space or choose a writable workspace (QUILL_HOME)") from exc
     return run_dir
 
 
@@ -333,13 +342,21 @@ def start(workspace: Workspace, config: TrainConfig, name: str | None = None) ->
         if run["alive"] and set(wanted) & set(run.get("devices") or []):
             busy = sorted(set(wanted) & set(run["devices"]))[0]
             raise UserError(f"a run is already training on {busy}: {run['id']}; stop it or pick another device")
-    with ExitStack() as held:
-        # The device locks are the real rule (two tabs clicking Start at once both pass the check above); taken
-        # before the run folder exists, so a refused start leaves nothing behind.
-        device_locks = _lock_devices(workspace, wanted, held)
-        run_dir = create(workspace, config, name).resolve()
-        _name_holder(device_locks, run_dir.name)
-        _launch(run_dir, [_lock_run(run_dir, held), *device_locks])
+    try:
+        with ExitStack() as held:
+            # The device locks are the real rule (two tabs clicking Start at once both pass the check above); taken
+            # before the run folder exists, so a refused start leaves nothing behind.
+            device_locks = _lock_devices(workspace, wanted, held)
+            run_dir = create(workspace, config, name).resolve()
+            try:
+                _name_holder(device_locks, run_dir.name)
+                _launch(run_dir, [_lock_run(run_dir, held), *device_locks])
+            except OSError:
+                shutil.rmtree(run_dir, ignore_errors=True)  # a run that cannot start leaves nothing behind
+                raise
+    except OSError as exc:  # a full or read-only disk
+        raise UserError(f"cannot start the run: {exc.strerror or exc}; free some disk space or choose a writable "
+                        "workspace (QUILL_HOME)") from exc
     return run_dir
 
 
