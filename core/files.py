@@ -106,14 +106,28 @@ def read_json(path: Path) -> tuple[object, str | None]:
         return None, f"{path.name} is not valid JSON" + (" (empty)" if not text.strip() else " (truncated?)")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def check_output_file(out: Path, workspace, *, force: bool) -> Path:
+    """A command's `--out FILE`, checked before any work: never a folder or one of the lab's own files (its
+    database, a run's or a dataset's files: not even with --force), and an existing file only with `force`."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory: name a file to write")
+    if workspace.owns(out):
+        raise UserError(f"--out {out} is one of the lab's own files (its database, a run, a dataset): "
+                        "write the file somewhere else")
+    if (out.exists() or out.is_symlink()) and not force:
+        raise UserError(f"--out {out} already exists: add --force to replace it, or choose another file")
+    return out
+
+
+def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
     """Replace a file's text so that a reader sees the old file or the new one, never half of one. The temp name is
     unique and in the same folder: two writers may write at once, and os.replace is atomic only within one file
     system."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:

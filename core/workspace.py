@@ -60,6 +60,21 @@ class Workspace:
         """The lab database: `QUILL_DB_URL` if set (any SQLAlchemy URL), else this workspace's `lab.sqlite`."""
         return os.environ.get("QUILL_DB_URL") or f"sqlite:///{self.db_path}"
 
+    def owns(self, path: Path) -> bool:
+        """`path` (symlinks resolved) is one of the lab's own files, which no command's `--out` may replace: the
+        database (with SQLite's -journal/-wal/-shm beside it), the queue, or anything in a folder of runs, datasets,
+        models, drafts or locks."""
+        path = Path(path).expanduser().resolve()
+        databases = [self.db_path.resolve()]
+        url = os.environ.get("QUILL_DB_URL") or ""
+        if url.startswith("sqlite:///"):
+            databases.append(Path(url.removeprefix("sqlite:///").split("?")[0]).expanduser().resolve())
+        if any(path.parent == db.parent and path.name.startswith(db.name) for db in databases):
+            return True
+        root = self.root.resolve()
+        folders = [root / name for name in ("runs", "datasets", "models", "drafts", "locks")]
+        return path == root / "queue.json" or any(path.is_relative_to(folder) for folder in folders)
+
     def datasets(self) -> list[Path]:
         """Dataset directories (those holding a `data.jsonl`), newest first."""
         return _newest_first(p for p in _subdirs(self.datasets_dir) if (p / "data.jsonl").is_file())

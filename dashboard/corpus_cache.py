@@ -41,7 +41,7 @@ def options_key(options: LoadOptions) -> str:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def tokenizer(model_name: str):
     warm_imports.warm()  # transformers: imported by the server's one background thread
-    return models.load_tokenizer(model_name)
+    return models.load_tokenizer(model_name, confined=True)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

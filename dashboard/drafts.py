@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -25,7 +23,9 @@ import streamlit as st
 
 from core import dataclass_json
 from core.errors import UserError
+from core.files import write_text_atomic
 from core.workspace import Workspace
+from dashboard.i18n import t
 
 T = TypeVar("T")
 
@@ -45,9 +45,14 @@ class Draft(Generic[T]):
     def _read(self) -> T | None:
         try:
             text = self.path.read_text(encoding="utf-8")
-            return dataclass_json.from_dict(self.cls, dataclass_json.parse(text, where=str(self.path)))
+            value = dataclass_json.from_dict(self.cls, dataclass_json.parse(text, where=str(self.path)))
         except (OSError, UnicodeDecodeError, UserError):
             return None  # none yet, or one an older version of the form wrote: start from the defaults
+        problem = _unkeepable(value)
+        if problem:  # shared by every visitor: one bad value must not break the page for all of them
+            st.warning(t("draft.ignored", reason=problem))
+            return None
+        return value
 
     def save(self, value: T) -> None:
         """Keep `value` for this session, and write it to the workspace when it differs from what is there."""
@@ -55,12 +60,15 @@ class Draft(Generic[T]):
         text = json.dumps(dataclasses.asdict(value), ensure_ascii=False, indent=1)
         if st.session_state.get(self._key + ".written") == text:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Atomic: a reader (another tab) sees the old draft or the new one, never half a file.
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, self.path)
+        problem = _unkeepable(value)
+        try:
+            if problem:
+                raise ValueError(problem)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.path, text)  # a reader (another tab) sees the old draft or the new one
+        except (OSError, ValueError) as error:  # a full or read-only disk: the form still works, for this session
+            st.warning(t("draft.unsaved", reason=problem or getattr(error, "strerror", None) or error))
+            return
         st.session_state[self._key + ".written"] = text
 
     def seed(self, widgets: dict[str, object]) -> None:
@@ -73,8 +81,25 @@ class Draft(Generic[T]):
         """Forget the draft (session and file) and the widgets' values: the next run seeds the defaults."""
         for key in [self._key, self._key + ".written", *widget_keys]:
             st.session_state.pop(key, None)
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as error:
+            st.warning(t("draft.unsaved", reason=error.strerror or error))
 
     def reset_button(self, label: str, widget_keys, key: str | None = None) -> None:
         # A callback runs before the widgets are drawn, so it may drop their values.
         st.button(label, key=key or f"{self._key}.reset", on_click=self.reset, args=(list(widget_keys),))
+
+
+def _unkeepable(value) -> str | None:
+    """Why a draft must not be saved for the next visitor: a NUL character, which no folder name or prompt holds
+    and which the OS refuses in a path (ValueError)."""
+    return "a NUL character" if any("\0" in text for text in _texts(dataclasses.asdict(value))) else None
+
+
+def _texts(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (dict, list, tuple)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _texts(item)

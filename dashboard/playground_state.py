@@ -13,7 +13,7 @@ from dashboard import warm_imports
 @st.cache_resource(max_entries=3, show_spinner=False)
 def model(name: str):
     warm_imports.warm()  # torch and transformers: imported by the server's one background thread
-    return models.load(name)
+    return models.load(name, confined=True)  # a page's name: only what the lab may read (an adapter's base too)
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import models
 from core.dataclass_cli import meta
+from core.errors import UserError
 from core.hardware import Hardware, format_bytes
 from core.train.config import METHODS, PRESETS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
@@ -164,10 +165,16 @@ def read() -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
-def render_problems(config: TrainConfig, arch, dataset_documents: int | None, gpus: int | None = None) -> bool:
-    """Show what is wrong, in the user's language: the same check that `runs.start` makes. True when it can start."""
+def render_problems(config: TrainConfig, arch, dataset_documents: int | None, gpus: int | None = None,
+                    workspace=None) -> bool:
+    """Show what is wrong, in the user's language: the same check that `runs.start` makes, and the pages' rule for
+    model names (`models.check_page_model`). True when it can start."""
     problems = check(config, model_context=arch.n_positions if arch else None, gpus=gpus)
     messages = [_problem_text(p) for p in problems]
+    try:
+        models.check_page_model(config.model, workspace)
+    except UserError:
+        messages.append(t("problem.model_not_allowed", model=md_escape(config.model)))
     if config.dataset and dataset_documents == 0:
         messages.append(t("problem.empty_dataset"))
     for message in messages:

@@ -2,11 +2,13 @@
 
 import streamlit as st
 
+from core.errors import UserError
 from core.ratings import rubric
 from core.ratings.store import open_store
 from core.workspace import Workspace
 from dashboard import ratings_view
 from dashboard.i18n import t
+from dashboard.safe_text import md_escape
 
 workspace = Workspace.from_env()
 st.title(t("ratings.title"))
@@ -15,7 +17,11 @@ st.markdown(t("ratings.intro"))
 rater = st.text_input(t("ratings.rater"), st.query_params.get("rater", ""), key="ratings.rater").strip()
 if rater:
     st.query_params["rater"] = rater  # a reload keeps who is rating
-store = open_store()
+try:
+    store = open_store()
+except UserError as error:  # a database that cannot be opened, or does not answer: said in a box, not a traceback
+    st.error(md_escape(error))
+    st.stop()
 try:
     rate_tab, compare_tab, results_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results")])
     with rate_tab:
@@ -41,5 +47,7 @@ try:
         ratings_view.import_gallery(store, workspace)
     with st.expander(t("ratings.rubric")):
         ratings_view.edit_rubric(workspace)
+except UserError as error:
+    st.error(md_escape(error))
 finally:
     store.close()

@@ -31,11 +31,11 @@ with new_tab:
         st.info(t("train.needs_dataset"))
     hardware = cached_hardware()
     config = train_form.render(list(saved), hardware, workspace)
-    arch = model_architecture(config.model, workspace)  # read once: both the estimate and the checks need it
+    arch = model_architecture(config.model, workspace, confined=True)  # read once: the estimate and the checks
     st.subheader(t("train.memory"))
     too_big = train_form.render_memory(config, hardware, arch)
     chosen = saved.get(config.dataset)
-    ready = train_form.render_problems(config, arch, chosen.documents if chosen else None, len(hardware.gpus))
+    ready = train_form.render_problems(config, arch, chosen.documents if chosen else None, len(hardware.gpus), workspace)
     run_name = st.text_input(t("train.run_name"), key="train.run_name", placeholder=t("train.run_name.placeholder"))
     confirmed = not too_big or st.checkbox(t("train.memory.confirm"), key="train.memory.confirm")
     if st.button(t("train.start"), type="primary", disabled=not (ready and confirmed), key="train.start"):

@@ -73,9 +73,9 @@ def quick_models(monkeypatch, tiny_model):
 
     real_load = models.load
 
-    def load(name, workspace=None, *, for_training=False):
-        if models.resolve(name, workspace).is_hub:
-            return real_load(name, workspace, for_training=for_training)
+    def load(name, workspace=None, *, for_training=False, **options):
+        if models.resolve(name, workspace, confined=options.get("confined", False)).is_hub:
+            return real_load(name, workspace, for_training=for_training, **options)
         return tiny_model
 
     monkeypatch.setattr(models, "load", load)

@@ -455,6 +455,8 @@ def _files_in(given: Path, roots: list[Path] | None) -> Iterator[tuple[str, Path
 
     Hidden files and folders are skipped at every level; a link leading outside the roots is listed, not read.
     """
+    if "\0" in str(given):  # no file system allows it: the OS would raise ValueError
+        raise UserError(f"{str(given)!r} holds a NUL character, which no file or folder name can: type the name again")
     real = given.resolve()
     if roots is not None:  # before exists(): what lies outside the roots is not even confirmed to exist
         _check_allowed(given, real, roots)

@@ -9,11 +9,12 @@ from core.models.names import (
     HUB_MODELS,
     STARTER,
     ModelSource,
+    check_page_model,
     local_models,
     looks_like_path,
     resolve,
     training_dataset,
 )
 
-__all__ = ["HUB_MODELS", "STARTER", "ModelSource", "context_length", "ensure_available", "is_model_dir", "load",
+__all__ = ["HUB_MODELS", "STARTER", "ModelSource", "check_page_model", "context_length", "ensure_available", "is_model_dir", "load",
            "load_config", "load_tokenizer", "local_models", "looks_like_path", "probe_hub", "resolve", "training_dataset"]

@@ -67,16 +67,18 @@ def wrap_for_training(model, config, base: str, *, gradient_checkpointing: bool 
     return wrapped
 
 
-def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merge: bool = True):
+def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merge: bool = True,
+                      confined: bool = False, seen: tuple[Path, ...] = ()):
     """(tokenizer, model) of an adapter directory: its base through the lab's resolver, the adapter on top, merged
-    into the weights by default (inference then costs what the base costs; the output is peft's own merge)."""
+    into the weights by default (inference then costs what the base costs; the output is peft's own merge).
+    `confined`: the base obeys a page's rule for model names; `seen`: the adapters on the way here (a cycle)."""
     from peft import PeftModel
     from transformers import AutoTokenizer
 
     from core import models
 
-    base = base_name(path)
-    _, model = models.load(base, workspace, for_training=for_training)
+    base, seen = _base_of(path, workspace, confined, seen)
+    _, model = models.load(base, workspace, for_training=for_training, confined=confined, _adapters=seen)
     try:
         model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
         tokenizer = AutoTokenizer.from_pretrained(str(path))
@@ -91,12 +93,14 @@ def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merg
     return tokenizer, model
 
 
-def config_source(source, workspace):
+def config_source(source, workspace, *, confined: bool = False, seen: tuple[Path, ...] = ()):
     """The ModelSource whose config.json describes `source`: its base's for an adapter directory."""
     from core import models
 
     if not source.is_hub and is_adapter_dir(Path(source.location)):
-        return config_source(models.resolve(base_name(Path(source.location)), workspace), workspace)
+        base, seen = _base_of(Path(source.location), workspace, confined, seen)
+        return config_source(models.resolve(base, workspace, confined=confined), workspace, confined=confined,
+                             seen=seen)
     return source
 
 
@@ -118,3 +122,17 @@ def module_names(name: str, workspace) -> frozenset[str] | None:
         model = AutoModelForCausalLM.from_config(config)
     parts = (full.split(".") for full, _ in model.named_modules() if full)
     return frozenset(".".join(p[i:]) for p in parts for i in range(len(p)))
+
+
+def _base_of(path: Path, workspace, confined: bool, seen: tuple[Path, ...]) -> tuple[str, tuple[Path, ...]]:
+    """(the adapter's base name, the adapters seen with this one); a UserError when the base leads back to an
+    adapter already on the way (a base naming itself, lora4 <-> lora5), which would otherwise recurse forever."""
+    from core import models
+
+    seen = (*seen, Path(path).resolve())
+    base = base_name(path)
+    location = Path(models.resolve(base, workspace, confined=confined).location).resolve()
+    if location in seen:
+        raise UserError(f"the LoRA adapter in {path} has '{base}' as its base, which leads back to itself: "
+                        f"retrain it, or fix base_model_name_or_path in its {ADAPTER_CONFIG}")
+    return base, seen

@@ -16,13 +16,16 @@ from core.workspace import Workspace
 HUB_PROBE_TIMEOUT_S = 1.5
 
 
-def load(name: str, workspace: Workspace | None = None, *, for_training: bool = False):
-    """Load (tokenizer, model) for a model name. Raises UserError with what to do when it cannot."""
+def load(name: str, workspace: Workspace | None = None, *, for_training: bool = False, confined: bool = False,
+         _adapters: tuple[Path, ...] = ()):
+    """Load (tokenizer, model) for a model name. Raises UserError with what to do when it cannot. `confined`: a
+    name a page was given (see `resolve`), which an adapter's base then obeys too."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = resolve(name, workspace)
+    source = resolve(name, workspace, confined=confined)
     if not source.is_hub and adapters.is_adapter_dir(Path(source.location)):  # a LoRA checkpoint: base + adapter
-        return adapters.load_with_adapter(Path(source.location), workspace, for_training=for_training)
+        return adapters.load_with_adapter(Path(source.location), workspace, for_training=for_training,
+                                          confined=confined, seen=_adapters)
     options = ensure_available(source) if source.is_hub else {}
     with _load_errors(f"model '{name}'", source):
         tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
@@ -35,21 +38,22 @@ def load(name: str, workspace: Workspace | None = None, *, for_training: bool = 
     return tokenizer, model
 
 
-def load_tokenizer(name: str, workspace: Workspace | None = None):
+def load_tokenizer(name: str, workspace: Workspace | None = None, *, confined: bool = False):
     """Only the tokenizer of a model name (for chunking previews): small and quick, same rules as `load`."""
     from transformers import AutoTokenizer
 
-    source = resolve(name, workspace)
+    source = resolve(name, workspace, confined=confined)
     options = ensure_available(source) if source.is_hub else {}
     with _load_errors(f"the tokenizer of '{name}'", source):
         return AutoTokenizer.from_pretrained(source.location, **options)
 
 
-def load_config(name: str, workspace: Workspace | None = None):
+def load_config(name: str, workspace: Workspace | None = None, *, confined: bool = False):
     """Only the model's configuration (no weights): what its context length and size are read from."""
     from transformers import AutoConfig
 
-    source = adapters.config_source(resolve(name, workspace), workspace)  # a LoRA: its base's configuration
+    # a LoRA: its base's configuration
+    source = adapters.config_source(resolve(name, workspace, confined=confined), workspace, confined=confined)
     options = ensure_available(source) if source.is_hub else {}
     with _load_errors(f"the configuration of '{name}'", source):
         return AutoConfig.from_pretrained(source.location, **options)

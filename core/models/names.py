@@ -30,9 +30,15 @@ class ModelSource:
         return self.kind == "hub"
 
 
-def resolve(name: str, workspace: Workspace | None = None) -> ModelSource:
-    """Turn a model name into something `from_pretrained` can load, without touching the network."""
+def resolve(name: str, workspace: Workspace | None = None, *, confined: bool = False) -> ModelSource:
+    """Turn a model name into something `from_pretrained` can load, without touching the network.
+
+    `confined` (the pages: a name typed by whoever opens them): a directory counts only under the workspace or a
+    folder of `QUILL_DATA_ROOTS`; any other path is "not a model the lab can open", whether or not it exists, so
+    the answer tells nothing about the server's folders. The command line reads any path."""
     workspace = workspace or Workspace.from_env()
+    if confined and _confined_hub_id(name, workspace):
+        return ModelSource(name.strip(), name.strip(), "hub")
     name = (name or "").strip()
     if not name:
         raise UserError("no model given: name a hub model (e.g. gpt2), 'starter', a run, or a local directory")
@@ -74,6 +80,30 @@ def training_dataset(name: str, workspace: Workspace | None = None) -> Path | No
         return dataset.resolve(workspace, RunDir(run_dir).config_dict()["dataset"])
     except (KeyError, TypeError, UserError):
         return None
+
+
+def check_page_model(name: str, workspace: Workspace | None = None) -> None:
+    """The pages' rule for a model name a visitor typed or put in `?model=`: a UserError ("not a model the lab can
+    open") unless it is a hub id, `starter`, a run of this workspace, or a folder under the workspace or a data
+    root. `resolve(..., confined=True)` and `load(..., confined=True)` apply it, to an adapter's base too."""
+    _confined_hub_id(name, workspace or Workspace.from_env())
+
+
+def _confined_hub_id(name: str, workspace: Workspace) -> bool:
+    """For a page's model name: True when it is to be read as a hub id without looking at the disk; a UserError
+    unless it is a hub id, `starter`, a run of this workspace, or a path (no `~`) under the workspace or a data
+    root. Checked before anything outside those folders is looked at."""
+    name = (name or "").strip()
+    if not name or name == STARTER or _run_model(workspace, name.rstrip("/")) is not None:
+        return False
+    if "\0" not in name and not name.startswith("~"):
+        real = Path(name).resolve()
+        if any(real.is_relative_to(root) for root in [workspace.root.resolve(), *workspace.data_roots()]):
+            return False
+    if not looks_like_path(name) and _HUB_ID.match(name):
+        return True  # owner/model: a folder of that name outside the workspace is never read
+    raise UserError(f"'{name}' is not a model the lab can open here: name a hub model (e.g. gpt2), 'starter', a run "
+                    "of this workspace, or a folder under the workspace or QUILL_DATA_ROOTS")
 
 
 def looks_like_path(name: str) -> bool:

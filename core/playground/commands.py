@@ -17,6 +17,7 @@ def register(commands) -> None:
     sample.add_argument("--configs", help="a JSON list of decoding settings, each with a name and transformers' "
                         "generation names plus num_samples and seed (default: greedy, top-k 50, top-p 0.9, temperature 1.2)")
     sample.add_argument("--out", required=True, help="the JSONL file to write, one sample per line")
+    sample.add_argument("--force", action="store_true", help="replace --out if it exists")
     sample.add_argument("--memorization-data", help="a dataset to check samples against (default: a run's own dataset)")
     sample.add_argument("--stream", action="store_true",
                         help="print the first setting's first sample as it is generated, then the summary")
@@ -27,7 +28,7 @@ def cmd_sample(args) -> None:
     import json
 
     from core import models
-    from core.files import write_text_atomic
+    from core.files import check_output_file, write_text_atomic
     from core.playground import grid, sampling
 
     prompts = list(args.prompt or [])
@@ -39,10 +40,8 @@ def cmd_sample(args) -> None:
     if not prompts:
         raise UserError("no prompt: give --prompt TEXT (repeat it for several) or --prompt-file FILE")
     configs = _read_decoding_configs(args.configs) if args.configs else list(sampling.DEFAULT_CONFIGS)
-    out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a directory: name a .jsonl file to write")
     workspace = Workspace.from_env()
+    out = check_output_file(args.out, workspace, force=args.force)  # before minutes of sampling, not after
     checked_against = None  # the default: a run's own training data
     if args.memorization_data:
         from core.data import dataset

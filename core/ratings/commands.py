@@ -12,16 +12,21 @@ def register(commands) -> None:
     ratings_export = ratings_actions.add_parser("export", help="every rating with its sample's provenance")
     ratings_export.add_argument("--format", choices=["csv", "jsonl"],
                                 help="csv (UTF-8 with BOM, for Excel) or jsonl (default: from --out's extension, else csv)")
-    ratings_export.add_argument("--out", required=True, help="the file to write")
+    ratings_export.add_argument("--out", required=True, help="the file to write (never the lab's own files)")
+    ratings_export.add_argument("--force", action="store_true", help="replace --out if it exists")
     ratings_import = ratings_actions.add_parser("import", help="samples (model, prompt, text, ...) with optional ratings")
     ratings_import.add_argument("file", metavar="FILE", help="a .csv or .jsonl file")
     ratings.set_defaults(run=cmd_ratings)
 
 
 def cmd_ratings(args) -> None:
+    from core.files import check_output_file
     from core.ratings import io as ratings_io
     from core.ratings.store import open_store
+    from core.workspace import Workspace
 
+    if args.action == "export":
+        check_output_file(args.out, Workspace.from_env(), force=args.force)
     with open_store() as store:
         if args.action == "export":
             fmt = args.format or ("jsonl" if Path(args.out).suffix.lower() in (".jsonl", ".ndjson") else "csv")

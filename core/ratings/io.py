@@ -24,12 +24,14 @@ An export imported into a fresh database gives the same samples (those that were
 from __future__ import annotations
 
 import csv
+import io
 import json
 import uuid
 from datetime import datetime
 from pathlib import Path
 
 from core.errors import UserError
+from core.files import write_text_atomic
 from core.ratings.rubric import CRITERIA
 from core.ratings.schema import FIELDS, SampleRecord
 from core.ratings.store import Rating, SampleRow, Store, _checked, _rater, _scores
@@ -58,17 +60,18 @@ def export(store: Store, fmt: str, path: str | Path) -> int:
     if path.is_dir():
         raise UserError(f"{path} is a directory: name a .{fmt} file to write")
     rows = [_export_row(rating) for rating in store.ratings()]
-    try:
-        if fmt == "csv":
-            with open(path, "w", encoding="utf-8-sig", newline="") as f:  # the BOM: Excel then reads UTF-8
-                writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
-                writer.writeheader()
-                for row in rows:
-                    writer.writerow({key: _csv_cell(value) for key, value in row.items()})
-        else:
-            with open(path, "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    text = io.StringIO()
+    if fmt == "csv":
+        text.write("\ufeff")  # the BOM: Excel then reads UTF-8
+        writer = csv.DictWriter(text, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+    else:
+        for row in rows:
+            text.write(json.dumps(row, ensure_ascii=False) + "\n")
+    try:  # under a temporary name, renamed when complete: an interrupted export never leaves half a file
+        write_text_atomic(path, text.getvalue())
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return len(rows)

@@ -333,7 +333,7 @@ def open_store(url: str | None = None) -> Store:
     try:
         engine = _engine(url)
         migrate(engine)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, OSError) as exc:  # OSError: its folder cannot be made (a read-only disk)
         shown = make_url(url).render_as_string(hide_password=True)
         reason = getattr(exc, "orig", None) or exc
         raise UserError(f"cannot open the lab database {shown}: {reason}; check QUILL_DB_URL") from exc

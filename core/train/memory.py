@@ -96,8 +96,9 @@ def estimate(arch: Architecture, *, block_size: int, batch_size: int, half_preci
     )
 
 
-def model_architecture(name: str, workspace=None) -> Architecture | None:
-    """The architecture of a model name, read from its config without the network; None when unknown here."""
+def model_architecture(name: str, workspace=None, *, confined: bool = False) -> Architecture | None:
+    """The architecture of a model name, read from its config without the network; None when unknown here.
+    `confined`: a name a page was given (`core.models.resolve`)."""
     from transformers import AutoConfig
 
     from core import models
@@ -105,7 +106,9 @@ def model_architecture(name: str, workspace=None) -> Architecture | None:
     from core.models import adapters
 
     try:
-        source = adapters.config_source(models.resolve(name, workspace), workspace)  # a LoRA: its base's config
+        # a LoRA: its base's config
+        source = adapters.config_source(models.resolve(name, workspace, confined=confined), workspace,
+                                        confined=confined)
     except UserError:
         return None
     try:

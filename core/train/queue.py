@@ -28,7 +28,7 @@ from core.train import runs
 from core.train.config import TrainConfig
 from core.train.run_dir import RunDir
 from core.train.state import RunState
-from core.workspace import Workspace
+from core.workspace import Workspace, is_plain_name
 
 POLL_S = 1.0  # how often the scheduler looks at free devices
 
@@ -56,10 +56,20 @@ def _locked(workspace: Workspace):
 
 
 def read_order(workspace: Workspace) -> list[str]:
+    """The run ids in line. Only plain names count (an entry `../x` never names a folder outside `runs/`); a
+    damaged file is rebuilt from the runs themselves: those still queued and never launched, oldest first."""
+    if not queue_file(workspace).exists():
+        return []
     data, problem = read_json(queue_file(workspace))
     if problem or not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-        return []  # no file yet (or a damaged one): nothing waits
-    return [r for r in data["runs"] if isinstance(r, str)]
+        return _waiting_runs(workspace)
+    return [r for r in data["runs"] if is_plain_name(r)]
+
+
+def _waiting_runs(workspace: Workspace) -> list[str]:
+    waiting = [(current.get("created") or 0, run_dir.name) for run_dir in workspace.runs()
+               if (current := runs.status(run_dir)).get("state") == RunState.QUEUED and not current.get("launched")]
+    return [name for _, name in sorted(waiting)]
 
 
 def _write_order(workspace: Workspace, order: list[str]) -> None:
@@ -132,7 +142,12 @@ def schedule_once(workspace: Workspace) -> list[str]:
         if current.get("state") != RunState.QUEUED or current.get("launched"):
             _drop(workspace, run_id)  # started (by us before a kill, or by hand), cancelled or deleted
             continue
-        config = RunDir(run_dir).config()
+        try:
+            config = RunDir(run_dir).config()
+        except UserError as error:  # a damaged run fails with its reason; the runs behind it still start
+            runs.update_status(run_dir, state=RunState.FAILED, ended=time.time(), error=f"not started: {error}")
+            _drop(workspace, run_id)
+            continue
         devices = set(runs.devices_of(config))
         if devices & waiting_on:
             continue  # an earlier run waits for this device: keep the order

@@ -56,6 +56,7 @@ def checkpoint_step(path: Path | str) -> int | None:
 
 _NUMBER = (int, float)
 # The fields readers rely on and their types (None is allowed for each); anything else makes the file unreadable.
+_PID_MAX = 2**31 - 1  # what fits a pid_t: os.kill raises OverflowError past it
 _STATUS_FIELDS = {
     "state": str, "pid": int, "worker_pid": int, "exit_code": int, "step": int, "max_steps": int,
     "created": _NUMBER, "launched": _NUMBER, "started": _NUMBER, "resumed": _NUMBER, "ended": _NUMBER,
@@ -187,7 +188,7 @@ class RunDir:
         problem = problem or type_problem(data, _STATUS_FIELDS, required=("state",))
         if problem is None and data["state"] not in WRITTEN:
             problem = "unknown 'state'"
-        if problem is None and data.get("pid") is not None and data["pid"] <= 0:
+        if problem is None and data.get("pid") is not None and not 0 < data["pid"] <= _PID_MAX:
             problem = f"'pid' is {data['pid']}"  # 0 or negative would signal a whole process group
         return (data, None) if problem is None else ({}, f"{self.status_file.name}: {problem}")
 

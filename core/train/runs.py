@@ -59,18 +59,26 @@ LOCK_PATIENCE_S = 2.0
 def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -> Path:
     """A new run directory with its config.json and a `queued` status.json."""
     base = check_name(name) if name else _default_id(config)
-    workspace.runs_dir.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        run_dir = workspace.runs_dir / (base if n == 1 else f"{base}-{n}")
-        try:
-            run_dir.mkdir()  # mkdir is the atomic claim on the name: two tabs starting at once get two runs
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise UserError(f"too many runs named '{base}': pick another name")
-    RunDir(run_dir).write_config(config)
-    update_status(run_dir, state=RunState.QUEUED, created=time.time())
+    run_dir, made = None, False
+    try:
+        workspace.runs_dir.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            run_dir = workspace.runs_dir / (base if n == 1 else f"{base}-{n}")
+            try:
+                run_dir.mkdir()  # mkdir is the atomic claim on the name: two tabs starting at once get two runs
+                made = True
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise UserError(f"too many runs named '{base}': pick another name")
+        RunDir(run_dir).write_config(config)
+        update_status(run_dir, state=RunState.QUEUED, created=time.time())
+    except OSError as exc:  # a full or read-only disk: no half-made run is left behind
+        if made:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise UserError(f"cannot create the run in {workspace.runs_dir}: {exc.strerror or exc}; "
+                        "free some disk space or choose a writable workspace (QUILL_HOME)") from exc
     return run_dir
 
 
@@ -268,13 +276,21 @@ def start(workspace: Workspace, config: TrainConfig, name: str | None = None) ->
         if run["alive"] and set(wanted) & set(run.get("devices") or []):
             busy = sorted(set(wanted) & set(run["devices"]))[0]
             raise UserError(f"a run is already training on {busy}: {run['id']}; stop it or pick another device")
-    with ExitStack() as held:
-        # The device locks are the real rule (two tabs clicking Start at once both pass the check above); taken
-        # before the run folder exists, so a refused start leaves nothing behind.
-        device_locks = _lock_devices(workspace, wanted, held)
-        run_dir = create(workspace, config, name).resolve()
-        _name_holder(device_locks, run_dir.name)
-        _launch(run_dir, [_lock_run(run_dir, held), *device_locks])
+    try:
+        with ExitStack() as held:
+            # The device locks are the real rule (two tabs clicking Start at once both pass the check above); taken
+            # before the run folder exists, so a refused start leaves nothing behind.
+            device_locks = _lock_devices(workspace, wanted, held)
+            run_dir = create(workspace, config, name).resolve()
+            try:
+                _name_holder(device_locks, run_dir.name)
+                _launch(run_dir, [_lock_run(run_dir, held), *device_locks])
+            except OSError:
+                shutil.rmtree(run_dir, ignore_errors=True)  # a run that cannot start leaves nothing behind
+                raise
+    except OSError as exc:  # a full or read-only disk
+        raise UserError(f"cannot start the run: {exc.strerror or exc}; free some disk space or choose a writable "
+                        "workspace (QUILL_HOME)") from exc
     return run_dir
 
 
