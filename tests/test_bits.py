@@ -92,3 +92,17 @@ def test_a_fitted_tokenizer_round_trips_its_corpus_and_unseen_text(kind, tmp_pat
 def test_the_kind_follows_the_script():
     assert fitted_tokenizer.is_cjk_heavy(["床前明月光，疑是地上霜。"])
     assert not fitted_tokenizer.is_cjk_heavy([HELD_OUT])
+
+
+def test_a_run_scores_every_evaluation_and_its_final_model_in_bits_per_character(trained_run, monkeypatch):
+    from core.train import runs
+
+    monkeypatch.setenv("QUILL_HOME", str(trained_run.workspace.root))
+    evals = [m for m in runs.read_metrics(trained_run.run_dir) if m.get("eval_loss") is not None]
+    assert evals and all(m["bits_per_char"] > 0 and m["bits_per_byte"] > 0 for m in evals)
+    status = runs.status(trained_run.run_dir)
+    # the trainer's figure and `eval`'s on the same final model and the same validation blocks agree
+    result = evaluation.perplexity("shared/final", "sample", workspace=trained_run.workspace, block_size=64)
+    assert status["final_bits_per_char"] == pytest.approx(result["bits_per_char"], rel=0.02)
+    listed = runs.list_runs(trained_run.workspace)
+    assert listed[0]["best_bits_per_char"] == pytest.approx(min(m["bits_per_char"] for m in evals))

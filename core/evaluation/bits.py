@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,6 +39,21 @@ def scores(mean_nll: float, tokens: int, characters: int, utf8_bytes: int) -> di
             "characters": characters, "utf8_bytes": utf8_bytes}
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """What a validation set's predicted tokens spell: enough to turn any mean loss over it into bits per character."""
+
+    tokens: int
+    characters: int
+    utf8_bytes: int
+
+    def scores(self, mean_nll: float) -> dict:
+        return scores(mean_nll, self.tokens, self.characters, self.utf8_bytes)
+
+    def bits_per_char(self, mean_nll: float | None) -> float | None:
+        return None if mean_nll is None else bits_per_character(mean_nll * self.tokens, self.characters)
+
+
 class TokenText:
     """How many characters and UTF-8 bytes each token id of a tokenizer stands for (one table per tokenizer)."""
 
@@ -57,6 +73,13 @@ class TokenText:
     def count(self, ids) -> tuple[int, int]:
         """(characters, UTF-8 bytes) of a sequence of token ids."""
         ids = np.asarray(ids, dtype=np.int64)
+        return int(self.chars[ids].sum()), int(self.bytes[ids].sum())
+
+    def predicted_in_stream(self, stream, block_size: int, first: int, count: int) -> tuple[int, int]:
+        """(characters, bytes) predicted in `count` packed blocks of a memory-mapped token stream, from block `first`
+        (the trainer's validation blocks), in one vectorised pass over the stream."""
+        ids = np.asarray(stream[first * block_size:(first + count) * block_size], dtype=np.int64)
+        ids = ids.reshape(count, block_size)[:, 1:]
         return int(self.chars[ids].sum()), int(self.bytes[ids].sum())
 
     def predicted(self, blocks) -> tuple[int, int]:

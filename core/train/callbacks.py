@@ -24,8 +24,9 @@ from core.train.state import RunState
 class MetricsCallback(TrainerCallback):
     """One metrics.jsonl line per log step and per evaluation (rank 0)."""
 
-    def __init__(self, path: Path, tokens_per_step: int):
+    def __init__(self, path: Path, tokens_per_step: int, held_out=None):
         self.path, self.tokens_per_step = path, tokens_per_step
+        self.held_out = held_out  # core.evaluation.bits.HeldOut of the validation blocks: bits per character
         self.busy_s, self.steps, self.began = 0.0, 0, None
 
     # Throughput counts time inside optimizer steps only, so evaluations, checkpoints and the gallery
@@ -59,17 +60,22 @@ class MetricsCallback(TrainerCallback):
         perplexity = math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None
         line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": loss,
                 "perplexity": perplexity, "time": time.time()}
+        if self.held_out is not None:
+            per = self.held_out.scores(loss)
+            line.update(bits_per_char=per["bits_per_char"], bits_per_byte=per["bits_per_byte"])
         if torch.cuda.is_available():
             line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
         append_jsonl(self.path, line)
-        say(f"step {state.global_step}: validation loss {loss:.4f}, perplexity {perplexity or float('inf'):.2f}")
+        per_char = f", {line['bits_per_char']:.3f} bits per character" if line.get("bits_per_char") is not None else ""
+        say(f"step {state.global_step}: validation loss {loss:.4f}, perplexity {perplexity or float('inf'):.2f}"
+            + per_char)
 
 
 class StatusCallback(TrainerCallback):
     """Keeps status.json current: the step, the total, the best evaluation and its checkpoint (rank 0)."""
 
-    def __init__(self, run_dir: Path, stop: threading.Event):
-        self.run_dir, self.stop = run_dir, stop
+    def __init__(self, run_dir: Path, stop: threading.Event, held_out=None):
+        self.run_dir, self.stop, self.held_out = run_dir, stop, held_out
 
     def _update(self, state, **changes):
         if state.is_world_process_zero:
@@ -85,8 +91,9 @@ class StatusCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         # best_metric and best_model_checkpoint are settled by now (not yet in on_evaluate)
         best = state.best_model_checkpoint
+        per_char = self.held_out.bits_per_char(state.best_metric) if self.held_out is not None else None
         self._update(state, best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
-                     last_checkpoint=f"checkpoint-{state.global_step}")
+                     last_checkpoint=f"checkpoint-{state.global_step}", best_bits_per_char=per_char)
 
 
 class GalleryCallback(TrainerCallback):

@@ -54,14 +54,15 @@ _STATUS_FIELDS = {
     "state": str, "pid": int, "worker_pid": int, "exit_code": int, "step": int, "max_steps": int,
     "created": _NUMBER, "launched": _NUMBER, "started": _NUMBER, "resumed": _NUMBER, "ended": _NUMBER,
     "updated": _NUMBER, "stop_requested": _NUMBER, "epoch": _NUMBER, "best_eval_loss": _NUMBER,
-    "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "stopped_early": bool, "error": str, "traceback": str,
+    "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "final_bits_per_char": _NUMBER,
+    "best_bits_per_char": _NUMBER, "time_budget_s": _NUMBER, "stopped_early": bool, "error": str, "traceback": str,
     "best_checkpoint": str, "last_checkpoint": str, "resumed_from": str, "devices": list,
     "skipped_checkpoints": list,  # lists hold text
 }
 _LINE_FIELDS = {
     "metrics.jsonl": {"step": int, "epoch": _NUMBER, "loss": _NUMBER, "learning_rate": _NUMBER, "grad_norm": _NUMBER,
                       "tokens_per_s": _NUMBER, "time": _NUMBER, "gpu_memory_gb": _NUMBER, "eval_loss": _NUMBER,
-                      "perplexity": _NUMBER},
+                      "perplexity": _NUMBER, "bits_per_char": _NUMBER, "bits_per_byte": _NUMBER},
     "samples.jsonl": {"step": int, "prompt": str, "text": str, "seed": int},
 }
 _LINE_REQUIRED = {"metrics.jsonl": ("step",), "samples.jsonl": ("step", "prompt", "text")}
@@ -422,7 +423,8 @@ def list_runs(workspace: Workspace) -> list[dict]:
         out.append({
             "id": run_dir.name, "path": str(run_dir), "state": current.get("state"), "alive": current["alive"],
             "model": config.model if config else None, "dataset": config.dataset if config else None,
-            "best_eval_loss": current.get("best_eval_loss"), "step": current.get("step"),
+            "best_eval_loss": current.get("best_eval_loss"), "best_bits_per_char": current.get("best_bits_per_char"),
+            "step": current.get("step"),
             "max_steps": current.get("max_steps"), "started": started, "ended": ended,
             "duration_s": round(end - started, 1) if started and end else None, "devices": current.get("devices"),
             "error": current.get("error"),

@@ -235,10 +235,11 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
     tokens_per_step = config.batch_size * config.grad_accum * world * block_size  # every block is full
-    metrics = Metrics(run_dir / "metrics.jsonl", tokens_per_step)
+    held_out = _held_out(tokenizer, eval_blocks)
+    metrics = Metrics(run_dir / "metrics.jsonl", tokens_per_step, held_out)
     gallery = Gallery(run_dir / "samples.jsonl", tokenizer, config)
     stop = Stop(_stop)
-    callbacks = [metrics, Status(run_dir, _stop), gallery, stop]
+    callbacks = [metrics, Status(run_dir, _stop, held_out), gallery, stop]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     fault = os.environ.get("QUILL_FAULT", "")
@@ -250,7 +251,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
                       train_dataset=train_blocks, eval_dataset=eval_blocks,
                       processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; MetricsCallback prints readable lines
-    pruning = _pruning_callback(workspace, config, world)
+    pruning = _pruning_callback(workspace, config, world, held_out)
     if pruning is not None:
         trainer.add_callback(pruning)
     if fault.startswith("kill-during-save"):
@@ -277,8 +278,21 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     else:
         trainer.remove_callback(metrics)  # the last evaluation is a summary, not a point on the curve
         trainer.remove_callback(gallery)
-        _completed(run_dir, trainer)
+        _completed(run_dir, trainer, held_out)
     _finish_distributed()
+
+
+def _held_out(tokenizer, blocks):
+    """What the validation blocks' predicted tokens spell (core.evaluation.bits.HeldOut): each evaluation's loss
+    becomes bits per character, comparable across tokenizers."""
+    import numpy as np
+
+    from core.evaluation.bits import HeldOut, TokenText
+
+    stream = np.memmap(blocks.path, dtype=blocks.dtype, mode="r", shape=(blocks.tokens,))
+    characters, utf8_bytes = TokenText(tokenizer).predicted_in_stream(stream, blocks.block_size, blocks.first,
+                                                                      blocks.count)
+    return HeldOut(blocks.count * (blocks.block_size - 1), characters, utf8_bytes)
 
 
 def _with_lora(model, config: TrainConfig):
@@ -356,7 +370,7 @@ def _stopped(run_dir: Path, step: int) -> None:
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
 
-def _completed(run_dir: Path, trainer) -> None:
+def _completed(run_dir: Path, trainer, held_out) -> None:
     """Keep the best model (load_best_model_at_end has loaded it) in final/, and evaluate it once more."""
     state = trainer.state
     trainer.save_model(str(run_dir / "final"))  # model and tokenizer (processing_class); rank 0 writes
@@ -366,9 +380,12 @@ def _completed(run_dir: Path, trainer) -> None:
         update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
                       max_steps=state.max_steps, final_eval_loss=loss,
                       final_perplexity=math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None,
+                      final_bits_per_char=held_out.bits_per_char(loss),
+                      best_bits_per_char=held_out.bits_per_char(state.best_metric),
                       best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
                       stopped_early=state.global_step < state.max_steps)
-    _say(f"completed at step {state.global_step}: validation loss {loss:.4f}; model saved to {run_dir / 'final'}")
+    _say(f"completed at step {state.global_step}: validation loss {loss:.4f} ({held_out.bits_per_char(loss):.3f} bits "
+         f"per character); model saved to {run_dir / 'final'}")
 
 
 def _finish_distributed() -> None:
@@ -400,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- sweeps and the queue (issue 14) --------------------------------------------------------------------------
 
-def _pruning_callback(workspace, config: TrainConfig, world: int):
+def _pruning_callback(workspace, config: TrainConfig, world: int, held_out):
     """For a trial of a sweep with pruning on: at each evaluation, report the validation loss to the study and stop
     (with a checkpoint) when Optuna's MedianPruner says so. Single-process runs only: under DDP every rank would
     have to agree on the decision, as StopCallback does for a Stop."""
@@ -420,7 +437,9 @@ def _pruning_callback(workspace, config: TrainConfig, world: int):
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             if not metrics or "eval_loss" not in metrics:
                 return
-            if reporter.should_prune(metrics["eval_loss"], state.global_step):
+            # the study's objective is bits per character (core.train.sweep._tell): report the same unit
+            value = held_out.bits_per_char(metrics["eval_loss"])
+            if reporter.should_prune(metrics["eval_loss"] if value is None else value, state.global_step):
                 self.pruned = True
                 control.should_save = True  # the checkpoint of this step: a pruned trial can still be resumed
                 control.should_training_stop = True
