@@ -6,6 +6,7 @@ Stop handler before those seconds of importing.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -166,3 +167,38 @@ class FaultCallback(TrainerCallback):
                 raise torch.cuda.OutOfMemoryError(
                     f"CUDA out of memory. Tried to allocate 2.00 GiB (injected by QUILL_FAULT at step {self.step})")
             raise RuntimeError(f"injected failure at step {self.step} (QUILL_FAULT)")
+
+
+class BudgetCallback(TrainerCallback):
+    """A time budget (core.train.budget.Clock): evaluate and checkpoint at its intervals, stop when it is spent, and
+    leave in each checkpoint the training time spent up to it (budget.json), so a resumed run keeps its schedule."""
+
+    def __init__(self, clock):
+        self.clock, self.eval_began = clock, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.clock.start()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        progress = self.clock.progress()
+        if progress > 0.02:  # the projected total, for the status and the ETA: steps so far over the share spent
+            state.max_steps = max(state.global_step, round(state.global_step / progress))
+        if self.clock.over():
+            state.max_steps = state.global_step
+            control.should_training_stop = True
+            control.should_evaluate = control.should_save = True  # the final evaluation and a loadable model
+        elif self.clock.eval_due():
+            control.should_evaluate = control.should_save = True
+        if control.should_evaluate:
+            self.eval_began = time.monotonic()
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.eval_began is not None:  # what an evaluation, the gallery and a save take: kept for the end
+            self.clock.reserve_s = 1.5 * (time.monotonic() - self.eval_began)
+            self.eval_began = None
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if checkpoint.is_dir():
+                (checkpoint / "budget.json").write_text(json.dumps({"budget_s": self.clock.budget_s,
+                                                                    "spent_s": self.clock.spent()}), encoding="utf-8")

@@ -48,6 +48,7 @@ from core.train.state import RunState
 # arrives during the seconds of importing is not a kill.
 
 _stop = threading.Event()  # set by the signal handler; the Trainer checks it at each step end
+UNBOUNDED = 10**9  # the step limit of a run that a time budget ends
 
 
 def _request_stop(signum, frame) -> None:
@@ -161,9 +162,12 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
     # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing; accept both releases.
     accepted = inspect.signature(TrainingArguments.__init__).parameters
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in accepted else "gradient_checkpointing"
+    # A time budget ends the run by the clock (core.train.budget): no step limit, evaluations when the clock says.
+    budgeted = bool(config.time_budget)
+    eval_steps = UNBOUNDED if budgeted else config.eval_steps
     return TrainingArguments(
         output_dir=str(run_dir),
-        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        max_steps=UNBOUNDED if budgeted else config.max_steps if config.max_steps > 0 else -1,
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
@@ -176,9 +180,9 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         logging_steps=config.logging_steps,
         logging_first_step=True,  # the curve starts at the untouched model's loss
         eval_strategy="steps",
-        eval_steps=config.eval_steps,
+        eval_steps=eval_steps,
         save_strategy="steps",  # checkpoint at each evaluation, so the best one can be kept
-        save_steps=config.eval_steps,
+        save_steps=eval_steps,
         save_total_limit=config.save_total_limit,
         save_only_model=False,  # optimizer, scheduler and RNG states too: resume continues, not restarts
         load_best_model_at_end=True,
@@ -247,6 +251,12 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         callbacks.append(Fault(fault))
     args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world,
                       speed=speed)
+    clock = _budget_clock(config, resume)
+    if clock is not None:
+        from core.train.callbacks import BudgetCallback
+
+        callbacks.append(BudgetCallback(clock))
+        Trainer = _on_the_clock(Trainer, clock, config)  # noqa: N806 - the class the run trains with
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
                       train_dataset=train_blocks, eval_dataset=eval_blocks,
                       processing_class=tokenizer, callbacks=callbacks)
@@ -280,6 +290,36 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         trainer.remove_callback(gallery)
         _completed(run_dir, trainer, held_out)
     _finish_distributed()
+
+
+def _budget_clock(config: TrainConfig, resume: Path | None):
+    """The run's budget clock, or None for a run of steps or epochs; a resumed run goes on from the time spent up to
+    its checkpoint."""
+    from core.train.budget import Clock, parse_duration
+
+    budget_s = parse_duration(config.time_budget)
+    if budget_s is None:
+        return None
+    spent = 0.0
+    if resume is not None and (resume / "budget.json").is_file():
+        spent = float(json.loads((resume / "budget.json").read_text(encoding="utf-8")).get("spent_s", 0.0))
+    return Clock(budget_s, spent)
+
+
+def _on_the_clock(trainer_class, clock, config: TrainConfig):
+    """The Trainer with its learning rate on the budget's clock (warm-up and decay as shares of the time)."""
+    from torch.optim.lr_scheduler import LambdaLR
+
+    from core.train.budget import lr_factor
+
+    class BudgetTrainer(trainer_class):
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            if self.lr_scheduler is None:
+                self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lambda _step: lr_factor(
+                    clock.progress(), warmup=config.warmup_ratio, schedule=config.scheduler))
+            return self.lr_scheduler
+
+    return BudgetTrainer
 
 
 def _held_out(tokenizer, blocks):
