@@ -65,6 +65,17 @@ def loss_chart(runs: dict[str, list[dict]], *, title: str, train_label: str, smo
     return figure
 
 
+def bits_chart(runs: dict[str, list[dict]], *, title: str, step_label: str, bits_label: str) -> go.Figure:
+    """Validation bits per character against the step, one line per run: comparable whatever each run's tokenizer."""
+    figure = go.Figure()
+    for name, metrics in runs.items():
+        rows = [m for m in metrics if m.get("bits_per_char") is not None]
+        figure.add_trace(go.Scatter(x=[m["step"] for m in rows], y=[m["bits_per_char"] for m in rows], name=name,
+                                    mode="lines+markers"))
+    figure.update_layout(title=title, xaxis_title=step_label, yaxis_title=bits_label, **{**CALM, "height": 260})
+    return figure
+
+
 def learning_rate_chart(metrics: list[dict], *, title: str, step_label: str) -> go.Figure:
     rows = [m for m in metrics if m.get("learning_rate") is not None]
     figure = go.Figure(go.Scatter(x=[m["step"] for m in rows], y=[m["learning_rate"] for m in rows], mode="lines",

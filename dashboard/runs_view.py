@@ -28,6 +28,7 @@ def render(workspace) -> None:
                 t("runs.col.model"): r.get("model", ""),
                 t("runs.col.dataset"): r.get("dataset", ""),
                 t("runs.col.best"): r.get("best_eval_loss"),
+                t("runs.col.bits"): r.get("best_bits_per_char"),
                 t("runs.col.steps"): f"{r.get('step') or 0} / {r.get('max_steps') or '?'}",
                 t("runs.col.duration"): _minutes(r.get("duration_s")),
             }
@@ -44,6 +45,9 @@ def render(workspace) -> None:
                                eval_label=t("run.eval_loss"), step_label=t("run.step_axis")),
             key="runs.overlay.chart",
         )
+        st.plotly_chart(figures.bits_chart({run: runs.read_metrics(workspace.runs_dir / run) for run in chosen},
+                                           title=t("run.bits_per_char"), step_label=t("run.step_axis"),
+                                           bits_label=t("run.bits_axis")), key="runs.overlay.bits")
     if len(ids) > 1:
         left, right = st.columns(2)
         a = left.selectbox(t("runs.diff_a"), ids, index=0, key="runs.diff.a")

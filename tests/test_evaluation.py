@@ -68,7 +68,7 @@ def test_eval_on_the_command_line_prints_one_json_object(ws, tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert {"perplexity", "tokens"} <= result.keys()
+    assert {"perplexity", "tokens", "bits_per_char", "bits_per_byte"} <= result.keys()
     assert result["tokens"] == result["blocks"] * 127 > 0
     vocabulary = json.loads((ws.starter_dir / "starter.json").read_text(encoding="utf-8"))["vocab_size"]
     assert 1 < result["perplexity"] < 2 * vocabulary  # an untrained model: near uniform over its vocabulary

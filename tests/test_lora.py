@@ -152,10 +152,12 @@ def test_model_card_parses_and_carries_metadata(exported):
     assert card.data.base_model == "starter"
     assert card.data.library_name == "transformers"
     assert card.data.datasets == ["shakespeare"]
-    assert card.data.metrics == ["perplexity"]
+    assert card.data.metrics == ["bits_per_character", "perplexity"]
     assert card.data.language == ["en"]
     assert {"lora", "quill-lab"} <= set(card.data.tags)
-    assert "## Validation perplexity" in card.text and f"| {CHECKPOINT} |" in card.text
+    assert "## Validation bits per character and perplexity" in card.text and f"| {CHECKPOINT} |" in card.text
+    row = next(line for line in card.text.splitlines() if line.startswith(f"| {CHECKPOINT} |"))
+    assert 0 < float(row.split("|")[2]) < 40  # the bits per character of the exported model
     assert '"method": "lora"' in card.text  # the training configuration
     with Image.open(exported / "loss_curve.png") as image:
         assert image.format == "PNG"

@@ -1,5 +1,5 @@
-"""Automatic measures of a model and of its samples: perplexity on a dataset's validation split (over the same packed
-blocks training uses), a base-vs-checkpoints table of it, and distinct-n and self-BLEU over a setting's samples.
+"""Automatic measures of a model and of its samples: perplexity and bits per character (core.evaluation.bits) on a
+dataset's validation split (over the same packed blocks training uses), a base-vs-checkpoints table of them, and distinct-n and self-BLEU over a setting's samples.
 
 Perplexity runs through the project's `evaluate` metric module (`core/evaluation/metrics/perplexity`), loaded by path.
 Heavy imports (torch, transformers, evaluate) happen inside the functions: pages import this module on every rerun.
@@ -13,6 +13,7 @@ from pathlib import Path
 from core import models
 from core.data import dataset
 from core.errors import UserError
+from core.evaluation import bits
 from core.evaluation.metrics import PERPLEXITY
 from core.text import units
 from core.train.run_dir import RunDir
@@ -39,7 +40,8 @@ def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspa
                block_size: int | None = None, batch_size: int = 8, split: str = "validation") -> dict:
     """Perplexity of a model on a dataset's split, over its packed blocks of `block_size` tokens (default: the
     smaller of the model's context and 512, as training). Returns perplexity, mean_nll (nats per predicted token),
-    tokens (predicted tokens: block_size - 1 per block), blocks, block_size, and what was measured."""
+    tokens (predicted tokens: block_size - 1 per block), bits_per_char and bits_per_byte over the text those tokens
+    spell (characters, utf8_bytes), blocks, block_size, and what was measured."""
     import torch
 
     workspace = workspace or Workspace.from_env()
@@ -58,15 +60,16 @@ def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspa
                         "tokens: use a smaller block size")
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     scores = load_metric().compute(input_ids=packed, model=model, batch_size=batch_size)
+    characters, utf8_bytes = bits.TokenText(tokenizer).predicted(packed)
     return {"model": model_name, "dataset": str(dataset_name_or_path), "split": split, "block_size": block_size,
-            "blocks": len(packed), **scores}
+            "blocks": len(packed), **scores, **bits.scores(scores["mean_nll"], scores["tokens"], characters, utf8_bytes)}
 
 
 def compare(model_names: list[str], dataset_name_or_path: str, *, workspace: Workspace | None = None,
             block_size: int | None = None, batch_size: int = 8, split: str = "validation") -> list[dict]:
     """One `perplexity` row per model, all over blocks of one size (the smallest default among the models), so a
     base model and its checkpoints are measured on the same blocks. Rows of models with another tokenizer count
-    other tokens: compare those by mean_nll per character, not by these numbers."""
+    other tokens: compare those by bits_per_char, not by perplexity."""
     if not model_names:
         raise UserError("no model to compare: name the base model and one or more checkpoints")
     workspace = workspace or Workspace.from_env()

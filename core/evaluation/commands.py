@@ -23,6 +23,7 @@ def cmd_eval(args) -> None:
         print(json.dumps(result, ensure_ascii=False))
         return
     perplexity = f"{result['perplexity']:.2f}" if result["perplexity"] is not None else "too large to show"
-    print(f"{args.model} on {args.data} ({result['split']}): perplexity {perplexity} (mean loss "
+    per_char = f"{result['bits_per_char']:.3f}" if result["bits_per_char"] is not None else "–"
+    print(f"{args.model} on {args.data} ({result['split']}): {per_char} bits per character, perplexity {perplexity} (mean loss "
           f"{result['mean_nll']:.4f}) over {result['tokens']:,} predicted tokens in {result['blocks']} blocks of "
           f"{result['block_size']}")

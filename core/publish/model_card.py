@@ -39,7 +39,7 @@ def write(folder: Path, *, name: str, run_dir: Path, model_dir: Path, workspace:
         base_model=base or None, language=_language(data_dir), library_name=library, pipeline_tag="text-generation",
         tags=["quill-lab", "text-generation", *(["lora", "peft"] if library == "peft" or config.get("method") == "lora"
                                                 else [])],
-        datasets=[data_dir.name] if data_dir else None, metrics=["perplexity"] if scores else None,
+        datasets=[data_dir.name] if data_dir else None, metrics=["bits_per_character", "perplexity"] if scores else None,
     )
     body = [f"# {name}", "", f"Fine-tuned from `{base}` with Quill Lab ({config.get('method', 'full')} fine-tuning) "
             f"on the dataset `{config.get('dataset', '')}`.", ""]
@@ -111,10 +111,14 @@ def _perplexities(base: str, name: str, data_dir: Path, config: dict, workspace:
 def _perplexity_section(scores: list[dict]) -> list[str]:
     if not scores:
         return []
-    lines = ["## Validation perplexity", "", "| model | perplexity | mean loss | tokens |", "| --- | --- | --- | --- |"]
+    # bits per character first: the one column that compares models with different tokenizers
+    lines = ["## Validation bits per character and perplexity", "",
+             "| model | bits per character | bits per byte | perplexity | mean loss | tokens |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for row in scores:
         ppl = f"{row['perplexity']:.2f}" if row.get("perplexity") is not None else "overflow"
-        lines.append(f"| {row['model']} | {ppl} | {row['mean_nll']:.4f} | {row['tokens']} |")
+        per_char, per_byte = (f"{row[k]:.4f}" if row.get(k) is not None else "–" for k in ("bits_per_char", "bits_per_byte"))
+        lines.append(f"| {row['model']} | {per_char} | {per_byte} | {ppl} | {row['mean_nll']:.4f} | {row['tokens']} |")
     return [*lines, ""]
 
 

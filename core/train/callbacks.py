@@ -6,6 +6,7 @@ Stop handler before those seconds of importing.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -25,8 +26,9 @@ from core.train.state import RunState
 class MetricsCallback(TrainerCallback):
     """One metrics.jsonl line per log step and per evaluation (rank 0)."""
 
-    def __init__(self, path: Path, tokens_per_step: int):
+    def __init__(self, path: Path, tokens_per_step: int, held_out=None):
         self.path, self.tokens_per_step = path, tokens_per_step
+        self.held_out = held_out  # core.evaluation.bits.HeldOut of the validation blocks: bits per character
         self.busy_s, self.steps, self.began = 0.0, 0, None
 
     # Throughput counts time inside optimizer steps only, so evaluations, checkpoints and the gallery
@@ -60,17 +62,22 @@ class MetricsCallback(TrainerCallback):
         perplexity = math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None
         line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": loss,
                 "perplexity": perplexity, "time": time.time()}
+        if self.held_out is not None:
+            per = self.held_out.scores(loss)
+            line.update(bits_per_char=per["bits_per_char"], bits_per_byte=per["bits_per_byte"])
         if torch.cuda.is_available():
             line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
         append_jsonl(self.path, line)
-        say(f"step {state.global_step}: validation loss {loss:.4f}, perplexity {perplexity or float('inf'):.2f}")
+        per_char = f", {line['bits_per_char']:.3f} bits per character" if line.get("bits_per_char") is not None else ""
+        say(f"step {state.global_step}: validation loss {loss:.4f}, perplexity {perplexity or float('inf'):.2f}"
+            + per_char)
 
 
 class StatusCallback(TrainerCallback):
     """Keeps status.json current: the step, the total, the best evaluation and its checkpoint (rank 0)."""
 
-    def __init__(self, run_dir: Path, stop: threading.Event):
-        self.run_dir, self.stop = run_dir, stop
+    def __init__(self, run_dir: Path, stop: threading.Event, held_out=None):
+        self.run_dir, self.stop, self.held_out = run_dir, stop, held_out
 
     def _update(self, state, **changes):
         if state.is_world_process_zero:
@@ -86,8 +93,10 @@ class StatusCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         # best_metric and best_model_checkpoint are settled by now (not yet in on_evaluate)
         best = state.best_model_checkpoint
+        per_char = self.held_out.bits_per_char(state.best_metric) if self.held_out is not None else None
         self._update(state, best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
-                     last_checkpoint=RunDir(self.run_dir).checkpoint(state.global_step).name)
+                     last_checkpoint=RunDir(self.run_dir).checkpoint(state.global_step).name,
+                     best_bits_per_char=per_char)
 
 
 class GalleryCallback(TrainerCallback):
@@ -160,3 +169,38 @@ class FaultCallback(TrainerCallback):
                 raise torch.cuda.OutOfMemoryError(
                     f"CUDA out of memory. Tried to allocate 2.00 GiB (injected by QUILL_FAULT at step {self.step})")
             raise RuntimeError(f"injected failure at step {self.step} (QUILL_FAULT)")
+
+
+class BudgetCallback(TrainerCallback):
+    """A time budget (core.train.budget.Clock): evaluate and checkpoint at its intervals, stop when it is spent, and
+    leave in each checkpoint the training time spent up to it (budget.json), so a resumed run keeps its schedule."""
+
+    def __init__(self, clock):
+        self.clock, self.eval_began = clock, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.clock.start()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        progress = self.clock.progress()
+        if progress > 0.02:  # the projected total, for the status and the ETA: steps so far over the share spent
+            state.max_steps = max(state.global_step, round(state.global_step / progress))
+        if self.clock.over():
+            state.max_steps = state.global_step
+            control.should_training_stop = True
+            control.should_evaluate = control.should_save = True  # the final evaluation and a loadable model
+        elif self.clock.eval_due():
+            control.should_evaluate = control.should_save = True
+        if control.should_evaluate:
+            self.eval_began = time.monotonic()
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.eval_began is not None:  # what an evaluation, the gallery and a save take: kept for the end
+            self.clock.reserve_s = 1.5 * (time.monotonic() - self.eval_began)
+            self.eval_began = None
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if checkpoint.is_dir():
+                (checkpoint / "budget.json").write_text(json.dumps({"budget_s": self.clock.budget_s,
+                                                                    "spent_s": self.clock.spent()}), encoding="utf-8")

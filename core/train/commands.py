@@ -77,7 +77,9 @@ def _follow(run_dir: Path) -> None:
             for line in metrics[printed:]:
                 if line.get("eval_loss") is not None:
                     perplexity = f"{line['perplexity']:.1f}" if line.get("perplexity") is not None else "∞"
-                    print(f"step {line['step']}: validation loss {line['eval_loss']:.3f} (perplexity {perplexity})")
+                    per_char = f", {line['bits_per_char']:.3f} bits/char" if line.get("bits_per_char") is not None else ""
+                    print(f"step {line['step']}: validation loss {line['eval_loss']:.3f} (perplexity {perplexity}"
+                          f"{per_char})")
                 elif line.get("loss") is not None:
                     print(f"step {line['step']}: loss {line['loss']:.3f}, {line.get('tokens_per_s') or 0:,.0f} tokens/s")
             printed = len(metrics)
@@ -104,9 +106,11 @@ def cmd_runs(args) -> None:
         print("no runs yet: start one with `python -m core train --data DATASET --model starter`")
     for run in listed:
         best = run.get("best_eval_loss")
+        per_char = run.get("best_bits_per_char")
         state = f"{run['state']} ({run['error']})" if run["state"] == RunState.UNREADABLE else run["state"]
         print(f"{run['id']:<44} {state:<10} {run.get('model') or '':<20} step {run.get('step') or 0}/"
-              f"{run.get('max_steps') or '?'}  best {best if best is not None else '–'}")
+              f"{run.get('max_steps') or '?'}  best {best if best is not None else '–'}"
+              + (f" ({per_char:.3f} bits/char)" if per_char is not None else ""))
 
 def cmd_stop(args) -> None:
     from core.train import runs

@@ -45,6 +45,8 @@ class TrainConfig:
     epochs: float = _option(3.0, "passes over the training blocks (ignored when max steps > 0)", min=0.0,
                            max=1e6, sweep=True)
     max_steps: int = _option(0, "optimizer steps to run; 0 = decided by epochs", min=0, max=10**9, sweep=True)
+    time_budget: str = _option("", "train for a time instead (90s, 10m, 1h): the learning-rate schedule, evaluations "
+                               "and checkpoints fit into it; empty = steps or epochs decide", duration=True)
     learning_rate: float | None = _option(None, "peak rate (default: 1e-3 for the untrained starter, 5e-5 otherwise)",
                                           above=0.0, below=1.0, sweep=True)
     batch_size: int = _option(8, "blocks per device per step", min=1, max=4096, sweep=True)
@@ -226,7 +228,8 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
     if model_context and config.block_size and config.block_size > model_context:
         problem("block_size_context", f"the block size {config.block_size} is longer than the model's context of "
                 f"{model_context} tokens: use {model_context} or less", value=config.block_size, context=model_context)
-    if config.max_steps == 0 and config.epochs <= 0:
+    problems += _budget_problems(config)
+    if config.max_steps == 0 and config.epochs <= 0 and not config.time_budget:
         problem("length", "train for at least one step: set max steps above 0, or epochs above 0")
     if optimizers is not None and config.optim != "auto" and config.optim not in optimizers:
         problem("optim", f"unknown optimizer '{config.optim}': use auto or a transformers optimizer such as "
@@ -240,6 +243,19 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
         problem("empty_dataset", "the dataset has no text to train on at this block size: "
                 "use a smaller block size or a larger dataset")
     return problems
+
+
+def _budget_problems(config: TrainConfig) -> list[Problem]:
+    from core.train.budget import parse_duration
+
+    try:
+        seconds = parse_duration(config.time_budget)
+    except ValueError:
+        seconds = 0.0
+    if seconds is not None and seconds <= 0:
+        return [Problem("time_budget", f"cannot read the time budget '{config.time_budget}': write it as 90s, 10m or "
+                        "1h30m (or leave it empty to train by steps)", {"value": config.time_budget})]
+    return []
 
 
 def _device_problems(config: TrainConfig, gpus: int | None) -> list[Problem]:

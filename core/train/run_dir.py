@@ -61,7 +61,8 @@ _STATUS_FIELDS = {
     "state": str, "pid": int, "worker_pid": int, "exit_code": int, "step": int, "max_steps": int,
     "created": _NUMBER, "launched": _NUMBER, "started": _NUMBER, "resumed": _NUMBER, "ended": _NUMBER,
     "updated": _NUMBER, "stop_requested": _NUMBER, "epoch": _NUMBER, "best_eval_loss": _NUMBER,
-    "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "stopped_early": bool, "error": str, "traceback": str,
+    "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "final_bits_per_char": _NUMBER,
+    "best_bits_per_char": _NUMBER, "time_budget_s": _NUMBER, "stopped_early": bool, "error": str, "traceback": str,
     "best_checkpoint": str, "last_checkpoint": str, "resumed_from": str, "devices": list,
     "skipped_checkpoints": list,  # lists hold text
 }
@@ -69,7 +70,7 @@ METRICS, SAMPLES = "metrics.jsonl", "samples.jsonl"
 _LINE_FIELDS = {
     METRICS: {"step": int, "epoch": _NUMBER, "loss": _NUMBER, "learning_rate": _NUMBER, "grad_norm": _NUMBER,
               "tokens_per_s": _NUMBER, "time": _NUMBER, "gpu_memory_gb": _NUMBER, "eval_loss": _NUMBER,
-              "perplexity": _NUMBER},
+              "perplexity": _NUMBER, "bits_per_char": _NUMBER, "bits_per_byte": _NUMBER},
     SAMPLES: {"step": int, "prompt": str, "text": str, "seed": int},
 }
 _LINE_REQUIRED = {METRICS: ("step",), SAMPLES: ("step", "prompt", "text")}

@@ -373,7 +373,8 @@ def list_runs(workspace: Workspace) -> list[dict]:
         out.append({
             "id": run_dir.name, "path": str(run_dir), "state": current.get("state"), "alive": current["alive"],
             "model": config.model if config else None, "dataset": config.dataset if config else None,
-            "best_eval_loss": current.get("best_eval_loss"), "step": current.get("step"),
+            "best_eval_loss": current.get("best_eval_loss"), "best_bits_per_char": current.get("best_bits_per_char"),
+            "step": current.get("step"),
             "max_steps": current.get("max_steps"), "started": started, "ended": ended,
             "duration_s": round(end - started, 1) if started and end else None, "devices": current.get("devices"),
             "error": current.get("error"),

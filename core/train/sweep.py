@@ -300,7 +300,9 @@ def _append(workspace: Workspace, run_id: str) -> None:
 def _tell(current, number: int, state: dict) -> None:
     from optuna.trial import TrialState
 
-    value = state.get("best_eval_loss", state.get("final_eval_loss"))
+    # the objective: held-out bits per character (comparable across the trials' tokenizers), else the loss
+    value = next((state[k] for k in ("best_bits_per_char", "final_bits_per_char", "best_eval_loss", "final_eval_loss")
+                  if state.get(k) is not None), None)
     if state["state"] == RunState.PRUNED:
         current.tell(number, state=TrialState.PRUNED)
     elif state["state"] == RunState.COMPLETED and value is not None and math.isfinite(value):
@@ -360,6 +362,7 @@ def compare(workspace: Workspace, sweep_id: str) -> dict:
         curves[run_dir.name] = metrics
         evals = [m["eval_loss"] for m in metrics if m.get("eval_loss") is not None]
         best = min(evals) if evals else None
+        per_char = [m["bits_per_char"] for m in metrics if m.get("bits_per_char") is not None]
         speeds = [m["tokens_per_s"] for m in metrics if m.get("tokens_per_s")]
         started, ended = state.get("started"), state.get("ended")
         duration = ended - started if started and ended else None
@@ -367,12 +370,14 @@ def compare(workspace: Workspace, sweep_id: str) -> dict:
         saved = duration * (total - step) / step if state["state"] == RunState.PRUNED and duration and step else None
         trials.append({"trial": config.trial, "run": run_dir.name, "state": state["state"],
                        "params": {name: getattr(config, name) for name in spec.axes}, "best_eval_loss": best,
+                       "best_bits_per_char": min(per_char) if per_char else None,
                        "perplexity": math.exp(best) if best is not None and best < 700 else None,
                        "tokens_per_s": round(sum(speeds) / len(speeds), 1) if speeds else None,
                        "step": step, "max_steps": total, "duration_s": duration, "saved_s": saved,
                        "started": started, "ended": ended})
     done = [t for t in trials if t["state"] == RunState.COMPLETED and t["best_eval_loss"] is not None]
-    best = min(done, key=lambda t: t["best_eval_loss"]) if done else None
+    best = min(done, key=lambda t: (t["best_bits_per_char"] is None, t["best_bits_per_char"] or 0,
+                                    t["best_eval_loss"])) if done else None
     scores = human_scores(spec.storage, [t["run"] for t in trials])
     for trial in trials:
         trial.update(scores.get(trial["run"], {"score": None, "ratings": 0}))

@@ -49,6 +49,7 @@ from core.workspace import Workspace
 # arrives during the seconds of importing is not a kill.
 
 _stop = threading.Event()  # set by the signal handler; the Trainer checks it at each step end
+UNBOUNDED = 10**9  # the step limit of a run that a time budget ends
 
 
 def _request_stop(signum, frame) -> None:
@@ -162,9 +163,12 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
     # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing; accept both releases.
     accepted = inspect.signature(TrainingArguments.__init__).parameters
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in accepted else "gradient_checkpointing"
+    # A time budget ends the run by the clock (core.train.budget): no step limit, evaluations when the clock says.
+    budgeted = bool(config.time_budget)
+    eval_steps = UNBOUNDED if budgeted else config.eval_steps
     return TrainingArguments(
         output_dir=str(run_dir),
-        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        max_steps=UNBOUNDED if budgeted else config.max_steps if config.max_steps > 0 else -1,
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
@@ -177,9 +181,9 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         logging_steps=config.logging_steps,
         logging_first_step=True,  # the curve starts at the untouched model's loss
         eval_strategy="steps",
-        eval_steps=config.eval_steps,
+        eval_steps=eval_steps,
         save_strategy="steps",  # checkpoint at each evaluation, so the best one can be kept
-        save_steps=config.eval_steps,
+        save_steps=eval_steps,
         save_total_limit=config.save_total_limit,
         save_only_model=False,  # optimizer, scheduler and RNG states too: resume continues, not restarts
         load_best_model_at_end=True,
@@ -236,10 +240,11 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
     tokens_per_step = config.batch_size * config.grad_accum * world * block_size  # every block is full
-    metrics = Metrics(RunDir(run_dir).metrics_file, tokens_per_step)
+    held_out = _held_out(tokenizer, eval_blocks)
+    metrics = Metrics(RunDir(run_dir).metrics_file, tokens_per_step, held_out)
     gallery = Gallery(RunDir(run_dir).samples_file, tokenizer, config)
     stop = Stop(_stop)
-    callbacks = [metrics, Status(run_dir, _stop), gallery, stop]
+    callbacks = [metrics, Status(run_dir, _stop, held_out), gallery, stop]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     fault = os.environ.get("QUILL_FAULT", "")
@@ -247,11 +252,17 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         callbacks.append(Fault(fault))
     args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world,
                       speed=speed)
+    clock = _budget_clock(config, resume)
+    if clock is not None:
+        from core.train.callbacks import BudgetCallback
+
+        callbacks.append(BudgetCallback(clock))
+        Trainer = _on_the_clock(Trainer, clock, config)  # noqa: N806 - the class the run trains with
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
                       train_dataset=train_blocks, eval_dataset=eval_blocks,
                       processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; MetricsCallback prints readable lines
-    pruning = _pruning_callback(workspace, config, world)
+    pruning = _pruning_callback(workspace, config, world, held_out)
     if pruning is not None:
         trainer.add_callback(pruning)
     if fault.startswith("kill-during-save"):
@@ -278,8 +289,51 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     else:
         trainer.remove_callback(metrics)  # the last evaluation is a summary, not a point on the curve
         trainer.remove_callback(gallery)
-        _completed(run_dir, trainer)
+        _completed(run_dir, trainer, held_out)
     _finish_distributed()
+
+
+def _budget_clock(config: TrainConfig, resume: Path | None):
+    """The run's budget clock, or None for a run of steps or epochs; a resumed run goes on from the time spent up to
+    its checkpoint."""
+    from core.train.budget import Clock, parse_duration
+
+    budget_s = parse_duration(config.time_budget)
+    if budget_s is None:
+        return None
+    spent = 0.0
+    if resume is not None and (resume / "budget.json").is_file():
+        spent = float(json.loads((resume / "budget.json").read_text(encoding="utf-8")).get("spent_s", 0.0))
+    return Clock(budget_s, spent)
+
+
+def _on_the_clock(trainer_class, clock, config: TrainConfig):
+    """The Trainer with its learning rate on the budget's clock (warm-up and decay as shares of the time)."""
+    from torch.optim.lr_scheduler import LambdaLR
+
+    from core.train.budget import lr_factor
+
+    class BudgetTrainer(trainer_class):
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            if self.lr_scheduler is None:
+                self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lambda _step: lr_factor(
+                    clock.progress(), warmup=config.warmup_ratio, schedule=config.scheduler))
+            return self.lr_scheduler
+
+    return BudgetTrainer
+
+
+def _held_out(tokenizer, blocks):
+    """What the validation blocks' predicted tokens spell (core.evaluation.bits.HeldOut): each evaluation's loss
+    becomes bits per character, comparable across tokenizers."""
+    import numpy as np
+
+    from core.evaluation.bits import HeldOut, TokenText
+
+    stream = np.memmap(blocks.path, dtype=blocks.dtype, mode="r", shape=(blocks.tokens,))
+    characters, utf8_bytes = TokenText(tokenizer).predicted_in_stream(stream, blocks.block_size, blocks.first,
+                                                                      blocks.count)
+    return HeldOut(blocks.count * (blocks.block_size - 1), characters, utf8_bytes)
 
 
 def _with_lora(model, config: TrainConfig):
@@ -358,7 +412,7 @@ def _stopped(run_dir: Path, step: int) -> None:
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
 
-def _completed(run_dir: Path, trainer) -> None:
+def _completed(run_dir: Path, trainer, held_out) -> None:
     """Keep the best model (load_best_model_at_end has loaded it) in final/, and evaluate it once more."""
     state = trainer.state
     trainer.save_model(str(RunDir(run_dir).final_dir))  # model and tokenizer (processing_class); rank 0 writes
@@ -368,9 +422,12 @@ def _completed(run_dir: Path, trainer) -> None:
         update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
                       max_steps=state.max_steps, final_eval_loss=loss,
                       final_perplexity=math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None,
+                      final_bits_per_char=held_out.bits_per_char(loss),
+                      best_bits_per_char=held_out.bits_per_char(state.best_metric),
                       best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
                       stopped_early=state.global_step < state.max_steps)
-    _say(f"completed at step {state.global_step}: validation loss {loss:.4f}; model saved to {RunDir(run_dir).final_dir}")
+    _say(f"completed at step {state.global_step}: validation loss {loss:.4f} ({held_out.bits_per_char(loss):.3f} bits "
+         f"per character); model saved to {RunDir(run_dir).final_dir}")
 
 
 def _finish_distributed() -> None:
@@ -402,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- sweeps and the queue (issue 14) --------------------------------------------------------------------------
 
-def _pruning_callback(workspace, config: TrainConfig, world: int):
+def _pruning_callback(workspace, config: TrainConfig, world: int, held_out):
     """For a trial of a sweep with pruning on: at each evaluation, report the validation loss to the study and stop
     (with a checkpoint) when Optuna's MedianPruner says so. Single-process runs only: under DDP every rank would
     have to agree on the decision, as StopCallback does for a Stop."""
@@ -422,7 +479,9 @@ def _pruning_callback(workspace, config: TrainConfig, world: int):
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             if not metrics or "eval_loss" not in metrics:
                 return
-            if reporter.should_prune(metrics["eval_loss"], state.global_step):
+            # the study's objective is bits per character (core.train.sweep._tell): report the same unit
+            value = held_out.bits_per_char(metrics["eval_loss"])
+            if reporter.should_prune(metrics["eval_loss"] if value is None else value, state.global_step):
                 self.pruned = True
                 control.should_save = True  # the checkpoint of this step: a pruned trial can still be resumed
                 control.should_training_stop = True

@@ -1,0 +1,72 @@
+"""Training for a time: the budget's parsing and schedule, and a run of a few seconds that ends completed, evaluated
+and saved (asserted on what the run recorded, not on the clock)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.cli import main
+from core.train.budget import Clock, lr_factor, parse_duration
+from core.train.config import TrainConfig, check
+from tests.conftest import run_core
+
+
+def test_durations_read_as_people_write_them():
+    assert parse_duration("") is None
+    assert parse_duration("90") == parse_duration("90s") == 90
+    assert parse_duration("10m") == 600
+    assert parse_duration("1h30m") == parse_duration("1.5h") == 5400
+    for bad in ("ten minutes", "5x", "m"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+def test_the_schedule_warms_up_then_decays_to_zero_at_the_end_of_the_budget():
+    factors = [lr_factor(p / 100, warmup=0.1, schedule="cosine") for p in range(101)]
+    assert factors[0] == 0 and factors[10] == pytest.approx(1.0) and factors[100] == pytest.approx(0.0)
+    assert factors.index(max(factors)) == 10 and all(a >= b for a, b in zip(factors[10:], factors[11:]))
+    assert lr_factor(0.55, warmup=0.1, schedule="linear") == pytest.approx(0.5)
+
+
+def test_a_resumed_clock_goes_on_from_the_time_spent():
+    clock = Clock(600, spent_s=300)
+    assert clock.progress() == pytest.approx(0.5)
+    assert clock.next_eval_s == 375  # the evaluations keep their places: every 600 / 8 s
+
+
+def test_a_budget_that_cannot_be_read_is_a_problem_with_what_to_do(workspace, capsys):
+    problems = check(TrainConfig(dataset="d", time_budget="ten minutes"))
+    assert [p.code for p in problems] == ["time_budget"] and "10m" in problems[0].message
+    assert not check(TrainConfig(dataset="d", time_budget="10m", epochs=0))  # a budget is a length of its own
+    assert main(["train", "--data", "d", "--time-budget", "soon"]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot read the time budget 'soon'")
+
+
+@pytest.mark.slow
+def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace):
+    from core import models
+    from core.data import dataset
+    from core.data.corpus import sample_texts
+    from core.train import runs
+
+    dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
+    done = run_core(workspace, "train", "--data", "sample", "--model", "starter", "--time-budget", "4s",
+                    "--block-size", "64", "--batch-size", "4", "--device", "cpu", "--gallery-prompts", "The",
+                    "--gallery-max-new-tokens", "4", "--logging-steps", "1", "--name", "budget")
+    assert done.returncode == 0, done.stderr
+    run_dir = workspace.runs_dir / "budget"
+    status = runs.status(run_dir)
+    assert status["state"] == "completed" and not status["stopped_early"]
+    assert status["step"] == status["max_steps"] > 0  # ended by the clock, at the step it was at
+    assert status["final_eval_loss"] > 0 and status["final_bits_per_char"] > 0
+    metrics = runs.read_metrics(run_dir)
+    evals = [m for m in metrics if m.get("eval_loss") is not None]
+    assert evals and evals[-1]["step"] == status["step"]  # the last evaluation is of the last step
+    rates = [m["learning_rate"] for m in metrics if m.get("learning_rate") is not None]
+    assert max(rates) > rates[-1]  # the schedule decays towards the end of the budget
+    checkpoint = run_dir / status["last_checkpoint"]
+    assert json.loads((checkpoint / "budget.json").read_text(encoding="utf-8"))["budget_s"] == 4
+    tokenizer, model = models.load("budget/final", workspace)  # a loadable model
+    assert model.num_parameters() > 0 and len(tokenizer) > 0
