@@ -50,7 +50,8 @@ def test_pages_do_no_file_io_or_model_code():
 # pages read as much as training writes them; the top holds the command line and the summary, which gather them all.
 STAGES = (
     ("core.errors", "core.files", "core.text", "core.hardware", "core.dataclass_json", "core.dataclass_cli",
-     "core.workspace", "core.train.state", "core.train.config", "core.train.run_dir"),
+     "core.workspace", "core.train.state", "core.train.config", "core.train.run_dir",
+     "core.train.budget"),  # budget: the config's duration values (pure, no imports of the lab)
     ("core.data",),
     ("core.models",),
     ("core.evaluation",),

@@ -200,7 +200,7 @@ class BudgetCallback(TrainerCallback):
             self.clock.reserve_s = 1.5 * (time.monotonic() - self.eval_began)
             self.eval_began = None
         if state.is_world_process_zero:
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            checkpoint = RunDir(args.output_dir).checkpoint(state.global_step)
             if checkpoint.is_dir():
                 (checkpoint / "budget.json").write_text(json.dumps({"budget_s": self.clock.budget_s,
                                                                     "spent_s": self.clock.spent()}), encoding="utf-8")
