@@ -17,7 +17,9 @@ if rater:
     st.query_params["rater"] = rater  # a reload keeps who is rating
 store = open_store()
 try:
-    rate_tab, compare_tab, results_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results")])
+    # A tab switch reruns the page: Results then counts the scores and votes the sheet's fragments just stored.
+    rate_tab, compare_tab, results_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results")],
+                                                 key="ratings.tabs", on_change="rerun")
     with rate_tab:
         if not rater:
             st.info(t("ratings.who"))
