@@ -200,7 +200,7 @@ def test_a_runs_gallery_becomes_samples(tmp_path):
     # The settings recorded are the ones the training worker samples with, all of them: its top-k 50 included.
     from core.playground.presets import gallery_decoding
 
-    assert second["settings"] == gallery_decoding(TrainConfig().gallery_max_new_tokens).to_dict()
+    assert second["settings"] == gallery_decoding(TrainConfig().gallery_max_new_tokens, TrainConfig().gallery_seed).to_dict()
     assert second["settings"]["top_k"] == 50 and second["settings"]["temperature"] == 0.8
 
 

@@ -303,7 +303,7 @@ def import_gallery(store: Store, run_dir: Path) -> int:
     from core.train.config import TrainConfig
 
     config = TrainConfig.load(Path(run_dir) / "config.json")
-    settings = gallery_decoding(config.gallery_max_new_tokens).to_dict()  # what the worker sampled with
+    settings = gallery_decoding(config.gallery_max_new_tokens, config.gallery_seed).to_dict()  # what the worker sampled with
     records = [
         SampleRecord(
             model=f"{Path(run_dir).name}/checkpoint-{line['step']}" if line["step"] else config.model,
