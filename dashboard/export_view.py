@@ -25,11 +25,14 @@ def render(workspace, run_dir: Path) -> None:
         name = pick.selectbox(t("export.model"), names, key=f"export.pick.{run_dir.name}")
         built = st.session_state.get(f"export.zip.{run_dir.name}")  # the bytes of this session's last export
         if go.button(t("export.build"), key=f"export.build.{run_dir.name}", type="primary"):
-            with st.spinner(t("export.building")):
+            with st.status(t("export.building")) as status:  # a minute of work: each phase says what it does
                 try:
                     warm_imports.warm()  # torch and transformers: imported by the server's one background thread
-                    built = (name, export.export_zip(name, merge=True, workspace=workspace))
+                    built = (name, export.export_zip(name, merge=True, workspace=workspace,
+                                                     on_phase=lambda phase: status.update(label=t(f"export.phase.{phase}"))))
+                    status.update(label=t("export.built"), state="complete")
                 except UserError as error:
+                    status.update(state="error")
                     st.error(md_escape(error))
                     built = None
             st.session_state[f"export.zip.{run_dir.name}"] = built

@@ -23,7 +23,9 @@ except UserError as error:  # a database that cannot be opened, or does not answ
     st.error(md_escape(error))
     st.stop()
 try:
-    rate_tab, compare_tab, results_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results")])
+    # A tab switch reruns the page: Results then counts the scores and votes the sheet's fragments just stored.
+    rate_tab, compare_tab, results_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results")],
+                                                 key="ratings.tabs", on_change="rerun")
     with rate_tab:
         if not rater:
             st.info(t("ratings.who"))

@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 from dashboard.i18n import texts
 from dashboard.local_server import LAUNCHER, ServerDidNotStart, serving
 from dashboard.navigation import PAGES
-from tests.conftest import SHARED, core_env, require
+from tests.conftest import SHARED, core_env, poll, require
 
 pytestmark = pytest.mark.slow  # end to end: real processes and models
 
@@ -266,20 +266,39 @@ def test_playground_three_columns(app_url, browser, tmp_path):
 
 
 def test_rate_three_samples_and_find_them_after_a_reload(app_url, browser, workspace):
+    """Scores and A/B votes show in the Results tab at once, in the same session, and survive a reload."""
     from core.ratings.store import open_store
 
+    en = texts("en")
     with open_store() as store:
         store.add_samples([{"model": "starter", "source": "playground", "prompt": "The harbour",
-                            "text": f" sample {i}", "config_name": "greedy"} for i in range(3)])
+                            "text": f" sample {i}", "config_name": f"setting {i}"} for i in range(3)])
     page = browser.new_page(viewport={"width": 1300, "height": 1400})
     page.goto(f"{app_url}/ratings?rater=lee")
     _wait_for_title(page, texts("en")["ratings.title"])
     for rated in range(1, 4):
         _settle(page)
-        for radio in page.get_by_test_id("stRadio").all():  # Save needs every score
+        radios = page.get_by_test_id("stRadio").filter(visible=True)
+        radios.nth(3).wait_for(timeout=120_000)  # drawn, not a placeholder (a busy machine)
+        for radio in radios.all():  # Save needs every score
             radio.get_by_text("4", exact=True).click()
         page.get_by_role("button", name=texts("en")["ratings.submit"]).click()
         page.get_by_text(texts("en")["ratings.progress"].format(rated=rated, total=3)).wait_for(timeout=120_000)
+    def _votes():
+        with open_store() as store:
+            return store.comparisons()
+
+    page.get_by_role("tab", name=en["ratings.tab.compare"]).click()
+    for votes in range(2):
+        _settle(page)
+        page.get_by_role("button", name=en["ratings.vote.a"]).click()
+        poll(lambda n=votes + 1: len(_votes()) == n, timeout=120)
+    _settle(page)
+    page.get_by_role("tab", name=en["ratings.tab.results"]).click()  # no reload: the results are those of now
+    page.get_by_text(en["ratings.bradley_terry"]).wait_for(timeout=120_000)
+    assert page.get_by_text(en["ratings.no_ratings"]).filter(visible=True).count() == 0
+    assert page.get_by_text(en["results.mean_ci"].format(by=en["ratings.by_setting"])).count() >= 1
+    page.get_by_role("tab", name=en["ratings.tab.rate"]).click()
     page.reload()
     _wait_for_title(page, texts("en")["ratings.title"])
     page.get_by_text(texts("en")["ratings.progress"].format(rated=3, total=3)).wait_for(timeout=120_000)

@@ -144,6 +144,16 @@ def test_merged_export_loads_with_plain_transformers(lora, exported, tmp_path):
                                                                            "checkpoint-40")
 
 
+def test_the_exported_model_stops_at_end_of_text_under_plain_generate(exported):
+    """generation_config.json names the end-of-text token, which a plain `generate` stops at."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(exported)
+    model = AutoModelForCausalLM.from_pretrained(exported)
+    assert json.loads((exported / "generation_config.json").read_text())["eos_token_id"] == tokenizer.eos_token_id
+    assert model.generation_config.eos_token_id == tokenizer.eos_token_id is not None
+
+
 def test_model_card_parses_and_carries_metadata(exported):
     from huggingface_hub import ModelCard
     from PIL import Image
@@ -182,6 +192,8 @@ def test_unmerged_export_of_a_workspace_only_base_is_refused(lora, tmp_path):
 
 
 def test_export_writes_the_best_rated_setting_as_generation_config(lora, tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
     from core.publish import export
     from core.ratings.store import open_store
 
@@ -195,12 +207,17 @@ def test_export_writes_the_best_rated_setting_as_generation_config(lora, tmp_pat
              "settings": settings} for i, (name, settings) in enumerate([("warm", warm), ("greedy", greedy)] * 2)])
         for sample_id, score in zip(ids, [5, 2, 4, 1]):
             store.rate(sample_id, "ann", {c: score for c in ("fluency", "coherence", "style", "repetition")})
+    phases = []
     try:
-        result = export.export(CHECKPOINT, tmp_path / "rated", merge=True, workspace=workspace, perplexity=False)
+        result = export.export(CHECKPOINT, tmp_path / "rated", merge=True, workspace=workspace, perplexity=False,
+                               on_phase=phases.append)
     finally:
         workspace.db_path.unlink()  # the other tests' exports see no ratings
+    assert phases == ["load", "save", "card"]  # what the Train page's export shows while it works
     generation = json.loads((result.out / "generation_config.json").read_text(encoding="utf-8"))
     assert generation["temperature"] == 0.7 and generation["top_p"] == 0.85 and generation["do_sample"] is True
+    eos = AutoTokenizer.from_pretrained(result.out).eos_token_id
+    assert generation["eos_token_id"] == eos is not None  # plain generate stops at <|endoftext|>
     card = (result.out / "README.md").read_text(encoding="utf-8")
     assert "Best-rated decoding setting: `warm`" in card and "| warm | fluency | 2 | 4.50 |" in card
 

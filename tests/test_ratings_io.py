@@ -65,7 +65,7 @@ def test_export_then_import_into_a_fresh_database_round_trips(tmp_path, fmt):
         store_samples, store_ratings = _content(store)
         rated = [s for s in store.samples() if s["text"] != "never rated"]
     with open_store(url(tmp_path / "b.sqlite")) as fresh:
-        assert ratings_io.import_file(fresh, tmp_path / f"out.{fmt}") == {"samples": 2, "ratings": 3}
+        assert ratings_io.import_file(fresh, tmp_path / f"out.{fmt}") == {"samples": 2, "existing": 0, "ratings": 3}
         samples, ratings = _content(fresh)
         assert {s["source"] for s in fresh.samples()} == {"import"}
         assert len({s["batch"] for s in fresh.samples()}) == 1
@@ -107,7 +107,7 @@ def test_import_hand_made_csv_samples_with_and_without_ratings(tmp_path):
         encoding="utf-8",
     )
     with open_store(url(tmp_path / "lab.sqlite")) as store:
-        assert ratings_io.import_file(store, path) == {"samples": 2, "ratings": 1}
+        assert ratings_io.import_file(store, path) == {"samples": 2, "existing": 0, "ratings": 1}
         first, second = store.samples()
         assert (first["text"], first["settings"], first["seed"], first["source"]) == ("  world", {"top_k": 50}, 3, "import")
         assert (second["settings"], second["seed"]) == (None, None)
@@ -200,7 +200,7 @@ def test_a_runs_gallery_becomes_samples(tmp_path):
     # The settings recorded are the ones the training worker samples with, all of them: its top-k 50 included.
     from core.playground.presets import gallery_decoding
 
-    assert second["settings"] == gallery_decoding(TrainConfig().gallery_max_new_tokens).to_dict()
+    assert second["settings"] == gallery_decoding(TrainConfig().gallery_max_new_tokens, TrainConfig().gallery_seed).to_dict()
     assert second["settings"]["top_k"] == 50 and second["settings"]["temperature"] == 0.8
 
 
@@ -238,3 +238,28 @@ def test_csv_cells_that_would_run_as_formulas_are_text_and_import_back_exactly(t
     with open_store(url(tmp_path / "b.sqlite")) as fresh:
         ratings_io.import_file(fresh, tmp_path / "out.csv")
         assert _content(fresh) == before
+
+
+def test_importing_a_sample_file_twice_stores_its_samples_once(tmp_path):
+    """`ratings import` goes through the store's idempotent add: the same `sample --out` file twice, or a sample sent
+    from the Playground and then imported, is one row with a content_hash, and its rating is revised, not doubled."""
+    out = tmp_path / "samples.jsonl"
+    lines = [record(source="cli", text=text) for text in ("一", "二", "三")]
+    out.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        [sent] = store.add_samples([{**lines[0], "source": "playground"}])  # "Send to ratings" first
+        assert ratings_io.import_file(store, out) == {"samples": 2, "existing": 1, "ratings": 0}
+        assert ratings_io.import_file(store, out) == {"samples": 0, "existing": 3, "ratings": 0}
+        stored = store.samples()
+        assert len(stored) == 3 and stored[0]["id"] == sent
+        assert all(s["content_hash"] for s in stored)
+    rated = tmp_path / "rated.csv"
+    rated.write_text("model,prompt,text,rater,fluency\ngpt2,Hi,there,ann,4\n", encoding="utf-8")
+    with open_store(url(tmp_path / "lab.sqlite")) as store:
+        ratings_io.import_file(store, rated)
+        rated.write_text("model,prompt,text,rater,fluency\ngpt2,Hi,there,ann,2\n", encoding="utf-8")
+        assert ratings_io.import_file(store, rated) == {"samples": 0, "existing": 1, "ratings": 1}
+        assert [r["fluency"] for r in store.ratings()] == [2]
+    done = run_core("ratings", "import", str(out), QUILL_DB_URL=url(tmp_path / "lab.sqlite"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"imported 0 samples (3 already stored, not added again) and 0 ratings from {out}"

@@ -18,9 +18,9 @@ from core.workspace import Workspace
 GALLERY = DecodingConfig(name="gallery", do_sample=True, temperature=0.8, top_k=50, top_p=0.9)
 
 
-def gallery_decoding(max_new_tokens: int) -> DecodingConfig:
-    """The gallery's decoding setting with a run's `gallery_max_new_tokens`."""
-    return replace(GALLERY, max_new_tokens=max_new_tokens)
+def gallery_decoding(max_new_tokens: int, seed: int = 0) -> DecodingConfig:
+    """The gallery's decoding setting with a run's `gallery_max_new_tokens` and `gallery_seed`."""
+    return replace(GALLERY, max_new_tokens=max_new_tokens, seed=seed)
 
 
 def _dir(workspace: Workspace):

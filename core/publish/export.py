@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from core.models import adapters
 from core.workspace import Workspace
 
 MARKER = ".quill-export.json"  # what the export wrote: lets a later export replace this folder, and nothing else
+PHASES = ("load", "save", "card", "zip")  # what `on_phase` is told, in order (a folder export has no "zip")
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,14 @@ def run_of(name: str, workspace: Workspace) -> tuple[Path, Path]:
 
 
 def export(name: str, out: Path, *, merge: bool = False, workspace: Workspace | None = None,
-           perplexity: bool = True) -> Exported:
-    """Write the standalone folder `out` for the run model `name`; refuses a folder holding files it did not write."""
+           perplexity: bool = True, on_phase: Callable[[str], None] | None = None) -> Exported:
+    """Write the standalone folder `out` for the run model `name`; refuses a folder holding files it did not write.
+
+    `on_phase(phase)` is called as each of PHASES begins: an export takes a minute, and says what it is doing.
+    """
     from core.publish import model_card
 
+    on_phase = on_phase or (lambda phase: None)
     workspace = workspace or Workspace.from_env()
     out = Path(out)
     run_dir, model_dir = run_of(name, workspace)
@@ -59,18 +65,41 @@ def export(name: str, out: Path, *, merge: bool = False, workspace: Workspace | 
         raise UserError(f"the adapter's base model '{base}' exists only in this workspace: export with --merge "
                         "so that the folder holds the whole model")
     with staged_directory(out, foreign_files) as staging:
+        on_phase("load")
         tokenizer, model = models.load(name, workspace)  # a LoRA comes merged (peft's merge_and_unload)
+        on_phase("save")
         if adapter and not merge:
             _copy_adapter(model_dir, staging)
         else:
             model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         del model
+        on_phase("card")
         model_card.write(staging, name=name, run_dir=run_dir, model_dir=model_dir, workspace=workspace,
                          library="peft" if adapter and not merge else "transformers", perplexity=perplexity)
+        if not adapter or merge:
+            _stop_at_end_of_text(staging, tokenizer)
         files = sorted(p.name for p in staging.iterdir())
         (staging / MARKER).write_text(json.dumps({"model": name, "files": files}, indent=2), encoding="utf-8")
     return Exported(out, merged=not adapter or merge, adapter=adapter, files=files)
+
+
+def _stop_at_end_of_text(folder: Path, tokenizer) -> None:
+    """generation_config.json names the tokenizer's end-of-text token (and pads with it when there is no pad):
+    without it, a plain `model.generate` writes on past `<|endoftext|>` to max_new_tokens."""
+    from transformers import GenerationConfig
+
+    if tokenizer.eos_token_id is None:
+        return
+    try:
+        generation = GenerationConfig.from_pretrained(folder)
+    except OSError:  # none written (no rated setting, a model config without one)
+        generation = GenerationConfig()
+    generation.eos_token_id = tokenizer.eos_token_id
+    generation.bos_token_id = generation.bos_token_id if generation.bos_token_id is not None else tokenizer.bos_token_id
+    if generation.pad_token_id is None:
+        generation.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    generation.save_pretrained(folder)
 
 
 def _copy_adapter(model_dir: Path, staging: Path) -> None:
@@ -89,11 +118,14 @@ def foreign_files(path: Path) -> list[str]:
     return [n for n in names if n != MARKER and n not in written] if isinstance(written, list) else names
 
 
-def export_zip(name: str, *, merge: bool = True, workspace: Workspace | None = None) -> bytes:
+def export_zip(name: str, *, merge: bool = True, workspace: Workspace | None = None,
+               on_phase: Callable[[str], None] | None = None) -> bytes:
     """The exported folder as zip bytes (the Train page's download button)."""
     with tempfile.TemporaryDirectory(prefix="quill-export-") as tmp:
         folder = Path(tmp) / "model"
-        export(name, folder, merge=merge, workspace=workspace)
+        export(name, folder, merge=merge, workspace=workspace, on_phase=on_phase)
+        if on_phase:
+            on_phase("zip")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for file in sorted(folder.iterdir()):

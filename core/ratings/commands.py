@@ -34,4 +34,5 @@ def cmd_ratings(args) -> None:
             print(f"exported {rows} rating{'s' if rows != 1 else ''} with their samples' provenance to {args.out}")
         else:
             done = ratings_io.import_file(store, args.file)
-            print(f"imported {done['samples']} samples and {done['ratings']} ratings from {args.file}")
+            already = f" ({done['existing']} already stored, not added again)" if done["existing"] else ""
+            print(f"imported {done['samples']} samples{already} and {done['ratings']} ratings from {args.file}")

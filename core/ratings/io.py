@@ -16,6 +16,8 @@ one transaction: a bad row is a UserError naming its line, and nothing of the fi
 - optional rating: rater, fluency, coherence, style, repetition (1-5 or empty), comment
 - sample_id: rows with the same value are one sample (an export has one row per rating); without it, each row
   is its own sample. The ids in the file are not kept: the database gives new ones.
+- Idempotent: a sample already stored (same content_hash: model, checkpoint, prompt, settings, seed, index, text)
+  is not stored again, whatever path it came by; a rating of it by the same rater replaces the stored one.
 - source, batch and rated_at are read and ignored: imported samples have source "import" and one batch per import.
 
 An export imported into a fresh database gives the same samples (those that were rated) and the same scores.
@@ -30,11 +32,13 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from core.errors import UserError
 from core.files import write_text_atomic
 from core.ratings.rubric import CRITERIA
 from core.ratings.schema import FIELDS, SampleRecord
-from core.ratings.store import Rating, SampleRow, Store, _checked, _rater, _scores
+from core.ratings.store import Rating, Store, _checked, _rater, _scores, insert_checked
 
 FORMATS = ("csv", "jsonl")
 SAMPLE_COLUMNS = (  # what an export writes of each sample; "created" last (it is renamed from sample_created)
@@ -149,17 +153,25 @@ def import_file(store: Store, path: str | Path) -> dict:
         raise UserError(f"{path} holds no samples: give rows with model, prompt and text")
 
     batch = str(uuid.uuid4())  # one import, one batch
-    rows = {}
-    for index, (key, (line, sample)) in enumerate(samples.items()):
+    rows = []
+    for index, (line, sample) in enumerate(samples.values()):
         try:
-            rows[key] = SampleRow(**_checked(SampleRecord.from_dict({**sample, "source": "import"}), index, batch))
+            rows.append(_checked(SampleRecord.from_dict({**sample, "source": "import"}), index, batch))
         except UserError as exc:
             raise UserError(f"{path.name} line {line}: {exc}") from None
     with store.transaction() as session:
-        session.add_all(rows.values())
-        session.flush()
-        session.add_all(Rating(sample_id=rows[key].id, **rating) for (key, _), (_, rating) in ratings.items())
-    return {"samples": len(rows), "ratings": len(ratings)}
+        added = insert_checked(session, rows)  # a sample already stored (same content_hash) is not stored again
+        sample_ids = dict(zip(samples, added.ids))
+        given = {(sample_ids[key], rater): rating for (key, rater), (_, rating) in ratings.items()}
+        stored = {(r.sample_id, r.rater): r for r in session.scalars(
+            select(Rating).where(Rating.sample_id.in_({sample_id for sample_id, _ in given})))}
+        for (sample_id, rater), rating in given.items():
+            if (sample_id, rater) in stored:  # imported again: the file's rating replaces the stored one
+                for column, value in rating.items():
+                    setattr(stored[sample_id, rater], column, value)
+            else:
+                session.add(Rating(sample_id=sample_id, **rating))
+    return {"samples": added.new, "existing": added.existing, "ratings": len(given)}
 
 
 def _is_jsonl(path: Path, content: str) -> bool:

@@ -379,17 +379,8 @@ class Store:
         records = list(records)
         batch = str(uuid.uuid4())
         checked = [_checked(record, i, batch) for i, record in enumerate(records)]
-        hashes = [content_hash(row) for row in checked]
         with self.transaction() as session:  # a write transaction: no other writer between the look-up and insert
-            ids = dict(session.execute(select(SampleRow.content_hash, SampleRow.id).where(SampleRow.content_hash.in_(hashes))).tuples().all())
-            fresh = {}
-            for row, digest in zip(checked, hashes):
-                if digest not in ids and digest not in fresh:
-                    fresh[digest] = SampleRow(**row, content_hash=digest)
-            session.add_all(fresh.values())
-            session.flush()
-            ids.update({digest: row.id for digest, row in fresh.items()})
-            return Added(ids=[ids[digest] for digest in hashes], new=len(fresh), existing=len(records) - len(fresh))
+            return insert_checked(session, checked)
 
     def samples(
         self, limit: int | None = None, model: str | None = None, run: str | None = None, batch: str | None = None
@@ -588,6 +579,23 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def insert_checked(session: Session, rows: list[dict]) -> Added:
+    """Inside the caller's write transaction: add the checked rows (SampleRow columns) not yet stored, by content_hash.
+
+    The one idempotent add: "Send to ratings", the gallery and `ratings import` all go through it.
+    """
+    hashes = [content_hash(row) for row in rows]
+    ids = dict(session.execute(select(SampleRow.content_hash, SampleRow.id).where(SampleRow.content_hash.in_(hashes))).tuples().all())
+    fresh = {}
+    for row, digest in zip(rows, hashes):
+        if digest not in ids and digest not in fresh:
+            fresh[digest] = SampleRow(**row, content_hash=digest)
+    session.add_all(fresh.values())
+    session.flush()
+    ids.update({digest: row.id for digest, row in fresh.items()})
+    return Added(ids=[ids[digest] for digest in hashes], new=len(fresh), existing=len(rows) - len(fresh))
 
 
 def _checked(record: SampleRecord | dict, index: int, batch: str) -> dict:

@@ -106,6 +106,7 @@ class GalleryCallback(TrainerCallback):
         self.path, self.tokenizer, self.config = path, tokenizer, config
 
     def sample(self, model, step: int) -> None:
+        from core.playground import sampling
         from core.playground.presets import gallery_decoding
 
         prompts = [p for p in self.config.gallery_prompts if p.strip()]
@@ -113,18 +114,13 @@ class GalleryCallback(TrainerCallback):
             return
         was_training = model.training
         model.eval()
-        device = next(model.parameters()).device
-        # fork_rng saves the global generator states and restores them after: generate() samples from the
-        # global RNG, and training (dropout, data order) must not depend on whether the gallery ran.
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            for prompt in prompts:
-                torch.manual_seed(self.config.gallery_seed)  # the same seed for each prompt at every step
-                inputs = self.tokenizer(prompt, return_tensors="pt").to(device)
-                decoding = gallery_decoding(self.config.gallery_max_new_tokens).generate_kwargs()
-                out = model.generate(**inputs, **decoding, pad_token_id=self.tokenizer.eos_token_id)
-                text = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-                append_jsonl(self.path, {"step": step, "prompt": prompt, "text": text,
-                                          "seed": self.config.gallery_seed})
+        # The Playground's decoding path (one for the lab): whole UTF-8 characters only, and each row draws from
+        # its own generator seeded by the setting, so training's global RNG is untouched.
+        setting = gallery_decoding(self.config.gallery_max_new_tokens, self.config.gallery_seed)
+        for prompt in prompts:
+            [sample] = sampling.generate(model, self.tokenizer, prompt, [setting])
+            append_jsonl(self.path, {"step": step, "prompt": prompt, "text": sample.text,
+                                      "seed": self.config.gallery_seed})
         model.train(was_training)
         say(f"step {step}: gallery sampled ({len(prompts)} prompts)")
 

@@ -17,7 +17,7 @@ def import_gallery(store: Store, run_dir: Path) -> int:
     """Each gallery sample tied to its checkpoint and settings; returns how many were added."""
     run = RunDir(run_dir)
     config = run.config()
-    settings = gallery_decoding(config.gallery_max_new_tokens).to_dict()  # what the worker sampled with
+    settings = gallery_decoding(config.gallery_max_new_tokens, config.gallery_seed).to_dict()  # what the worker sampled with
     records = [
         SampleRecord(
             model=f"{run.id}/{run.checkpoint(line['step']).name}" if line["step"] else config.model,
