@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.errors import StreamlitAuthError
 
 from core import access
 from core.errors import UserError
@@ -57,11 +58,16 @@ def serve_rater(person: Visitor) -> None:
     navigation = st.navigation([st.Page(page_file(page), title=t(f"nav.{page}"), default=True)], position="hidden")
     with st.sidebar:
         sidebar.language_choice()
-        if person.name:
-            st.caption(t("access.signed_in_as"))
-            st.text(person.name)
-            st.button(t("access.sign_out"), key="access.sign_out", on_click=sign_out)
+    _signed_in_as(person.name)
     navigation.run()
+
+
+def _signed_in_as(name: str | None) -> None:
+    if name:
+        with st.sidebar:
+            st.caption(t("access.signed_in_as"))
+            st.text(name)
+            st.button(t("access.sign_out"), key="access.sign_out", on_click=sign_out)
 
 
 def sign_out() -> None:
@@ -83,11 +89,13 @@ def sign_in_with_code(code: str) -> None:
 def sign_in_with_provider() -> None:
     try:
         st.login()
-    except Exception as error:  # Streamlit's own auth errors (bad [auth] secrets) are not one class: one line
-        st.error(t("access.sign_in_failed", reason=md_escape(str(error).splitlines()[0] if str(error) else error)))
+    except StreamlitAuthError as error:  # bad [auth] secrets under a plain `streamlit run` (the launcher checks them)
+        st.error(t("access.sign_in_failed", reason=md_escape(str(error).strip().splitlines()[0])))
 
 
-def warn_if_open() -> None:
-    """Every owner's page says so when the owner chose to serve the whole lab beyond this machine."""
+def owner_frame(person: Visitor) -> None:
+    """On every owner's page: the sign-out when signed in, and a warning when the owner chose to serve the whole lab
+    beyond this machine without sign-in."""
+    _signed_in_as(person.name)
     if access.allow_open() and not access.is_loopback(st.get_option("server.address") or ""):
         st.warning(t("access.open_warning"))

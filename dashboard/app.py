@@ -14,7 +14,7 @@ visitor = access.visitor()
 if visitor.role != "owner":
     access.serve_rater(visitor)  # one page (sign-in or the rating sheet): no other page exists in this session
     st.stop()
-access.warn_if_open()
+access.owner_frame(visitor)
 navigation = st.navigation(
     [
         # The home page lives at the root URL; every other page at /<name>.

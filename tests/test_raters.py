@@ -100,6 +100,12 @@ def test_rater_only_mode_serves_the_sheet_to_a_valid_code_and_nothing_else(lab, 
     at.button[0].click().run()
     with open_store() as store:
         assert [r["rater"] for r in store.ratings()] == ["Cleo"]
+    at.sidebar.button(key="access.sign_out").click().run()
+    assert at.title[0].value == EN["access.title"]
+    at.text_input(key="access.code").input(code)
+    at.button[0].click().run()
+    assert at.title[0].value == EN["ratings.title"]
+    with open_store() as store:
         raters.revoke(store, "Cleo")
     at.run()  # the next click after a revocation is the sign-in page again
     assert at.title[0].value == EN["access.title"]

@@ -14,7 +14,7 @@ from core.ratings.store import open_store
 from dashboard.i18n import texts
 from dashboard.local_server import LAUNCHER, ServerDidNotStart, serving
 from dashboard.navigation import PAGES
-from tests.conftest import core_env
+from tests.conftest import core_env, poll
 from tests.test_browser import _settle, _wait_for_title, browser  # noqa: F401 (the browser fixture)
 
 pytestmark = pytest.mark.slow  # end to end: a provider, the lab's server and Chromium
@@ -65,6 +65,15 @@ def _sign_in(browser, url: str, subject: str):  # noqa: F811 (the fixture's valu
     return page
 
 
+def _score_all(page, score: int) -> bool:
+    """Give every criterion `score`; True once all four show it (a redraw while clicking clears them: again)."""
+    choices = [radio.locator("input[type=radio]").nth(score - 1) for radio in page.get_by_test_id("stRadio").all()]
+    for radio, choice in zip(page.get_by_test_id("stRadio").all(), choices):
+        if not choice.is_checked():
+            radio.get_by_text(str(score), exact=True).click()
+    return len(choices) == 4 and all(choice.is_checked() for choice in choices)
+
+
 def test_owner_has_the_lab_and_a_rater_only_the_sheet_under_their_identity(signed_in_lab, browser, workspace):  # noqa: F811
     with open_store() as store:
         store.add_samples([{"model": "run-7/checkpoint-40", "checkpoint": str(workspace.runs_dir / "run-7"),
@@ -83,8 +92,7 @@ def test_owner_has_the_lab_and_a_rater_only_the_sheet_under_their_identity(signe
     assert rater.get_by_test_id("stSidebarNav").count() == 0  # one page: no navigation at all
     rater.get_by_text(RATER, exact=True).wait_for()
     _settle(rater)
-    for radio in rater.get_by_test_id("stRadio").all():
-        radio.get_by_text("4", exact=True).click()
+    poll(lambda: _score_all(rater, 4), timeout=120)
     rater.get_by_role("button", name=EN["ratings.submit"]).click()
     rater.get_by_text(EN["ratings.progress"].format(rated=1, total=2)).wait_for(timeout=120_000)
     with open_store() as store:
@@ -99,4 +107,8 @@ def test_owner_has_the_lab_and_a_rater_only_the_sheet_under_their_identity(signe
         for secret in ("run-7", str(workspace.root), EN["train.title"], EN["data.title"], EN["ratings.tab.results"],
                        "someone-else"):
             assert secret not in shown, (path, secret)
-    rater.get_by_role("button", name=EN["ratings.submit"]).wait_for()
+    rater.goto(signed_in_lab)  # no "Page not found" notice over the page
+    _wait_for_title(rater, EN["ratings.title"])
+    rater.get_by_role("button", name=EN["access.sign_out"]).click()
+    rater.get_by_role("button", name="End session").click()  # the provider's own sign-out, back to the lab
+    _wait_for_title(rater, EN["access.title"])
