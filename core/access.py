@@ -13,7 +13,7 @@ import os
 OWNERS_ENV = "QUILL_OWNERS"
 MODE_ENV = "QUILL_MODE"  # "rate": serve only the rating sheet, to raters with invitation codes
 ALLOW_OPEN_ENV = "QUILL_ALLOW_OPEN"  # "1": the owner's pages on a non-loopback address without sign-in
-MODES = ("lab", "rate")
+MODES = ("lab", "rate")  # the whole lab (the default), or the rater-only mode
 
 
 def owners() -> set[str]:

@@ -22,6 +22,9 @@ METADATA_TIMEOUT_S = 5
 
 def check(argv: list[str]) -> None:
     """Raise a UserError when the server must not start with these command-line options and this environment."""
+    if access.mode() not in access.MODES:
+        raise UserError(f"{access.MODE_ENV}={access.mode()!r} is not a mode; use one of {', '.join(access.MODES)} "
+                        "(make run MODE=rate serves only the rating sheet)")
     auth = auth_section(secrets_files(argv))
     if auth is not None:
         check_auth(auth)

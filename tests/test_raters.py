@@ -182,6 +182,9 @@ def test_the_explicit_flag_or_the_rater_only_mode_allow_an_open_bind(monkeypatch
     monkeypatch.setenv("QUILL_MODE", "lab")
     monkeypatch.setenv("QUILL_ALLOW_OPEN", "1")
     serving_guard.refuse_open_bind("0.0.0.0", signed_in=False)
+    monkeypatch.setenv("QUILL_MODE", "raters")
+    with pytest.raises(UserError, match="QUILL_MODE='raters' is not a mode; use one of lab, rate"):
+        serving_guard.check(["--secrets.files", "/nonexistent/secrets.toml"])
 
 
 def test_allow_open_warns_on_every_owner_page(lab, monkeypatch):
