@@ -5,11 +5,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8501
+# MODE=rate serves only the rating sheet, to raters with invitation codes (`python -m core raters invite NAME`).
+MODE ?= lab
 
 .PHONY: run test lint setup starter screenshots
 
 run: starter
-	$(PY) -m dashboard --server.address $(HOST) --server.port $(PORT)
+	QUILL_MODE=$(MODE) $(PY) -m dashboard --server.address $(HOST) --server.port $(PORT)
 
 test: lint starter
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

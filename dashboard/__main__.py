@@ -59,7 +59,21 @@ def preload() -> None:
         logger.setLevel(level)
 
 
+def refuse_unsafe_serving(argv: list[str]) -> None:
+    """One line `error: ...` and exit 2, before anything is imported or bound: no owner's pages beyond this machine
+    without sign-in, and no broken sign-in configuration (dashboard/serving_guard.py)."""
+    from core.errors import UserError
+    from dashboard import serving_guard
+
+    try:
+        serving_guard.check(argv)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main() -> None:
+    refuse_unsafe_serving(sys.argv[1:])
     from streamlit import delta_generator
     from streamlit.web import cli
 

@@ -4,12 +4,17 @@ repository root."""
 import streamlit as st
 
 from core.workspace import Workspace  # the project is installed (pip install -e .), so no path edits
-from dashboard import sidebar, uploader_text, warm_imports
+from dashboard import access, sidebar, uploader_text, warm_imports
 from dashboard.i18n import init_language, t
 from dashboard.navigation import HOME, PAGES, page_file
 
 st.set_page_config(page_title="Quill Lab", page_icon="🪶", layout="wide")
 init_language()
+visitor = access.visitor()
+if visitor.role != "owner":
+    access.serve_rater(visitor)  # one page (sign-in or the rating sheet): no other page exists in this session
+    st.stop()
+access.owner_frame(visitor)
 navigation = st.navigation(
     [
         # The home page lives at the root URL; every other page at /<name>.

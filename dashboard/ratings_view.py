@@ -12,7 +12,7 @@ import streamlit as st
 from core import evaluation
 from core.errors import UserError
 from core.models.names import short_model_name
-from core.ratings import aggregates, rubric
+from core.ratings import aggregates, raters, rubric
 from core.ratings import io as ratings_io
 from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
 from core.ratings.store import open_store
@@ -132,7 +132,8 @@ def _vote(a: int, b: int, rater: str, outcome: str, seed: int) -> None:
 
 def results(store) -> None:
     """Mean ± 95% interval per criterion by setting and by checkpoint, the A/B ranking, and rater agreement."""
-    ratings = store.ratings()
+    left_out = raters.excluded(store)  # the owner's choice: their scores stay, the aggregates go without them
+    ratings = [r for r in store.ratings() if r["rater"] not in left_out]
     if not ratings:
         st.info(t("ratings.no_ratings"))
         return
@@ -149,7 +150,7 @@ def results(store) -> None:
         st.dataframe(shown[["group", "criterion", "n", "mean", "ci_low", "ci_high"]].rename(columns=_headers(label)),
                      hide_index=True, width="stretch")
         st.plotly_chart(_distribution(frame, "group"), key=f"ratings.dist.{key}")
-    ranking(store.comparisons())
+    ranking([v for v in store.comparisons() if v["rater"] not in left_out])
     agreement(ratings)
 
 
@@ -267,3 +268,31 @@ def perplexity_table(workspace) -> None:
                          hide_index=True, width="stretch")
         except UserError as error:
             st.error(md_escape(error))
+
+
+def raters_panel(store) -> None:
+    """Who rated what and when, each rater's α with the others, and the owner's exclusions from the aggregates."""
+    ratings, votes = store.ratings(), store.comparisons()
+    names = sorted({r["rater"] for r in ratings} | {v["rater"] for v in votes})
+    if not names:
+        st.caption(t("raters.none"))
+        return
+    left_out = raters.excluded(store)
+    alphas = aggregates.alpha_per_rater(ratings)
+    frame = pd.DataFrame([aggregates.rater_progress(name, ratings, votes) for name in names])
+    frame["alpha"] = frame["rater"].map(alphas)
+    frame["excluded"] = frame["rater"].isin(left_out)
+    columns = {"rater": t("raters.name"), "rated": t("raters.rated"), "votes": t("raters.votes"),
+               "first": t("raters.first"), "last": t("raters.last"), "alpha": t("raters.alpha"),
+               "excluded": t("raters.excluded")}
+    st.dataframe(frame[list(columns)].rename(columns=columns), hide_index=True, width="stretch")
+    st.caption(t("raters.alpha_caption"))
+    st.multiselect(t("raters.exclude"), names, default=sorted(left_out & set(names)), key="raters.excluded",
+                   on_change=_exclude, args=(names,))
+
+
+def _exclude(names: list[str]) -> None:
+    chosen = set(st.session_state["raters.excluded"])
+    with open_store() as store:
+        for name in names:
+            raters.set_excluded(store, name, name in chosen)

@@ -22,19 +22,24 @@ def _switch_language() -> None:
     st.query_params["lang"] = st.session_state["lang"]
 
 
+def language_choice() -> None:
+    """The language picker (also the only sidebar item a rater sees)."""
+    codes = list(LANGUAGES)
+    st.selectbox(
+        t("sidebar.language"),
+        codes,
+        index=codes.index(current_language()),
+        format_func=LANGUAGES.get,
+        key="language_choice",
+        on_change=_switch_language,
+    )
+
+
 def render(workspace: Workspace):
     """Language and workspace now; returns the hardware panel's place, filled by `render_hardware` once the page is
     drawn (the panel needs torch, which may still be importing)."""
     with st.sidebar:
-        codes = list(LANGUAGES)
-        st.selectbox(
-            t("sidebar.language"),
-            codes,
-            index=codes.index(current_language()),
-            format_func=LANGUAGES.get,
-            key="language_choice",
-            on_change=_switch_language,
-        )
+        language_choice()
         st.caption(t("sidebar.workspace"))
         st.text(str(workspace.root))  # not st.code: its 1.5 MB syntax highlighter would load with every first page
         return st.expander(t("sidebar.hardware"), expanded=True)

@@ -6,7 +6,7 @@ from core.errors import UserError
 from core.ratings import rubric
 from core.ratings.store import open_store
 from core.workspace import Workspace
-from dashboard import ratings_view
+from dashboard import access, ratings_view
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -14,9 +14,11 @@ workspace = Workspace.from_env()
 st.title(t("ratings.title"))
 st.markdown(t("ratings.intro"))
 
-rater = st.text_input(t("ratings.rater"), st.query_params.get("rater", ""), key="ratings.rater").strip()
-if rater:
-    st.query_params["rater"] = rater  # a reload keeps who is rating
+rater = access.visitor().name  # signed in: the identity's name, never typed
+if not rater:
+    rater = st.text_input(t("ratings.rater"), st.query_params.get("rater", ""), key="ratings.rater").strip()
+    if rater:
+        st.query_params["rater"] = rater  # a reload keeps who is rating
 try:
     store = open_store()
 except UserError as error:  # a database that cannot be opened, or does not answer: said in a box, not a traceback
@@ -39,6 +41,8 @@ try:
         else:
             st.info(t("ratings.who"))
     with results_tab:
+        st.subheader(t("raters.title"))
+        ratings_view.raters_panel(store)
         ratings_view.results(store)
         ratings_view.downloads(store)
         st.subheader(t("ratings.diversity"))

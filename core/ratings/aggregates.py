@@ -382,3 +382,51 @@ def alpha_reading(alpha: float | None) -> str | None:
     if alpha >= ALPHA_RELIABLE:
         return "reliable"
     return "tentative" if alpha >= ALPHA_TENTATIVE else "unreliable"
+
+
+def alpha_per_rater(ratings: list[dict], criteria: Iterable[str] = CRITERIA, level: str = "ordinal") -> dict:
+    """Each rater's agreement with the others: Krippendorff's alpha (``krippendorff``) between the rater's scores and
+    the median of the other raters' scores, over every (sample, criterion) that both scored.
+
+    Two coders per unit (the rater, the others' consensus), so one careless or contrary rater shows as their own low
+    alpha instead of only lowering everyone's. None for a rater who shares no scored sample with another, or when
+    there is no variation to tell agreement from chance.
+    """
+    import krippendorff
+
+    scores: dict[Any, dict[Any, dict[str, int]]] = {}  # sample -> rater -> criterion -> score
+    for r in _latest_per_rater(ratings):
+        if r.get("sample_id") is None or r.get("rater") is None:
+            continue
+        for c in criteria:
+            s = _score(r.get(c), c)
+            if s is not None:
+                scores.setdefault(r["sample_id"], {}).setdefault(r["rater"], {})[c] = s
+    raters = sorted({rt for per in scores.values() for rt in per}, key=str)
+    out: dict = {}
+    for rater in raters:
+        mine, others = [], []
+        for per in scores.values():
+            for c, s in per.get(rater, {}).items():
+                rest = [p[c] for rt, p in per.items() if rt != rater and c in p]
+                if rest:
+                    mine.append(s)
+                    others.append(float(np.median(rest)))
+        value = float("nan")
+        if mine:
+            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                # interval-free medians (x.5) are outside the 1-5 value domain; let the package infer the domain
+                value = float(krippendorff.alpha(reliability_data=np.array([mine, others]), level_of_measurement=level))
+        out[rater] = None if math.isnan(value) else value
+    return out
+
+
+def rater_progress(rater, ratings: list[dict], votes: list[dict]) -> dict:
+    """What one rater did: samples rated, A/B votes cast, and when they first and last did either."""
+    mine = [r for r in _latest_per_rater(ratings) if r.get("rater") == rater]
+    cast = [v for v in votes if v.get("rater") == rater]
+    times = [r["updated"] for r in mine if r.get("updated")] + [r["created"] for r in mine if r.get("created")]
+    times += [v["created"] for v in cast if v.get("created")]
+    return {"rater": rater, "rated": len({r["sample_id"] for r in mine}), "votes": len(cast),
+            "first": min(times) if times else None, "last": max(times) if times else None}

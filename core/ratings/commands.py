@@ -17,6 +17,18 @@ def register(commands) -> None:
     ratings_import = ratings_actions.add_parser("import", help="samples (model, prompt, text, ...) with optional ratings")
     ratings_import.add_argument("file", metavar="FILE", help="a .csv or .jsonl file")
     ratings.set_defaults(run=cmd_ratings)
+    _register_raters(commands)
+
+
+def _register_raters(commands) -> None:
+    raters = commands.add_parser("raters", help="invite raters to the rater-only mode (make run MODE=rate), revoke them")
+    actions = raters.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(raters))
+    actions.add_parser("invite", help="print a new invitation code for NAME (stored hashed)").add_argument("name")
+    actions.add_parser("revoke", help="NAME's code no longer signs in").add_argument("name")
+    actions.add_parser("exclude", help="leave NAME out of the aggregates (scores kept)").add_argument("name")
+    actions.add_parser("include", help="count NAME in the aggregates again").add_argument("name")
+    actions.add_parser("list", help="the raters, their codes' state and exclusion")
+    raters.set_defaults(run=cmd_raters)
 
 
 def cmd_ratings(args) -> None:
@@ -36,3 +48,23 @@ def cmd_ratings(args) -> None:
             done = ratings_io.import_file(store, args.file)
             already = f" ({done['existing']} already stored, not added again)" if done["existing"] else ""
             print(f"imported {done['samples']} samples{already} and {done['ratings']} ratings from {args.file}")
+
+
+def cmd_raters(args) -> None:
+    from core.ratings import raters
+    from core.ratings.store import open_store
+
+    with open_store() as store:
+        if args.action == "invite":
+            code = raters.invite(store, args.name)
+            print(f"invitation code for {args.name.strip()} (shown once; give it to them privately): {code}")
+        elif args.action == "revoke":
+            raters.revoke(store, args.name)
+            print(f"revoked {args.name.strip()}'s invitation code")
+        elif args.action in ("exclude", "include"):
+            raters.set_excluded(store, args.name, args.action == "exclude")
+            print(f"{args.name.strip()} is {'left out of' if args.action == 'exclude' else 'counted in'} the aggregates")
+        else:
+            for r in raters.listed(store):
+                state = "revoked" if r.revoked else "invited" if r.invited else "no code"
+                print("\t".join([r.name, state, *(["excluded"] if r.excluded else [])]))

@@ -134,6 +134,19 @@ class Comparison(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
+class Rater(Base):
+    """A person who rates (schema version 4): an invitation code's hash for the rater-only mode, and whether the
+    owner left them out of the aggregates. Raters signed in through a provider get a row only when excluded."""
+
+    __tablename__ = "raters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    code_hash: Mapped[str | None] = mapped_column(String(200))  # "scrypt$<salt hex>$<hash hex>" (core/ratings/raters.py)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # set: the code no longer signs in
+    excluded: Mapped[bool] = mapped_column(default=False)  # kept out of the aggregates, scores kept
+
+
 # --- schema versions ------------------------------------------------------------------------------------------
 # Hand-written rather than Alembic: two tables, one process that owns them, and upgrades that must run by
 # themselves when the lab opens a database; Alembic would add a config file, a script directory and a second
@@ -211,9 +224,17 @@ def _v3(conn: Connection) -> None:
     Index("ix_samples_content_hash", samples.c.content_hash, unique=True).create(conn)
 
 
+def _v4(conn: Connection) -> None:
+    """Version 4: the raters table (invitation codes, exclusion from the aggregates). Other tables are unchanged.
+
+    Uses the model while version 4 is the newest; freeze it like `_v1` when a later version changes it.
+    """
+    Base.metadata.create_all(conn, tables=[Rater.__table__])
+
+
 # (version, step) in order; each step takes the database from the previous version to its own.
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
 
 
 IDENTITY = ("model", "checkpoint", "prompt", "settings", "seed", "sample_index", "text")
