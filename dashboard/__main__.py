@@ -7,6 +7,10 @@ import in `warm_imports`' background thread while the browser fetches the page's
 interpreter lock for seconds, and the same server thread serves those scripts (a first Home took 2.1-2.3 s against
 1.5-1.6 with everything imported first, and a bare Streamlit page 1.5-1.6). Here the server starts about 5 s later and
 every first visit is served by an idle process.
+
+The server's settings (127.0.0.1 only, no usage statistics, the theme) are in `dashboard/.streamlit/config.toml`,
+which Streamlit reads beside the app script, so they apply wherever this is started from; another address is the
+user's explicit choice (`--server.address`, or STREAMLIT_SERVER_ADDRESS).
 """
 
 from __future__ import annotations

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 
 from core.train.state import RunState
 
 CALM = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), height=320)
+
+
+def plot_text(value: object) -> str:
+    """A user-supplied string (a setting, model, run or group name) as plotly shows it: plotly renders titles, tick
+    labels, legends and hover as a subset of HTML (`<a href>` becomes a working link), and decodes entities, so
+    escaped text shows as exactly what was typed."""
+    return html.escape(str(value), quote=False)
 
 
 def step_waterfall(names: list[str], start: int, deltas: list[int], *, title: str, start_label: str,
@@ -29,7 +38,8 @@ def step_waterfall(names: list[str], start: int, deltas: list[int], *, title: st
 
 def length_histograms(series: dict[str, list[int]], *, title: str, x_title: str) -> go.Figure:
     """Overlaid histograms of lengths, e.g. {"before": [...], "after": [...]}."""
-    figure = go.Figure([go.Histogram(x=values, name=name, opacity=0.6, nbinsx=40) for name, values in series.items()])
+    figure = go.Figure([go.Histogram(x=values, name=plot_text(name), opacity=0.6, nbinsx=40)
+                        for name, values in series.items()])
     figure.update_layout(title=title, barmode="overlay", xaxis_title=x_title, yaxis_title="", **CALM)
     return figure
 
@@ -52,7 +62,7 @@ def loss_chart(runs: dict[str, list[dict]], *, title: str, train_label: str, smo
     for name, metrics in runs.items():
         train = [m for m in metrics if m.get("loss") is not None]
         evals = [m for m in metrics if m.get("eval_loss") is not None]
-        prefix = f"{name} · " if several else ""
+        prefix = f"{plot_text(name)} · " if several else ""
         steps, losses = [m["step"] for m in train], [m["loss"] for m in train]
         if not several:
             figure.add_trace(go.Scatter(x=steps, y=losses, name=train_label, mode="lines",
@@ -103,7 +113,7 @@ def sweep_curves(curves: dict[str, list[dict]], states: dict[str, str], *, title
     figure = go.Figure()
     for run, metrics in curves.items():
         evals = [m for m in metrics if m.get("eval_loss") is not None]
-        figure.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals], name=run,
+        figure.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals], name=plot_text(run),
                                     mode="lines+markers",
                                     line=dict(dash="dash" if states.get(run) == RunState.PRUNED else "solid")))
     figure.update_layout(title=title, xaxis_title=step_label, yaxis_title=eval_label, **CALM)
@@ -120,7 +130,7 @@ def mean_ci_chart(groups: list[str], series: dict[str, list[tuple[float | None, 
     for offset, (name, values) in enumerate(series.items()):
         means = [v[0] for v in values]
         figure.add_trace(go.Scatter(
-            x=means, y=groups, name=name, mode="markers", marker=dict(size=9),
+            x=means, y=[plot_text(g) for g in groups], name=plot_text(name), mode="markers", marker=dict(size=9),
             error_x=dict(type="data", symmetric=False,
                          array=[(h - m) if h is not None and m is not None else 0 for m, _, h in values],
                          arrayminus=[(m - lo) if lo is not None and m is not None else 0 for m, lo, _ in values]),
@@ -135,7 +145,7 @@ def strength_chart(items: list[str], strengths: list[float], lows: list[float | 
                    title: str, x_title: str) -> go.Figure:
     """Bradley–Terry strengths (best on top) with their intervals as whiskers."""
     figure = go.Figure(go.Scatter(
-        x=strengths, y=items, mode="markers", marker=dict(size=10, color="#3d6b8c"),
+        x=strengths, y=[plot_text(i) for i in items], mode="markers", marker=dict(size=10, color="#3d6b8c"),
         error_x=dict(type="data", symmetric=False,
                      array=[(h - s) if h is not None else 0 for s, h in zip(strengths, highs)],
                      arrayminus=[(s - lo) if lo is not None else 0 for s, lo in zip(strengths, lows)]),

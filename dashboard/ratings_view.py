@@ -206,7 +206,7 @@ def agreement(ratings: list[dict]) -> None:
 
 def _distribution(frame: pd.DataFrame, key: str) -> go.Figure:
     """Stacked score counts (1 to 5) per group and criterion."""
-    labels = [f"{g} · {t(f'ratings.criterion.{c}')}" for g, c in zip(frame[key], frame["criterion"])]
+    labels = [f"{figures.plot_text(g)} · {t(f'ratings.criterion.{c}')}" for g, c in zip(frame[key], frame["criterion"])]
     colours = dict(zip(SCORES, ["#c0504d", "#e4a46b", "#d9d3c3", "#9bb7cc", "#3d6b8c"]))
     figure = go.Figure([go.Bar(y=labels, x=frame[f"count_{s}"], name=str(s), orientation="h", marker_color=colours[s])
                         for s in SCORES])

@@ -98,12 +98,19 @@ def _confined_hub_id(name: str, workspace: Workspace) -> bool:
         return False
     if "\0" not in name and not name.startswith("~"):
         real = Path(name).resolve()
-        if any(real.is_relative_to(root) for root in [workspace.root.resolve(), *workspace.data_roots()]):
+        if any(real.is_relative_to(root) for root in _readable_roots(workspace)):
             return False
     if not looks_like_path(name) and _HUB_ID.match(name):
         return True  # owner/model: a folder of that name outside the workspace is never read
     raise UserError(f"'{name}' is not a model the lab can open here: name a hub model (e.g. gpt2), 'starter', a run "
                     "of this workspace, or a folder under the workspace or QUILL_DATA_ROOTS")
+
+
+def _readable_roots(workspace: Workspace) -> list[Path]:
+    try:
+        return [workspace.root.resolve(), *workspace.data_roots()]
+    except OSError:  # the inbox cannot be made (a read-only disk): it lies in the workspace anyway
+        return [workspace.root.resolve()]
 
 
 def looks_like_path(name: str) -> bool:

@@ -2,8 +2,8 @@
 
 `export` writes every rating joined with its sample's provenance: one row per (sample, rater). CSV is written
 with the csv module as UTF-8 with a BOM, so that Excel shows Chinese text; JSONL is one UTF-8 object per line.
-A CSV text cell that a spreadsheet would run as a formula (it starts with = + - @, a tab or a carriage return)
-gets a leading `'`, OWASP's rule against CSV injection, so it shows as text; numbers stay numbers. A text that
+A CSV text cell that a spreadsheet would run as a formula (it starts with = + - @, their full-width forms, a tab
+or a carriage return, also after spaces or a `;`) gets a leading `'`, OWASP's rule against CSV injection, so it shows as text; numbers stay numbers. A text that
 itself starts with `'` gets one more, and `import_file` takes that one quote off again: the round trip is exact.
 
 `import_file` reads samples, with or without ratings, from such a file (or one made by hand) into the store, in
@@ -49,7 +49,9 @@ EXPORT_COLUMNS = ("sample_id", *SAMPLE_COLUMNS, "source", *RATING_COLUMNS, "rate
 IGNORED_COLUMNS = ("source", "batch", "rated_at")
 # What a spreadsheet reads as the start of a formula (OWASP). By hand, not defusedcsv: that one skips tab and
 # carriage return and rewrites every `|` in the cell, which the import could not undo exactly.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # and full-width ＝＋－＠
+# Spreadsheets skip these before a formula (" =1"), or split the cell at them in a locale that separates with ";"
+FORMULA_LEAD = " ;,\u3000"
 KNOWN_COLUMNS = tuple(dict.fromkeys(("sample_id", *FIELDS, *RATING_COLUMNS, *IGNORED_COLUMNS)))
 
 
@@ -100,12 +102,17 @@ def _csv_cell(value) -> str | int | float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value  # a number, a negative seed too, is no formula and must stay a number in the sheet
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
-    return "'" + text if text.startswith((*FORMULA_START, "'")) else text
+    return "'" + text if _quoted(text) else text
+
+
+def _quoted(text: str) -> bool:
+    """The cell gets a leading quote: a spreadsheet could read it as a formula, or it starts with a quote itself."""
+    return text.startswith("'") or text.lstrip(FORMULA_LEAD).startswith(FORMULA_START)
 
 
 def _csv_text(cell: str) -> str:
     """A CSV cell as the text that was exported: the quote `_csv_cell` put before it taken off."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*FORMULA_START, "'")) else cell
+    return cell[1:] if cell.startswith("'") and _quoted(cell[1:]) else cell
 
 
 # --- import ---------------------------------------------------------------------------------------------------

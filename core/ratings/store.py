@@ -336,12 +336,13 @@ def _name_timeouts(engine: Engine, parsed) -> None:
     import psycopg.errors  # only here: SQLite needs no PostgreSQL driver
 
     where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    connect_s = parsed.query.get("connect_timeout") or CONNECT_TIMEOUT_S  # the URL's own, when it sets one
 
     @event.listens_for(engine, "handle_error")
     def _on_error(context):
         error = context.original_exception
         if isinstance(error, psycopg.errors.ConnectionTimeout):
-            raise UserError(f"the lab database at {where} did not answer within {CONNECT_TIMEOUT_S} s; check "
+            raise UserError(f"the lab database at {where} did not answer within {connect_s} s; check "
                             "QUILL_DB_URL and that the server is running and reachable") from error
         if isinstance(error, psycopg.errors.QueryCanceled):
             raise UserError(f"the lab database at {where} took more than {STATEMENT_TIMEOUT_S} s to answer a query; "
