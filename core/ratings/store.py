@@ -50,7 +50,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_col
 
 from core.errors import UserError
 from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
-from core.ratings.schema import SampleRecord
+from core.ratings.schema import METADATA, WRITE_CHOICES, SampleRecord
 from core.workspace import Workspace
 
 
@@ -64,7 +64,7 @@ def _score_checks() -> list[CheckConstraint]:
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = METADATA  # shared with the plain tables of core.ratings.schema, so a new database gets them all
 
 
 class SchemaVersion(Base):
@@ -211,9 +211,14 @@ def _v3(conn: Connection) -> None:
     Index("ix_samples_content_hash", samples.c.content_hash, unique=True).create(conn)
 
 
+def _v4(conn: Connection) -> None:
+    """Version 4: the Write page's choices (accepted or dismissed suggestions). Other tables are unchanged."""
+    METADATA.create_all(conn, tables=[WRITE_CHOICES])
+
+
 # (version, step) in order; each step takes the database from the previous version to its own.
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
 
 
 IDENTITY = ("model", "checkpoint", "prompt", "settings", "seed", "sample_index", "text")
