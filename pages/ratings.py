@@ -5,7 +5,7 @@ import streamlit as st
 from core.ratings import rubric
 from core.ratings.store import open_store
 from core.workspace import Workspace
-from dashboard import ratings_view
+from dashboard import ratings_view, write_view
 from dashboard.i18n import t
 
 workspace = Workspace.from_env()
@@ -32,6 +32,8 @@ try:
             st.info(t("ratings.who"))
     with results_tab:
         ratings_view.results(store)
+        st.subheader(t("write.choices"))  # the Write page's accepts and dismissals: a source of their own
+        write_view.choice_results(store)
         ratings_view.downloads(store)
         st.subheader(t("ratings.diversity"))
         ratings_view.diversity(store)

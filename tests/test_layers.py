@@ -42,3 +42,15 @@ def test_pages_do_no_file_io_or_model_code():
         modules = set(_imported_modules(path))
         assert not modules & {"torch", "transformers", "os", "shutil", "sqlite3", "pathlib"}, path.name
         assert "open(" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_write_sits_above_playground_and_ratings():
+    """core.write uses the Playground's decoder and the ratings store; nothing else in core imports it."""
+    importers = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "core").rglob("*.py")
+        if path.parent.name != "write" and any(m.startswith("core.write") for m in _imported_modules(path))
+    ]
+    assert importers == []
+    used = {m for path in (ROOT / "core" / "write").glob("*.py") for m in _imported_modules(path)}
+    assert {"core.playground.sampling", "core.ratings.store"} <= used

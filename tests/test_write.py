@@ -170,3 +170,38 @@ def test_serve_answers_the_openai_client_with_the_playgrounds_greedy(trained_run
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
+
+
+def test_write_page_suggests_accepts_undoes_and_records_the_choice(workspace, quick_models, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.ratings.store import open_store
+    from tests.test_pages import APP
+
+    monkeypatch.setattr(suggest, "LENGTHS", {"line": 6, "paragraph": 10})
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["lang"] = "zh"
+    at.run()
+    at.switch_page("../pages/write.py").run()
+    at.text_input(key="write.writer").set_value("ann").run()
+    at.text_input(key="write.new_name").set_value("poem").run()
+    at.button(key="write.new").click().run()
+    at.text_area(key="write.memory").set_value("七言绝句").run()
+    at.text_area(key="write.text").set_value("The king said").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="write.suggest_line").click().run()
+    assert [b.key for b in at.button if b.key and b.key.startswith("write.accept.")] == [f"write.accept.{i}" for i in range(3)]
+    at.button(key="write.accept.1").click().run()
+    draft = drafts.load(workspace, "poem")
+    assert draft.text.startswith("The king said") and len(draft.spans) == 1 and draft.memory == "七言绝句"
+    assert at.text_area(key="write.text").value == draft.text
+    with open_store() as store:
+        [choice] = choices.list_choices(store)
+    assert choice.action == "accept" and choice.writer == "ann" and choice.accepted == choice.shown[1]
+    assert choice.context.startswith("七言绝句")
+    at.button(key="write.branch").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="write.undo").click().run()
+    assert drafts.load(workspace, "poem").text == draft.text  # the branch undone
+    at.button(key="write.undo").click().run()
+    assert drafts.load(workspace, "poem").text == "The king said" and at.text_area(key="write.text").value == "The king said"
