@@ -115,6 +115,7 @@ def test_choices_are_recorded_as_preferences_and_summarised(workspace):
     assert (row["shown"], row["accepted"], row["dismissed"], row["pairs"], row["accept_rate"]) == (2, 1, 1, 2, 0.5)
 
 
+@pytest.mark.slow
 def test_write_command_prints_alternatives_and_says_when_the_draft_is_cut(workspace, tmp_path):
     draft = tmp_path / "draft.txt"
     draft.write_text("The lighthouse keeper " * 400, encoding="utf-8")
