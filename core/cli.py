@@ -21,7 +21,8 @@ class _Parser(argparse.ArgumentParser):
 # Each stage package owns its commands; their modules import only what parsing needs (the work is imported inside
 # each command), so `python -m core --help` stays fast.
 _AREAS = ("core.models.commands", "core.evaluation.commands", "core.data.commands", "core.train.commands",
-          "core.playground.commands", "core.ratings.commands", "core.bench.commands", "core.train.sweep_commands", "core.publish.export")
+          "core.playground.commands", "core.ratings.commands", "core.bench.commands", "core.train.sweep_commands", "core.publish.export",
+          "core.write.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

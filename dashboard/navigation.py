@@ -12,6 +12,7 @@ PAGES = [
     ("train", ":material/monitoring:"),
     ("playground", ":material/tune:"),
     ("ratings", ":material/star_rate:"),
+    ("write", ":material/edit_note:"),
 ]
 HOME = "home"
 

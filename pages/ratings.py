@@ -6,7 +6,7 @@ from core.errors import UserError
 from core.ratings import rubric
 from core.ratings.store import open_store
 from core.workspace import Workspace
-from dashboard import access, ratings_view
+from dashboard import access, ratings_view, write_view
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -44,6 +44,8 @@ try:
         st.subheader(t("raters.title"))
         ratings_view.raters_panel(store)
         ratings_view.results(store)
+        st.subheader(t("write.choices"))  # the Write page's accepts and dismissals: a source of their own
+        write_view.choice_results(store)
         ratings_view.downloads(store)
         st.subheader(t("ratings.diversity"))
         ratings_view.diversity(store)

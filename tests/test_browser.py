@@ -651,3 +651,62 @@ def test_every_page_and_action_within_its_budget(app_url, browser, workspace, tm
     slack = SLACK * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
     slow = [t for t in timings if t["budget_s"] is not None and t["seconds"] > t["budget_s"] * slack]
     assert slow == [], json.dumps(timings, indent=2)
+
+
+def _wait_until(page, condition, timeout_ms: int = 180_000) -> None:
+    """Wait on a condition while the page's events go on (a plain sleep would hold up playwright's own loop)."""
+    for _ in range(timeout_ms // 200):
+        if condition():
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError(f"gave up after {timeout_ms / 1000} s")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_write_suggest_accept_branch_undo_and_reload(app_url, browser, workspace, lang):
+    """Write a line, Suggest, 3 alternatives, accept one, branch at a token, undo, reload: the draft and its
+    provenance are there, and the accept is a preference in the ratings database."""
+    from core.ratings import choices
+    from core.ratings.store import open_store
+    from core.write import drafts
+
+    words = texts(lang)
+    page = browser.new_page(viewport={"width": 1400, "height": 2200})
+    page.goto(f"{app_url}/write?lang={lang}&writer=ann")
+    _wait_for_title(page, words["write.title"])
+    page.get_by_label(words["write.new_name"]).fill("poem")
+    page.get_by_label(words["write.new_name"]).press("Enter")
+    _settle(page)
+    page.get_by_role("button", name=words["write.new"]).click()
+    _settle(page)
+    editor = page.get_by_role("textbox", name=words["write.text"], exact=True)
+    editor.fill("The lighthouse keeper")
+    editor.press("Control+Enter")
+    _settle(page)
+    page.get_by_role("button", name=words["write.suggest_line"]).click()
+    accepts = page.get_by_role("button", name=words["write.accept"], exact=True)
+    _wait_until(page, lambda: accepts.count() == 3)
+    _settle(page)
+    accepts.nth(0).click()
+    _settle(page)
+    accepted = drafts.load(workspace, "poem")
+    assert accepted.text.startswith("The lighthouse keeper") and len(accepted.spans) == 1
+    assert editor.input_value() == accepted.text
+    with open_store() as store:
+        [choice] = choices.list_choices(store)
+    assert (choice.action, choice.writer, choice.accepted) == ("accept", "ann", choice.shown[0]) and len(choice.shown) == 3
+    page.get_by_role("button", name=words["write.branch"]).click()
+    _wait_until(page, lambda: len(drafts.load(workspace, "poem").undo) == 3)  # the edit, the accept, the branch
+    _settle(page)
+    page.get_by_role("button", name=words["write.undo"]).click()
+    _settle(page)
+    assert drafts.load(workspace, "poem").text == accepted.text
+    page.reload()
+    _wait_for_title(page, words["write.title"])
+    _settle(page)
+    assert page.get_by_role("textbox", name=words["write.text"], exact=True).input_value() == accepted.text
+    page.get_by_text(words["write.provenance"]).click()
+    _settle(page)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    assert drafts.load(workspace, "poem").spans[0].model == "starter"
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -58,6 +58,7 @@ STAGES = (
     ("core.ratings",),
     ("core.playground",),
     ("core.train",),
+    ("core.write",),
     ("core.publish",),
     ("core.bench",),
     ("core.cli", "core.summary", "core.__main__", "core"),

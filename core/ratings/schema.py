@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Integer, MetaData, String, Table, Text
+
 from core import dataclass_json
 from core.errors import UserError
 
@@ -56,3 +58,26 @@ class SampleRecord:
 
 
 FIELDS = tuple(f.name for f in fields(SampleRecord))
+
+
+# The lab database's tables live on this MetaData (the store's ORM models share it). Defined here as a plain table:
+# the Write page's choices are read and written by `core.ratings.choices` only.
+METADATA = MetaData()
+CHOICE_ACTIONS = ("accept", "dismiss")
+
+WRITE_CHOICES = Table(
+    "write_choices", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("writer", String(200), nullable=False, index=True),  # who chose: the rater is the writer
+    Column("draft", String(200), nullable=False),
+    Column("context", Text, nullable=False),  # the model's input: memory and the draft's kept end (the "prompt")
+    Column("accepted", Text),  # the alternative taken; NULL when all were dismissed
+    Column("shown", JSON, nullable=False),  # every alternative shown, in order (the accepted one among them)
+    Column("model", String(500), nullable=False, index=True),
+    Column("checkpoint", String(1000)),
+    Column("setting", JSON, nullable=False),  # the decoding setting (DecodingConfig.to_dict())
+    Column("seed", Integer),
+    Column("action", String(10), nullable=False),
+    CheckConstraint(f"action IN ({', '.join(repr(a) for a in CHOICE_ACTIONS)})", name="ck_write_choices_action"),
+)

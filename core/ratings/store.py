@@ -50,7 +50,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_col
 
 from core.errors import UserError
 from core.ratings.rubric import CRITERIA, OUTCOMES, SCORES
-from core.ratings.schema import SampleRecord
+from core.ratings.schema import METADATA, WRITE_CHOICES, SampleRecord
 from core.workspace import Workspace
 
 
@@ -64,7 +64,7 @@ def _score_checks() -> list[CheckConstraint]:
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = METADATA  # shared with the plain tables of core.ratings.schema, so a new database gets them all
 
 
 class SchemaVersion(Base):
@@ -232,9 +232,14 @@ def _v4(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[Rater.__table__])
 
 
+def _v5(conn: Connection) -> None:
+    """Version 5: the Write page's choices (accepted or dismissed suggestions). Other tables are unchanged."""
+    METADATA.create_all(conn, tables=[WRITE_CHOICES])
+
+
 # (version, step) in order; each step takes the database from the previous version to its own.
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5)]
 
 
 IDENTITY = ("model", "checkpoint", "prompt", "settings", "seed", "sample_index", "text")
