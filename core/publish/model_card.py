@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.files import read_json_object
+from core.ratings.aggregates import best_setting
 from core.train.run_dir import RunDir
 from core.workspace import Workspace
 
@@ -134,21 +135,6 @@ def _ratings(run: str, sub: str, name: str) -> list[dict]:
     with open_store() as store:
         return [r for r in store.ratings()
                 if r.get("model") in names or (r.get("run") == run and r.get("checkpoint") in (sub, name))]
-
-
-def best_setting(ratings: list[dict]) -> dict | None:
-    """The decoding setting whose criteria means average highest: {"config_name", "settings", "score"}."""
-    from core.ratings.aggregates import criterion_summary
-
-    means: dict[str, list[float]] = {}
-    for row in criterion_summary(ratings, by="config_name"):
-        if row["mean"] is not None:
-            means.setdefault(row["config_name"], []).append(row["mean"])
-    if not means:
-        return None
-    winner = max(means, key=lambda k: sum(means[k]) / len(means[k]))
-    settings = next((r.get("settings") for r in ratings if r.get("config_name") == winner and r.get("settings")), {})
-    return {"config_name": winner, "settings": settings or {}, "score": sum(means[winner]) / len(means[winner])}
 
 
 def _generation_config(settings: dict):

@@ -430,3 +430,16 @@ def rater_progress(rater, ratings: list[dict], votes: list[dict]) -> dict:
     times += [v["created"] for v in cast if v.get("created")]
     return {"rater": rater, "rated": len({r["sample_id"] for r in mine}), "votes": len(cast),
             "first": min(times) if times else None, "last": max(times) if times else None}
+
+
+def best_setting(ratings: list[dict]) -> dict | None:
+    """The decoding setting whose criteria means average highest: {"config_name", "settings", "score"}."""
+    means: dict[str, list[float]] = {}
+    for row in criterion_summary(ratings, by="config_name"):
+        if row["mean"] is not None:
+            means.setdefault(row["config_name"], []).append(row["mean"])
+    if not means:
+        return None
+    winner = max(means, key=lambda k: sum(means[k]) / len(means[k]))
+    settings = next((r.get("settings") for r in ratings if r.get("config_name") == winner and r.get("settings")), {})
+    return {"config_name": winner, "settings": settings or {}, "score": sum(means[winner]) / len(means[winner])}

@@ -28,7 +28,7 @@ def available(workspace: Workspace) -> dict[str, DecodingConfig]:
 def best_rated(workspace: Workspace, model: str) -> DecodingConfig | None:
     """The best-rated setting among the ratings of `model`'s samples; None without ratings (reading never creates
     the database)."""
-    from core.models.model_card import best_setting
+    from core.ratings.aggregates import best_setting
     from core.ratings.store import open_store
 
     if not os.environ.get("QUILL_DB_URL") and not workspace.db_path.exists():
