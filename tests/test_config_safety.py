@@ -211,7 +211,7 @@ def _cuda_count() -> int:
     # issue 20, item 8: values that used to end in a failed run or nonsense
     (["--seed", "-1"], "seed must be 0 or more (got -1)"),
     (["--seed", str(2**70)], "seed must be 4294967295 or less"),
-    (["--optim", "bogus_optim"], "unknown optimizer 'bogus_optim'"),
+    (["--optim", "bogus_optim"], "invalid choice: 'bogus_optim'"),
     (["--method", "lora", "--lora-target", "nonexistent_mod"], "no module named nonexistent_mod"),
     (["--gallery-max-new-tokens", "-1"], "gallery_max_new_tokens must be 1 or more (got -1)"),
     (["--save-total-limit", "-1"], "save_total_limit must be 1 or more (got -1)"),

@@ -187,8 +187,17 @@ def test_train_form_validates_in_words(workspace):
     at.number_input(key="train.learning_rate").set_value(0.0)
     at.number_input(key="train.block_size").set_value(2048).run()
     errors = " ".join(e.value for e in at.error)
-    assert "learning rate must be above 0" in errors
+    assert "Learning rate must be above 0" in errors  # the limit declared on the field, the field by its label
     assert "longer than the model's context of 512" in errors
+    assert at.button(key="train.start").disabled
+
+
+def test_train_form_says_a_declared_limit_in_chinese(workspace):
+    """A limit declared once on TrainConfig's field comes out in the page's language, the option by its label."""
+    _save_sample_dataset(workspace)
+    at = open_page("train", "zh")
+    at.number_input(key="train.learning_rate").set_value(0.0).run()
+    assert any("学习率须大于 0" in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key="train.start").disabled
 
 

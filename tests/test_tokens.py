@@ -76,20 +76,18 @@ def _losses(workspace, name: str) -> list[float]:
 
 def test_the_trainer_on_the_token_file_gives_the_in_memory_losses(workspace, saved):
     """Today's in-memory path (chunking.pack into a datasets.Dataset with the first label masked), run in this process
-    with the worker's own TrainingArguments, against a real `python -m core train` on the token file."""
+    with the worker's own TrainingArguments, against the real trainer (`core.train.worker`) on the token file. The
+    trainer runs in this process too: a launch would spend its ~20 s importing what this process has imported already
+    (the command line's launch is the shared `trained_run`'s)."""
     from datasets import Dataset
     from transformers import Trainer, default_data_collator
 
-    from core.train import worker
+    from core.train import runs, worker
     from core.train.config import TrainConfig
 
     options = dict(dataset="small", model="starter", block_size=32, batch_size=4, max_steps=6, logging_steps=1,
                    eval_steps=100, learning_rate=1e-3, seed=7, device="cpu", gallery_prompts=[])
-    result = run_core(workspace, "train", "--data", "small", "--model", "starter", "--block-size", "32",
-                      "--batch-size", "4", "--max-steps", "6", "--learning-rate", "1e-3", "--seed", "7",
-                      "--device", "cpu", "--eval-steps", "100", "--name", "disk", "--config",
-                      _config_file(workspace, options))
-    assert result.returncode == 0, result.stderr[-2000:]
+    worker.train(runs.create(workspace, TrainConfig(**options), name="disk"))
     on_disk = _losses(workspace, "disk")
 
     tokenizer, model = models.load("starter", workspace, for_training=True)
@@ -105,12 +103,6 @@ def test_the_trainer_on_the_token_file_gives_the_in_memory_losses(workspace, sav
     in_memory = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert len(on_disk) == len(in_memory) == 6
     assert on_disk == pytest.approx(in_memory, rel=1e-4)
-
-
-def _config_file(workspace, options: dict) -> str:
-    path = workspace.root / "options.json"
-    path.write_text(json.dumps(options), encoding="utf-8")
-    return str(path)
 
 
 def test_bench_scale_runs_on_a_small_size(workspace):

@@ -66,10 +66,15 @@ def test_every_declared_limit_is_checked_and_shown_in_both_languages():
                 assert texts(lang)[f"problem.{problems[0].code}"].format(**problems[0].values)
 
 
-def test_context_checks_know_optimizers_and_modules():
+def test_optimizers_are_transformers_own_and_lora_targets_the_models():
+    from transformers.training_args import OptimizerNames
+
+    from core.train.config import OPTIMIZERS
+
+    assert set(OPTIMIZERS) - {"auto"} <= {name.value for name in OptimizerNames}
     config = TrainConfig(dataset="d", optim="bogus_optim", method="lora", lora_target_modules=["nonexistent_mod"])
-    problems = check(config, optimizers=frozenset({"adamw_torch"}), modules=frozenset({"c_attn", "attn.c_attn"}))
-    assert [p.code for p in problems] == ["optim", "lora_target"]
+    problems = check(config, modules=frozenset({"c_attn", "attn.c_attn"}))
+    assert [(p.code, p.values.get("field")) for p in problems] == [("unknown_choice", "optim"), ("lora_target", None)]
     assert "nonexistent_mod" in problems[1].message and "c_attn" in problems[1].message
 
 

@@ -255,15 +255,14 @@ def preflight(workspace: Workspace, config: TrainConfig) -> None:
     source = models.resolve(config.model, workspace)
     if source.is_hub:
         models.ensure_available(source)
-    # These read the model's config.json and transformers' optimizers: transformers, only here
+    # These read the model's config.json (and build a LoRA's model on the meta device): transformers, only here
     from core.models.adapters import module_names
     from core.train.memory import model_architecture
-    from core.train.speed import optimizer_names
 
     arch = model_architecture(config.model, workspace)
     modules = module_names(config.model, workspace) if config.method == "lora" and config.lora_target_modules else None
     require_valid(config, model_context=arch.n_positions if arch else None, gpus=_gpu_count(),
-                  optimizers=optimizer_names(), modules=modules)
+                  modules=modules)
 
 
 def start(workspace: Workspace, config: TrainConfig, name: str | None = None) -> Path:

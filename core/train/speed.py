@@ -72,10 +72,3 @@ def resolve(config: TrainConfig, device: Device) -> Speed:
 def apply_to_model(model, speed: Speed) -> None:
     if speed.attn_implementation:
         model.set_attn_implementation(speed.attn_implementation)
-
-
-def optimizer_names() -> frozenset[str]:
-    """The optimizer names transformers' TrainingArguments accept (what `optim` may say besides auto)."""
-    from transformers.training_args import OptimizerNames
-
-    return frozenset(name.value for name in OptimizerNames)
