@@ -58,6 +58,7 @@ else:
             recipe = recipe_editor.render()
         with preview_column:
             st.subheader(t("data.preview"))
+            cleaning_view.render_too_long_files(corpus, recipe)
             seed = st.number_input(t("data.sample_seed"), value=0, step=1, key="data.sample_seed")
             starter = "starter" if "starter" in models.local_models(workspace) else None
             warm_imports.wait(t("app.warming"))  # the preview counts tokens with the starter's tokenizer

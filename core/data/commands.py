@@ -33,6 +33,7 @@ def register(commands) -> None:
 
 
 def cmd_clean(args) -> None:
+    from core.data.book import cut_description
     from core.data.build import build_dataset
     from core.data.cleaning.fidelity import measure
     from core.data.cleaning.recipe import Recipe
@@ -55,6 +56,8 @@ def cmd_clean(args) -> None:
             print(f"skipped {file.name}: {file.error}")
         elif file.warning:
             print(f"note {file.name}: {file.warning}")
+        if file.cut:
+            print(f"note {file.name}: {cut_description(file.cut)}")
     built = build_dataset(loaded.documents, loaded.files, recipe, Path(args.out), ratio=args.validation_ratio,
                           seed=args.seed, overwrite=args.overwrite, workers=args.workers)
     result, summary = built.result, built.saved
@@ -68,6 +71,9 @@ def cmd_clean(args) -> None:
         for line, documents in list(step.removed_lines.items())[:10]:
             print(f"    removed from {documents} documents: {line}")
     print(f"  {measure([d.text for d in loaded.documents], result).summary()}")
+    if built.lost.serious:
+        for line in built.lost.messages():
+            print(f"warning: {line}")
     print(
         f"saved to {args.out}: {summary['train_documents']} training and {summary['validation_documents']} "
         f"validation documents (split by {summary['by']})"

@@ -14,10 +14,11 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path, PurePosixPath
 
-from core.data import text_stream
+from core.data import book, text_stream
 from core.data.decoding import decode
 from core.data.documents import Document, Documents
 from core.errors import UserError
@@ -70,6 +71,7 @@ class FileReport:
     fields: list[str] = field(default_factory=list)  # json/jsonl keys or csv columns, so the UI can offer them
     read_fields: list[str] = field(default_factory=list)  # of those, the ones the documents were made of
     preview: list[str] = field(default_factory=list)  # the start of its first documents, to check the choice
+    cut: dict | None = None  # a long .txt/.md read "whole": how it was cut into documents (core.data.book.Cut)
     error: str | None = None  # why the file was skipped, for a person
     warning: str | None = None  # loaded, but read with a doubt or a repair ("encoding guessed as ... "), for a person
 
@@ -118,7 +120,11 @@ def _txt_documents(pieces: Iterable[str], name: str, options: LoadOptions) -> tu
     """The documents of a text given in pieces (one piece: the whole text), cut the way `txt_split` says."""
     how, docs = options.txt_split, Documents()
     if how == "whole":
-        docs.add_pieces(pieces, name)
+        pieces, long = _up_to_a_book(pieces)
+        if not long:
+            docs.add_pieces(pieces, name)
+        else:
+            return _book_documents(pieces, name), []
     elif how == "paragraphs":
         for i, paragraph in enumerate(text_stream.paragraphs(pieces), 1):
             docs.add(paragraph, f"{name}#p", i)
@@ -128,6 +134,34 @@ def _txt_documents(pieces: Iterable[str], name: str, options: LoadOptions) -> tu
     else:
         raise UserError(f"unknown txt_split {how!r}: use whole, paragraphs or lines")
     return docs, []
+
+
+class _BookDocuments(Documents):
+    """The documents a book was cut into, with how it was cut (for the file's report)."""
+
+    cut: book.Cut
+
+
+def _up_to_a_book(pieces: Iterable[str]) -> tuple[Iterable[str], bool]:
+    """The pieces, and whether they make a text long enough to be a book (read up to there)."""
+    pieces = iter(pieces)
+    head, chars = [], 0
+    for piece in pieces:
+        head.append(piece)
+        chars += len(piece)
+        if chars > book.BOOK_CHARS:
+            return chain(head, pieces), True
+    return head, False
+
+
+def _book_documents(pieces: Iterable[str], name: str) -> Documents:
+    """A book's documents, cut as it is read (core.data.book.Cutter): one document at a time held as a `str`."""
+    docs = _BookDocuments()
+    cutter = book.Cutter(pieces)
+    for number, part in enumerate(cutter, 1):
+        docs.add(part, f"{name}#c", number)
+    docs.cut = cutter.how
+    return docs
 
 
 def _as_text(value: object) -> str:
@@ -289,6 +323,8 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
 def _loaded(report: FileReport, docs: Documents, fields: list[str], options: LoadOptions) -> LoadResult:
     """A file's documents with its report filled in: counts, the fields read, the preview."""
     report.documents, report.chars, report.fields = len(docs), docs.chars, fields
+    if isinstance(docs, _BookDocuments):
+        report.cut = asdict(docs.cut)
     if report.format in ("json", "jsonl"):
         report.read_fields = [f for f in options.text_fields if f in fields]
     elif report.format == "csv":
