@@ -18,8 +18,8 @@ from core.workspace import Workspace
 MIN_DOCS_FOR_DOCUMENT_SPLIT = 10  # below this, every document gives its last part to validation instead
 _NAME = re.compile(r"^[\w][\w.\-]{0,63}$")  # \w includes CJK: 唐诗-v2 is a fine name
 FILES = ("data.jsonl", "validation.jsonl", "recipe.json", "report.json", "README.md")  # all that `save` writes
-DERIVED = ("index", "tokens")  # folders the lab builds later from data.jsonl (the memorization index, the token
-# files of core.data.tokens): its own, replaced with it
+DERIVED = ("index", "tokens", "datamap")  # folders the lab builds later from data.jsonl (the memorization index,
+# the token files of core.data.tokens, the data maps of core.evaluation.document_loss): its own, replaced with it
 MARKERS = ("data.jsonl", "recipe.json", "report.json")  # a folder holding these is a dataset the lab saved
 
 

@@ -10,6 +10,7 @@ of one.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import re
 import string
@@ -571,6 +572,28 @@ def language_filter(
 
 
 # The same steps over many texts at once, where that is faster: the pipeline runs these on its chunks.
+# --- 9. exclude_documents ---------------------------------------------------------------------------------------
+
+
+def document_key(text: str) -> str:
+    """A document's identity in an exclusion list: a hash of its text as saved (the data map names it so)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _excluded(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
+
+
+def exclude_documents(text: str, keys: tuple[str, ...] = ()) -> str | Dropped:
+    """Drop the documents a person excluded on the data map (core.evaluation.document_loss), named by
+    `document_key` of their text as the rest of the recipe leaves it; last in a recipe, so that key is the one the
+    saved dataset's text has."""
+    if keys and document_key(text) in _excluded(tuple(keys)):
+        return Dropped("excluded", "excluded on the data map", {})
+    return text
+
+
 BATCH_FUNCTIONS = {
     "fix_mojibake": fix_mojibake_all,
     "normalize_width": normalize_width_all,
@@ -586,4 +609,5 @@ STEP_FUNCTIONS = {
     "filter_characters": filter_characters,
     "quality_filter": quality_filter,
     "language_filter": language_filter,
+    "exclude_documents": exclude_documents,
 }
