@@ -16,7 +16,7 @@ from core.data.cleaning.pipeline import CleanResult, Event
 from core.data.cleaning.recipe import PRESETS, Recipe
 from core.errors import UserError
 from core.hardware import format_bytes
-from dashboard import figures
+from dashboard import datamap_view, figures
 from dashboard.i18n import current_language, t
 from dashboard.safe_text import md_escape
 
@@ -288,6 +288,7 @@ def render_datasets(workspace) -> None:
     for i, text in enumerate(dataset.read_texts(info.path)[:5]):
         with st.expander(f"#{i} · {md_escape(text[:60])}"):
             st.text(text[:5000])
+    datamap_view.render(workspace, chosen)
     confirm = st.checkbox(t("datasets.confirm_delete", name=md_escape(chosen)), key=f"datasets.confirm.{chosen}")
     if st.button(t("datasets.delete"), disabled=not confirm, key="datasets.delete"):
         try:

@@ -83,7 +83,9 @@ def render() -> Recipe:
 
 def _param_widget(step: str, param: str, default, disabled: bool) -> None:
     key, label = _key(step, param), t(f"param.{param}")
-    if (step, param) in CHOICES:
+    if (step, param) == ("exclude_documents", "keys"):  # chosen on the data map, not typed: shown as a count
+        st.caption(t("recipe.excluded", n=len(st.session_state[key])))
+    elif (step, param) in CHOICES:
         labels = choice_labels(f"{step}.{param}", CHOICES[(step, param)])
         st.selectbox(label, list(labels), key=key, disabled=disabled, format_func=labels.__getitem__)
     elif isinstance(default, bool):

@@ -65,3 +65,30 @@ def test_the_data_map_ranks_planted_mojibake_and_foreign_text_worst(mixed):
     assert recipe.step("exclude_documents").enabled and not recipe.step("fix_mojibake").enabled
     again = clean(recipe, english_part() + PLANTED)  # the same files cleaned again with it: they stay out
     assert sorted(again.texts) == sorted(texts) and list(again.dropped.values()).count("excluded") == len(PLANTED)
+
+
+@pytest.mark.slow
+def test_the_data_page_computes_the_map_in_the_background_and_saves_without_the_worst(workspace):
+    from tests.conftest import poll
+    from tests.test_pages import open_page
+
+    dataset.save(workspace.datasets_dir / "mixed", english_part()[:9] + PLANTED, recipe={}, report={})
+    at = open_page("data")
+    at.selectbox(key="datamap.model").set_value("starter").run()
+    at.button(key="datamap.start").click().run()
+    assert not at.exception
+
+    def mapped():
+        at.run()
+        return any("Bits per character" in d.value.columns for d in at.dataframe)
+
+    poll(mapped, timeout=400, every=2)
+    table = next(d.value for d in at.dataframe if "Bits per character" in d.value.columns)
+    assert len(table) == 12 and list(table["Bits per character"]) == sorted(table["Bits per character"], reverse=True)
+    assert at.expander and not at.exception
+    path = document_loss.map_path(workspace.datasets_dir / "mixed", "starter", workspace)
+    worst = [row["key"] for row in document_loss.worst_first(document_loss.read_map(path))[:2]]
+    at.multiselect(key="datamap.exclude").set_value(worst).run()
+    at.button(key="datamap.save").click().run()
+    assert not at.exception and "Saved 'mixed-mapped': 10 documents, 2 excluded" in at.success[-1].value
+    assert Recipe.load(workspace.datasets_dir / "mixed-mapped" / "recipe.json").step("exclude_documents").enabled
