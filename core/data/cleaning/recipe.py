@@ -36,6 +36,8 @@ STEP_ORDER = [
     "exclude_documents",
 ]
 OFF_BY_DEFAULT = {"convert_chinese", "filter_characters", "language_filter", "exclude_documents"}
+# Steps added after version 2 was written: a full recipe saved before them gets them, off, at their place (the end).
+ADDED_LATER = ("exclude_documents",)
 # Steps that work on lines across documents: exact dedup must run before them.
 LINE_STEPS = ("remove_boilerplate_lines",)
 VERSION = 2  # version 1 ran exact dedup after the line steps and had quality_filter's min_chars
@@ -130,6 +132,9 @@ class Recipe:
         if data.get("version") == 1:
             data = _upgrade_version_1(data)
         steps = [_step_from_dict(raw) for raw in data["steps"]]
+        names = {step.name for step in steps}
+        if set(STEP_ORDER) - set(ADDED_LATER) <= names:
+            steps += [StepConfig(name, enabled=False) for name in ADDED_LATER if name not in names]
         recipe = cls(steps)
         recipe.check()
         return recipe
