@@ -123,3 +123,16 @@ def test_the_data_page_shows_the_table_when_every_document_is_dropped(workspace)
     error = next(e.value for e in at.error if "见下表" in e.value)
     assert "见下表" in error and "质量过滤" in error and "少于 1,000,000 个词" in error and "调低最少词数" in error
     assert "质量过滤" in set(at.dataframe[-1].value["步骤"])
+
+
+def test_the_file_table_says_how_a_book_was_cut(workspace):
+    inbox = workspace.data_roots()[0]
+    (inbox / "novel").mkdir()
+    (inbox / "novel" / "章回.txt").write_text(chinese_novel(_shared("zh-poetry")), encoding="utf-8")
+    at = open_page("data", "zh")
+    at.radio(key="data.source").set_value("folder").run()
+    at.text_input(key="data.folder").input("novel").run()
+    assert not at.exception
+    files = at.dataframe[0].value
+    note = files[files.columns[-1]].iloc[0]
+    assert note.startswith("按“第…章/回”标题切成 8") and "章，共" in note
