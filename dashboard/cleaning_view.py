@@ -9,12 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from core.data import dataset
+from core.data.book import MAX_DOCUMENT_CHARS
+from core.data.cleaning.losses import too_long_files
 from core.data.cleaning.outcome import Dropped
 from core.data.cleaning.pipeline import CleanResult, Event
 from core.data.cleaning.recipe import PRESETS, Recipe
 from core.errors import UserError
 from core.hardware import format_bytes
-from dashboard import figures
+from dashboard import datamap_view, figures
 from dashboard.i18n import current_language, t
 from dashboard.safe_text import md_escape
 
@@ -160,7 +162,7 @@ def render_files(corpus) -> None:
                 t("data.col.chars"): f.chars,
                 t("data.col.first_document"): " ⏎ ".join(f.preview[0].splitlines())[:80] if f.preview else "",
                 t("data.col.problem"): f.error or "",
-                t("data.col.note"): f.warning or "",
+                t("data.col.note"): " · ".join(filter(None, [f.warning, cut_text(f.cut)])),
             }
             for f in corpus.files
         ]),
@@ -174,6 +176,38 @@ def render_files(corpus) -> None:
         chosen = st.selectbox(t("data.col.file"), names, key="data.preview_file")
         for text in next((f.preview for f in ok if f.name == chosen), []):
             st.text(text)  # as text: corpus strings are never markdown
+
+
+def cut_text(cut: dict | None) -> str:
+    """How a long file was cut into documents (core.data.book), in the page's language."""
+    if not cut:
+        return ""
+    if cut["heading"] is None:
+        return t("data.cut.paragraphs", documents=cut["documents"], max=f"{MAX_DOCUMENT_CHARS:,}")
+    return t("data.cut.chapters", chapters=cut["chapters"], heading=cut["heading"], documents=cut["documents"])
+
+
+def render_too_long_files(corpus, recipe: Recipe) -> None:
+    """Files the full run will drop whole for their length: the preview, which cleans the start of each document,
+    cannot show it."""
+    for name, chars, limit in too_long_files(corpus.files, recipe):
+        st.warning(t("preview.too_long_file", name=md_escape(name), chars=f"{chars:,}", max=f"{limit:,}"))
+
+
+def loss_lines(lost) -> list[str]:
+    """A serious loss (core.data.cleaning.losses) in the page's language: what went, then each step's rule and remedy."""
+    lines = []
+    if lost.nothing_left:
+        lines.append(t("save.lost.all"))
+    elif lost.most_chars_lost:
+        lines.append(t("save.lost.most", chars_in=f"{lost.chars_in:,}", chars_out=f"{lost.chars_out:,}"))
+    if lost.files_dropped and not lost.nothing_left:
+        lines.append(t("save.lost.files", files=", ".join(map(md_escape, lost.files_dropped[:5]))))
+    for loss in lost.losses[:3]:
+        rule = t(f"loss.rule.{loss.code}", **loss.shown_values())
+        lines.append(t("loss.line", step=t(f"step.{loss.step}"), documents=f"{loss.documents:,}", of=f"{loss.of:,}",
+                       rule=md_escape(rule), remedy=t(f"loss.remedy.{loss.code}")))
+    return lines
 
 
 def preset_picker(editor) -> None:
@@ -254,6 +288,7 @@ def render_datasets(workspace) -> None:
     for i, text in enumerate(dataset.read_texts(info.path)[:5]):
         with st.expander(f"#{i} · {md_escape(text[:60])}"):
             st.text(text[:5000])
+    datamap_view.render(workspace, chosen)
     confirm = st.checkbox(t("datasets.confirm_delete", name=md_escape(chosen)), key=f"datasets.confirm.{chosen}")
     if st.button(t("datasets.delete"), disabled=not confirm, key="datasets.delete"):
         try:
@@ -265,12 +300,16 @@ def render_datasets(workspace) -> None:
 
 def render_save(workspace, corpus, recipe: Recipe) -> None:
     """The Save tab: name, split and the button; the build is core's, the same as `python -m core clean`."""
-    from core.data.build import NothingLeft, build_dataset
+    from core.data.build import Lost, NothingLeft, build_dataset
 
     name = st.text_input(t("save.name"), key="save.name", placeholder=t("save.name.placeholder"))
     ratio = st.slider(t("save.ratio"), 0.02, 0.5, 0.1, 0.01, key="save.ratio")
     split_seed = st.number_input(t("save.seed"), value=0, step=1, key="save.seed")
     overwrite = st.checkbox(t("save.overwrite"), key="save.overwrite")
+    lost = st.session_state.get("save.lost")  # the last refused save's losses: asked about before saving again
+    if lost:
+        st.warning("  \n".join([t("save.lost"), *lost]))
+        st.checkbox(t("save.accept_losses"), key="save.accept")
     if not st.button(t("save.button"), type="primary", key="save.button"):
         return
     try:
@@ -279,12 +318,22 @@ def render_save(workspace, corpus, recipe: Recipe) -> None:
             raise UserError(t("save.exists", name=md_escape(name)))
         bar = st.progress(0.0, text=t("save.running"))
         built = build_dataset(corpus.documents, corpus.files, recipe, out, ratio=ratio, seed=int(split_seed),
-                              overwrite=overwrite, on_progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")))
-    except NothingLeft:
-        st.error(t("save.nothing_left"))
+                              overwrite=overwrite, on_progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")),
+                              accept_losses=bool(lost and st.session_state.get("save.accept")))
+    except NothingLeft as error:
+        st.error("  \n".join([t("save.nothing_left"), *loss_lines(error.lost)]))
+        st.dataframe(step_table(error.result), hide_index=True, width="stretch")
+    except Lost as error:
+        st.session_state["save.lost"] = loss_lines(error.lost)
+        st.rerun()
     except UserError as error:
         st.error(md_escape(error))
     else:
+        st.session_state.pop("save.lost", None)
         st.dataframe(step_table(built.result), hide_index=True, width="stretch")
-        st.success(t("save.done", name=md_escape(name), train=built.saved["train_documents"],
-                     validation=built.saved["validation_documents"], by=t(f"save.by.{built.saved['by']}")))
+        done = t("save.done", name=md_escape(name), train=built.saved["train_documents"],
+                 validation=built.saved["validation_documents"], by=t(f"save.by.{built.saved['by']}"))
+        if built.lost.serious:  # accepted: the message still says what went
+            st.warning("  \n".join([done, *loss_lines(built.lost)]))
+        else:
+            st.success(done)

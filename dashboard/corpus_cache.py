@@ -20,7 +20,7 @@ from dashboard import warm_imports
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def load(key: str, options_json: str, _uploads: list[tuple[str, bytes]] | None = None,
-         _folder: str | None = None, _roots: list[Path] | None = None) -> LoadResult:
+         _folder: str | None = None, _roots: list[Path] | None = None, _hf: str | None = None) -> LoadResult:
     """`key` names what is loaded ("sample", the upload ids, or the folder); the payload itself is not hashed.
     A folder is read only under `_roots` (the workspace's data roots); the sample corpus is the lab's own."""
     options = LoadOptions(**json.loads(options_json))
@@ -31,6 +31,10 @@ def load(key: str, options_json: str, _uploads: list[tuple[str, bytes]] | None =
         return merged
     if _folder:
         return load_paths([_folder], options, allowed_roots=_roots or [])
+    if _hf:
+        from core.data import hf_datasets
+
+        return hf_datasets.load_spec(_hf, options, local=False)  # a hub id only: the server reads no path here
     return load_paths(sample_files(), options, allowed_roots=None)
 
 

@@ -17,17 +17,18 @@ from dashboard import recipe_editor
 from dashboard.drafts import Draft
 from dashboard.i18n import t
 
-WIDGETS = ["data.source", "data.txt_split", "data.text_fields", "data.csv_column", "data.folder"]
+WIDGETS = ["data.source", "data.txt_split", "data.text_fields", "data.csv_column", "data.folder", "data.hf_dataset"]
 KEPT_UPLOADS = "data.kept_uploads"  # [(name, bytes)], with the cache key they were loaded under
 
 
 @dataclass
 class DataForm:
-    source: str = "sample"  # sample, upload or folder
+    source: str = "sample"  # sample, upload, folder or hf
     txt_split: str = "whole"
     text_fields: str = ", ".join(LoadOptions().text_fields)  # as typed: a comma list
     csv_column: str = LoadOptions().csv_column
     folder: str = ""
+    hf_dataset: str = ""  # a hub id, user/name[:config][@split]
     recipe: dict = field(default_factory=lambda: Recipe.default().to_dict())
 
 
@@ -45,7 +46,7 @@ def keep(form: Draft) -> None:
 def _seed(form: Draft) -> None:
     saved = form.load()
     form.seed({f"data.{name}": getattr(saved, name) for name in ("source", "txt_split", "text_fields", "csv_column",
-                                                                 "folder")})
+                                                                 "folder", "hf_dataset")})
     if recipe_editor.missing():
         try:
             recipe_editor.apply(Recipe.from_dict(saved.recipe))
@@ -57,7 +58,7 @@ def _save(form: Draft) -> None:
     state = st.session_state
     form.save(DataForm(source=state["data.source"], txt_split=state["data.txt_split"],
                        text_fields=state["data.text_fields"], csv_column=state["data.csv_column"],
-                       folder=state.get("data.folder", ""), recipe=recipe_editor.current_recipe().to_dict()))
+                       folder=state.get("data.folder", ""), hf_dataset=state.get("data.hf_dataset", ""), recipe=recipe_editor.current_recipe().to_dict()))
 
 
 def uploads(new) -> tuple[str | None, list[tuple[str, bytes]] | None]:

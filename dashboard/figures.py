@@ -44,6 +44,13 @@ def length_histograms(series: dict[str, list[int]], *, title: str, x_title: str)
     return figure
 
 
+def value_histogram(values: list[float], *, title: str, x_title: str) -> go.Figure:
+    """One histogram of values (the data map's bits per character): the outliers are its right tail."""
+    figure = go.Figure(go.Histogram(x=values, nbinsx=40))
+    figure.update_layout(title=title, xaxis_title=x_title, height=280, margin={"t": 40, "b": 40}, showlegend=False)
+    return figure
+
+
 def smoothed(values: list[float], weight: float = 0.6) -> list[float]:
     """An exponential moving average, as TensorBoard smooths a noisy training loss (debiased at the start; its default
     weight 0.6: a run logs a point every few steps, and a heavier weight lags a falling loss by tens of steps)."""

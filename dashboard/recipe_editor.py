@@ -83,13 +83,15 @@ def render() -> Recipe:
 
 def _param_widget(step: str, param: str, default, disabled: bool) -> None:
     key, label = _key(step, param), t(f"param.{param}")
-    if (step, param) in CHOICES:
+    if (step, param) == ("exclude_documents", "keys"):  # chosen on the data map, not typed: shown as a count
+        st.caption(t("recipe.excluded", n=len(st.session_state[key])))
+    elif (step, param) in CHOICES:
         labels = choice_labels(f"{step}.{param}", CHOICES[(step, param)])
         st.selectbox(label, list(labels), key=key, disabled=disabled, format_func=labels.__getitem__)
     elif isinstance(default, bool):
         st.checkbox(label, key=key, disabled=disabled)
-    elif isinstance(default, int):
-        st.number_input(label, key=key, step=1, min_value=0, disabled=disabled)
+    elif isinstance(default, int) or default is None:  # None: no limit (quality_filter's max_chars), left empty
+        st.number_input(label, key=key, step=1, min_value=0, disabled=disabled, placeholder=t("param.no_limit"))
     elif isinstance(default, float):
         st.number_input(label, key=key, step=0.05, min_value=0.0, format="%.2f", disabled=disabled)
     elif isinstance(default, (tuple, list)):

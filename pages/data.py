@@ -7,7 +7,16 @@ from core.data.cleaning.pipeline import PREVIEW_CHARS
 from core.data.loading import LoadOptions, field_names
 from core.errors import UserError
 from core.workspace import Workspace
-from dashboard import chunking_view, cleaning_view, corpus_cache, data_form, folder_source, recipe_editor, warm_imports
+from dashboard import (
+    chunking_view,
+    cleaning_view,
+    corpus_cache,
+    data_form,
+    folder_source,
+    hf_source,
+    recipe_editor,
+    warm_imports,
+)
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -21,7 +30,7 @@ load_tab, clean_tab, chunk_tab, save_tab, datasets_tab = st.tabs(
 )
 
 with load_tab:
-    sources = {s: t(f"data.source.{s}") for s in ["sample", "upload", "folder"]}
+    sources = {s: t(f"data.source.{s}") for s in ["sample", "upload", "folder", "hf"]}
     source = st.radio(t("data.source"), list(sources), format_func=sources.get, horizontal=True, key="data.source")
     with st.expander(t("data.options")):
         splits = {s: t(f"data.txt_split.{s}") for s in ["whole", "paragraphs", "lines"]}
@@ -39,8 +48,10 @@ with load_tab:
         key, files = data_form.uploads(st.file_uploader(t("data.upload"), accept_multiple_files=True, key="data.uploads"))
         if files:
             corpus = corpus_cache.load(key, options_json, _uploads=files)
-    else:
+    elif source == "folder":
         key, corpus = folder_source.render(workspace, options_json)  # only under the inbox and QUILL_DATA_ROOTS
+    else:
+        key, corpus = hf_source.render(options_json)
     if corpus is not None:
         cleaning_view.render_files(corpus)
     data_form.reset_button(form)
@@ -58,6 +69,7 @@ else:
             recipe = recipe_editor.render()
         with preview_column:
             st.subheader(t("data.preview"))
+            cleaning_view.render_too_long_files(corpus, recipe)
             seed = st.number_input(t("data.sample_seed"), value=0, step=1, key="data.sample_seed")
             starter = "starter" if "starter" in models.local_models(workspace) else None
             warm_imports.wait(t("app.warming"))  # the preview counts tokens with the starter's tokenizer

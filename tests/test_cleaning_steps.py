@@ -269,6 +269,7 @@ def test_step_functions_in_recipe_order():
         "filter_characters",
         "quality_filter",
         "language_filter",
+        "exclude_documents",
     ]
 
 

@@ -12,7 +12,7 @@ def test_clean_the_sample_corpus(tmp_path):
     result = run_core("clean", *map(str, sample_files()), "--out", str(out),
                       "--text-field", "text", "--text-field", "title", "--text-field", "paragraphs")
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in out.iterdir()} == {"data.jsonl", "validation.jsonl", "recipe.json", "report.json"}
+    assert {p.name for p in out.iterdir()} == {"data.jsonl", "validation.jsonl", "recipe.json", "report.json", "README.md"}
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     documents = sum(entry["documents"] for entry in manifest())
     assert report["docs_in"] == documents

@@ -30,7 +30,7 @@ def test_save_list_open_delete(workspace):
     out = workspace.datasets_dir / "poems"
     summary = dataset.save(out, texts, recipe={"steps": []}, report={"docs_in": 25, "docs_out": 20, "chars_out": 10})
     assert (summary["train_documents"], summary["validation_documents"]) == (18, 2)
-    assert {p.name for p in out.iterdir()} == {"data.jsonl", "validation.jsonl", "recipe.json", "report.json"}
+    assert {p.name for p in out.iterdir()} == set(dataset.FILES)  # data, validation, recipe, report, README.md
     lines = (out / "data.jsonl").read_text(encoding="utf-8").splitlines()
     assert all(set(json.loads(line)) == {"text"} for line in lines)
     assert json.loads((out / "report.json").read_text())["split"]["by"] == "document"

@@ -195,7 +195,7 @@ def test_bad_files_are_listed_and_the_rest_load(tmp_path):
         "empty.txt": "empty file",
         "good.md": None,
         "image.txt": "binary file (not text)",
-        "paper.pdf": "unsupported format .pdf: use txt, md, html, jsonl, json, csv or zip",
+        "paper.pdf": "unsupported format .pdf: use txt, md, html, jsonl, json, csv, parquet or zip",
     }
     assert [d.text for d in result.documents] == ["# Fine\n"]
     with pytest.raises(UserError, match="no such file"):

@@ -14,7 +14,12 @@ def register(commands) -> None:
 
     load_defaults = LoadOptions()  # the Data page's defaults too
     clean = commands.add_parser("clean", help="clean raw text files into a dataset directory")
-    clean.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders (txt, md, html, jsonl, json, csv, zip)")
+    clean.add_argument("inputs", nargs="*", metavar="INPUT",
+                       help="files or folders (txt, md, html, jsonl, json, csv, parquet, zip; a folder saved by "
+                            "`datasets`' save_to_disk)")
+    clean.add_argument("--hf-dataset", action="append", metavar="ID",
+                       help="a Hugging Face dataset, user/name[:config][@split] (split: train by default), or a local "
+                            "folder load_dataset reads; the text column is chosen with --text-field")
     clean.add_argument("--out", required=True, help="the dataset directory to write")
     clean.add_argument("--recipe", help="a recipe JSON file (default: the default recipe)")
     clean.add_argument("--preset", choices=list(PRESETS), help="start from the recipe preset for a kind of text")
@@ -33,10 +38,11 @@ def register(commands) -> None:
 
 
 def cmd_clean(args) -> None:
+    from core.data.book import cut_description
     from core.data.build import build_dataset
     from core.data.cleaning.fidelity import measure
     from core.data.cleaning.recipe import Recipe
-    from core.data.loading import LoadOptions, field_names, load_paths
+    from core.data.loading import LoadOptions, LoadResult, field_names, load_paths
 
     if args.recipe and args.preset:
         raise UserError("give --recipe or --preset, not both: a preset is a recipe")
@@ -49,12 +55,21 @@ def cmd_clean(args) -> None:
     dataset.check_writable(Path(args.out), args.overwrite)  # refused before reading and cleaning, not after
     # Any path: the command line's user names files they could read in a shell anyway. The server is what
     # must stay inside the allowed folders (pages/data.py passes them).
-    loaded = load_paths(args.inputs, options, allowed_roots=None)
+    if not args.inputs and not args.hf_dataset:
+        raise UserError("give files or folders to clean, or --hf-dataset user/name")
+    loaded = load_paths(args.inputs, options, allowed_roots=None) if args.inputs else LoadResult()
+    if args.hf_dataset:
+        from core.data import hf_datasets
+
+        for spec in args.hf_dataset:
+            loaded.extend(hf_datasets.load_spec(spec, options))
     for file in loaded.files:
         if file.error:
             print(f"skipped {file.name}: {file.error}")
         elif file.warning:
             print(f"note {file.name}: {file.warning}")
+        if file.cut:
+            print(f"note {file.name}: {cut_description(file.cut)}")
     built = build_dataset(loaded.documents, loaded.files, recipe, Path(args.out), ratio=args.validation_ratio,
                           seed=args.seed, overwrite=args.overwrite, workers=args.workers)
     result, summary = built.result, built.saved
@@ -68,6 +83,9 @@ def cmd_clean(args) -> None:
         for line, documents in list(step.removed_lines.items())[:10]:
             print(f"    removed from {documents} documents: {line}")
     print(f"  {measure([d.text for d in loaded.documents], result).summary()}")
+    if built.lost.serious:
+        for line in built.lost.messages():
+            print(f"warning: {line}")
     print(
         f"saved to {args.out}: {summary['train_documents']} training and {summary['validation_documents']} "
         f"validation documents (split by {summary['by']})"

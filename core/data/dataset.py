@@ -17,9 +17,9 @@ from core.workspace import Workspace
 
 MIN_DOCS_FOR_DOCUMENT_SPLIT = 10  # below this, every document gives its last part to validation instead
 _NAME = re.compile(r"^[\w][\w.\-]{0,63}$")  # \w includes CJK: 唐诗-v2 is a fine name
-FILES = ("data.jsonl", "validation.jsonl", "recipe.json", "report.json")  # all that `save` writes
-DERIVED = ("index", "tokens")  # folders the lab builds later from data.jsonl (the memorization index, the token
-# files of core.data.tokens): its own, replaced with it
+FILES = ("data.jsonl", "validation.jsonl", "recipe.json", "report.json", "README.md")  # all that `save` writes
+DERIVED = ("index", "tokens", "datamap")  # folders the lab builds later from data.jsonl (the memorization index,
+# the token files of core.data.tokens, the data maps of core.evaluation.document_loss): its own, replaced with it
 MARKERS = ("data.jsonl", "recipe.json", "report.json")  # a folder holding these is a dataset the lab saved
 
 
@@ -91,7 +91,25 @@ def save(out: Path, texts: list[str], *, recipe: dict, report: dict, ratio: floa
         _write_jsonl(staging / "validation.jsonl", validation)
         (staging / "recipe.json").write_text(json.dumps(recipe, ensure_ascii=False, indent=2), encoding="utf-8")
         (staging / "report.json").write_text(json.dumps(full_report, ensure_ascii=False, indent=2), encoding="utf-8")
+        (staging / "README.md").write_text(DATASET_CARD, encoding="utf-8")
     return summary
+
+
+# A dataset card whose YAML names the splits' files, so that `datasets.load_dataset("<dataset folder>")` reads
+# data.jsonl as "train" (by its file names alone it would take validation.jsonl only).
+DATASET_CARD = """---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data.jsonl
+  - split: validation
+    path: validation.jsonl
+---
+
+A dataset saved by Quill Lab: one {"text": ...} per line; recipe.json is the cleaning recipe that made it and
+report.json what each step did. Read it with `datasets.load_dataset("path/to/this/folder")`.
+"""
 
 
 def check_writable(out: Path, overwrite: bool) -> None:

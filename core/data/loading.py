@@ -14,20 +14,23 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path, PurePosixPath
 
-from core.data import text_stream
+from core.data import book, text_stream
 from core.data.decoding import decode
 from core.data.documents import Document, Documents
 from core.errors import UserError
 from core.workspace import DATA_ROOTS_ENV
 
-SUPPORTED_SUFFIXES = {".txt", ".md", ".html", ".htm", ".jsonl", ".json", ".csv", ".zip"}
+SUPPORTED_SUFFIXES = {".txt", ".md", ".html", ".htm", ".jsonl", ".json", ".csv", ".parquet", ".zip"}
 FORMATS = {
     ".txt": "txt", ".md": "md", ".html": "html", ".htm": "html", ".jsonl": "jsonl", ".json": "json", ".csv": "csv",
+    ".parquet": "parquet",
 }
-UNSUPPORTED_HINT = "use txt, md, html, jsonl, json, csv or zip"
+UNSUPPORTED_HINT = "use txt, md, html, jsonl, json, csv, parquet or zip"
+PARQUET_BATCH_ROWS = 2_000  # rows read from a Parquet file at a time: its text columns, never the whole file
 
 # Zip bombs: the compression ratio applies to every member and to the archive as a whole, with this much expansion
 # allowed on top, so tiny files that compress well (a short poem repeated, an empty file) are fine. Without the
@@ -70,6 +73,7 @@ class FileReport:
     fields: list[str] = field(default_factory=list)  # json/jsonl keys or csv columns, so the UI can offer them
     read_fields: list[str] = field(default_factory=list)  # of those, the ones the documents were made of
     preview: list[str] = field(default_factory=list)  # the start of its first documents, to check the choice
+    cut: dict | None = None  # a long .txt/.md read "whole": how it was cut into documents (core.data.book.Cut)
     error: str | None = None  # why the file was skipped, for a person
     warning: str | None = None  # loaded, but read with a doubt or a repair ("encoding guessed as ... "), for a person
 
@@ -118,7 +122,11 @@ def _txt_documents(pieces: Iterable[str], name: str, options: LoadOptions) -> tu
     """The documents of a text given in pieces (one piece: the whole text), cut the way `txt_split` says."""
     how, docs = options.txt_split, Documents()
     if how == "whole":
-        docs.add_pieces(pieces, name)
+        pieces, long = _up_to_a_book(pieces)
+        if not long:
+            docs.add_pieces(pieces, name)
+        else:
+            return _book_documents(pieces, name), []
     elif how == "paragraphs":
         for i, paragraph in enumerate(text_stream.paragraphs(pieces), 1):
             docs.add(paragraph, f"{name}#p", i)
@@ -128,6 +136,34 @@ def _txt_documents(pieces: Iterable[str], name: str, options: LoadOptions) -> tu
     else:
         raise UserError(f"unknown txt_split {how!r}: use whole, paragraphs or lines")
     return docs, []
+
+
+class _BookDocuments(Documents):
+    """The documents a book was cut into, with how it was cut (for the file's report)."""
+
+    cut: book.Cut
+
+
+def _up_to_a_book(pieces: Iterable[str]) -> tuple[Iterable[str], bool]:
+    """The pieces, and whether they make a text long enough to be a book (read up to there)."""
+    pieces = iter(pieces)
+    head, chars = [], 0
+    for piece in pieces:
+        head.append(piece)
+        chars += len(piece)
+        if chars > book.BOOK_CHARS:
+            return chain(head, pieces), True
+    return head, False
+
+
+def _book_documents(pieces: Iterable[str], name: str) -> Documents:
+    """A book's documents, cut as it is read (core.data.book.Cutter): one document at a time held as a `str`."""
+    docs = _BookDocuments()
+    cutter = book.Cutter(pieces)
+    for number, part in enumerate(cutter, 1):
+        docs.add(part, f"{name}#c", number)
+    docs.cut = cutter.how
+    return docs
 
 
 def _as_text(value: object) -> str:
@@ -260,6 +296,47 @@ PIECEWISE_READERS: dict[str, Callable[[Iterable[str], str, LoadOptions], tuple[D
 }
 
 
+def load_records(records: Iterable[dict], name: str, fmt: str, options: LoadOptions,
+                 fields: list[str] | None = None) -> LoadResult:
+    """Rows of a table (a Parquet file, a Hugging Face dataset) as documents: the text fields chosen as for JSON.
+    `fields`: the table's columns when known, offered even when a row lacks some."""
+    report = FileReport(name=name, format=fmt, encoding=None)
+    try:
+        docs, seen = _from_records((("row", number, row) for number, row in enumerate(records, 1)), name,
+                                   options.text_fields)
+    except _Skip as e:
+        report.error, report.fields = str(e), fields or e.fields
+        return LoadResult([], [report])
+    return _loaded(report, docs, fields or seen, options)
+
+
+def _parquet_rows(source, options: LoadOptions) -> tuple[Iterator[dict], list[str]]:
+    """A Parquet file's rows, read a batch at a time (a row group is read in parts, never the file at once), with
+    only the wanted columns; and all its columns."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(source)
+    columns = parquet.schema_arrow.names
+    wanted = [c for c in options.text_fields if c in columns]
+    if not wanted:
+        message = f"no field {' or '.join(map(repr, options.text_fields))} in the Parquet file: columns are {', '.join(columns)}"
+        raise _Skip(message, columns)
+    batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted)
+    return (row for batch in batches for row in batch.to_pylist()), columns
+
+
+def _load_parquet(name: str, source, options: LoadOptions) -> LoadResult:
+    import pyarrow
+
+    try:
+        rows, columns = _parquet_rows(source, options)
+        return load_records(rows, name, "parquet", options, columns)
+    except _Skip as e:
+        return LoadResult([], [FileReport(name, "parquet", None, fields=e.fields, error=str(e))])
+    except (pyarrow.ArrowException, OSError) as e:  # not Parquet, or damaged
+        return LoadResult([], [FileReport(name, "parquet", None, error=f"not a readable Parquet file: {e}")])
+
+
 def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
     """One non-zip file: decode it, then cut it into documents by its format."""
     suffix = PurePosixPath(name).suffix.lower()
@@ -268,6 +345,8 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
     if fmt is None:
         report.error = f"unsupported format {suffix or '(no extension)'}: {UNSUPPORTED_HINT}"
         return LoadResult([], [report])
+    if fmt == "parquet":
+        return _load_parquet(name, io.BytesIO(data), options)
     try:
         text, report.encoding, report.warning = decode(data, html=fmt == "html")
         text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() in text mode would
@@ -289,6 +368,10 @@ def _load_file(name: str, data: bytes, options: LoadOptions) -> LoadResult:
 def _loaded(report: FileReport, docs: Documents, fields: list[str], options: LoadOptions) -> LoadResult:
     """A file's documents with its report filled in: counts, the fields read, the preview."""
     report.documents, report.chars, report.fields = len(docs), docs.chars, fields
+    if report.format in ("parquet", "dataset"):
+        report.read_fields = [f for f in options.text_fields if f in fields]
+    if isinstance(docs, _BookDocuments):
+        report.cut = asdict(docs.cut)
     if report.format in ("json", "jsonl"):
         report.read_fields = [f for f in options.text_fields if f in fields]
     elif report.format == "csv":
@@ -532,6 +615,9 @@ def _streamed(name: str, path: Path, options: LoadOptions, budget: _Budget) -> L
     holds the documents and a chunk, not the bytes, the text and its pieces at once; None when it must be read
     whole (another format or encoding: the budget is then as before). Reports are the whole-file reading's."""
     fmt = FORMATS.get(_suffix(name))
+    if fmt == "parquet":  # read from the file a batch at a time: a 1 GB file is not held
+        _spend(budget, _size(path))
+        return _load_parquet(name, path, options)
     if fmt not in PIECEWISE_READERS:
         return None
     used = budget.used
@@ -566,6 +652,19 @@ def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions(), *,
     Raises UserError for a path that does not exist or is not allowed, and over the file-count or size cap;
     a bad file is reported in `files`.
     """
+    from core.data import hf_datasets
+
+    saved = [p for p in paths if hf_datasets.is_saved_dataset(Path(p))]
+    if saved:  # a folder written by `datasets`' save_to_disk: read through `datasets`, not file by file
+        result = LoadResult()
+        for path in saved:
+            if allowed_roots is not None:
+                _check_allowed(Path(path), Path(path).resolve(), allowed_roots)
+            result.extend(hf_datasets.load_saved(Path(path), options))
+        rest = [p for p in paths if p not in saved]
+        if rest:
+            result.extend(load_paths(rest, options, allowed_roots=allowed_roots))
+        return result
     files = _listing(paths, allowed_roots, options.max_files)
     to_read = [(name, path) for name, path, refusal in files if not refusal and _suffix(name) in SUPPORTED_SUFFIXES]
     total = sum(_size(path) for _, path in to_read)

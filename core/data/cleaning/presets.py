@@ -22,13 +22,14 @@ PRESETS: dict[str, dict[str, dict]] = {
     "prose": {
         "quality_filter": {"min_words": 20, "repetition_min_words": 100},
     },
-    # Web pages: main-content extraction, then the usual web-crawl filters (Gopher: at least 50 words), emoji and
-    # box drawing removed, shorter shared header/footer lines removed, pages in other languages dropped.
+    # Web pages: main-content extraction, then the usual web-crawl filters (Gopher: at least 50 words, at most a
+    # million characters: a dump, not an article), emoji and box drawing removed, shorter shared header/footer
+    # lines removed, pages in other languages dropped.
     "web": {
         "html_to_text": {"mode": "extract"},
         "remove_boilerplate_lines": {"min_line_chars": 6, "min_fraction": 0.02, "edge_lines": 20},
         "filter_characters": {},
-        "quality_filter": {"min_words": 50, "repetition_min_words": 50},
+        "quality_filter": {"min_words": 50, "repetition_min_words": 50, "max_chars": 1_000_000},
         "language_filter": {},
     },
     # Plays and scripts: a speech may be one word ("Ay."); speaker names, cues and stage directions ("Exeunt.")

@@ -33,8 +33,11 @@ STEP_ORDER = [
     "quality_filter",
     "language_filter",
     "near_dedup",
+    "exclude_documents",
 ]
-OFF_BY_DEFAULT = {"convert_chinese", "filter_characters", "language_filter"}
+OFF_BY_DEFAULT = {"convert_chinese", "filter_characters", "language_filter", "exclude_documents"}
+# Steps added after version 2 was written: a full recipe saved before them gets them, off, at their place (the end).
+ADDED_LATER = ("exclude_documents",)
 # Steps that work on lines across documents: exact dedup must run before them.
 LINE_STEPS = ("remove_boilerplate_lines",)
 VERSION = 2  # version 1 ran exact dedup after the line steps and had quality_filter's min_chars
@@ -107,7 +110,14 @@ class Recipe:
         return [step for step in self.steps if step.enabled]
 
     def step(self, name: str) -> StepConfig:
-        return next(step for step in self.steps if step.name == name)
+        """The recipe's step of that name; a step the recipe does not list yet (one saved before the step existed)
+        is added, off, at its place in STEP_ORDER's end."""
+        found = next((step for step in self.steps if step.name == name), None)
+        if found is None:
+            found = StepConfig(name, enabled=False)
+            step_function(name)  # raises for an unknown step
+            self.steps.append(found)
+        return found
 
     def to_dict(self) -> dict:
         return {"version": VERSION, "steps": [asdict(step) for step in self.steps]}
@@ -122,6 +132,9 @@ class Recipe:
         if data.get("version") == 1:
             data = _upgrade_version_1(data)
         steps = [_step_from_dict(raw) for raw in data["steps"]]
+        names = {step.name for step in steps}
+        if set(STEP_ORDER) - set(ADDED_LATER) <= names:
+            steps += [StepConfig(name, enabled=False) for name in ADDED_LATER if name not in names]
         recipe = cls(steps)
         recipe.check()
         return recipe

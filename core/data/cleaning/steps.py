@@ -10,6 +10,7 @@ of one.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import re
 import string
@@ -387,7 +388,7 @@ REPETITION_MIN_WORDS = 200
 def quality_filter(
     text: str,
     min_words: int = 1,
-    max_chars: int = 1_000_000,
+    max_chars: int | None = None,
     max_symbol_ratio: float = 0.1,
     repetition_min_words: int = REPETITION_MIN_WORDS,
     max_duplicate_line_fraction: float = 0.3,
@@ -398,6 +399,8 @@ def quality_filter(
     Script-aware: a CJK character counts as a word (Chinese and Japanese do not separate words by spaces), so a
     五言 line is five words. The default floor of one word drops only documents with no word at all: a line of a
     play ("ROMEO:\nAy.") or a fragment of a poem (句\n扇掩將雛曲，釵承墮馬鬟。) is text; presets raise it.
+    No length limit by default: a book is text, cut into chapters when loaded (core.data.book); the web preset
+    sets `max_chars` for pages.
     """
     return quality_filter_all([text], min_words, max_chars, max_symbol_ratio, repetition_min_words,
                               max_duplicate_line_fraction, max_top_ngram_fraction)[0]
@@ -406,7 +409,7 @@ def quality_filter(
 def quality_filter_all(
     texts: list[str],
     min_words: int = 1,
-    max_chars: int = 1_000_000,
+    max_chars: int | None = None,
     max_symbol_ratio: float = 0.1,
     repetition_min_words: int = REPETITION_MIN_WORDS,
     max_duplicate_line_fraction: float = 0.3,
@@ -418,7 +421,7 @@ def quality_filter_all(
     out: list[str | Dropped] = []
     for i, text in enumerate(texts):
         chars, words = len(text), int(stats.words[i])
-        if chars > max_chars:
+        if max_chars is not None and chars > max_chars:
             out.append(Dropped("too_long", f"{chars} characters, above the maximum of {max_chars}",
                                {"chars": chars, "max": max_chars}))
         elif words < min_words:
@@ -569,6 +572,28 @@ def language_filter(
 
 
 # The same steps over many texts at once, where that is faster: the pipeline runs these on its chunks.
+# --- 9. exclude_documents ---------------------------------------------------------------------------------------
+
+
+def document_key(text: str) -> str:
+    """A document's identity in an exclusion list: a hash of its text as saved (the data map names it so)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _excluded(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
+
+
+def exclude_documents(text: str, keys: tuple[str, ...] = ()) -> str | Dropped:
+    """Drop the documents a person excluded on the data map (core.evaluation.document_loss), named by
+    `document_key` of their text as the rest of the recipe leaves it; last in a recipe, so that key is the one the
+    saved dataset's text has."""
+    if keys and document_key(text) in _excluded(tuple(keys)):
+        return Dropped("excluded", "excluded on the data map", {})
+    return text
+
+
 BATCH_FUNCTIONS = {
     "fix_mojibake": fix_mojibake_all,
     "normalize_width": normalize_width_all,
@@ -584,4 +609,5 @@ STEP_FUNCTIONS = {
     "filter_characters": filter_characters,
     "quality_filter": quality_filter,
     "language_filter": language_filter,
+    "exclude_documents": exclude_documents,
 }

@@ -1,0 +1,83 @@
+"""Hugging Face datasets as sources: a folder written by `save_to_disk`, a local folder `load_dataset` reads, or a
+hub id (`user/name[:config][@split]`), read through `datasets` itself, streamed, with the text column chosen like
+a JSON field. Offline, a hub id that is not cached is refused at once, before `datasets` is even imported."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from core.data.loading import LoadOptions, LoadResult, load_records
+from core.errors import UserError
+
+SPEC = re.compile(r"(?P<name>[^:@]+)(?::(?P<config>[^@]+))?(?:@(?P<split>.+))?")
+HUB_PROBE_TIMEOUT_S = 1.0  # the hub answers within this, or the user hears it cannot be reached
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """A folder `Dataset.save_to_disk` (state.json) or `DatasetDict.save_to_disk` (dataset_dict.json) wrote."""
+    return path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file())
+
+
+def load_saved(path: Path, options: LoadOptions) -> LoadResult:
+    """A save_to_disk folder's rows: every split of a DatasetDict, in order, each named "folder/split"."""
+    import datasets
+
+    try:
+        saved = datasets.load_from_disk(str(path))
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path} looks like a dataset saved by `datasets` but cannot be read: {error}") from error
+    splits = saved.items() if isinstance(saved, datasets.DatasetDict) else [(None, saved)]
+    result = LoadResult()
+    for split, table in splits:
+        name = f"{path.name}/{split}" if split else path.name
+        columns = list(table.column_names)
+        result.extend(load_records(iter(table), name, "dataset", options, columns))
+    return result
+
+
+def load_spec(spec: str, options: LoadOptions, *, local: bool = True) -> LoadResult:
+    """`user/name[:config][@split]` (the split defaults to "train"), or with `local` a folder `load_dataset` reads
+    (json, csv, parquet, text files), streamed: rows are read as they come, not downloaded whole first. The server
+    passes local=False: what it may read from disk is decided by the folder source's roots."""
+    found = SPEC.fullmatch(spec.strip())
+    if not found:
+        raise UserError(f"'{spec}' is not a dataset id: write user/name, user/name:config or user/name@split")
+    name, config, split = found["name"], found["config"], found["split"] or "train"
+    folder = Path(name).expanduser() if local else None
+    local = folder is not None and folder.exists()
+    cached = local or _check_hub(name)
+    import datasets
+    from huggingface_hub import constants
+
+    try:  # offline, a cached hub dataset is read from the cache: streaming would ask the hub
+        rows = datasets.load_dataset(str(folder) if local else name, config, split=split,
+                                     streaming=not (cached and constants.HF_HUB_OFFLINE))
+    except (ValueError, FileNotFoundError, ConnectionError) as error:  # no such split, config or dataset
+        raise UserError(f"cannot read the dataset '{spec}': {str(error).splitlines()[0]}") from error
+    columns = list(rows.features) if rows.features is not None else None
+    return load_records(iter(rows), spec, "dataset", options, columns)
+
+
+def _check_hub(name: str) -> bool:
+    """Whether a hub id is cached; refuses one that cannot be read, in about a second: offline and not cached, or
+    the hub not answering."""
+    from huggingface_hub import constants
+
+    if (Path(constants.HF_HUB_CACHE) / f"datasets--{name.replace('/', '--')}").is_dir():
+        return True
+    advice = "use a local file or folder, or read it once on a machine with network (it is then cached)"
+    if constants.HF_HUB_OFFLINE:
+        raise UserError(f"dataset '{name}' is not cached and HF_HUB_OFFLINE is set: {advice}")
+    from huggingface_hub.utils import get_session
+
+    try:  # the hub's own session, so proxies and mirrors (HF_ENDPOINT) are honoured
+        status = get_session().head(f"{constants.ENDPOINT}/api/datasets/{name}", timeout=HUB_PROBE_TIMEOUT_S).status_code
+    except Exception:  # noqa: BLE001 - any connection, TLS or timeout failure means "not reachable"
+        raise UserError(f"dataset '{name}' is not cached and the hub ({constants.ENDPOINT}) cannot be reached: "
+                        f"{advice}") from None
+    if status in (401, 403):
+        raise UserError(f"dataset '{name}' is gated or private: log in with `hf auth login`, or {advice}")
+    if status == 404:
+        raise UserError(f"there is no dataset '{name}' on the hub ({constants.ENDPOINT}): check the spelling")
+    return False
