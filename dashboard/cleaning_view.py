@@ -263,6 +263,14 @@ def render_datasets(workspace) -> None:
             st.error(md_escape(error))
 
 
+def _dataset_name(name: str) -> str:
+    """core's name check, its error said in the page's language."""
+    try:
+        return dataset.check_name(name)
+    except UserError:
+        raise UserError(t("save.bad_name", name=md_escape((name or "").strip()))) from None
+
+
 def render_save(workspace, corpus, recipe: Recipe) -> None:
     """The Save tab: name, split and the button; the build is core's, the same as `python -m core clean`."""
     from core.data.build import NothingLeft, build_dataset
@@ -274,12 +282,13 @@ def render_save(workspace, corpus, recipe: Recipe) -> None:
     if not st.button(t("save.button"), type="primary", key="save.button"):
         return
     try:
-        out = workspace.datasets_dir / dataset.check_name(name)
+        out = workspace.datasets_dir / _dataset_name(name)
         if out.exists() and not overwrite:
             raise UserError(t("save.exists", name=md_escape(name)))
         bar = st.progress(0.0, text=t("save.running"))
         built = build_dataset(corpus.documents, corpus.files, recipe, out, ratio=ratio, seed=int(split_seed),
                               overwrite=overwrite, on_progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")))
+        bar.empty()  # done: no step's bar ("Near duplicates") is left standing under the result
     except NothingLeft:
         st.error(t("save.nothing_left"))
     except UserError as error:

@@ -68,6 +68,7 @@ def learning_rate_chart(metrics: list[dict], *, title: str, step_label: str) -> 
     figure = go.Figure(go.Scatter(x=[m["step"] for m in rows], y=[m["learning_rate"] for m in rows], mode="lines",
                                   line=dict(color="#3d6b8c")))
     figure.update_layout(title=title, xaxis_title=step_label, **{**CALM, "height": 220})
+    figure.update_yaxes(tickformat="~e")  # 2e-4, as the form says it; the SI default reads "200μ"
     return figure
 
 

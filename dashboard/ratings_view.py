@@ -154,10 +154,11 @@ def results(store) -> None:
 
 
 def _group(rating: dict, key: str) -> str:
+    model = short_model_name(rating.get("checkpoint") or rating["model"], step_word=t("results.step"),
+                             final_word=t("results.final"))
     if key == "checkpoint":  # a run's name and step, not a path
-        return short_model_name(rating.get("checkpoint") or rating["model"], step_word=t("results.step"),
-                                final_word=t("results.final"))
-    return rating.get(key) or "–"
+        return model
+    return f"{model} · {rating.get(key) or '–'}"  # "greedy" on two models is two settings, not one pooled
 
 
 def _headers(group_label: str) -> dict[str, str]:
@@ -197,7 +198,8 @@ def agreement(ratings: list[dict]) -> None:
     """Krippendorff's α per criterion, with his own reading of it in words."""
     alphas = {c: aggregates.krippendorff_alpha(ratings, c) for c in CRITERIA}
     st.markdown(f"**{t('ratings.agreement')}**")
-    st.dataframe(pd.DataFrame([{t("ratings.criterion"): t(f"ratings.criterion.{c}"), "α": a,
+    st.dataframe(pd.DataFrame([{t("ratings.criterion"): t(f"ratings.criterion.{c}"),
+                                "α": "–" if a is None else f"{a:.3f}",
                                 t("results.reading"): t(f"results.alpha.{aggregates.alpha_reading(a) or 'none'}")}
                                for c, a in alphas.items()]), hide_index=True)
     st.caption(t("results.alpha_caption"))

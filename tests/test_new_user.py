@@ -1,0 +1,64 @@
+"""Where a new user tripped (issue 21), through the real pages (AppTest) in English and 简体中文."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from dashboard.i18n import texts
+from tests.test_pages import open_page
+
+
+def _shown(at) -> list[str]:
+    return [str(e.value) for kind in ("markdown", "caption", "info", "success", "error", "warning")
+            for e in getattr(at, kind)]
+
+
+def test_home_latest_dataset_is_the_last_saved_not_the_last_touched_folder(workspace):
+    from core.data import dataset
+
+    now = time.time()
+    for name, saved in [("old-poems", now - 200), ("new-poems", now - 100)]:
+        dataset.save(workspace.datasets_dir / name, ["床前明月光"], recipe={"steps": []}, report={"docs_in": 1})
+        os.utime(workspace.datasets_dir / name / "data.jsonl", (saved, saved))
+    (workspace.datasets_dir / "old-poems" / "tokens-cache").write_text("x")  # a later run's cache: the folder moves on
+    os.utime(workspace.datasets_dir / "old-poems", (now + 100, now + 100))
+    at = open_page("home")
+    assert any(texts("en")["home.latest"].format(name="new-poems") in shown for shown in _shown(at)), _shown(at)
+
+
+def test_results_group_by_model_and_setting_and_say_when_alpha_has_too_few_ratings(workspace):
+    from core.ratings.store import open_store
+
+    with open_store() as store:
+        ids = store.add_samples([{"model": model, "source": "playground", "prompt": "月", "text": f"光{i}",
+                                  "config_name": "greedy"} for i, model in enumerate(["starter", "gpt2"])])
+        store.rate(ids[0], "ann", {"fluency": 4, "coherence": 3, "style": 2, "repetition": 5})
+        store.rate(ids[1], "ann", {"fluency": 2, "coherence": 3, "style": 4, "repetition": 5})
+    zh = texts("zh")
+    at = open_page("ratings", "zh")
+    assert not at.exception, [e.value for e in at.exception]
+    [by_setting] = [d.value for d in at.dataframe if zh["ratings.by_setting"] in d.value.columns]
+    assert set(by_setting[zh["ratings.by_setting"]]) == {"starter · greedy", "gpt2 · greedy"}  # not one pooled "greedy"
+    [agreement] = [d.value for d in at.dataframe if "α" in d.value.columns]
+    assert "None" not in agreement.to_string() and set(agreement["α"]) == {"–"}  # one rater: no α
+    assert set(agreement[zh["results.reading"]]) == {zh["results.alpha.none"]}
+
+
+def test_a_bad_dataset_name_is_said_in_chinese(workspace):
+    zh = texts("zh")
+    at = open_page("data", "zh")
+    at.text_input(key="save.name").input("   ").run()
+    at.button(key="save.button").click().run()
+    errors = [e.value for e in at.error]
+    assert errors and errors[0].startswith("「」不能用作数据集名称"), errors
+    assert "not a usable" not in " ".join(errors)
+    assert zh["save.bad_name"].startswith("「{name}」")
+
+
+def test_small_labels_read_right():
+    from dashboard import figures
+
+    assert "1 files" not in texts("en")["data.loaded"].format(files=1, docs=3, chars=30, skipped=0)
+    chart = figures.learning_rate_chart([{"step": 1, "learning_rate": 2e-4}], title="lr", step_label="step")
+    assert chart.layout.yaxis.tickformat == "~e"  # 2e-4, never "200μ"
