@@ -62,3 +62,27 @@ def test_small_labels_read_right():
     assert "1 files" not in texts("en")["data.loaded"].format(files=1, docs=3, chars=30, skipped=0)
     chart = figures.learning_rate_chart([{"step": 1, "learning_rate": 2e-4}], title="lr", step_label="step")
     assert chart.layout.yaxis.tickformat == "~e"  # 2e-4, never "200μ"
+
+
+def test_playground_cards_wrap_a_draft_is_one_prompt_and_the_chosen_token_is_marked(workspace, quick_models):
+    from dashboard.playground_view import WRAP
+
+    at = open_page("playground")
+    at.slider(key="pg.columns").set_value(3)
+    for i in range(3):
+        at.number_input(key=f"pg.col.{i}.max_new_tokens").set_value(6)
+    at.text_area(key="pg.prompts").input("，，，，，，，，，，，，，，，，，，，，\nhousehousehousehousehousehouse")
+    at.toggle(key="pg.one_per_line").set_value(False)  # the two lines are one draft
+    at.run()
+    at.button(key="pg.generate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    results = at.session_state["pg.results"]
+    assert {r.record.prompt for r in results} == {"，，，，，，，，，，，，，，，，，，，，\nhousehousehousehousehousehouse"}
+    cards = [h.proto.body for h in at.get("html") if "househouse" in h.proto.body]
+    assert cards and all("overflow-wrap:anywhere" in card for card in cards) and "overflow-wrap:anywhere" in WRAP
+    # top-p 0.9 on a near-uniform tiny model draws from far beyond the ten best tokens: the view still marks it
+    sampled = next(n for n, r in enumerate(results) if r.record.config_name == "top-p 0.9")
+    at.selectbox(key="pg.token.sample").set_value(sampled).run()
+    [table] = [d.value for d in at.dataframe if texts("en")["pg.chosen"] in d.value.columns]
+    marks = [mark for mark in table[texts("en")["pg.chosen"]] if mark]
+    assert marks == [texts("en")["pg.chosen_outside"].format(k=10)], table  # seeded: this draw is outside the top 10
