@@ -132,6 +132,27 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def just_started(run: str) -> None:
+    """This session's Start made `run`: the next page run scrolls to its panel, and the form does not offer to
+    queue behind it, which read as if the Start had failed."""
+    st.session_state["train.just_started"] = run
+    st.session_state["train.scroll_to_run"] = True
+
+
+def is_just_started(shown: Path | None) -> bool:
+    """`shown` is the run this session started and is still the one on show (its device is busy with it)."""
+    return shown is not None and st.session_state.get("train.just_started") == shown.name
+
+
+def scroll_to_panel_once() -> None:
+    """Scroll the page to its top, where the run's panel is, once after Start (the click was at the form's end)."""
+    if st.session_state.pop("train.scroll_to_run", False):
+        st.html("<script>for (const el of [window.parent.document.scrollingElement, "
+                "...window.parent.document.querySelectorAll('[data-testid=\"stMain\"], "
+                "[data-testid=\"stAppViewContainer\"], section.main')]) { el && el.scrollTo(0, 0); }</script>",
+                unsafe_allow_javascript=True)
+
+
 def live_run(workspace, requested: str | None) -> Path | None:
     """The run to show: the one in the URL, else the newest live one (so a new tab finds a running run).
     A URL's name that is no run of this workspace (`?run=../x`) shows "no such run" and nothing of it."""

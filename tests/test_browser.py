@@ -215,13 +215,22 @@ def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
     from core.data.corpus import sample_texts
 
     dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={"chars_out": 1})
-    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page = browser.new_page(viewport={"width": 1400, "height": 900})  # Start is below the fold
     page.goto(f"{app_url}/train")
     _wait_for_title(page, texts("en")["train.title"])
     _settle(page)
     page.get_by_role("button", name=texts("en")["train.start"]).click()
     page.wait_for_url("**/train?*run=*", timeout=120_000)
     run_id = page.url.split("run=")[1].split("&")[0]
+    # Start looks like a start: the run's panel is in view, and no "device is busy: queue it" for its own run.
+    heading = page.get_by_role("heading", name=texts("en")["run.title"].format(run=run_id))
+    heading.wait_for(timeout=120_000)
+    _settle(page)
+    in_view = "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }"
+    page.wait_for_function(f"() => ({in_view})([...document.querySelectorAll('h3')]"
+                           f".find(h => h.innerText.includes({json.dumps(run_id)})))", timeout=30_000)
+    assert page.get_by_text(texts("en")["queue.busy"]).count() == 0
+    assert page.get_by_role("button", name=texts("en")["queue.start"]).count() == 0
 
     def step() -> int:
         metric = page.get_by_test_id("stMetric").filter(has_text=texts("en")["run.step"]).first
