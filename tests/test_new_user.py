@@ -62,6 +62,9 @@ def test_small_labels_read_right():
     assert "1 files" not in texts("en")["data.loaded"].format(files=1, docs=3, chars=30, skipped=0)
     chart = figures.learning_rate_chart([{"step": 1, "learning_rate": 2e-4}], title="lr", step_label="step")
     assert chart.layout.yaxis.tickformat == "~e"  # 2e-4, never "200μ"
+    first = figures.loss_chart({"run": [{"step": 5, "loss": 7.1}]}, title="loss", train_label="train",
+                               smooth_label="smoothed", eval_label="eval", step_label="step")
+    assert any(trace.mode and "markers" in trace.mode and len(trace.x) == 1 for trace in first.data)  # a visible point
 
 
 def test_playground_cards_wrap_a_draft_is_one_prompt_and_the_chosen_token_is_marked(workspace, quick_models):
