@@ -57,8 +57,9 @@ def _sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None
         return
     if not blind:
         st.caption(t("ratings.provenance", model=md_escape(short_model_name(sample["checkpoint"] or sample["model"])),
-                     setting=md_escape(sample.get("config_name") or "–"), seed=md_escape(sample.get("seed")),
-                     source=md_escape(sample["source"])))
+                     setting=md_escape(sample.get("config_name") or "–"),
+                     seed="–" if sample.get("seed") is None else md_escape(sample["seed"]),
+                     source=t(f"ratings.source.{sample['source']}")))
     st.markdown(f"**{t('ratings.prompt')}**")
     st.text(sample["prompt"])
     st.markdown(f"**{t('ratings.continuation')}**")

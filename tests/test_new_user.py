@@ -89,3 +89,15 @@ def test_playground_cards_wrap_a_draft_is_one_prompt_and_the_chosen_token_is_mar
     [table] = [d.value for d in at.dataframe if texts("en")["pg.chosen"] in d.value.columns]
     marks = [mark for mark in table[texts("en")["pg.chosen"]] if mark]
     assert marks == [texts("en")["pg.chosen_outside"].format(k=10)], table  # seeded: this draw is outside the top 10
+
+
+def test_a_samples_provenance_is_said_in_chinese(workspace):
+    from core.ratings.store import open_store
+
+    with open_store() as store:
+        store.add_samples([{"model": "starter", "source": "playground", "prompt": "月", "text": "光",
+                            "config_name": "greedy"}])
+    at = open_page("ratings", "zh")
+    at.text_input(key="ratings.rater").input("李").run()
+    captions = [c.value for c in at.caption]
+    assert any("种子 – · 来自 试验场" in c for c in captions), captions  # not "来自 playground", not "种子 None"
