@@ -271,6 +271,19 @@ def _dataset_name(name: str) -> str:
         raise UserError(t("save.bad_name", name=md_escape((name or "").strip()))) from None
 
 
+def suggest_simplified(originals: list[str], recipe: Recipe) -> None:
+    """Mostly traditional characters in the sample and traditional → simplified off: say so (the verse preset
+    leaves it off, and 全唐诗/宋诗 are traditional)."""
+    from core.data.cleaning.steps import traditional_share
+
+    convert = next((s for s in recipe.steps if s.name == "convert_chinese"), None)
+    if convert is not None and convert.enabled:
+        return
+    share = traditional_share(originals)
+    if share >= 0.1:
+        st.info(t("recipe.suggest_t2s", share=round(100 * share)))
+
+
 def render_save(workspace, corpus, recipe: Recipe) -> None:
     """The Save tab: name, split and the button; the build is core's, the same as `python -m core clean`."""
     from core.data.build import NothingLeft, build_dataset

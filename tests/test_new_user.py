@@ -101,3 +101,22 @@ def test_a_samples_provenance_is_said_in_chinese(workspace):
     at.text_input(key="ratings.rater").input("李").run()
     captions = [c.value for c in at.caption]
     assert any("种子 – · 来自 试验场" in c for c in captions), captions  # not "来自 playground", not "种子 None"
+
+
+def test_a_mostly_traditional_sample_suggests_traditional_to_simplified(workspace):
+    import json
+
+    from core.data.cleaning.steps import traditional_share
+
+    poems = [{"title": "登鸛雀樓", "paragraphs": ["白日依山盡，黃河入海流。", "欲窮千里目，更上一層樓。"]},
+             {"title": "靜夜思", "paragraphs": ["床前明月光，疑是地上霜。", "舉頭望明月，低頭思故鄉。"]}]
+    folder = workspace.root / "inbox" / "tang"
+    folder.mkdir(parents=True)
+    (folder / "poet.tang.0.json").write_text(json.dumps(poems, ensure_ascii=False), encoding="utf-8")
+    assert traditional_share(["白日依山尽，黄河入海流。"]) == 0 < traditional_share(["白日依山盡，黃河入海流。"])
+    at = open_page("data", "zh")
+    at.radio(key="data.source").set_value("folder").run()
+    at.text_input(key="data.folder").input("tang").run()
+    assert not at.exception, [e.value for e in at.exception]
+    suggestion = texts("zh")["recipe.suggest_t2s"].split("{share}")[1][:12]
+    assert any(suggestion in i.value for i in at.info), [i.value for i in at.info]

@@ -279,6 +279,16 @@ def _opencc(direction: str):
     return opencc.OpenCC(direction)
 
 
+def traditional_share(texts: list[str]) -> float:
+    """The share of the Han characters in `texts` that OpenCC's t2s changes: about 0 for simplified text, a fifth
+    or more for traditional (全唐诗, 宋诗); what the Data page suggests turning convert_chinese on from."""
+    han = [c for text in texts for c in HAN.findall(text)]
+    if not han:
+        return 0.0
+    converted = _opencc("t2s").convert("\n".join(han)).split("\n")  # one a line: no phrase table spans two
+    return sum(a != b for a, b in zip(han, converted)) / len(han)
+
+
 def convert_chinese(text: str, direction: str = "t2s") -> str:
     """Traditional <-> simplified Chinese with OpenCC (t2s, s2t, tw2s, hk2s, s2tw)."""
     if direction not in CHINESE_DIRECTIONS:
