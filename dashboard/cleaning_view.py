@@ -284,6 +284,15 @@ def suggest_simplified(originals: list[str], recipe: Recipe) -> None:
         st.info(t("recipe.suggest_t2s", share=round(100 * share)))
 
 
+def note_lost_characters(texts: list[str]) -> None:
+    """Lines with □ (a lost character's placeholder) are kept by the filter: say how many, and how to drop them."""
+    from core.data.cleaning.steps import count_lost_lines
+
+    lines = count_lost_lines(texts)
+    if lines:
+        st.caption(t("recipe.lost_lines", n=lines))
+
+
 def render_save(workspace, corpus, recipe: Recipe) -> None:
     """The Save tab: name, split and the button; the build is core's, the same as `python -m core clean`."""
     from core.data.build import NothingLeft, build_dataset

@@ -120,3 +120,22 @@ def test_a_mostly_traditional_sample_suggests_traditional_to_simplified(workspac
     assert not at.exception, [e.value for e in at.exception]
     suggestion = texts("zh")["recipe.suggest_t2s"].split("{share}")[1][:12]
     assert any(suggestion in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_lines_with_lost_character_boxes_are_counted_and_can_be_dropped(workspace):
+    import json
+
+    from core.data.cleaning.steps import filter_characters
+
+    poem = "白日依山尽，黄河入海流。\n欲穷□□目，更上一层楼。"
+    assert filter_characters(poem) == poem  # □ holds the meter's place: kept by default
+    assert filter_characters(poem, drop_lost_lines=True) == "白日依山尽，黄河入海流。"
+    folder = workspace.root / "inbox" / "lost"
+    folder.mkdir(parents=True)
+    (folder / "poems.json").write_text(json.dumps([{"paragraphs": poem.split("\n")}], ensure_ascii=False),
+                                       encoding="utf-8")
+    at = open_page("data")
+    at.radio(key="data.source").set_value("folder").run()
+    at.text_input(key="data.folder").input("lost").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert texts("en")["recipe.lost_lines"].format(n=1) in [c.value for c in at.caption]
