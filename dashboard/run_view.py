@@ -15,20 +15,23 @@ from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
 POLL_SECONDS = 2
+IDLE_POLL_SECONDS = 5  # an ended run is still watched, slower: a Resume in another tab shows here without a click
 
 
 def render(workspace, run_dir: Path) -> None:
     status = runs.status(run_dir)
     live = status.get("alive", False) or status.get("state") in LIVE
     st.subheader(t("run.title", run=md_escape(run_dir.name)))
-    st.fragment(run_every=POLL_SECONDS if live else None)(_panel)(workspace, run_dir, live)
+    st.fragment(run_every=POLL_SECONDS if live else IDLE_POLL_SECONDS)(_panel)(workspace, run_dir, live)
 
 
 def _panel(workspace, run_dir: Path, was_live: bool) -> None:
     status = runs.status(run_dir)
     state = status["state"]
     if was_live and runs.ended(status):
-        st.rerun()  # the run just ended: redraw the page once, without polling
+        st.rerun()  # the run just ended: redraw the page once, then poll slowly
+    if not was_live and (status.get("alive") or state in LIVE):
+        st.rerun()  # resumed (here or in another tab): redraw the page once, then poll fast
     metrics, samples = runs.load_metrics(run_dir), runs.load_samples(run_dir)
     _header(run_dir, status, metrics.records)
     if state == RunState.UNREADABLE:

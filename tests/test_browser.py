@@ -247,12 +247,21 @@ def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
     assert step() > first, "the live view did not advance after the reload"
     assert page.locator(".js-plotly-plot").count() >= 2
 
+    other = browser.new_page()  # a second tab follows Stop and Resume without a click
+    other.goto(f"{app_url}/train?run={run_id}")
+    other.get_by_role("heading", name=texts("en")["run.title"].format(run=run_id)).wait_for(timeout=120_000)
     _settle(page)
     page.get_by_role("button", name=texts("en")["run.stop"]).click()
     page.get_by_test_id("stMetricValue").filter(has_text=texts("en")["state.stopped"]).wait_for(timeout=120_000)
     status = (workspace.runs_dir / run_id / "status.json").read_text()
     assert '"stopped"' in status
     assert page.locator('[data-testid="stException"]').count() == 0
+    other.get_by_test_id("stMetricValue").filter(has_text=texts("en")["state.stopped"]).wait_for(timeout=60_000)
+    _settle(page)
+    page.get_by_role("button", name=texts("en")["run.resume"]).click()
+    other.get_by_role("button", name=texts("en")["run.stop"]).wait_for(timeout=60_000)  # live again, in the other tab
+    other.get_by_role("button", name=texts("en")["run.stop"]).click()
+    page.get_by_test_id("stMetricValue").filter(has_text=texts("en")["state.stopped"]).wait_for(timeout=120_000)
 
 
 def test_playground_three_columns(app_url, browser, tmp_path):
