@@ -139,3 +139,12 @@ def test_lines_with_lost_character_boxes_are_counted_and_can_be_dropped(workspac
     at.text_input(key="data.folder").input("lost").run()
     assert not at.exception, [e.value for e in at.exception]
     assert texts("en")["recipe.lost_lines"].format(n=1) in [c.value for c in at.caption]
+
+
+def test_no_step_progress_bar_is_left_after_a_save(workspace):
+    at = open_page("data")
+    at.text_input(key="save.name").input("mine").run()
+    at.button(key="save.button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.success and (workspace.datasets_dir / "mine" / "data.jsonl").is_file()
+    assert len(at.get("progress")) == 0  # the last step's bar ("Near duplicates") is gone with the save
