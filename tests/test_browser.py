@@ -209,7 +209,7 @@ def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "data-clean.png"), full_page=True)
 
 
-def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
+def test_training_survives_a_reload_and_stops(app_url, browser, workspace, tmp_path):
     """Start a run from the form, reload the page mid-run, watch the step count grow, stop it."""
     from core.data import dataset
     from core.data.corpus import sample_texts
@@ -231,6 +231,7 @@ def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
                            f".find(h => h.innerText.includes({json.dumps(run_id)})))", timeout=30_000)
     assert page.get_by_text(texts("en")["queue.busy"]).count() == 0
     assert page.get_by_role("button", name=texts("en")["queue.start"]).count() == 0
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "train-after-start.png"))
 
     def step() -> int:
         metric = page.get_by_test_id("stMetric").filter(has_text=texts("en")["run.step"]).first
