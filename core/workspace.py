@@ -76,8 +76,10 @@ class Workspace:
         return path == root / "queue.json" or any(path.is_relative_to(folder) for folder in folders)
 
     def datasets(self) -> list[Path]:
-        """Dataset directories (those holding a `data.jsonl`), newest first."""
-        return _newest_first(p for p in _subdirs(self.datasets_dir) if (p / "data.jsonl").is_file())
+        """Dataset directories (those holding a `data.jsonl`), the last saved first: by when data.jsonl was written,
+        not the folder's change time, which a token cache written by a later training run moves on."""
+        found = [p for p in _subdirs(self.datasets_dir) if (p / "data.jsonl").is_file()]
+        return sorted(found, key=lambda p: ((p / "data.jsonl").stat().st_mtime, p.name), reverse=True)
 
     def runs(self) -> list[Path]:
         """Run directories (those holding a `config.json` or `status.json`), newest first."""

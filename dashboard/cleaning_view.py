@@ -298,6 +298,36 @@ def render_datasets(workspace) -> None:
             st.error(md_escape(error))
 
 
+def _dataset_name(name: str) -> str:
+    """core's name check, its error said in the page's language."""
+    try:
+        return dataset.check_name(name)
+    except UserError:
+        raise UserError(t("save.bad_name", name=md_escape((name or "").strip()))) from None
+
+
+def suggest_simplified(originals: list[str], recipe: Recipe) -> None:
+    """Mostly traditional characters in the sample and traditional → simplified off: say so (the verse preset
+    leaves it off, and 全唐诗/宋诗 are traditional)."""
+    from core.data.cleaning.steps import traditional_share
+
+    convert = next((s for s in recipe.steps if s.name == "convert_chinese"), None)
+    if convert is not None and convert.enabled:
+        return
+    share = traditional_share(originals)
+    if share >= 0.1:
+        st.info(t("recipe.suggest_t2s", share=round(100 * share)))
+
+
+def note_lost_characters(texts: list[str]) -> None:
+    """Lines with □ (a lost character's placeholder) are kept by the filter: say how many, and how to drop them."""
+    from core.data.cleaning.steps import count_lost_lines
+
+    lines = count_lost_lines(texts)
+    if lines:
+        st.caption(t("recipe.lost_lines", n=lines))
+
+
 def render_save(workspace, corpus, recipe: Recipe) -> None:
     """The Save tab: name, split and the button; the build is core's, the same as `python -m core clean`."""
     from core.data.build import Lost, NothingLeft, build_dataset
@@ -313,13 +343,14 @@ def render_save(workspace, corpus, recipe: Recipe) -> None:
     if not st.button(t("save.button"), type="primary", key="save.button"):
         return
     try:
-        out = workspace.datasets_dir / dataset.check_name(name)
+        out = workspace.datasets_dir / _dataset_name(name)
         if out.exists() and not overwrite:
             raise UserError(t("save.exists", name=md_escape(name)))
         bar = st.progress(0.0, text=t("save.running"))
         built = build_dataset(corpus.documents, corpus.files, recipe, out, ratio=ratio, seed=int(split_seed),
                               overwrite=overwrite, on_progress=lambda f, step: bar.progress(f, text=t(f"step.{step}")),
                               accept_losses=bool(lost and st.session_state.get("save.accept")))
+        bar.empty()  # done: no step's bar ("Near duplicates") is left standing under the result
     except NothingLeft as error:
         st.error("  \n".join([t("save.nothing_left"), *loss_lines(error.lost)]))
         st.dataframe(step_table(error.result), hide_index=True, width="stretch")

@@ -74,7 +74,8 @@ def loss_chart(runs: dict[str, list[dict]], *, title: str, train_label: str, smo
         if not several:
             figure.add_trace(go.Scatter(x=steps, y=losses, name=train_label, mode="lines",
                                         line=dict(color="#9bb7cc", width=1)))
-        figure.add_trace(go.Scatter(x=steps, y=smoothed(losses), name=prefix + smooth_label, mode="lines",
+        figure.add_trace(go.Scatter(x=steps, y=smoothed(losses), name=prefix + smooth_label,
+                                    mode="lines" if len(steps) > 1 else "markers",  # the first step: a visible point
                                     line=dict(width=2)))
         figure.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals],
                                     name=prefix + eval_label, mode="lines+markers", line=dict(dash="dot")))
@@ -98,6 +99,7 @@ def learning_rate_chart(metrics: list[dict], *, title: str, step_label: str) -> 
     figure = go.Figure(go.Scatter(x=[m["step"] for m in rows], y=[m["learning_rate"] for m in rows], mode="lines",
                                   line=dict(color="#3d6b8c")))
     figure.update_layout(title=title, xaxis_title=step_label, **{**CALM, "height": 220})
+    figure.update_yaxes(tickformat="~e")  # 2e-4, as the form says it; the SI default reads "200μ"
     return figure
 
 

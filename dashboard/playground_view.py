@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 import time
 from dataclasses import dataclass, field, fields, replace
 
@@ -108,6 +109,17 @@ def stats_line(stats: dict) -> str:
     return line
 
 
+# Long runs without a space (「，，，，」, "househouse…") break anywhere rather than spill into the next column.
+WRAP = "white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;min-width:0"
+
+
+def prompts_of(text: str, one_per_line: bool) -> list[str]:
+    """The prompt box's prompts: one per non-empty line, or the whole draft as one prompt."""
+    if not one_per_line:
+        return [text] if text.strip() else []
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def token_view(sample: Sample, tokenizer, step: int) -> None:
     """Each token shaded by the probability the model gave it; the candidates of one chosen step."""
     spans = []
@@ -116,12 +128,16 @@ def token_view(sample: Sample, tokenizer, step: int) -> None:
         text = html.escape(token_label(tokenizer, token_id))
         spans.append(f'<span title="p={prob:.3f}" style="background:rgba(61,107,140,{0.08 + 0.6 * prob:.2f});'
                      f'border-radius:3px;padding:1px 1px;margin:0 1px">{text}</span>')
-    st.html('<div style="white-space:pre-wrap;line-height:1.9;font-size:0.95rem">' + "".join(spans) + "</div>")
+    st.html(f'<div style="{WRAP};line-height:1.9;font-size:0.95rem">' + "".join(spans) + "</div>")
     if sample.steps and step < len(sample.steps):
         chosen = sample.steps[step]
         rows = [{t("pg.token"): repr(c.text), t("pg.probability"): round(c.prob, 4),
                  t("pg.cut"): t(f"pg.cut.{c.cut}") if c.cut else "", t("pg.chosen"): "✓" if c.token_id == chosen.token_id else ""}
                 for c in chosen.candidates]
+        if all(c.token_id != chosen.token_id for c in chosen.candidates):  # sampled from beyond the top ones
+            rows.append({t("pg.token"): repr(token_label(tokenizer, chosen.token_id)),
+                         t("pg.probability"): round(math.exp(sample.token_logprobs[step]), 4), t("pg.cut"): "",
+                         t("pg.chosen"): t("pg.chosen_outside", k=len(chosen.candidates))})
         st.dataframe(rows, hide_index=True, width="stretch")
 
 
@@ -183,7 +199,7 @@ def live_cell(configs: list[DecodingConfig]):
             if time.monotonic() - flushed[0] > 0.15:  # redraw a few times a second, not per token
                 flushed[0] = time.monotonic()
                 for r, box in boxes.items():
-                    box.text(prompt + texts.get(r, ""))
+                    box.html(f'<div style="{WRAP}">{html.escape(prompt + texts.get(r, ""))}</div>')
 
         return on_token
 
@@ -209,7 +225,7 @@ def render_results(items: list[GridItem], workspace) -> None:
                 st.caption(settings_line(DecodingConfig.from_dict(mine[0][1].record.settings)))
                 for number, item in mine:
                     with st.container(border=True):
-                        st.html(f'<div style="white-space:pre-wrap"><b>{html.escape(prompt)}</b>'
+                        st.html(f'<div style="{WRAP}"><b>{html.escape(prompt)}</b>'
                                 f'{html.escape(item.record.text)}</div>')
                         st.caption(stats_line(item.record.stats))
                         st.checkbox(t("pg.pick"), key=_pick_key(item, number))

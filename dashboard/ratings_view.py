@@ -57,8 +57,9 @@ def _sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None
         return
     if not blind:
         st.caption(t("ratings.provenance", model=md_escape(short_model_name(sample["checkpoint"] or sample["model"])),
-                     setting=md_escape(sample.get("config_name") or "–"), seed=md_escape(sample.get("seed")),
-                     source=md_escape(sample["source"])))
+                     setting=md_escape(sample.get("config_name") or "–"),
+                     seed="–" if sample.get("seed") is None else md_escape(sample["seed"]),
+                     source=t(f"ratings.source.{sample['source']}")))
     st.markdown(f"**{t('ratings.prompt')}**")
     st.text(sample["prompt"])
     st.markdown(f"**{t('ratings.continuation')}**")
@@ -155,10 +156,11 @@ def results(store) -> None:
 
 
 def _group(rating: dict, key: str) -> str:
+    model = short_model_name(rating.get("checkpoint") or rating["model"], step_word=t("results.step"),
+                             final_word=t("results.final"))
     if key == "checkpoint":  # a run's name and step, not a path
-        return short_model_name(rating.get("checkpoint") or rating["model"], step_word=t("results.step"),
-                                final_word=t("results.final"))
-    return rating.get(key) or "–"
+        return model
+    return f"{model} · {rating.get(key) or '–'}"  # "greedy" on two models is two settings, not one pooled
 
 
 def _headers(group_label: str) -> dict[str, str]:
@@ -198,7 +200,8 @@ def agreement(ratings: list[dict]) -> None:
     """Krippendorff's α per criterion, with his own reading of it in words."""
     alphas = {c: aggregates.krippendorff_alpha(ratings, c) for c in CRITERIA}
     st.markdown(f"**{t('ratings.agreement')}**")
-    st.dataframe(pd.DataFrame([{t("ratings.criterion"): t(f"ratings.criterion.{c}"), "α": a,
+    st.dataframe(pd.DataFrame([{t("ratings.criterion"): t(f"ratings.criterion.{c}"),
+                                "α": "–" if a is None else f"{a:.3f}",
                                 t("results.reading"): t(f"results.alpha.{aggregates.alpha_reading(a) or 'none'}")}
                                for c, a in alphas.items()]), hide_index=True)
     st.caption(t("results.alpha_caption"))

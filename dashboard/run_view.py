@@ -15,20 +15,23 @@ from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
 POLL_SECONDS = 2
+IDLE_POLL_SECONDS = 5  # an ended run is still watched, slower: a Resume in another tab shows here without a click
 
 
 def render(workspace, run_dir: Path) -> None:
     status = runs.status(run_dir)
     live = status.get("alive", False) or status.get("state") in LIVE
     st.subheader(t("run.title", run=md_escape(run_dir.name)))
-    st.fragment(run_every=POLL_SECONDS if live else None)(_panel)(workspace, run_dir, live)
+    st.fragment(run_every=POLL_SECONDS if live else IDLE_POLL_SECONDS)(_panel)(workspace, run_dir, live)
 
 
 def _panel(workspace, run_dir: Path, was_live: bool) -> None:
     status = runs.status(run_dir)
     state = status["state"]
     if was_live and runs.ended(status):
-        st.rerun()  # the run just ended: redraw the page once, without polling
+        st.rerun()  # the run just ended: redraw the page once, then poll slowly
+    if not was_live and (status.get("alive") or state in LIVE):
+        st.rerun()  # resumed (here or in another tab): redraw the page once, then poll fast
     metrics, samples = runs.load_metrics(run_dir), runs.load_samples(run_dir)
     _header(run_dir, status, metrics.records)
     if state == RunState.UNREADABLE:
@@ -134,6 +137,27 @@ def _eta(metrics: list[dict], step: int, total: int) -> float | None:
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def just_started(run: str) -> None:
+    """This session's Start made `run`: the next page run scrolls to its panel, and the form does not offer to
+    queue behind it, which read as if the Start had failed."""
+    st.session_state["train.just_started"] = run
+    st.session_state["train.scroll_to_run"] = True
+
+
+def is_just_started(shown: Path | None) -> bool:
+    """`shown` is the run this session started and is still the one on show (its device is busy with it)."""
+    return shown is not None and st.session_state.get("train.just_started") == shown.name
+
+
+def scroll_to_panel_once() -> None:
+    """Scroll the page to its top, where the run's panel is, once after Start (the click was at the form's end)."""
+    if st.session_state.pop("train.scroll_to_run", False):
+        st.html("<script>for (const el of [window.parent.document.scrollingElement, "
+                "...window.parent.document.querySelectorAll('[data-testid=\"stMain\"], "
+                "[data-testid=\"stAppViewContainer\"], section.main')]) { el && el.scrollTo(0, 0); }</script>",
+                unsafe_allow_javascript=True)
 
 
 def live_run(workspace, requested: str | None) -> Path | None:

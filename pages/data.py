@@ -80,6 +80,8 @@ else:
             cleaning_view.render_removed_lines(result)
             cleaning_view.render_charts(result)
             originals = [corpus.documents.head(i, PREVIEW_CHARS) for i in indices]
+            cleaning_view.suggest_simplified(originals, recipe)
+            cleaning_view.note_lost_characters(result.texts)
             cleaning_view.render_lengths([len(o) for o in originals], [len(x) for x in result.texts])
             st.subheader(t("data.document"))
             changed_first = sorted(range(len(indices)), key=lambda k: (not result.traces[k], k))

@@ -20,7 +20,8 @@ st.title(t("playground.title"))
 st.markdown(t("playground.intro"))
 
 chosen_models = st.multiselect(t("pg.models"), choices, key="pg.models", accept_new_options=True)
-prompts = [p for p in st.text_area(t("pg.prompts"), key="pg.prompts").splitlines() if p.strip()]
+prompt_text = st.text_area(t("pg.prompts"), key="pg.prompts")
+prompts = playground_view.prompts_of(prompt_text, st.toggle(t("pg.one_per_line"), value=True, key="pg.one_per_line"))
 playground_view.reset_button(workspace)
 
 with st.expander(t("pg.presets")):

@@ -19,6 +19,7 @@ st.markdown(t("train.intro"))
 shown = run_view.live_run(workspace, st.query_params.get("run"))
 if shown is not None:
     run_view.render(workspace, shown)
+    run_view.scroll_to_panel_once()  # after Start: the run's panel in view, not the form's bottom
 
 # Tracked tabs: a run's panel comes and goes above them (a sweep's trials start and end), and untracked tabs
 # would then jump back to the first one
@@ -42,10 +43,11 @@ with new_tab:
         try:
             run_dir = runs.start(workspace, config, name=run_name.strip() or None)
             st.query_params["run"] = run_dir.name
+            run_view.just_started(run_dir.name)
             st.rerun()
         except UserError as error:
             st.error(md_escape(error))
-    if ready and runs.device_busy(workspace, config):
+    if ready and runs.device_busy(workspace, config) and not run_view.is_just_started(shown):
         st.caption(t("queue.busy"))
         if st.button(t("queue.start"), key="queue.start"):
             try:

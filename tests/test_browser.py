@@ -209,19 +209,29 @@ def test_upload_a_file_and_see_its_preview(app_url, browser, tmp_path):
     page.screenshot(path=str(_screenshot_dir(tmp_path) / "data-clean.png"), full_page=True)
 
 
-def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
+def test_training_survives_a_reload_and_stops(app_url, browser, workspace, tmp_path):
     """Start a run from the form, reload the page mid-run, watch the step count grow, stop it."""
     from core.data import dataset
     from core.data.corpus import sample_texts
 
     dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={"chars_out": 1})
-    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page = browser.new_page(viewport={"width": 1400, "height": 900})  # Start is below the fold
     page.goto(f"{app_url}/train")
     _wait_for_title(page, texts("en")["train.title"])
     _settle(page)
     page.get_by_role("button", name=texts("en")["train.start"]).click()
     page.wait_for_url("**/train?*run=*", timeout=120_000)
     run_id = page.url.split("run=")[1].split("&")[0]
+    # Start looks like a start: the run's panel is in view, and no "device is busy: queue it" for its own run.
+    heading = page.get_by_role("heading", name=texts("en")["run.title"].format(run=run_id))
+    heading.wait_for(timeout=120_000)
+    _settle(page)
+    in_view = "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }"
+    page.wait_for_function(f"() => ({in_view})([...document.querySelectorAll('h3')]"
+                           f".find(h => h.innerText.includes({json.dumps(run_id)})))", timeout=30_000)
+    assert page.get_by_text(texts("en")["queue.busy"]).count() == 0
+    assert page.get_by_role("button", name=texts("en")["queue.start"]).count() == 0
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "train-after-start.png"))
 
     def step() -> int:
         metric = page.get_by_test_id("stMetric").filter(has_text=texts("en")["run.step"]).first
@@ -238,12 +248,21 @@ def test_training_survives_a_reload_and_stops(app_url, browser, workspace):
     assert step() > first, "the live view did not advance after the reload"
     assert page.locator(".js-plotly-plot").count() >= 2
 
+    other = browser.new_page()  # a second tab follows Stop and Resume without a click
+    other.goto(f"{app_url}/train?run={run_id}")
+    other.get_by_role("heading", name=texts("en")["run.title"].format(run=run_id)).wait_for(timeout=120_000)
     _settle(page)
     page.get_by_role("button", name=texts("en")["run.stop"]).click()
     page.get_by_test_id("stMetricValue").filter(has_text=texts("en")["state.stopped"]).wait_for(timeout=120_000)
     status = (workspace.runs_dir / run_id / "status.json").read_text()
     assert '"stopped"' in status
     assert page.locator('[data-testid="stException"]').count() == 0
+    other.get_by_test_id("stMetricValue").filter(has_text=texts("en")["state.stopped"]).wait_for(timeout=60_000)
+    _settle(page)
+    page.get_by_role("button", name=texts("en")["run.resume"]).click()
+    other.get_by_role("button", name=texts("en")["run.stop"]).wait_for(timeout=60_000)  # live again, in the other tab
+    other.get_by_role("button", name=texts("en")["run.stop"]).click()
+    page.get_by_test_id("stMetricValue").filter(has_text=texts("en")["state.stopped"]).wait_for(timeout=120_000)
 
 
 def test_playground_three_columns(app_url, browser, tmp_path):

@@ -280,6 +280,16 @@ def _opencc(direction: str):
     return opencc.OpenCC(direction)
 
 
+def traditional_share(texts: list[str]) -> float:
+    """The share of the Han characters in `texts` that OpenCC's t2s changes: about 0 for simplified text, a fifth
+    or more for traditional (全唐诗, 宋诗); what the Data page suggests turning convert_chinese on from."""
+    han = [c for text in texts for c in HAN.findall(text)]
+    if not han:
+        return 0.0
+    converted = _opencc("t2s").convert("\n".join(han)).split("\n")  # one a line: no phrase table spans two
+    return sum(a != b for a, b in zip(han, converted)) / len(han)
+
+
 def convert_chinese(text: str, direction: str = "t2s") -> str:
     """Traditional <-> simplified Chinese with OpenCC (t2s, s2t, tw2s, hk2s, s2tw)."""
     if direction not in CHINESE_DIRECTIONS:
@@ -364,10 +374,21 @@ def _unwanted_re(punctuation: str) -> re.Pattern:
     return re.compile(f"[^\\w\\s{_MARKS}{re.escape(punctuation)}]+")
 
 
-def filter_characters(text: str, punctuation: str = DEFAULT_PUNCTUATION) -> str:
-    """Keep letters, digits, whitespace and the given punctuation; drop emoji, symbols, box drawing, controls."""
+LOST = "□"  # chinese-poetry's placeholder for a character lost from the source: kept (it holds the meter's place)
+
+
+def filter_characters(text: str, punctuation: str = DEFAULT_PUNCTUATION, drop_lost_lines: bool = False) -> str:
+    """Keep letters, digits, whitespace and the given punctuation; drop emoji, symbols, box drawing, controls.
+    `drop_lost_lines`: also drop each line that holds □, a lost character's placeholder (count_lost says how many)."""
+    if drop_lost_lines and LOST in text:
+        text = "\n".join(line for line in text.split("\n") if LOST not in line)
     out = _unwanted_re(punctuation).sub("", text)
     return text if len(out) == len(text) else out
+
+
+def count_lost_lines(texts: list[str]) -> int:
+    """Lines that hold □ (LOST): the special-character filter keeps them unless told to drop them."""
+    return sum(LOST in line for text in texts for line in text.split("\n"))
 
 
 # --- 7. quality_filter ------------------------------------------------------------------------------------------
