@@ -7,7 +7,8 @@ from core.data.cleaning.pipeline import PREVIEW_CHARS
 from core.data.loading import LoadOptions, field_names
 from core.errors import UserError
 from core.workspace import Workspace
-from dashboard import (
+from dashboard import warm_imports
+from dashboard.data import (
     chunking_view,
     cleaning_view,
     corpus_cache,
@@ -15,7 +16,6 @@ from dashboard import (
     folder_source,
     hf_source,
     recipe_editor,
-    warm_imports,
 )
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape

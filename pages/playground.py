@@ -6,8 +6,9 @@ from core import models
 from core.errors import UserError
 from core.playground import grid
 from core.workspace import Workspace
-from dashboard import playground_state, playground_view, warm_imports
+from dashboard import warm_imports
 from dashboard.i18n import t
+from dashboard.playground import playground_state, playground_view
 from dashboard.safe_text import md_escape
 
 workspace = Workspace.from_env()

@@ -4,8 +4,9 @@ import streamlit as st
 
 from core.ratings import rubric
 from core.workspace import Workspace
-from dashboard import access, ratings_view
+from dashboard import access
 from dashboard.i18n import t
+from dashboard.ratings import ratings_view
 
 rater = access.visitor().name
 st.title(t("ratings.title"))

@@ -6,9 +6,11 @@ from core.errors import UserError
 from core.ratings import rubric
 from core.ratings.store import open_store
 from core.workspace import Workspace
-from dashboard import access, ratings_view, write_view
+from dashboard import access
 from dashboard.i18n import t
+from dashboard.ratings import ratings_view
 from dashboard.safe_text import md_escape
+from dashboard.write import write_view
 
 workspace = Workspace.from_env()
 st.title(t("ratings.title"))

@@ -7,10 +7,11 @@ from core.errors import UserError
 from core.train import queue, runs
 from core.train.memory import model_architecture
 from core.workspace import Workspace
-from dashboard import run_view, runs_view, sweep_view, train_form, warm_imports
+from dashboard import warm_imports
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 from dashboard.sidebar import cached_hardware
+from dashboard.train import run_view, runs_view, sweep_view, train_form
 
 workspace = Workspace.from_env()
 st.title(t("train.title"))

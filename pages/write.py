@@ -3,8 +3,8 @@
 import streamlit as st
 
 from core.workspace import Workspace
-from dashboard import write_view
 from dashboard.i18n import t
+from dashboard.write import write_view
 
 workspace = Workspace.from_env()
 st.title(t("write.title"))

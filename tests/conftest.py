@@ -69,7 +69,7 @@ def quick_models(monkeypatch, tiny_model):
     loader, so "cannot load" stays real. The Playground's model cache is emptied before and after: no test sees
     another's models."""
     from core import models
-    from dashboard import playground_state
+    from dashboard.playground import playground_state
 
     real_load = models.load
 

@@ -11,7 +11,7 @@ from tests.conftest import ROOT, core_env
 PROBE = (
     "import json, sys; from dashboard.__main__ import preload; preload(); "
     "print(json.dumps({m: m in sys.modules for m in "
-    "('core.summary', 'dashboard.playground_view', 'pandas', 'sqlalchemy', 'plotly.graph_objects', 'torch', "
+    "('core.summary', 'dashboard.playground.playground_view', 'pandas', 'sqlalchemy', 'plotly.graph_objects', 'torch', "
     "'transformers')}))"
 )
 
@@ -21,7 +21,7 @@ def test_preload_imports_the_pages_modules_but_not_torch():
                          check=True).stdout
     loaded = json.loads(out.strip().splitlines()[-1])
     # A first visit finds these imported: Home, Data, Ratings and the Playground draw without importing them.
-    assert all(loaded[m] for m in ("core.summary", "dashboard.playground_view", "pandas", "sqlalchemy",
+    assert all(loaded[m] for m in ("core.summary", "dashboard.playground.playground_view", "pandas", "sqlalchemy",
                                    "plotly.graph_objects")), loaded
     # Seconds of torch before the server listens would delay every start; it comes in warm_imports' thread.
     assert not loaded["torch"] and not loaded["transformers"], loaded

@@ -68,7 +68,7 @@ def test_small_labels_read_right():
 
 
 def test_playground_cards_wrap_a_draft_is_one_prompt_and_the_chosen_token_is_marked(workspace, quick_models):
-    from dashboard.playground_view import WRAP
+    from dashboard.playground.playground_view import WRAP
 
     at = open_page("playground")
     at.slider(key="pg.columns").set_value(3)

@@ -272,7 +272,7 @@ def test_playground_writes_what_the_real_starter_writes(workspace):
     function gives for it."""
     from core.playground.grid import generate_grid
     from core.playground.sampling import DecodingConfig
-    from dashboard import playground_state
+    from dashboard.playground import playground_state
 
     playground_state.model.clear()  # a model cached by another test is not the starter from this workspace
     at = open_page("playground")

@@ -199,9 +199,9 @@ def write_drafts(workspace: Path, recipe) -> None:
     dataset, the Playground on the run beside the starter under one prompt."""
     from core.playground.sampling import DecodingConfig
     from core.workspace import Workspace
-    from dashboard.data_form import DataForm, draft
+    from dashboard.data.data_form import DataForm, draft
     from dashboard.drafts import Draft
-    from dashboard.playground_view import PlaygroundForm
+    from dashboard.playground.playground_view import PlaygroundForm
 
     ws = Workspace(workspace)
     columns = [DecodingConfig(**{k: v for k, v in s.items() if k != "num_samples"}, num_samples=2) for s in SETTINGS]

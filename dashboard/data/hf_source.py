@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.data.loading import LoadResult
 from core.errors import UserError
-from dashboard import corpus_cache
+from dashboard.data import corpus_cache
 from dashboard.i18n import t
 
 

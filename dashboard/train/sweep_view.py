@@ -13,8 +13,8 @@ from core.train.config import TrainConfig
 from dashboard import figures
 from dashboard.i18n import choice_labels, t
 from dashboard.navigation import page_file
-from dashboard.run_view import POLL_SECONDS
 from dashboard.safe_text import md_escape
+from dashboard.train.run_view import POLL_SECONDS
 
 DEFAULT_AXES = {"learning_rate": "3e-4,1e-3,3e-3", "batch_size": "4,8"}
 

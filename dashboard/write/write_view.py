@@ -15,8 +15,9 @@ from core.playground.sampling import DecodingConfig
 from core.ratings import choices
 from core.ratings.store import open_store
 from core.write import drafts, prompt, settings, suggest
-from dashboard import playground_state, playground_view, warm_imports
+from dashboard import warm_imports
 from dashboard.i18n import t
+from dashboard.playground import playground_state, playground_view
 from dashboard.safe_text import md_escape
 
 PENDING = "write.pending"  # the alternatives on screen: shown, not yet accepted or dismissed

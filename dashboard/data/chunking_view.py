@@ -7,7 +7,8 @@ import html
 import streamlit as st
 
 from core.data.chunking import block_boundaries, pack, pad_each, token_lengths
-from dashboard import corpus_cache, figures
+from dashboard import figures
+from dashboard.data import corpus_cache
 from dashboard.i18n import t
 
 BOUNDARY = '<span style="background:#3d6b8c;color:#fff;border-radius:3px;padding:0 4px;margin:0 2px;font-size:0.75rem">{n}</span>'

@@ -17,9 +17,9 @@ from core.playground.sampling import DEFAULT_CONFIGS, DecodingConfig, Sample
 from core.playground.token_text import token_label
 from core.ratings.schema import SampleRecord
 from core.ratings.store import open_store
-from dashboard import playground_state
 from dashboard.drafts import Draft
 from dashboard.i18n import t
+from dashboard.playground import playground_state
 from dashboard.safe_text import md_escape
 
 MAX_COLUMNS = 8

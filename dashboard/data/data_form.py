@@ -13,7 +13,7 @@ import streamlit as st
 from core.data.cleaning.recipe import Recipe
 from core.data.loading import LoadOptions
 from core.errors import UserError
-from dashboard import recipe_editor
+from dashboard.data import recipe_editor
 from dashboard.drafts import Draft
 from dashboard.i18n import t
 

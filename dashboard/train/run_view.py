@@ -10,9 +10,10 @@ import streamlit as st
 from core.errors import UserError
 from core.train import runs
 from core.train.state import LIVE, RESUMABLE, RunState
-from dashboard import export_view, figures
+from dashboard import figures
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
+from dashboard.train import export_view
 
 POLL_SECONDS = 2
 IDLE_POLL_SECONDS = 5  # an ended run is still watched, slower: a Resume in another tab shows here without a click

@@ -16,7 +16,8 @@ from core.data.cleaning.pipeline import CleanResult, Event
 from core.data.cleaning.recipe import PRESETS, Recipe
 from core.errors import UserError
 from core.hardware import format_bytes
-from dashboard import datamap_view, figures
+from dashboard import figures
+from dashboard.data import datamap_view
 from dashboard.i18n import current_language, t
 from dashboard.safe_text import md_escape
 

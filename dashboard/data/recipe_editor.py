@@ -67,7 +67,7 @@ def current_recipe() -> Recipe:
 
 
 def render() -> Recipe:
-    _ensure_draft()  # the Data page's draft (dashboard.data_form) seeds the widgets first
+    _ensure_draft()  # the Data page's draft (dashboard.data.data_form) seeds the widgets first
     recipe = current_recipe()
     for step in recipe.steps:
         with st.container(border=True):

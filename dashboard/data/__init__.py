@@ -1,0 +1,1 @@
+"""The data page's views (pages/data.py lays them out)."""

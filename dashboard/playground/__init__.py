@@ -1,0 +1,1 @@
+"""The playground page's views (pages/playground.py lays them out)."""

@@ -1,0 +1,1 @@
+"""The ratings page's views (pages/ratings.py lays them out)."""

@@ -1,0 +1,1 @@
+"""The train page's views (pages/train.py lays them out)."""

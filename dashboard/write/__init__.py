@@ -1,0 +1,1 @@
+"""The write page's views (pages/write.py lays them out)."""
