@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+
+from core.ratings.pairs import OVERALL, SOURCES
+from core.ratings.rubric import CRITERIA
 
 
 def register(commands) -> None:
@@ -15,6 +19,17 @@ def register(commands) -> None:
     ratings_export.add_argument("--out", required=True, help="the file to write")
     ratings_import = ratings_actions.add_parser("import", help="samples (model, prompt, text, ...) with optional ratings")
     ratings_import.add_argument("file", metavar="FILE", help="a .csv or .jsonl file")
+    ratings_pairs = ratings_actions.add_parser("pairs", help="preference pairs from votes, scores and accepts (JSONL "
+                                               "for `train --method dpo --pairs`)")
+    ratings_pairs.add_argument("--out", required=True, help="the JSONL file to write")
+    ratings_pairs.add_argument("--margin", type=float, default=1.0, help="score pairs: at least this many points apart")
+    ratings_pairs.add_argument("--criterion", default=OVERALL, choices=[OVERALL, *CRITERIA],
+                               help="score pairs: overall (the mean of the scored criteria) or one criterion")
+    ratings_pairs.add_argument("--source", choices=SOURCES, help="only the pairs from votes, scores or accepts")
+    for name in ("rater", "model"):
+        ratings_pairs.add_argument(f"--{name}", help=f"only the pairs of this {name}")
+    ratings_pairs.add_argument("--since", type=date.fromisoformat, help="only pairs from this day on (YYYY-MM-DD)")
+    ratings_pairs.add_argument("--until", type=date.fromisoformat, help="only pairs up to this day (YYYY-MM-DD)")
     ratings.set_defaults(run=cmd_ratings)
 
 
@@ -23,10 +38,23 @@ def cmd_ratings(args) -> None:
     from core.ratings.store import open_store
 
     with open_store() as store:
-        if args.action == "export":
+        if args.action == "pairs":
+            _write_pairs(store, args)
+        elif args.action == "export":
             fmt = args.format or ("jsonl" if Path(args.out).suffix.lower() in (".jsonl", ".ndjson") else "csv")
             rows = ratings_io.export(store, fmt, args.out)
             print(f"exported {rows} rating{'s' if rows != 1 else ''} with their samples' provenance to {args.out}")
         else:
             done = ratings_io.import_file(store, args.file)
             print(f"imported {done['samples']} samples and {done['ratings']} ratings from {args.file}")
+
+
+def _write_pairs(store, args) -> None:
+    from core.ratings import pairs
+
+    found = pairs.collect(store, margin=args.margin, criterion=args.criterion)  # issue 25: choices=list_choices(store)
+    kept = pairs.filtered(found, rater=args.rater, model=args.model, source=args.source, since=args.since,
+                          until=args.until)
+    written = pairs.write(kept, args.out)
+    by_source = ", ".join(f"{n} from {source}s" for source, n in pairs.counts(kept).items())
+    print(f"wrote {written} preference pairs ({by_source}) to {args.out}")
