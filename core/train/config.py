@@ -14,7 +14,9 @@ from core.errors import UserError
 from core.hardware import PRECISIONS
 
 SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
-METHODS = ["full", "lora"]
+METHODS = ["full", "lora", "dpo", "dpo_lora"]
+PREFERENCE_METHODS = ("dpo", "dpo_lora")  # tuned on preference pairs (core.train.dpo), not on a dataset's text
+LORA_METHODS = ("lora", "dpo_lora")
 SWITCHES = ["auto", "on", "off"]  # compile and tf32
 ATTENTION = ["auto", "sdpa", "eager"]
 DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
@@ -64,8 +66,12 @@ class TrainConfig:
                                cli=False)  # `python -m core resume` does this
     sweep: str = _option("", "the sweep this run is a trial of (core.train.sweep); empty = an ordinary run", cli=False)
     trial: int = _option(-1, "its trial number in the sweep's Optuna study; -1 = not a trial", cli=False)
-    method: str = _option("full", "full: every weight trains; lora: small adapters train beside frozen weights (peft)",
-                          choices=METHODS)
+    method: str = _option("full", "full: every weight trains; lora: small adapters train beside frozen weights (peft); "
+                          "dpo / dpo_lora: the same, preference-tuned on --pairs (TRL's DPO)", choices=METHODS)
+    pairs: str = _option("", "with dpo: a preference pairs JSONL file (`python -m core ratings pairs`), or 'ratings' "
+                         "for the lab database's pairs now")
+    dpo_beta: float = _option(0.1, "with dpo: how close the tuned model stays to its parent (higher = closer)",
+                              min=0.001, max=10.0)
     lora_r: int = _option(8, "LoRA rank: the inner size of each adapter's low-rank update", min=1)
     lora_alpha: int = _option(16, "LoRA scale: the adapters' update is multiplied by alpha / r", min=1)
     lora_dropout: float = _option(0.05, "dropout on the adapters' input while training", min=0.0, max=0.99)
@@ -165,7 +171,13 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
                 value=getattr(config, name))
     config = replace(config, **not_finite)  # the defaults stand in below: one message per field
 
-    if not config.dataset:
+    if config.method in PREFERENCE_METHODS and not config.pairs:
+        problem("no_pairs", "preference tuning needs pairs: give --pairs FILE (`python -m core ratings pairs`) or "
+                "--pairs ratings, or choose 'from ratings' on the Train page")
+    if config.method in PREFERENCE_METHODS and not 0 < config.dpo_beta <= 10:
+        problem("dpo_beta", f"the DPO beta must be above 0 and at most 10 (got {config.dpo_beta}); 0.1 is usual",
+                value=config.dpo_beta)
+    if not config.dataset and config.method not in PREFERENCE_METHODS:
         problem("no_dataset", "choose a dataset: make one on the Data page or with `python -m core clean`")
     if not config.model:
         problem("no_model", "choose a model: 'starter', a hub id such as gpt2, or a checkpoint")
@@ -228,8 +240,8 @@ def _device_problems(config: TrainConfig, gpus: int | None) -> list[Problem]:
 
 def _lora_problems(config: TrainConfig) -> list[Problem]:
     if config.method not in METHODS:
-        return [Problem("method", f"unknown method '{config.method}': use full or lora", {"value": config.method})]
-    if config.method != "lora":
+        return [Problem("method", f"unknown method '{config.method}': use {', '.join(METHODS)}", {"value": config.method})]
+    if config.method not in LORA_METHODS:
         return []
     if config.lora_r < 1 or config.lora_alpha <= 0 or not 0 <= config.lora_dropout < 1:
         return [Problem("lora", f"LoRA needs a rank of 1 or more (got {config.lora_r}), an alpha above 0 (got "
