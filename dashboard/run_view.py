@@ -54,6 +54,10 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
         st.plotly_chart(figures.loss_chart({run_dir.name: metrics.records}, title=t("run.loss"), train_label=t("run.train_loss"),
                                            smooth_label=t("run.smoothed"), eval_label=t("run.eval_loss"),
                                            step_label=t("run.step_axis"), log_scale=log_scale), key=f"loss.{run_dir.name}")
+        if any(m.get("reward_margin") is not None for m in metrics.records):  # a preference-tuning run
+            st.plotly_chart(figures.preference_chart(
+                metrics.records, title=t("dpo.chart"), margin_label=t("dpo.margin"), eval_margin_label=t("dpo.eval_margin"),
+                accuracy_label=t("dpo.eval_accuracy"), step_label=t("run.step_axis")), key=f"dpo.{run_dir.name}")
         st.plotly_chart(figures.learning_rate_chart(metrics.records, title=t("run.learning_rate"),
                                                     step_label=t("run.step_axis")), key=f"lr.{run_dir.name}")
     _gallery_and_log(workspace, run_dir, samples.records, status, gallery)

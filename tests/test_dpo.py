@@ -134,3 +134,21 @@ def test_config_checks_the_preference_options(changes, code):
     from core.train.config import check
 
     assert [p.code for p in check(TrainConfig(**changes))] == [code]
+
+
+def test_train_page_offers_the_ratings_as_pairs_and_charts_the_preferences(dpo, monkeypatch):
+    from tests.test_pages import open_page
+
+    workspace, run_dir, _ = dpo
+    monkeypatch.setenv("QUILL_HOME", str(workspace.root))
+    at = open_page("train")
+    at.selectbox(key="train.method").set_value("dpo").run()
+    assert not at.exception, [e.value for e in at.exception]
+    pairs_box = at.selectbox(key="train.pairs")
+    assert pairs_box.value == "ratings"
+    assert pairs_box.options[0] == "from ratings: 20 pairs (20 votes, 0 scores, 0 accepts)"
+    assert not at.error and not at.button(key="train.start").disabled  # no dataset needed
+    at.query_params["run"] = RUN
+    at.run()
+    charts = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "Preferences learned" in charts, charts

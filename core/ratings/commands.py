@@ -30,6 +30,14 @@ def register(commands) -> None:
         ratings_pairs.add_argument(f"--{name}", help=f"only the pairs of this {name}")
     ratings_pairs.add_argument("--since", type=date.fromisoformat, help="only pairs from this day on (YYYY-MM-DD)")
     ratings_pairs.add_argument("--until", type=date.fromisoformat, help="only pairs up to this day (YYYY-MM-DD)")
+    best_of = ratings_actions.add_parser("best-of", help="a dataset of the best-rated samples (or the vote winners) "
+                                         "to fine-tune on")
+    best_of.add_argument("--name", required=True, help="the dataset's name in the workspace")
+    best_of.add_argument("--winners", action="store_true", help="the samples that won more blind votes than they lost "
+                         "(default: the samples scored at least --min-score)")
+    best_of.add_argument("--min-score", type=float, default=4.0, help="the mean score a sample needs (1-5)")
+    best_of.add_argument("--criterion", default=OVERALL, choices=[OVERALL, *CRITERIA], help="the score compared")
+    best_of.add_argument("--model", help="only this model's samples")
     ratings.set_defaults(run=cmd_ratings)
 
 
@@ -40,6 +48,14 @@ def cmd_ratings(args) -> None:
     with open_store() as store:
         if args.action == "pairs":
             _write_pairs(store, args)
+        elif args.action == "best-of":
+            from core.ratings import best_of
+            from core.workspace import Workspace
+
+            choice = dict(mode="winners") if args.winners else dict(min_score=args.min_score, criterion=args.criterion)
+            saved = best_of.save(store, Workspace.from_env(), args.name, model=args.model, **choice)
+            print(f"saved the dataset {saved.name}: {saved.documents} rated samples ({saved.summary['train_documents']}"
+                  f" to train on, {saved.summary['validation_documents']} for validation), provenance in its report")
         elif args.action == "export":
             fmt = args.format or ("jsonl" if Path(args.out).suffix.lower() in (".jsonl", ".ndjson") else "csv")
             rows = ratings_io.export(store, fmt, args.out)

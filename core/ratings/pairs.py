@@ -84,7 +84,8 @@ def from_votes(store) -> list[Pair]:
     return _keep_latest(found)
 
 
-def _score(rating: dict, criterion: str) -> float | None:
+def score_of(rating: dict, criterion: str) -> float | None:
+    """A rating's score on `criterion`, or the mean of its scored criteria for OVERALL; None where not scored."""
     if criterion != OVERALL:
         return rating.get(criterion)
     scored = [rating[c] for c in CRITERIA if rating.get(c) is not None]
@@ -99,7 +100,7 @@ def from_scores(store, margin: float = 1.0, criterion: str = OVERALL) -> list[Pa
         raise UserError(f"the score margin must be above 0 (got {margin}): 1 means one point apart")
     by_text: dict[tuple, dict] = {}  # (rater, prompt, text) -> the rating; a text stored twice is one text
     for rating in store.ratings():
-        if _score(rating, criterion) is not None:
+        if score_of(rating, criterion) is not None:
             by_text[(rating["rater"], rating["prompt"], rating["text"])] = rating
     groups: dict[tuple, list[dict]] = {}
     for (rater, prompt, _), rating in by_text.items():
@@ -107,8 +108,8 @@ def from_scores(store, margin: float = 1.0, criterion: str = OVERALL) -> list[Pa
     pairs = []
     for (rater, prompt), ratings in groups.items():
         for one, other in itertools.combinations(ratings, 2):
-            high, low = (one, other) if _score(one, criterion) >= _score(other, criterion) else (other, one)
-            if _score(high, criterion) - _score(low, criterion) < margin:
+            high, low = (one, other) if score_of(one, criterion) >= score_of(other, criterion) else (other, one)
+            if score_of(high, criterion) - score_of(low, criterion) < margin:
                 continue
             pairs.append(Pair(prompt=prompt, chosen=high["text"], rejected=low["text"], source="score", rater=rater,
                               created=_iso(max(high["updated"], low["updated"])), criterion=criterion,

@@ -57,3 +57,19 @@ def check_tokenizers(workspace: Workspace, pairs, model: str) -> None:
         if vocab != tuned:
             raise UserError(f"the pairs hold samples of {name}, whose tokenizer differs from {model}'s: tune {name} "
                             f"(or a run of it), or build the pairs with --model {model}")
+
+
+def choices(workspace: Workspace) -> list[str]:
+    """What the Train page offers as preference data: the lab database's pairs now, then the pairs files written
+    before (newest first)."""
+    folder = workspace.root / "pairs"
+    files = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []
+    return [FROM_RATINGS, *map(str, files)]
+
+
+def ratings_counts() -> dict[str, int]:
+    """Pairs per source that the lab database gives now (what 'from ratings' would tune on)."""
+    from core.ratings.store import open_store
+
+    with open_store() as store:
+        return preference_pairs.counts(preference_pairs.collect(store))  # issue 25: choices=list_choices(store)
