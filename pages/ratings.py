@@ -5,7 +5,7 @@ import streamlit as st
 from core.ratings import rubric
 from core.ratings.store import open_store
 from core.workspace import Workspace
-from dashboard import ratings_view
+from dashboard import preferences_view, ratings_view
 from dashboard.i18n import t
 
 workspace = Workspace.from_env()
@@ -17,7 +17,8 @@ if rater:
     st.query_params["rater"] = rater  # a reload keeps who is rating
 store = open_store()
 try:
-    rate_tab, compare_tab, results_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results")])
+    rate_tab, compare_tab, results_tab, prefs_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"),
+                                                             t("ratings.tab.results"), t("prefs.tab")])
     with rate_tab:
         if not rater:
             st.info(t("ratings.who"))
@@ -37,6 +38,15 @@ try:
         ratings_view.diversity(store)
         st.subheader(t("ratings.perplexity"))
         ratings_view.perplexity_table(workspace)
+    with prefs_tab:
+        st.subheader(t("prefs.pairs"))
+        preferences_view.pairs_table(store)
+        st.subheader(t("prefs.effect"))
+        preferences_view.tuned_vs_parent(workspace)
+        st.subheader(t("prefs.best_of"))
+        preferences_view.best_of_form(store, workspace)
+        st.subheader(t("prefs.arena"))
+        preferences_view.arena(workspace, rater)
     with st.expander(t("ratings.gallery")):
         ratings_view.import_gallery(store, workspace)
     with st.expander(t("ratings.rubric")):

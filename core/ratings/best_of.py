@@ -67,9 +67,8 @@ def save(store, workspace: Workspace, name: str, **choice) -> BestOf:
     samples = chosen_samples(store, **choice)
     if not samples:
         raise UserError("no rated sample passes this bar: lower the score, or rate and vote on more samples")
-    if not name.strip() or "/" in name or name.startswith("."):
-        raise UserError(f"'{name}' is not a dataset name: use letters, digits, '-' or '_'")
+    name = dataset.check_name(name)
     texts = [s["prompt"] + s["text"] for s in samples]
     report = {"best_of": {**{k: v for k, v in choice.items()}, "documents": len(samples)}, "provenance": samples}
-    summary = dataset.save(workspace.datasets_dir / name.strip(), texts, recipe={"best_of": choice}, report=report)
-    return BestOf(name.strip(), len(samples), summary)
+    summary = dataset.save(workspace.datasets_dir / name, texts, recipe={"best_of": choice}, report=report)
+    return BestOf(name, len(samples), summary)
