@@ -10,7 +10,6 @@ import streamlit as st
 
 from core import models
 from core.errors import UserError
-from core.playground import arena_play
 from core.ratings import arena as arenas
 from core.ratings import best_of, pairs
 from core.ratings.rubric import CRITERIA
@@ -83,6 +82,8 @@ def arena(workspace, rater: str) -> None:
             played = played or arenas.Arena(model, workspace.db_url)
             shown = played.propose(prompt)
         if shown is not None and shown.texts is None:
+            from core.playground import arena_play  # torch: only once a round is sampled
+
             with st.spinner(t("prefs.arena.sampling")):
                 played.set_texts(shown.number, *arena_play.sample_round(workspace, model, shown))
             shown = played.pending()
@@ -125,12 +126,27 @@ def _arena_results(workspace, played, model: str) -> None:
     st.markdown(t("prefs.arena.champion", votes=champion["votes"]))
     st.json(champion["settings"])
     if st.button(t("prefs.arena.use"), key="prefs.arena.use"):
+        from core.playground import arena_play
+
         st.success(t("prefs.arena.saved", name=md_escape(arena_play.save_champion(workspace, model,
                                                                                   champion["settings"]))))
     ranked = played.ranking()
     if ranked:
         st.dataframe(pd.DataFrame([{**r["settings"], **{k: r[k] for k in ("strength", "wins", "losses", "votes")}}
                                    for r in ranked]), hide_index=True, key="prefs.arena.ranking")
+
+
+def effect_caption(workspace, run_dir) -> None:
+    """Beside a preference-tuned run: its win rate against its parent in blind votes, once there are any."""
+    run = next((r for r in preference_effect.tuned_runs(workspace) if r["id"] == run_dir.name), None)
+    if run is None:
+        return
+    with open_store() as store:
+        result = preference_effect.effect(store, run)
+    label = t("prefs.effect.run", run=md_escape(run["id"]), parent=md_escape(run["parent"]))
+    st.caption(label + " " + (t("prefs.effect.no_votes") if result["rate"] is None else t(
+        "prefs.effect.rate", rate=f"{result['rate']:.0%}", low=f"{result['low']:.0%}", high=f"{result['high']:.0%}",
+        n=result["votes"], ties=result["ties"])))
 
 
 def tuned_vs_parent(workspace) -> None:

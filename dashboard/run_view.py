@@ -10,7 +10,7 @@ import streamlit as st
 from core.errors import UserError
 from core.train import runs
 from core.train.state import LIVE, RESUMABLE, RunState
-from dashboard import export_view, figures
+from dashboard import export_view, figures, preferences_view
 from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 
@@ -21,6 +21,7 @@ def render(workspace, run_dir: Path) -> None:
     status = runs.status(run_dir)
     live = status.get("alive", False) or status.get("state") in LIVE
     st.subheader(t("run.title", run=md_escape(run_dir.name)))
+    preferences_view.effect_caption(workspace, run_dir)  # a preference-tuned run: its blind A/B against its parent
     st.fragment(run_every=POLL_SECONDS if live else None)(_panel)(workspace, run_dir, live)
 
 
