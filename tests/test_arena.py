@@ -88,3 +88,21 @@ def test_position_bias_on_a_hand_made_vote_table():
     # Wilson's 95% interval for 30 of 40 (z = 1.95996): 0.5980 to 0.8579
     assert bias["low"] == pytest.approx(0.5980, abs=1e-3) and bias["high"] == pytest.approx(0.8579, abs=1e-3)
     assert position_bias([{"outcome": "tie"}])["left_rate"] is None
+
+
+def test_the_champion_is_what_an_export_writes_as_generation_config(workspace, tmp_path):
+    from core.models import model_card
+
+    arena = Arena("run-1", workspace.db_url)
+    preferred = arena.propose("p").right_trial
+    while arena.champion() is None:  # the opening round; a challenger's win is played twice
+        shown = arena.propose("p")
+        arena.vote(shown.number, "right" if shown.right_trial == preferred else "left", "ann")
+    champion = arena.champion()
+    assert champion["trial"] == preferred
+    best = model_card._arena_champion(workspace, "run-1/final", "run-1")  # the export's name, then its run
+    assert best["settings"] == champion["settings"] and "settings arena" in best["config_name"]
+    model_card._generation_config(best["settings"]).save_pretrained(tmp_path)
+    written = json.loads((tmp_path / "generation_config.json").read_text(encoding="utf-8"))
+    assert written["temperature"] == champion["settings"]["temperature"] and written["do_sample"] is True
+    assert model_card._arena_champion(workspace, "another-run") is None
