@@ -8,7 +8,8 @@ from core.errors import UserError
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize", "load", "preferences"],
+    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize", "load", "preferences",
+                                        "arena"],
                        help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--html-dir", help="clean: a folder of saved web pages (*.htm, *.html) to time extraction on "
@@ -42,6 +43,12 @@ def _bench_preferences(paths):
     return bench_preferences(paths)
 
 
+def _bench_arena():
+    from core.bench.preferences import bench_arena  # the settings arena against a scripted rater (issue 26)
+
+    return bench_arena()
+
+
 def cmd_bench(args) -> None:
     import json
 
@@ -59,6 +66,7 @@ def cmd_bench(args) -> None:
                "tokenize": lambda: bench_tokenize.bench_tokenize(args.megabytes or 20, args.paths),
                "scale": lambda: _bench_scale(args.sizes),
                "preferences": lambda: _bench_preferences(args.paths),
+               "arena": _bench_arena,
                "load": lambda: bench_load.bench_load(args.megabytes or bench_load.MEGABYTES,
                                                      _sizes(args.sizes) or bench_load.MIXED_MB, args.paths),
                }[args.what]()

@@ -135,3 +135,40 @@ def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune
                                              - 1), 2)
     figures["seconds"] = round(time.perf_counter() - began, 1)
     return figures
+
+
+def _distance(settings: dict) -> float:
+    """The arena bench's scripted rater: how far a setting lies from its preferred region (3% of the arena's space):
+    temperature 0.6-0.9, repetition penalty 1.3 or more, top-p 0.85 or more."""
+    t, penalty, top_p = settings["temperature"], settings["repetition_penalty"], settings["top_p"]
+    return max(0.0, 0.6 - t) + max(0.0, t - 0.9) + max(0.0, 1.3 - penalty) + max(0.0, 0.85 - top_p)
+
+
+def bench_arena(seeds: int = 6, votes: int = 60, flipped: float = 0.1) -> dict:
+    """`python -m core bench arena`: for each seed, a fresh arena and a scripted rater that prefers the setting nearer
+    its region and clicks the other side `flipped` of the time; the vote at which the champion first lies inside the
+    region (None: not within `votes`), and whether it still does at the end."""
+    import random
+
+    from core.ratings.arena import Arena
+
+    found, kept, began = [], 0, time.perf_counter()
+    for seed in range(seeds):
+        rng, url = random.Random(seed), f"sqlite:///{tempfile.mkdtemp(prefix='quill-bench-arena-')}/lab.sqlite"
+        first = champion = None
+        for vote in range(1, votes + 1):
+            arena = Arena("starter", url, seed=seed)
+            shown = arena.propose("春")
+            left, right = _distance(shown.left), _distance(shown.right)
+            outcome = "left" if left < right else "right" if right < left else rng.choice(["left", "right"])
+            if rng.random() < flipped:
+                outcome = "right" if outcome == "left" else "left"
+            arena.vote(shown.number, outcome, "scripted")
+            champion = arena.champion()
+            if first is None and champion and _distance(champion["settings"]) == 0:
+                first = vote
+        found.append(first)
+        kept += bool(champion and _distance(champion["settings"]) == 0)
+    return {"seeds": seeds, "votes": votes, "flipped": flipped, "region_share": 0.032, "found_at": found,
+            "found_within_votes": sum(f is not None for f in found), "inside_at_the_end": kept,
+            "seconds": round(time.perf_counter() - began, 1)}
