@@ -80,8 +80,8 @@ def _run(workspace, config, name: str) -> dict:
     return status
 
 
-def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune_steps: int = 150,
-                      dpo_steps: int = 60, dpo_learning_rate: float = 5e-5, held_out_prompts: int = 60) -> dict:
+def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune_steps: int = 60,
+                      dpo_steps: int = 30, dpo_learning_rate: float = 1e-4, held_out_prompts: int = 30) -> dict:
     from core.data import dataset
     from core.models.starter import build_starter
     from core.ratings import pairs as preference_pairs
