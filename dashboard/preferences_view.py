@@ -21,7 +21,7 @@ from dashboard.safe_text import md_escape
 
 def pairs_table(store) -> None:
     """Counts per source, filters (rater, model, criterion, source, since) and the pairs with their provenance."""
-    found = pairs.collect(store)  # issue 25: choices=list_choices(store)
+    found = pairs.lab_pairs(store)
     counts = pairs.counts(found)
     for column, source in zip(st.columns(len(counts)), counts):
         column.metric(t(f"prefs.source.{source}"), counts[source])

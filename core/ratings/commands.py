@@ -68,7 +68,7 @@ def cmd_ratings(args) -> None:
 def _write_pairs(store, args) -> None:
     from core.ratings import pairs
 
-    found = pairs.collect(store, margin=args.margin, criterion=args.criterion)  # issue 25: choices=list_choices(store)
+    found = pairs.lab_pairs(store, margin=args.margin, criterion=args.criterion)
     kept = pairs.filtered(found, rater=args.rater, model=args.model, source=args.source, since=args.since,
                           until=args.until)
     written = pairs.write(kept, args.out)

@@ -141,6 +141,12 @@ def collect(store, choices: Iterable = (), margin: float = 1.0, criterion: str =
     return from_votes(store) + from_scores(store, margin, criterion) + from_choices(choices)
 
 
+def lab_pairs(store, margin: float = 1.0, criterion: str = OVERALL) -> list[Pair]:
+    """Every pair the lab database gives: the one place the Write page's choices come in."""
+    choices = ()  # issue 25 (the Write page): choices = core.ratings.choices.list_choices(store)
+    return collect(store, choices, margin, criterion)
+
+
 def counts(pairs: Iterable[Pair]) -> dict[str, int]:
     """Pairs per source, every source named (0 where none)."""
     out = dict.fromkeys(SOURCES, 0)

@@ -25,7 +25,7 @@ def settle(workspace: Workspace, config: TrainConfig, **filters) -> TrainConfig:
     from core.ratings.store import open_store
 
     with open_store() as store:
-        found = preference_pairs.collect(store)  # issue 25: choices=list_choices(store)
+        found = preference_pairs.lab_pairs(store)
     kept = preference_pairs.filtered(found, **filters)
     if not kept:
         raise UserError("the ratings give no preference pairs yet: vote on A/B pairs or score two samples of one "
@@ -72,4 +72,4 @@ def ratings_counts() -> dict[str, int]:
     from core.ratings.store import open_store
 
     with open_store() as store:
-        return preference_pairs.counts(preference_pairs.collect(store))  # issue 25: choices=list_choices(store)
+        return preference_pairs.counts(preference_pairs.lab_pairs(store))
