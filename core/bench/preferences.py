@@ -80,7 +80,7 @@ def _run(workspace, config, name: str) -> dict:
     return status
 
 
-def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune_steps: int = 60,
+def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune_steps: int = 50,
                       dpo_steps: int = 30, dpo_learning_rate: float = 1e-4, held_out_prompts: int = 30) -> dict:
     from core.data import dataset
     from core.models.starter import build_starter
@@ -99,7 +99,7 @@ def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune
     build_starter(workspace.starter_dir)
     dataset.save(workspace.datasets_dir / "songci", poems, recipe={}, report={})
     validation = dataset.read_texts(workspace.datasets_dir / "songci", "validation")
-    common = dict(device="cpu", block_size=128, batch_size=8, gallery_prompts=[], logging_steps=10)
+    common = dict(device="cpu", block_size=64, batch_size=8, gallery_prompts=[], logging_steps=5)
     _run(workspace, TrainConfig(dataset="songci", model="starter", max_steps=finetune_steps, learning_rate=1e-3,
                                 eval_steps=finetune_steps, **common), "songci")
     parent = "songci"
