@@ -81,7 +81,7 @@ def _run(workspace, config, name: str) -> dict:
 
 
 def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune_steps: int = 50,
-                      dpo_steps: int = 30, dpo_learning_rate: float = 1e-4, held_out_prompts: int = 30) -> dict:
+                      dpo_steps: int = 30, dpo_learning_rate: float = 5e-5, held_out_prompts: int = 30) -> dict:
     from core.data import dataset
     from core.models.starter import build_starter
     from core.ratings import pairs as preference_pairs
@@ -104,8 +104,9 @@ def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune
                                 eval_steps=finetune_steps, **common), "songci")
     parent = "songci"
 
-    voted_prompts = [p[:4] for p in poems[: votes // 2]]  # a poem's first four characters: 2 votes each
-    held_prompts = [p[:4] for p in poems[votes // 2: votes // 2 + held_out_prompts]]
+    openings = list(dict.fromkeys(p[:4] for p in poems))  # a poem's first four characters, each once
+    voted_prompts = openings[: votes // 2]  # two votes each
+    held_prompts = openings[votes // 2: votes // 2 + held_out_prompts]
     samples = _generate(workspace, parent, voted_prompts, seed=0)
     cast = 0
     with open_store(workspace.db_url) as store:
