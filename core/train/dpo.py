@@ -10,6 +10,7 @@ reward accuracy (chosen rewarded above rejected) on the training pairs, and the 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -60,8 +61,9 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
         return Dataset.from_list([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in chosen_pairs])
 
     resume = worker._checkpoint(run_dir, config.resume_from) if config.resume_from else None
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # several processes under accelerate (device all): untested here
     args = worker._arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision,
-                             world=1, arguments_class=DPOConfig, beta=config.dpo_beta,
+                             world=world, arguments_class=DPOConfig, beta=config.dpo_beta,
                              max_length=min(config.block_size or context, context), dataset_num_proc=None)
     stop = StopCallback(stop_requested)
     metrics = MetricsCallback(run_dir / "metrics.jsonl", None, extra=DPO_METRICS)
@@ -75,7 +77,7 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
         f"{'cpu' if use_cpu else 'cuda'} {precision}" + (f"; resuming from {resume.name}" if resume else ""))
     if resume is None:
         gallery.sample(trainer.model, 0)
-    else:
+    elif worker._rank() == 0:
         step = json.loads((resume / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
         for name in ("metrics.jsonl", "samples.jsonl"):
             worker._truncate_after(run_dir / name, step)
@@ -96,6 +98,8 @@ def _completed(run_dir: Path, trainer, trained: int, held: int) -> None:
     trainer.save_model(str(run_dir / "final"))
     result = trainer.evaluate()
     best = state.best_model_checkpoint
+    if not worker._node_main():
+        return
     update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
                   max_steps=state.max_steps, final_eval_loss=result["eval_loss"], final_perplexity=None,
                   final_reward_accuracy=result.get("eval_rewards/accuracies"),
