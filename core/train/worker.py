@@ -36,7 +36,7 @@ from core.errors import UserError, first_line
 from core.files import write_text_atomic
 from core.hardware import choose_precision
 from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
-from core.train.config import TrainConfig, default_learning_rate, require_valid
+from core.train.config import LORA_METHODS, PREFERENCE_METHODS, TrainConfig, default_learning_rate, require_valid
 from core.train.progress import MAX_PERPLEXITY_LOSS
 from core.train.progress import node_main as _node_main
 from core.train.progress import rank as _rank
@@ -92,7 +92,12 @@ def train(run_dir: Path) -> None:
         config = RunDir(run_dir).config()
         if main_process:
             _mark_started(run_dir, config)
-        _train(run_dir, config)
+        if config.method in PREFERENCE_METHODS:
+            from core.train.dpo import train_on_pairs
+
+            train_on_pairs(run_dir, config, _stop)
+        else:
+            _train(run_dir, config)
     except Exception as exc:
         if main_process:
             oom = _is_oom(exc)
@@ -151,7 +156,9 @@ def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: i
 
 
 def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_cpu: bool, precision: str,
-               world: int, speed=None):
+               world: int, speed=None, arguments_class=None, **extra):
+    """The Trainer's arguments; `arguments_class` (a TrainingArguments subclass: TRL's DPOConfig) and `extra` (its
+    own options) for the trainers of core.train.dpo."""
     import inspect
 
     from transformers import TrainingArguments
@@ -166,7 +173,7 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
     # A time budget ends the run by the clock (core.train.budget): no step limit, evaluations when the clock says.
     budgeted = bool(config.time_budget)
     eval_steps = UNBOUNDED if budgeted else config.eval_steps
-    return TrainingArguments(
+    return (arguments_class or TrainingArguments)(
         output_dir=str(run_dir),
         max_steps=UNBOUNDED if budgeted else config.max_steps if config.max_steps > 0 else -1,
         num_train_epochs=config.epochs,
@@ -199,6 +206,7 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         **speed.training_arguments(),  # compile, optimizer, TF32, dataloader workers and pinned memory
         report_to="none",
         disable_tqdm=True,  # train.log should read as lines, not progress-bar redraws
+        **extra,
     )
 
 
@@ -227,7 +235,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     source = models.resolve(config.model, workspace)
     use_cpu, precision = _device_and_precision(config)
     tokenizer, model = models.load(config.model, workspace, for_training=True)
-    if config.method == "lora":
+    if config.method in LORA_METHODS:
         model = _with_lora(model, config)
     context = models.context_length(model.config)
     block_size = config.block_size or min(context or 512, 512)

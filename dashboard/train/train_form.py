@@ -13,7 +13,8 @@ from core import models
 from core.dataclass_cli import meta
 from core.errors import UserError
 from core.hardware import Hardware, format_bytes
-from core.train.config import METHODS, PRESETS, TrainConfig, apply_preset, check
+from core.train import preference_data
+from core.train.config import LORA_METHODS, METHODS, PREFERENCE_METHODS, PRESETS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
 from dashboard.drafts import Draft
 from dashboard.i18n import choice_labels, t
@@ -93,7 +94,10 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     button_column.button(t("train.apply_preset"), on_click=_apply_chosen_preset, key="train.apply", width="stretch")
 
     data, model = st.columns(2)
-    data.selectbox(t("train.dataset"), datasets, key=_key("dataset"))
+    if st.session_state[_key("method")] in PREFERENCE_METHODS:
+        _preference_source(data, workspace)
+    else:
+        data.selectbox(t("train.dataset"), datasets, key=_key("dataset"))
     model_options = list(dict.fromkeys([*models.local_models(workspace), *models.HUB_MODELS, st.session_state[_key("model")]]))
     model.selectbox(t("train.model"), model_options, key=_key("model"), accept_new_options=True, help=t("train.model.help"))
 
@@ -144,12 +148,26 @@ def _speed_fields() -> None:
     st.text_input(t("train.main_process_ip"), key=_key("main_process_ip"), help=t("train.main_process_ip.help"))
 
 
+def _preference_source(column, workspace) -> None:
+    """Preference tuning learns from pairs, not a dataset: 'from ratings' (the lab database's pairs, counted per
+    source) or a pairs file written before."""
+    options = preference_data.choices(workspace)
+    if st.session_state[_key("pairs")] not in options:
+        st.session_state[_key("pairs")] = preference_data.FROM_RATINGS
+    counts = preference_data.ratings_counts()
+    labels = {o: t("dpo.from_ratings", total=sum(counts.values()), **counts) if o == preference_data.FROM_RATINGS
+              else o for o in options}
+    column.selectbox(t("dpo.pairs"), options, key=_key("pairs"), format_func=labels.__getitem__,
+                     help=t("dpo.pairs.help"))
+    _number(column, "dpo_beta", step=0.05, format="%.3f", help=t("dpo.beta.help"))
+
+
 def _lora_fields() -> None:
     a, b, c, d = st.columns(4)
     labels = {m: t(f"lora.method.{m}") for m in METHODS}  # translated now, not whenever the widget formats
     a.selectbox(t("train.method"), METHODS, key=_key("method"), format_func=labels.__getitem__,
                 help=t("lora.method.help"))
-    full = st.session_state[_key("method")] != "lora"  # shown either way, so the form keeps its shape
+    full = st.session_state[_key("method")] not in LORA_METHODS  # shown either way, so the form keeps its shape
     _number(b, "lora_r", step=4, disabled=full)
     _number(c, "lora_alpha", step=8, disabled=full)
     _number(d, "lora_dropout", step=0.05, disabled=full)
