@@ -6,9 +6,9 @@ from core.errors import UserError
 from core.ratings import rubric
 from core.ratings.store import open_store
 from core.workspace import Workspace
-from dashboard import access, preferences_view
+from dashboard import access
 from dashboard.i18n import t
-from dashboard.ratings import ratings_view
+from dashboard.ratings import preferences_view, ratings_view
 from dashboard.safe_text import md_escape
 from dashboard.write import write_view
 

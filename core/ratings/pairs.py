@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from core.errors import UserError
+from core.ratings.choices import list_choices  # the Write page's accepts (dismissals give no pair)
 from core.ratings.rubric import CRITERIA
 
 SOURCES = ("vote", "score", "accept")  # where a pair came from
@@ -143,8 +144,7 @@ def collect(store, choices: Iterable = (), margin: float = 1.0, criterion: str =
 
 def lab_pairs(store, margin: float = 1.0, criterion: str = OVERALL) -> list[Pair]:
     """Every pair the lab database gives: the one place the Write page's choices come in."""
-    choices = ()  # issue 25 (the Write page): choices = core.ratings.choices.list_choices(store)
-    return collect(store, choices, margin, criterion)
+    return collect(store, list_choices(store), margin, criterion)
 
 
 def counts(pairs: Iterable[Pair]) -> dict[str, int]:

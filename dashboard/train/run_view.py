@@ -10,8 +10,9 @@ import streamlit as st
 from core.errors import UserError
 from core.train import runs
 from core.train.state import LIVE, RESUMABLE, RunState
-from dashboard import figures, preferences_view
+from dashboard import figures
 from dashboard.i18n import t
+from dashboard.ratings import preferences_view
 from dashboard.safe_text import md_escape
 from dashboard.train import export_view
 
