@@ -91,7 +91,7 @@ def test_position_bias_on_a_hand_made_vote_table():
 
 
 def test_the_champion_is_what_an_export_writes_as_generation_config(workspace, tmp_path):
-    from core.models import model_card
+    from core.publish import model_card
 
     arena = Arena("run-1", workspace.db_url)
     preferred = arena.propose("p").right_trial

@@ -82,7 +82,7 @@ def test_the_tuned_model_exports_and_loads_in_the_playground(dpo, tmp_path):
     from transformers import AutoModelForCausalLM
 
     from core import models
-    from core.models import export
+    from core.publish import export
 
     workspace, run_dir, _ = dpo
     out = export.export(RUN, tmp_path / "exported", workspace=workspace, perplexity=False)
