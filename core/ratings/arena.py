@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from core.errors import UserError
+from core.ratings import studies
 
 PREFIX = "arena:"
 OUTCOMES = ("left", "right", "tie")
@@ -34,20 +35,6 @@ def _space() -> dict:
 
     return {name: IntDistribution(*bounds) if name == "top_k" else FloatDistribution(*bounds)
             for name, bounds in SPACE_BOUNDS.items()}
-
-
-_STORAGES: dict[str, object] = {}
-
-
-def _storage(url: str):
-    """One RDBStorage per database (its engine is costly); SQLite waits for a writer instead of failing."""
-    import optuna
-
-    if url not in _STORAGES:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
-        _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    return _STORAGES[url]
 
 
 @dataclass(frozen=True)
@@ -76,7 +63,7 @@ class Arena:
         if not model.strip():
             raise UserError("choose the model whose sampling settings the arena compares")
         self.model, self.url, self.seed = model.strip(), url, seed
-        storage = _storage(url)
+        storage = studies.storage(url)
         name = PREFIX + self.model
         existing = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
         # the sampler's seed moves with the trials: a page reopening the arena must not propose the same again
@@ -210,7 +197,7 @@ def arenas(url: str) -> list[str]:
     """The models that have an arena in this database."""
     import optuna
 
-    names = optuna.get_all_study_names(storage=_storage(url))
+    names = optuna.get_all_study_names(storage=studies.storage(url))
     return sorted(name[len(PREFIX):] for name in names if name.startswith(PREFIX))
 
 
