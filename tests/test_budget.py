@@ -45,7 +45,9 @@ def test_a_budget_that_cannot_be_read_is_a_problem_with_what_to_do(workspace, ca
 
 
 @pytest.mark.slow
-def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace):
+def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace, tmp_path, monkeypatch):
+    """The starter with a budget is the quick path: a model sized for it, with a tokenizer fitted to the dataset, that
+    travels with the run (final/, the Playground's sampling, the export and its model card)."""
     from core import models
     from core.data import dataset
     from core.data.corpus import sample_texts
@@ -70,3 +72,20 @@ def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace):
     assert json.loads((checkpoint / "budget.json").read_text(encoding="utf-8"))["budget_s"] == 4
     tokenizer, model = models.load("budget/final", workspace)  # a loadable model
     assert model.num_parameters() > 0 and len(tokenizer) > 0
+
+    # from scratch: sized, with the fitted tokenizer (a few hundred tokens, not the starter's 21,504)
+    assert status["model_size"].startswith("4 layers x 128 wide") and "fitted vocabulary" in status["model_size"]
+    assert len(tokenizer) < 1024 and model.config.vocab_size == len(tokenizer)
+    out = tmp_path / "samples.jsonl"
+    assert main(["sample", "--model", "budget/final", "--prompt", "The lighthouse", "--out", str(out)]) == 0
+    samples = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert samples and all("\ufffd" not in s["text"] for s in samples)
+    from transformers import AutoTokenizer
+
+    from core.models.export import export
+
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    export("budget/final", tmp_path / "exported", workspace=workspace)
+    assert AutoTokenizer.from_pretrained(tmp_path / "exported").get_vocab() == tokenizer.get_vocab()
+    card = (tmp_path / "exported" / "README.md").read_text(encoding="utf-8")
+    assert "| budget/final |" in card and "bits per character" in card

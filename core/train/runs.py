@@ -55,7 +55,7 @@ _STATUS_FIELDS = {
     "created": _NUMBER, "launched": _NUMBER, "started": _NUMBER, "resumed": _NUMBER, "ended": _NUMBER,
     "updated": _NUMBER, "stop_requested": _NUMBER, "epoch": _NUMBER, "best_eval_loss": _NUMBER,
     "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "final_bits_per_char": _NUMBER,
-    "best_bits_per_char": _NUMBER, "time_budget_s": _NUMBER, "stopped_early": bool, "error": str, "traceback": str,
+    "best_bits_per_char": _NUMBER, "model_size": str, "stopped_early": bool, "error": str, "traceback": str,
     "best_checkpoint": str, "last_checkpoint": str, "resumed_from": str, "devices": list,
     "skipped_checkpoints": list,  # lists hold text
 }
