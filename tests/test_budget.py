@@ -89,3 +89,28 @@ def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace, tmp_p
     assert AutoTokenizer.from_pretrained(tmp_path / "exported").get_vocab() == tokenizer.get_vocab()
     card = (tmp_path / "exported" / "README.md").read_text(encoding="utf-8")
     assert "| budget/final |" in card and "bits per character" in card
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_train_page_shows_the_budget_the_size_and_why(workspace, lang):
+    from dashboard.i18n import texts
+    from tests.test_pages import _save_sample_dataset, open_page
+
+    _save_sample_dataset(workspace)
+    at = open_page("train", lang)
+    assert at.text_input(key="train.time_budget").label == texts(lang)["train.time_budget"]
+    at.selectbox(key="train.model").set_value("starter")
+    at.text_input(key="train.time_budget").set_value("2m").run()
+    assert not at.exception, [e.value for e in at.exception]
+    line = next(i.value for i in at.info if "128" in i.value)
+    expected = texts(lang)["train.size.line"].format(layers=4, width=128, context=128, vocabulary=texts(lang)[
+        "train.size.fitted"], why=texts(lang)["train.size.budget"].format(budget="2m", chars=f"{_chars(workspace):,}"))
+    assert line == expected
+    at.text_input(key="train.time_budget").set_value("soon").run()  # a budget that cannot be read says what to do
+    assert any(texts(lang)["problem.time_budget"].format(value="soon") == e.value for e in at.error)
+
+
+def _chars(workspace) -> int:
+    from core.data import dataset
+
+    return dataset.info(workspace.datasets_dir / "sample").chars

@@ -65,3 +65,17 @@ def _minutes(seconds: float | None) -> str:
     if not seconds:
         return "a run of steps"
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def plan(config, model_kind: str, chars: int) -> Shape | None:
+    """The shape a run of this configuration will train from scratch (None: it trains the model's own weights), for
+    the form to show before the run starts; the trainer makes the same call."""
+    from core.train.budget import parse_duration
+    from core.train.config import from_scratch
+
+    if not from_scratch(config, model_kind):
+        return None
+    try:
+        return propose(chars, parse_duration(config.time_budget), given=config.scratch_size, context=config.block_size)
+    except ValueError:
+        return None  # the form's check says what cannot be read

@@ -310,7 +310,7 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
     from core.models import fitted_tokenizer
     from core.train.budget import parse_duration
     from core.train.config import fits_tokenizer
-    from core.train.sizing import propose
+    from core.train.sizing import plan
 
     if resume is not None:
         return AutoTokenizer.from_pretrained(resume), AutoModelForCausalLM.from_pretrained(resume)
@@ -319,7 +319,7 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
     if fits_tokenizer(config):
         tokenizer = fitted_tokenizer.fit(texts)
     budget_s = parse_duration(config.time_budget)
-    shape = propose(chars, budget_s, given=config.scratch_size, context=config.block_size)
+    shape = plan(config, "starter", chars)
     torch.manual_seed(config.seed)
     model = GPT2LMHeadModel(GPT2Config(
         vocab_size=len(tokenizer), n_positions=shape.context, n_embd=shape.width, n_layer=shape.layers,
