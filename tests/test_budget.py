@@ -55,7 +55,7 @@ def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace, tmp_p
 
     dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
     done = run_core(workspace, "train", "--data", "sample", "--model", "starter", "--time-budget", "4s",
-                    "--block-size", "64", "--batch-size", "4", "--device", "cpu", "--gallery-prompts", "The",
+                    "--batch-size", "4", "--device", "cpu", "--gallery-prompts", "The",
                     "--gallery-max-new-tokens", "4", "--logging-steps", "1", "--name", "budget")
     assert done.returncode == 0, done.stderr
     run_dir = workspace.runs_dir / "budget"
