@@ -114,3 +114,10 @@ def _chars(workspace) -> int:
     from core.data import dataset
 
     return dataset.info(workspace.datasets_dir / "sample").chars
+
+
+def test_sweeps_take_a_budget_for_each_trial():
+    from core.cli import build_parser
+
+    args = build_parser().parse_args(["sweep", "--data", "d", "--learning-rate", "1e-3,3e-3", "--time-budget", "10m"])
+    assert args.time_budget == "10m"

@@ -150,7 +150,7 @@ def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: i
 
 
 def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_cpu: bool, precision: str,
-               world: int, speed=None):
+               world: int, speed=None, scratch: bool = False):
     import inspect
 
     from transformers import TrainingArguments
@@ -176,6 +176,7 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         lr_scheduler_type=config.scheduler,
         warmup_steps=config.warmup_ratio,  # transformers 5: below 1 it is a share of the steps (no warmup_ratio)
         weight_decay=config.weight_decay,
+        adam_beta2=0.99 if scratch else 0.999,  # nanoGPT's for a tiny model's small batches: a shorter memory
         logging_strategy="steps",
         logging_steps=config.logging_steps,
         logging_first_step=True,  # the curve starts at the untouched model's loss
@@ -257,7 +258,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     if fault and not fault.startswith("kill-during-save"):
         callbacks.append(Fault(fault))
     args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world,
-                      speed=speed)
+                      speed=speed, scratch=scratch)
     clock = _budget_clock(config, resume)
     if clock is not None:
         from core.train.callbacks import BudgetCallback
