@@ -247,6 +247,11 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
     tokens_per_step = config.batch_size * config.grad_accum * world * block_size  # every block is full
+    all_eval_blocks = eval_blocks
+    if config.time_budget:  # evaluations inside a budget must not eat it: a fixed sample, the whole split at the end
+        from core.train.budget import EVAL_BLOCKS
+
+        eval_blocks = eval_blocks.split_tail(max(0, eval_blocks.count - EVAL_BLOCKS))[0]
     held_out = _held_out(tokenizer, eval_blocks)
     metrics = Metrics(run_dir / "metrics.jsonl", tokens_per_step, held_out)
     gallery = Gallery(run_dir / "samples.jsonl", tokenizer, config)
@@ -296,7 +301,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     else:
         trainer.remove_callback(metrics)  # the last evaluation is a summary, not a point on the curve
         trainer.remove_callback(gallery)
-        _completed(run_dir, trainer, held_out, clock)
+        _completed(run_dir, trainer, all_eval_blocks, _held_out(tokenizer, all_eval_blocks), clock)
     _finish_distributed()
 
 
@@ -452,18 +457,19 @@ def _stopped(run_dir: Path, step: int) -> None:
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
 
-def _completed(run_dir: Path, trainer, held_out, clock=None) -> None:
+def _completed(run_dir: Path, trainer, eval_blocks, held_out, clock=None) -> None:
     """Keep the best model (load_best_model_at_end has loaded it) in final/, and evaluate it once more."""
     state = trainer.state
     trainer.save_model(str(run_dir / "final"))  # model and tokenizer (processing_class); rank 0 writes
-    loss = trainer.evaluate()["eval_loss"]
+    loss = trainer.evaluate(eval_dataset=eval_blocks)["eval_loss"]  # the whole validation split
     if _node_main():
         best = state.best_model_checkpoint
         update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
                       max_steps=state.global_step if clock else state.max_steps, final_eval_loss=loss,
                       final_perplexity=math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None,
                       final_bits_per_char=held_out.bits_per_char(loss),
-                      best_bits_per_char=held_out.bits_per_char(state.best_metric),
+                      # final/ is the best model (load_best_model_at_end), scored here on the whole split
+                      best_bits_per_char=held_out.bits_per_char(loss),
                       best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
                       # a budget ends by the clock; before it is spent only early stopping ends a run
                       stopped_early=not clock.over() if clock else state.global_step < state.max_steps)
