@@ -3,7 +3,8 @@
 Trains what the Train form does by default with a budget of M minutes (the starter: a model sized for the corpus
 and the budget, a tokenizer fitted to it; core.train.sizing) on the dataset's training split, in a workspace of its
 own, and reports held-out bits per character (and nats per character, nanoGPT's unit on character-level data),
-characters per second of training, steps and the trainer's peak RSS.
+characters per second inside training steps (`chars_per_s`, nanoGPT's `time` per iteration counts the same) and over
+the whole budget with its evaluations and checkpoints (`chars_per_budget_s`), steps and the trainer's peak RSS.
 
 DATASET is a dataset name in the workspace, a dataset directory, or a plain UTF-8 text file: a file is split as
 nanoGPT's data/shakespeare_char/prepare.py splits it, its first 90% to train and its last 10% held out.
@@ -56,7 +57,11 @@ def bench_quality(data: str, minutes: float) -> dict:
         files = next((token_files.read(p) for p in (data_dir / "tokens").iterdir() if token_files.read(p)), None)
         train_chars = sum(map(len, dataset.read_texts(data_dir, "data")))
         chars_per_token = train_chars / max(1, files.meta["tokens"]["data"]) if files else None
-        trained_s = (final.get("ended") or 0) - (final.get("started") or 0)
+        from core.train.runs import read_metrics
+
+        # characters/s inside training steps (the metrics lines' own rate), and over the budget with everything in it
+        rates = [m["tokens_per_s"] for m in read_metrics(run_dir) if m.get("tokens_per_s")]
+        step_rate = sum(rates) / len(rates) if rates else None
         block = json.loads((run_dir / "final" / "config.json").read_text(encoding="utf-8"))["n_positions"]
         tokens_seen = final["step"] * config.batch_size * config.grad_accum * block
         bits = final["final_bits_per_char"]
@@ -64,7 +69,8 @@ def bench_quality(data: str, minutes: float) -> dict:
             "data": data, "minutes": minutes, "bits_per_char": round(bits, 4),
             "nats_per_char": round(bits * math.log(2), 4), "steps": final["step"],
             "tokens_seen": tokens_seen, "chars_seen": round(tokens_seen * chars_per_token) if chars_per_token else None,
-            "chars_per_s": round(tokens_seen * chars_per_token / trained_s) if chars_per_token and trained_s else None,
+            "chars_per_s": round(step_rate * chars_per_token) if chars_per_token and step_rate else None,
+            "chars_per_budget_s": round(tokens_seen * chars_per_token / (minutes * 60)) if chars_per_token else None,
             "model_size": final.get("model_size"), "wall_s": round(wall, 1),
             "peak_rss_mb": round(int(peak_file.read_text()) / 2**20) if peak_file.is_file() else None,
             "load_average": os.getloadavg()[0],
