@@ -189,11 +189,17 @@ class BudgetCallback(TrainerCallback):
         progress = self.clock.progress()
         if progress > 0.02:  # the projected total, for the status and the ETA: steps so far over the share spent
             state.max_steps = max(state.global_step, round(state.global_step / progress))
-        if self.clock.over():
+        over, due = self.clock.over(), self.clock.eval_due()
+        if dist.is_available() and dist.is_initialized():
+            # every rank must stop and evaluate at the same step, or one waits forever in the next collective
+            flags = torch.tensor([int(over), int(due)], device=args.device)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            over, due = bool(flags[0].item()), bool(flags[1].item())
+        if over:
             state.max_steps = state.global_step
             control.should_training_stop = True
             control.should_evaluate = control.should_save = True  # the final evaluation and a loadable model
-        elif self.clock.eval_due():
+        elif due:
             control.should_evaluate = control.should_save = True
         if control.should_evaluate:
             self.eval_began = time.monotonic()

@@ -19,6 +19,7 @@ METHODS = ["full", "lora", "dpo", "dpo_lora"]
 PREFERENCE_METHODS = ("dpo", "dpo_lora")  # tuned on preference pairs (core.train.dpo), not on a dataset's text
 LORA_METHODS = ("lora", "dpo_lora")
 LORA = ("method", LORA_METHODS)  # the LoRA options matter only to a LoRA run (fine-tuning or preference tuning)
+TOKENIZERS = ["auto", "fitted", "model"]
 SWITCHES = ["auto", "on", "off"]  # compile and tf32
 ATTENTION = ["auto", "sdpa", "eager"]
 # transformers' optimizers that need no further package. A list here rather than transformers' OptimizerNames:
@@ -53,6 +54,12 @@ class TrainConfig:
     max_steps: int = _option(0, "optimizer steps to run; 0 = decided by epochs", min=0, max=10**9, sweep=True)
     time_budget: str = _option("", "train for a time instead (90s, 10m, 1h): the learning-rate schedule, evaluations "
                                "and checkpoints fit into it; empty = steps or epochs decide", duration=True)
+    random_init: bool = _option(False, "train the model's architecture from random weights (the starter is untrained "
+                                "already): it is then sized and tokenized as below")
+    scratch_size: str = _option("auto", "a from-scratch model's LAYERSxWIDTH (e.g. 4x128), or auto: sized for the "
+                                "corpus and the time budget", shape=True)
+    tokenizer: str = _option("auto", "auto: a tokenizer fitted to the dataset for a from-scratch model with a time "
+                             "budget; fitted: always for one from scratch; model: the model's own", choices=TOKENIZERS)
     learning_rate: float | None = _option(None, "peak rate (default: 1e-3 for the untrained starter, 5e-5 otherwise)",
                                           above=0.0, below=1.0, sweep=True)
     batch_size: int = _option(8, "blocks per device per step", min=1, max=4096, sweep=True)
@@ -149,9 +156,21 @@ def swept_options() -> dict[str, type]:
     return {f.name: kind(TrainConfig, f.name) for f in fields(TrainConfig) if f.metadata.get("sweep")}
 
 
-def default_learning_rate(model_kind: str) -> float:
+def default_learning_rate(model_kind: str, from_scratch: bool = False) -> float:
     """An untrained model (the starter) learns from scratch and wants a far higher rate than a pretrained one."""
-    return 1e-3 if model_kind == "starter" else 5e-5
+    return 1e-3 if model_kind == "starter" or from_scratch else 5e-5
+
+
+def from_scratch(config: TrainConfig, model_kind: str) -> bool:
+    """Whether the run trains a new model sized for it (core.train.sizing) rather than the model's own weights: an
+    untrained model (the starter, or --random-init) with a time budget, or with a size or tokenizer asked for."""
+    if config.method != "full" or not (model_kind == "starter" or config.random_init):
+        return False
+    return bool(config.time_budget) or config.scratch_size != "auto" or config.tokenizer == "fitted"
+
+
+def fits_tokenizer(config: TrainConfig) -> bool:
+    return config.tokenizer in ("auto", "fitted")
 
 
 PRESETS: dict[str, dict] = {
@@ -259,6 +278,14 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
 
 def _budget_problems(config: TrainConfig) -> list[Problem]:
     from core.train.budget import parse_duration
+    from core.train.sizing import SHAPE
+
+    if config.scratch_size != "auto" and not SHAPE.fullmatch(config.scratch_size.strip()):
+        return [Problem("scratch_size", f"cannot read the model size '{config.scratch_size}': write LAYERSxWIDTH such "
+                        "as 4x128, or auto", {"value": config.scratch_size})]
+    if config.tokenizer not in TOKENIZERS:
+        return [Problem("tokenizer", f"unknown tokenizer '{config.tokenizer}': use auto, fitted or model",
+                        {"value": config.tokenizer})]
 
     try:
         seconds = parse_duration(config.time_budget)

@@ -101,6 +101,13 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     model_options = list(dict.fromkeys([*models.local_models(workspace), *models.HUB_MODELS, st.session_state[_key("model")]]))
     model.selectbox(t("train.model"), model_options, key=_key("model"), accept_new_options=True, help=t("train.model.help"))
 
+    budget, scratch, size, vocabulary = st.columns(4)
+    budget.text_input(t("train.time_budget"), key=_key("time_budget"), help=t("train.time_budget.help"))
+    scratch.checkbox(t("train.random_init"), key=_key("random_init"), help=t("train.random_init.help"))
+    size.text_input(t("train.scratch_size"), key=_key("scratch_size"), help=t("train.scratch_size.help"))
+    tokenizers = choice_labels("tokenizer", meta(TrainConfig, "tokenizer")["choices"])
+    vocabulary.selectbox(t("train.tokenizer"), list(tokenizers), key=_key("tokenizer"),
+                         format_func=tokenizers.__getitem__)
     a, b, c, d = st.columns(4)
     _number(a, "block_size", step=64, min_value=0)  # 0 = the model's context (read() turns it into None)
     _number(b, "epochs", step=1.0)
@@ -133,9 +140,31 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     _lora_fields()
     st.text_area(t("train.gallery_prompts"), key="train.gallery_prompts", height=80, help=t("train.gallery_prompts.help"))
     config = read()
+    _scratch_line(workspace, config)
     form.save(config)
     form.reset_button(t("draft.reset"), widget_values(config), key="train.reset")
     return config
+
+
+def _scratch_line(workspace, config: TrainConfig) -> None:
+    """One line on what a from-scratch run will train and why (core.train.sizing), before it starts."""
+    from core.data import dataset
+    from core.errors import UserError
+    from core.train.config import fits_tokenizer
+    from core.train.sizing import plan
+
+    try:
+        kind = models.resolve(config.model, workspace).kind
+        chars = dataset.info(dataset.resolve(workspace, config.dataset)).chars if config.dataset else 0
+    except UserError:
+        return  # no such model or dataset: the problems below say so
+    shape = plan(config, kind, chars)
+    if shape is None:
+        return
+    why = t(f"train.size.{shape.reason}", budget=config.time_budget or "–", chars=f"{chars:,}")
+    vocabulary = t("train.size.fitted") if fits_tokenizer(config) else t("train.size.own")
+    st.info(t("train.size.line", layers=shape.layers, width=shape.width, context=shape.context, why=why,
+              vocabulary=vocabulary))
 
 
 def _speed_fields() -> None:
