@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from core.errors import UserError
+from core.train.run_dir import RunDir
 from core.workspace import Workspace
 
 TRAIN_SHARE = 0.9  # nanoGPT's split of a text file
@@ -44,7 +45,7 @@ def bench_quality(data: str, minutes: float) -> dict:
                              gallery_prompts=["The ", "春"])
         run_dir = workspace.runs_dir / "quality"
         run_dir.mkdir(parents=True)
-        (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
+        RunDir(run_dir).write_config(config)
         peak_file = Path(tmp) / "peak"
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "core.bench.peak", str(peak_file), "-m", "core.train.worker",
@@ -62,7 +63,7 @@ def bench_quality(data: str, minutes: float) -> dict:
         # characters/s inside training steps (the metrics lines' own rate), and over the budget with everything in it
         rates = [m["tokens_per_s"] for m in read_metrics(run_dir) if m.get("tokens_per_s")]
         step_rate = sum(rates) / len(rates) if rates else None
-        block = json.loads((run_dir / "final" / "config.json").read_text(encoding="utf-8"))["n_positions"]
+        block = json.loads((RunDir(run_dir).final_dir / "config.json").read_text(encoding="utf-8"))["n_positions"]
         tokens_seen = final["step"] * config.batch_size * config.grad_accum * block
         bits = final["final_bits_per_char"]
         return {

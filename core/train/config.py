@@ -20,6 +20,7 @@ PREFERENCE_METHODS = ("dpo", "dpo_lora")  # tuned on preference pairs (core.trai
 LORA_METHODS = ("lora", "dpo_lora")
 LORA = ("method", LORA_METHODS)  # the LoRA options matter only to a LoRA run (fine-tuning or preference tuning)
 TOKENIZERS = ["auto", "fitted", "model"]
+SHAPE = re.compile(r"(\d+)\s*x\s*(\d+)")  # LAYERSxWIDTH, as the scratch_size option writes it (core.train.sizing)
 SWITCHES = ["auto", "on", "off"]  # compile and tf32
 ATTENTION = ["auto", "sdpa", "eager"]
 # transformers' optimizers that need no further package. A list here rather than transformers' OptimizerNames:
@@ -278,14 +279,10 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
 
 def _budget_problems(config: TrainConfig) -> list[Problem]:
     from core.train.budget import parse_duration
-    from core.train.sizing import SHAPE
 
     if config.scratch_size != "auto" and not SHAPE.fullmatch(config.scratch_size.strip()):
         return [Problem("scratch_size", f"cannot read the model size '{config.scratch_size}': write LAYERSxWIDTH such "
                         "as 4x128, or auto", {"value": config.scratch_size})]
-    if config.tokenizer not in TOKENIZERS:
-        return [Problem("tokenizer", f"unknown tokenizer '{config.tokenizer}': use auto, fitted or model",
-                        {"value": config.tokenizer})]
 
     try:
         seconds = parse_duration(config.time_budget)

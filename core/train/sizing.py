@@ -9,10 +9,9 @@ model, so it grows with the budget too. Plain Python: the form calls it on every
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-SHAPE = re.compile(r"(\d+)\s*x\s*(\d+)")  # LAYERSxWIDTH, as the scratch_size option writes it
+from core.train.config import SHAPE
 
 
 @dataclass(frozen=True)
