@@ -68,7 +68,9 @@ def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace, tmp_p
     evals = [m for m in metrics if m.get("eval_loss") is not None]
     assert evals and evals[-1]["step"] == status["step"]  # the last evaluation is of the last step
     rates = [m["learning_rate"] for m in metrics if m.get("learning_rate") is not None]
-    assert max(rates) > rates[-1]  # the schedule decays towards the end of the budget
+    # the schedule decays towards the end of the budget (lr_factor's tests above hold its shape); a loaded machine
+    # may fit one logged step into 4 s, which shows no decay
+    assert len(rates) == 1 or max(rates) > rates[-1]
     checkpoint = run_dir / status["last_checkpoint"]
     assert json.loads((checkpoint / "budget.json").read_text(encoding="utf-8"))["budget_s"] == 4
     tokenizer, model = models.load("budget/final", workspace)  # a loadable model
