@@ -39,7 +39,8 @@ def test_results_group_by_model_and_setting_and_say_when_alpha_has_too_few_ratin
     at = open_page("ratings", "zh")
     assert not at.exception, [e.value for e in at.exception]
     [by_setting] = [d.value for d in at.dataframe if zh["ratings.by_setting"] in d.value.columns]
-    assert set(by_setting[zh["ratings.by_setting"]]) == {"starter · greedy", "gpt2 · greedy"}  # not one pooled "greedy"
+    greedy = zh["setting.greedy"]
+    assert set(by_setting[zh["ratings.by_setting"]]) == {f"starter · {greedy}", f"gpt2 · {greedy}"}  # not one pooled
     [agreement] = [d.value for d in at.dataframe if "α" in d.value.columns]
     assert "None" not in agreement.to_string() and set(agreement["α"]) == {"–"}  # one rater: no α
     assert set(agreement[zh["results.reading"]]) == {zh["results.alpha.none"]}
@@ -101,6 +102,27 @@ def test_a_samples_provenance_is_said_in_chinese(workspace):
     at.text_input(key="ratings.rater").input("李").run()
     captions = [c.value for c in at.caption]
     assert any("种子 – · 来自 试验场" in c for c in captions), captions  # not "来自 playground", not "种子 None"
+
+
+def test_stored_setting_names_are_shown_in_chinese_and_stored_as_made(workspace):
+    from core.ratings.store import open_store
+
+    names = ["greedy", "top-p 0.9", "gallery step 50", "my own"]
+    with open_store() as store:
+        ids = store.add_samples([{"model": "starter", "source": "playground", "prompt": "月", "text": f"光{i}",
+                                  "config_name": name} for i, name in enumerate(names)])
+        for sample_id in ids:
+            store.rate(sample_id, "ann", {"fluency": 4, "coherence": 3, "style": 2, "repetition": 5})
+    zh = texts("zh")
+    at = open_page("ratings", "zh")
+    assert not at.exception, [e.value for e in at.exception]
+    [by_setting] = [d.value for d in at.dataframe if zh["ratings.by_setting"] in d.value.columns]
+    shown = {group.split(" · ")[1] for group in by_setting[zh["ratings.by_setting"]]}
+    assert shown == {zh["setting.greedy"], zh["setting.top_p"].format(value="0.9"),
+                     zh["setting.gallery_step"].format(value="50"), "my own"}  # a typed name stays as typed
+    assert "贪心" in zh["setting.greedy"] and "第 {value} 步" in zh["setting.gallery_step"]
+    with open_store() as store:  # what is stored is what was made
+        assert sorted(s["config_name"] for s in store.samples()) == sorted(names)
 
 
 def test_a_mostly_traditional_sample_suggests_traditional_to_simplified(workspace):
