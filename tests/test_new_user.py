@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import time
 
+from streamlit.testing.v1 import AppTest
+
 from dashboard.i18n import texts
-from tests.test_pages import open_page
+from tests.test_pages import APP, open_page
 
 
 def _shown(at) -> list[str]:
@@ -170,3 +172,30 @@ def test_no_step_progress_bar_is_left_after_a_save(workspace):
     assert not at.exception, [e.value for e in at.exception]
     assert at.success and (workspace.datasets_dir / "mine" / "data.jsonl").is_file()
     assert len(at.get("progress")) == 0  # the last step's bar ("Near duplicates") is gone with the save
+
+
+def _failed_run(workspace, name: str = "poems-run") -> None:
+    import json
+
+    from core.train.config import TrainConfig
+
+    run = workspace.runs_dir / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(TrainConfig(dataset="poems").to_json(), encoding="utf-8")
+    now = time.time()
+    (run / "status.json").write_text(json.dumps({"state": "failed", "step": 2, "max_steps": 4, "started": now - 60,
+                                                 "ended": now, "error": "RuntimeError: boom"}), encoding="utf-8")
+    (run / "train.log").write_text("RuntimeError: boom\n", encoding="utf-8")
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 6.0, "learning_rate": 5e-4}) + "\n")
+
+
+def test_the_training_log_is_introduced_in_chinese(workspace):
+    _failed_run(workspace)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(lang="zh", run="poems-run")
+    at.run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = [c.value for c in at.caption]
+    assert captions.count(texts("zh")["run.log_caption"]) == 2, captions  # above the error's log and in the log's box
+    assert any("RuntimeError: boom" in c.value for c in at.code)  # the trainer's own line, as it wrote it

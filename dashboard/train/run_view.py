@@ -47,6 +47,7 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
             _act(lambda: st.query_params.update(run=runs.retry_after_oom(workspace, run_dir).name))
     elif state in (RunState.FAILED, RunState.CRASHED):
         st.error(t(f"run.{state}", error=md_escape(status.get("error") or "")))
+        st.caption(t("run.log_caption"))
         st.code(runs.log_tail(run_dir, 30) or t("run.empty_log"), language=None)
     if state in (RunState.RUNNING, RunState.QUEUED) and not metrics.records:
         phase = status.get("phase") or "starting"  # before the worker's first status write: it is starting
@@ -77,6 +78,7 @@ def _gallery_and_log(workspace, run_dir: Path, samples: list[dict], status: dict
     with column:
         _gallery(samples, run_dir.name)
     with st.expander(t("run.log"), expanded=status.get("state") in (RunState.FAILED, RunState.CRASHED)):
+        st.caption(t("run.log_caption"))  # the lines are the trainer's and its libraries' own words, kept as written
         st.code(runs.log_tail(run_dir, 40) or "…", language=None)
     if runs.ended(status):  # a model to hand over: the run is done with its checkpoints
         export_view.render(workspace, run_dir)
