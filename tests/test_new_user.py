@@ -199,3 +199,14 @@ def test_the_training_log_is_introduced_in_chinese(workspace):
     captions = [c.value for c in at.caption]
     assert captions.count(texts("zh")["run.log_caption"]) == 2, captions  # above the error's log and in the log's box
     assert any("RuntimeError: boom" in c.value for c in at.code)  # the trainer's own line, as it wrote it
+
+
+def test_the_run_panel_says_the_latest_loss_from_the_run_folder(workspace):
+    """The panel's numbers come from the run's files, so a new tab shows the loss before the chart library loads."""
+    _failed_run(workspace)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(lang="zh", run="poems-run")
+    at.run()
+    at.switch_page("../pages/train.py").run()
+    [loss] = [m for m in at.metric if m.label == texts("zh")["run.last_loss"]]
+    assert loss.value == "6.000"

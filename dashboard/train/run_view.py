@@ -89,9 +89,13 @@ def _header(run_dir: Path, status: dict, metrics: list[dict]) -> None:
     logged = [m for m in metrics if m.get("tokens_per_s")]
     speed = logged[-1]["tokens_per_s"] if logged else None
     eta = _eta(metrics, step, total) if state == RunState.RUNNING else None
-    a, b, c, d = st.columns(4)
+    losses = [m["loss"] for m in metrics if m.get("loss") is not None]
+    a, b, e, c, d = st.columns(5)
     a.metric(t("run.state"), md_escape(t(f"state.{state}")))  # a metric's value is markdown too; these come from files
     b.metric(t("run.step"), md_escape(f"{step} / {total or '?'}"))
+    # the latest loss as a number: read from metrics.jsonl, it shows before the chart's plotting library has loaded
+    # in a new tab (seconds on a machine the trainer keeps busy)
+    e.metric(t("run.last_loss"), f"{losses[-1]:.3f}" if losses else "–")
     c.metric(t("run.tokens_per_s"), f"{speed:,.0f}" if speed else "–")
     d.metric(t("run.eta"), _duration(eta) if eta is not None else "–")
     st.progress(min(1.0, step / total) if total else 0.0)
