@@ -210,3 +210,18 @@ def test_the_run_panel_says_the_latest_loss_from_the_run_folder(workspace):
     at.switch_page("../pages/train.py").run()
     [loss] = [m for m in at.metric if m.label == texts("zh")["run.last_loss"]]
     assert loss.value == "6.000"
+
+
+def test_the_write_pages_settings_are_named_in_chinese(workspace):
+    zh = texts("zh")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["lang"] = "zh"
+    at.run()
+    at.switch_page("../pages/write.py").run()
+    at.text_input(key="write.writer").set_value("ann").run()
+    at.text_input(key="write.new_name").set_value("poem").run()
+    at.button(key="write.new").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [setting] = [s for s in at.selectbox if s.key and s.key.startswith("write.setting.")]
+    assert setting.options[0] == zh["setting.top_p"].format(value="0.9")  # the fallback, first, in Chinese
+    assert setting.value == "top-p 0.9"  # the choice itself (stored with a span) is the setting as made

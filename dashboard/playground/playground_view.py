@@ -180,7 +180,7 @@ def live_boxes(configs: list[DecodingConfig]) -> dict:
     """A placeholder per generated row, under its column, for text streamed as it is generated."""
     boxes, row = {}, 0
     for column, config in zip(st.columns(len(configs)), configs):
-        column.caption(f"**{md_escape(config.name)}**")
+        column.caption(f"**{md_escape(setting_label(config.name))}**")
         for _ in range(config.num_samples):
             boxes[row] = column.empty()
             row += 1
