@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -42,3 +43,18 @@ def choice_labels(group: str, values) -> dict:
     """Labels for a widget's choices, translated now: `choice.<group>.<value>` where the table has one, otherwise
     the value itself (a device id such as cuda:0 is the same in every language)."""
     return {v: t(f"choice.{group}.{v}") if f"choice.{group}.{v}" in texts(DEFAULT_LANGUAGE) else str(v) for v in values}
+
+
+# A sample keeps its setting's name as it was made ("greedy", "top-p 0.9", "gallery step 50"): the lab's own default
+# names are shown in the page's language, any name a user typed is shown as typed.
+SETTING_NAMES = [(re.compile(r"greedy"), "setting.greedy"), (re.compile(r"top-k (\S+)"), "setting.top_k"),
+                 (re.compile(r"top-p (\S+)"), "setting.top_p"), (re.compile(r"temperature (\S+)"), "setting.temperature"),
+                 (re.compile(r"gallery step (\d+)"), "setting.gallery_step")]
+
+
+def setting_label(name: str | None) -> str:
+    """A stored decoding-setting name (config_name) as the page shows it; stored data is never rewritten."""
+    for pattern, key in SETTING_NAMES:
+        if name and (match := pattern.fullmatch(name)):
+            return t(key, value=match.group(1)) if match.groups() else t(key)
+    return name or "–"

@@ -21,11 +21,16 @@ def css() -> str:
     """The style rules for the current language ("" in the default one, whose words Streamlit already uses)."""
     if current_language() == DEFAULT_LANGUAGE:
         return ""
-    limit = t("uploader.limit", megabytes=st.get_option("server.maxUploadSize"))
+    limit = t("uploader.limit", size=size_text(st.get_option("server.maxUploadSize")))
     # quoted as a CSS string (a translation may hold quotes or backslashes; non-ASCII stays as it is)
     return (f"{BUTTON}, {LIMIT} {{font-size: 0}}\n"
             f"{BUTTON}::after {{content: {_quoted(t('uploader.button'))}; font-size: 0.875rem}}\n"
             f"{LIMIT}::after {{content: {_quoted(limit)}; font-size: 0.875rem}}")
+
+
+def size_text(megabytes: int) -> str:
+    """The limit in Streamlit's own unit (2048 MB reads "2GB" in English), so that both languages say one number."""
+    return f"{megabytes // 1024}GB" if megabytes >= 1024 and megabytes % 1024 == 0 else f"{megabytes}MB"
 
 
 def _quoted(words: str) -> str:

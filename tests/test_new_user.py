@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import time
 
+from streamlit.testing.v1 import AppTest
+
 from dashboard.i18n import texts
-from tests.test_pages import open_page
+from tests.test_pages import APP, open_page
 
 
 def _shown(at) -> list[str]:
@@ -39,7 +41,8 @@ def test_results_group_by_model_and_setting_and_say_when_alpha_has_too_few_ratin
     at = open_page("ratings", "zh")
     assert not at.exception, [e.value for e in at.exception]
     [by_setting] = [d.value for d in at.dataframe if zh["ratings.by_setting"] in d.value.columns]
-    assert set(by_setting[zh["ratings.by_setting"]]) == {"starter · greedy", "gpt2 · greedy"}  # not one pooled "greedy"
+    greedy = zh["setting.greedy"]
+    assert set(by_setting[zh["ratings.by_setting"]]) == {f"starter · {greedy}", f"gpt2 · {greedy}"}  # not one pooled
     [agreement] = [d.value for d in at.dataframe if "α" in d.value.columns]
     assert "None" not in agreement.to_string() and set(agreement["α"]) == {"–"}  # one rater: no α
     assert set(agreement[zh["results.reading"]]) == {zh["results.alpha.none"]}
@@ -103,6 +106,27 @@ def test_a_samples_provenance_is_said_in_chinese(workspace):
     assert any("种子 – · 来自 试验场" in c for c in captions), captions  # not "来自 playground", not "种子 None"
 
 
+def test_stored_setting_names_are_shown_in_chinese_and_stored_as_made(workspace):
+    from core.ratings.store import open_store
+
+    names = ["greedy", "top-p 0.9", "gallery step 50", "my own"]
+    with open_store() as store:
+        ids = store.add_samples([{"model": "starter", "source": "playground", "prompt": "月", "text": f"光{i}",
+                                  "config_name": name} for i, name in enumerate(names)])
+        for sample_id in ids:
+            store.rate(sample_id, "ann", {"fluency": 4, "coherence": 3, "style": 2, "repetition": 5})
+    zh = texts("zh")
+    at = open_page("ratings", "zh")
+    assert not at.exception, [e.value for e in at.exception]
+    [by_setting] = [d.value for d in at.dataframe if zh["ratings.by_setting"] in d.value.columns]
+    shown = {group.split(" · ")[1] for group in by_setting[zh["ratings.by_setting"]]}
+    assert shown == {zh["setting.greedy"], zh["setting.top_p"].format(value="0.9"),
+                     zh["setting.gallery_step"].format(value="50"), "my own"}  # a typed name stays as typed
+    assert "贪心" in zh["setting.greedy"] and "第 {value} 步" in zh["setting.gallery_step"]
+    with open_store() as store:  # what is stored is what was made
+        assert sorted(s["config_name"] for s in store.samples()) == sorted(names)
+
+
 def test_a_mostly_traditional_sample_suggests_traditional_to_simplified(workspace):
     import json
 
@@ -148,3 +172,56 @@ def test_no_step_progress_bar_is_left_after_a_save(workspace):
     assert not at.exception, [e.value for e in at.exception]
     assert at.success and (workspace.datasets_dir / "mine" / "data.jsonl").is_file()
     assert len(at.get("progress")) == 0  # the last step's bar ("Near duplicates") is gone with the save
+
+
+def _failed_run(workspace, name: str = "poems-run") -> None:
+    import json
+
+    from core.train.config import TrainConfig
+
+    run = workspace.runs_dir / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(TrainConfig(dataset="poems").to_json(), encoding="utf-8")
+    now = time.time()
+    (run / "status.json").write_text(json.dumps({"state": "failed", "step": 2, "max_steps": 4, "started": now - 60,
+                                                 "ended": now, "error": "RuntimeError: boom"}), encoding="utf-8")
+    (run / "train.log").write_text("RuntimeError: boom\n", encoding="utf-8")
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 6.0, "learning_rate": 5e-4}) + "\n")
+
+
+def test_the_training_log_is_introduced_in_chinese(workspace):
+    _failed_run(workspace)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(lang="zh", run="poems-run")
+    at.run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = [c.value for c in at.caption]
+    assert captions.count(texts("zh")["run.log_caption"]) == 2, captions  # above the error's log and in the log's box
+    assert any("RuntimeError: boom" in c.value for c in at.code)  # the trainer's own line, as it wrote it
+
+
+def test_the_run_panel_says_the_latest_loss_from_the_run_folder(workspace):
+    """The panel's numbers come from the run's files, so a new tab shows the loss before the chart library loads."""
+    _failed_run(workspace)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(lang="zh", run="poems-run")
+    at.run()
+    at.switch_page("../pages/train.py").run()
+    [loss] = [m for m in at.metric if m.label == texts("zh")["run.last_loss"]]
+    assert loss.value == "6.000"
+
+
+def test_the_write_pages_settings_are_named_in_chinese(workspace):
+    zh = texts("zh")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["lang"] = "zh"
+    at.run()
+    at.switch_page("../pages/write.py").run()
+    at.text_input(key="write.writer").set_value("ann").run()
+    at.text_input(key="write.new_name").set_value("poem").run()
+    at.button(key="write.new").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [setting] = [s for s in at.selectbox if s.key and s.key.startswith("write.setting.")]
+    assert setting.options[0] == zh["setting.top_p"].format(value="0.9")  # the fallback, first, in Chinese
+    assert setting.value == "top-p 0.9"  # the choice itself (stored with a span) is the setting as made

@@ -18,7 +18,7 @@ from core.playground.token_text import token_label
 from core.ratings.schema import SampleRecord
 from core.ratings.store import open_store
 from dashboard.drafts import Draft
-from dashboard.i18n import t
+from dashboard.i18n import setting_label, t
 from dashboard.playground import playground_state
 from dashboard.safe_text import md_escape
 
@@ -180,7 +180,7 @@ def live_boxes(configs: list[DecodingConfig]) -> dict:
     """A placeholder per generated row, under its column, for text streamed as it is generated."""
     boxes, row = {}, 0
     for column, config in zip(st.columns(len(configs)), configs):
-        column.caption(f"**{md_escape(config.name)}**")
+        column.caption(f"**{md_escape(setting_label(config.name))}**")
         for _ in range(config.num_samples):
             boxes[row] = column.empty()
             row += 1
@@ -221,7 +221,7 @@ def render_results(items: list[GridItem], workspace) -> None:
         for column, name in zip(st.columns(len(names)), names):
             with column:
                 mine = [(n, i) for n, i in group if i.record.config_name == name]
-                st.markdown(f"**{md_escape(name)}**")
+                st.markdown(f"**{md_escape(setting_label(name))}**")
                 st.caption(settings_line(DecodingConfig.from_dict(mine[0][1].record.settings)))
                 for number, item in mine:
                     with st.container(border=True):
@@ -239,7 +239,7 @@ def render_results(items: list[GridItem], workspace) -> None:
         st.info(t("results.already_stored", n=existing))
 
     st.subheader(t("pg.token_view"))
-    labels = {n: f"{i.record.model} · {i.record.config_name} · #{i.record.sample_index} · {i.record.prompt[:20]}"
+    labels = {n: f"{i.record.model} · {setting_label(i.record.config_name)} · #{i.record.sample_index} · {i.record.prompt[:20]}"
               for n, i in enumerate(items)}
     number = st.selectbox(t("pg.token_sample"), list(labels), format_func=labels.get, key="pg.token.sample")
     item = items[number]

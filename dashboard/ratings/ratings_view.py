@@ -20,7 +20,7 @@ from core.train import gallery_import, runs
 from core.train.run_dir import RunDir
 from dashboard import figures, warm_imports
 from dashboard.figures import CALM
-from dashboard.i18n import t
+from dashboard.i18n import setting_label, t
 from dashboard.safe_text import md_escape
 
 
@@ -57,7 +57,7 @@ def _sheet(store, rater: str, blind: bool, descriptions: dict[str, str]) -> None
         return
     if not blind:
         st.caption(t("ratings.provenance", model=md_escape(short_model_name(sample["checkpoint"] or sample["model"])),
-                     setting=md_escape(sample.get("config_name") or "–"),
+                     setting=md_escape(setting_label(sample.get("config_name"))),
                      seed="–" if sample.get("seed") is None else md_escape(sample["seed"]),
                      source=t(f"ratings.source.{sample['source']}")))
     st.markdown(f"**{t('ratings.prompt')}**")
@@ -160,7 +160,7 @@ def _group(rating: dict, key: str) -> str:
                              final_word=t("results.final"))
     if key == "checkpoint":  # a run's name and step, not a path
         return model
-    return f"{model} · {rating.get(key) or '–'}"  # "greedy" on two models is two settings, not one pooled
+    return f"{model} · {setting_label(rating.get(key))}"  # "greedy" on two models is two settings, not one pooled
 
 
 def _headers(group_label: str) -> dict[str, str]:
@@ -244,7 +244,7 @@ def diversity(store) -> None:
     """Distinct-n and self-BLEU over each setting's samples: how varied a setting's texts are."""
     by_setting: dict[str, list[str]] = {}
     for sample in store.samples():
-        by_setting.setdefault(sample.get("config_name") or "–", []).append(sample["text"])
+        by_setting.setdefault(setting_label(sample.get("config_name")), []).append(sample["text"])
     rows = [{t("ratings.setting"): name, t("ratings.samples"): len(texts),
              t("results.distinct", n=1): evaluation.distinct_n_over(texts, 1),
              t("results.distinct", n=2): evaluation.distinct_n_over(texts, 2),

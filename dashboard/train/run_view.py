@@ -47,6 +47,7 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
             _act(lambda: st.query_params.update(run=runs.retry_after_oom(workspace, run_dir).name))
     elif state in (RunState.FAILED, RunState.CRASHED):
         st.error(t(f"run.{state}", error=md_escape(status.get("error") or "")))
+        st.caption(t("run.log_caption"))
         st.code(runs.log_tail(run_dir, 30) or t("run.empty_log"), language=None)
     if state in (RunState.RUNNING, RunState.QUEUED) and not metrics.records:
         phase = status.get("phase") or "starting"  # before the worker's first status write: it is starting
@@ -77,6 +78,7 @@ def _gallery_and_log(workspace, run_dir: Path, samples: list[dict], status: dict
     with column:
         _gallery(samples, run_dir.name)
     with st.expander(t("run.log"), expanded=status.get("state") in (RunState.FAILED, RunState.CRASHED)):
+        st.caption(t("run.log_caption"))  # the lines are the trainer's and its libraries' own words, kept as written
         st.code(runs.log_tail(run_dir, 40) or "…", language=None)
     if runs.ended(status):  # a model to hand over: the run is done with its checkpoints
         export_view.render(workspace, run_dir)
@@ -87,9 +89,13 @@ def _header(run_dir: Path, status: dict, metrics: list[dict]) -> None:
     logged = [m for m in metrics if m.get("tokens_per_s")]
     speed = logged[-1]["tokens_per_s"] if logged else None
     eta = _eta(metrics, step, total) if state == RunState.RUNNING else None
-    a, b, c, d = st.columns(4)
+    losses = [m["loss"] for m in metrics if m.get("loss") is not None]
+    a, b, e, c, d = st.columns(5)
     a.metric(t("run.state"), md_escape(t(f"state.{state}")))  # a metric's value is markdown too; these come from files
     b.metric(t("run.step"), md_escape(f"{step} / {total or '?'}"))
+    # the latest loss as a number: read from metrics.jsonl, it shows before the chart's plotting library has loaded
+    # in a new tab (seconds on a machine the trainer keeps busy)
+    e.metric(t("run.last_loss"), f"{losses[-1]:.3f}" if losses else "–")
     c.metric(t("run.tokens_per_s"), f"{speed:,.0f}" if speed else "–")
     d.metric(t("run.eta"), _duration(eta) if eta is not None else "–")
     st.progress(min(1.0, step / total) if total else 0.0)

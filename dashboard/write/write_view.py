@@ -16,7 +16,7 @@ from core.ratings import choices
 from core.ratings.store import open_store
 from core.write import drafts, prompt, settings, suggest
 from dashboard import warm_imports
-from dashboard.i18n import t
+from dashboard.i18n import setting_label, t
 from dashboard.playground import playground_state, playground_view
 from dashboard.safe_text import md_escape
 
@@ -78,13 +78,13 @@ def pick_setting(workspace, model: str) -> DecodingConfig:
     best = settings.best_rated(workspace, model)
     labels = list(available)
     if best is not None:
-        label = t("write.best_rated", name=best.name)
+        label = t("write.best_rated", name=setting_label(best.name))
         available = {label: best, **available}
         labels.insert(0, label)
     else:
         labels.remove(settings.FALLBACK)
         labels.insert(0, settings.FALLBACK)
-    return available[st.selectbox(t("write.setting"), labels, key=f"write.setting.{model}")]
+    return available[st.selectbox(t("write.setting"), labels, format_func=setting_label, key=f"write.setting.{model}")]
 
 
 def _save_text(workspace, name: str) -> None:
