@@ -20,8 +20,8 @@ def test_preferences_tab_shows_pairs_saves_a_best_of_and_plays_the_arena(workspa
     assert not at.exception, [e.value for e in at.exception]
     assert [(m.label, m.value) for m in at.metric][:3] == [("from votes", "1"), ("from scores", "1"),
                                                            ("from accepts", "0")]
-    table = next(d.value for d in at.dataframe if "chosen" in d.value.columns)
-    assert len(table) == 2 and set(table["source"]) == {"vote", "score"} and set(table["chosen"]) == {"眠不觉晓"}
+    table = next(d.value for d in at.dataframe if "Chosen" in d.value.columns)  # the headers are translated
+    assert len(table) == 2 and set(table["Source"]) == {"vote", "score"} and set(table["Chosen"]) == {"眠不觉晓"}
     at.text_input(key="prefs.best_of.name").input("best").run()
     at.button(key="prefs.best_of.save").click().run()
     assert (workspace.datasets_dir / "best" / "report.json").is_file()

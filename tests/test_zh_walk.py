@@ -26,7 +26,7 @@ PROMPT = "The harbour"
 KEEP = re.compile(
     r"\b(?:gpt2(?:-medium|-large|-xl)?|distilgpt2|uer/gpt2-chinese-cluecorpussmall|starter|GPT-2|GPU|CPU|MPS|CUDA|"
     r"LoRA|BLEU|self-BLEU|BF16|FP16|FP32|bf16|fp16|fp32|AdamW|EMA|top-[kp]|HTML|JSONL|JSON|CSV|TXT|ZIP|UTF-8|GBK|"
-    r"gb18030|big5|utf-8|MinHash|OpenCC|Bradley[–-]Terry|Krippendorff|[KMG]i?B|[KMB]|ms|s|n|k|p|α|A|B)\b"
+    r"gb18030|big5|utf-8|MinHash|OpenCC|adamw_torch(?:_fused)?|adafactor|sgd|adagrad|rmsprop|Bradley[–-]Terry|Krippendorff|[KMG]i?B|[KMB]|ms|s|n|k|p|α|A|B)\b"
 )
 NUMBER = re.compile(r"[-+]?\d[\d,.]*(?:e[-+]?\d+)?%?")
 DOCUMENT = re.compile(r"#\d+ · ")  # a document's number, then its first words: corpus text
@@ -146,7 +146,7 @@ def test_every_label_is_chinese(page, workspace):
     _populate(workspace)
     at = _walk(page, workspace)
     assert not at.exception, [e.value for e in at.exception]
-    data = [str(workspace.root), "poems", RUN, PROMPT, "greedy", "top-k 50", "top-p 0.9", "temperature 1.2", "ann", "bo",
+    data = [str(workspace.root), f"runs/{RUN}/final", "best-of", "poems", RUN, PROMPT, "greedy", "top-k 50", "top-p 0.9", "temperature 1.2", "ann", "bo",
             "English", *(path.name for path in sample_files())]
     data += [item.record.text for item in at.session_state["pg.results"]] if page == "playground" else []
     labels = _labels(at._tree)

@@ -26,19 +26,21 @@ def pairs_table(store) -> None:
     for column, source in zip(st.columns(len(counts)), counts):
         column.metric(t(f"prefs.source.{source}"), counts[source])
     rater_col, model_col, source_col, since_col = st.columns(4)
+    every = t("prefs.all")  # labels translated now, not whenever the widget formats its options
     rater = rater_col.selectbox(t("prefs.rater"), [None, *sorted({p.rater for p in found})], key="prefs.rater",
-                                format_func=lambda v: t("prefs.all") if v is None else v)
+                                format_func=lambda v: every if v is None else v)
     names = sorted({m for p in found for m in (p.chosen_model, p.rejected_model) if m})
     model = model_col.selectbox(t("prefs.model"), [None, *names], key="prefs.model",
-                                format_func=lambda v: t("prefs.all") if v is None else v)
-    source = source_col.selectbox(t("prefs.source"), [None, *pairs.SOURCES], key="prefs.source",
-                                  format_func=lambda v: t("prefs.all") if v is None else t(f"prefs.source.{v}"))
+                                format_func=lambda v: every if v is None else v)
+    sources = {None: every, **{v: t(f"prefs.source.{v}") for v in pairs.SOURCES}}
+    source = source_col.selectbox(t("prefs.source"), list(sources), key="prefs.source", format_func=sources.__getitem__)
     since = since_col.date_input(t("prefs.since"), value=None, key="prefs.since")
     kept = pairs.filtered(found, rater=rater, model=model, source=source, since=since)
     if not kept:
         st.info(t("prefs.none"))
         return
-    st.dataframe(pd.DataFrame([p.to_dict() for p in kept]), hide_index=True, key="prefs.table")
+    table = pd.DataFrame([p.to_dict() for p in kept]).rename(columns=lambda c: t(f"prefs.col.{c}"))
+    st.dataframe(table, hide_index=True, key="prefs.table")
     st.download_button(t("prefs.download", n=len(kept)), "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n"
                                                                   for p in kept).encode(), "pairs.jsonl",
                        key="prefs.download")
@@ -48,12 +50,14 @@ def pairs_table(store) -> None:
 def best_of_form(store, workspace) -> None:
     """Save the best-rated samples (or the vote winners) as a dataset to fine-tune on."""
     mode_col, score_col, criterion_col, name_col = st.columns(4)
-    mode = mode_col.selectbox(t("prefs.best_of.mode"), best_of.MODES, key="prefs.best_of.mode",
-                              format_func=lambda m: t(f"prefs.best_of.{m}"))
+    modes = {m: t(f"prefs.best_of.{m}") for m in best_of.MODES}
+    mode = mode_col.selectbox(t("prefs.best_of.mode"), list(modes), key="prefs.best_of.mode",
+                              format_func=modes.__getitem__)
     score = score_col.number_input(t("prefs.best_of.min_score"), 1.0, 5.0, 4.0, 0.5, key="prefs.best_of.min_score",
                                    disabled=mode != "scores")
-    criterion = criterion_col.selectbox(t("prefs.best_of.criterion"), [pairs.OVERALL, *CRITERIA],
-                                        key="prefs.best_of.criterion", disabled=mode != "scores")
+    criteria = {pairs.OVERALL: t("prefs.overall"), **{c: t(f"ratings.criterion.{c}") for c in CRITERIA}}
+    criterion = criterion_col.selectbox(t("prefs.best_of.criterion"), list(criteria), key="prefs.best_of.criterion",
+                                        format_func=criteria.__getitem__, disabled=mode != "scores")
     name = name_col.text_input(t("prefs.best_of.name"), key="prefs.best_of.name", placeholder="best-of")
     choice = dict(mode="winners") if mode == "winners" else dict(min_score=score, criterion=criterion)
     st.caption(t("prefs.best_of.count", n=len(best_of.chosen_samples(store, **choice))))

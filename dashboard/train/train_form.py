@@ -173,7 +173,9 @@ def _speed_fields() -> None:
     for column, name in zip((a, b, c), SWITCHED):
         labels = choice_labels(name, meta(TrainConfig, name)["choices"])
         column.selectbox(t(f"train.{name}"), list(labels), key=_key(name), format_func=labels.__getitem__)
-    d.selectbox(t("train.optim"), meta(TrainConfig, "optim")["choices"], key=_key("optim"), help=t("train.optim.help"))
+    optimizers = choice_labels("optim", meta(TrainConfig, "optim")["choices"])  # auto translated, the rest are names
+    d.selectbox(t("train.optim"), list(optimizers), key=_key("optim"), format_func=optimizers.__getitem__,
+                help=t("train.optim.help"))
     st.text_input(t("train.main_process_ip"), key=_key("main_process_ip"), help=t("train.main_process_ip.help"))
 
 
