@@ -8,6 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import UserError
+
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
 LOCALES_DIR = Path(__file__).parent / "locales"
@@ -42,3 +44,9 @@ def choice_labels(group: str, values) -> dict:
     """Labels for a widget's choices, translated now: `choice.<group>.<value>` where the table has one, otherwise
     the value itself (a device id such as cuda:0 is the same in every language)."""
     return {v: t(f"choice.{group}.{v}") if f"choice.{group}.{v}" in texts(DEFAULT_LANGUAGE) else str(v) for v in values}
+
+
+def error_text(error: BaseException) -> str:
+    """Any error in the page's language: a coded UserError's text in that language, any other its own words (plain
+    text: the caller escapes it for markdown)."""
+    return error.text(current_language()) if isinstance(error, UserError) else str(error)
