@@ -107,3 +107,16 @@ def test_the_command_line_answers_in_chinese_when_lang_says_so(workspace):
     english = run_core("model", "bad name!", QUILL_HOME=str(workspace.root), LANG="C.UTF-8", LC_ALL="")
     assert english.stderr.strip() == ("error: 'bad name!' is not a model name: use a hub id like gpt2, 'starter', "
                                       "a run, or a directory")
+
+
+def test_the_train_page_says_a_bad_run_name_in_chinese(workspace):
+    from dashboard.safe_text import md_escape
+    from tests.test_pages import _save_sample_dataset, open_page
+
+    _save_sample_dataset(workspace)
+    at = open_page("train", "zh")
+    at.text_input(key="train.run_name").set_value("bad name!")
+    at.button(key="train.start").click().run()
+    shown = "“bad name!”不能用作运行名称：须以字母或数字开头，其后为字母、数字、“-”、“_”或“.”（最多 100 个字符）"
+    assert md_escape(shown) in [e.value for e in at.error]  # as text: the typed name is escaped for markdown
+    assert not any(workspace.runs_dir.glob("*"))  # refused before anything was made
