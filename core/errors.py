@@ -24,8 +24,10 @@ def error_texts() -> dict[str, dict[str, str]]:
 
 
 def render(code: str, lang: str, values: dict) -> str:
+    """The text of `code` in `lang`; a value that is itself a UserError (the cause being wrapped) is said in `lang` too."""
     texts = error_texts()[code]
-    return (texts.get(lang) or texts["en"]).format(**values)
+    shown = {k: v.text(lang) if isinstance(v, UserError) else v for k, v in values.items()}
+    return (texts.get(lang) or texts["en"]).format(**shown)
 
 
 class UserError(Exception):

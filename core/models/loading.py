@@ -90,24 +90,19 @@ def ensure_available(source: ModelSource) -> dict:
     cached = try_to_load_from_cache(source.location, "config.json")
     if isinstance(cached, str):
         return {"local_files_only": True}
-    advice = (
-        "use the starter model ('starter'), a local model directory, or download it once on a machine with "
-        "network (it is then cached)"
-    )
     # A name without an owner that the lab does not offer is more likely a mistyped run than a hub model
     unknown = "/" not in source.name and source.name not in HUB_MODELS
-    runs_hint = "; `python -m core runs` lists the runs" if unknown else ""
-    missing = f"no model or run named '{source.name}' here," if unknown else f"model '{source.name}' is not cached"
     if constants.HF_HUB_OFFLINE:
-        raise UserError(f"{missing} and HF_HUB_OFFLINE is set: {advice}{runs_hint}")
+        raise UserError.coded("run_or_model_offline" if unknown else "model_offline", name=source.name)
     status = probe_hub(source.location, constants.ENDPOINT)
     if status is None:
-        raise UserError(f"{missing} and the hub ({constants.ENDPOINT}) cannot be reached: {advice}{runs_hint}")
+        raise UserError.coded("run_or_model_hub_unreachable" if unknown else "model_hub_unreachable", name=source.name,
+                              hub=constants.ENDPOINT)
     if status in (401, 403):
-        raise UserError(f"model '{source.name}' is gated or private on the hub: log in with `hf auth login`, or {advice}")
+        raise UserError.coded("model_gated", name=source.name)
     if status == 404:
-        what = f"model or run named '{source.name}'" if unknown else f"model '{source.name}'"
-        raise UserError(f"there is no {what} on the hub ({constants.ENDPOINT}): check the spelling{runs_hint}")
+        raise UserError.coded("run_or_model_not_on_hub" if unknown else "model_not_on_hub", name=source.name,
+                              hub=constants.ENDPOINT)
     return {}
 
 
