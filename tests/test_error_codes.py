@@ -17,10 +17,10 @@ UNCODED = {
     "core/bench/clean.py": 3, "core/bench/commands.py": 1, "core/bench/train.py": 5, "core/cli.py": 1,
     "core/data/decoding.py": 8, "core/data/text_stream.py": 4, "core/dataclass_json.py": 8,
     "core/evaluation/document_loss.py": 2, "core/evaluation/memorization.py": 1, "core/models/loading.py": 1,
-    "core/models/starter_tokenizer.py": 1, "core/playground/commands.py": 5, "core/publish/export.py": 2,
-    "core/ratings/choices.py": 4, "core/ratings/io.py": 22, "core/ratings/schema.py": 3, "core/ratings/store.py": 16,
-    "core/train/config.py": 2, "core/train/gallery_import.py": 1, "core/train/run_dir.py": 1, "core/train/runs.py": 1,
-    "core/train/sweep_commands.py": 4, "core/write/commands.py": 3, "core/write/serve.py": 3,
+    "core/models/starter_tokenizer.py": 1, "core/playground/commands.py": 3, "core/publish/export.py": 2,
+    "core/ratings/io.py": 8, "core/ratings/schema.py": 3, "core/train/config.py": 2,
+    "core/train/gallery_import.py": 1, "core/train/run_dir.py": 1, "core/train/runs.py": 1,
+    "core/train/sweep_commands.py": 4, "core/write/commands.py": 1,
 }
 
 

@@ -61,10 +61,10 @@ KNOWN_COLUMNS = tuple(dict.fromkeys(("sample_id", *FIELDS, *RATING_COLUMNS, *IGN
 def export(store: Store, fmt: str, path: str | Path) -> int:
     """Write every rating with its sample's provenance to `path` as `fmt` ("csv" or "jsonl"); returns the rows."""
     if fmt not in FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise UserError.coded("export_format_unknown", format=repr(fmt), formats=", ".join(FORMATS))
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{path} is a directory: name a .{fmt} file to write")
+        raise UserError.coded("export_to_folder", path=path, format=fmt)
     rows = [_export_row(rating) for rating in store.ratings()]
     text = io.StringIO()
     if fmt == "csv":
@@ -79,7 +79,7 @@ def export(store: Store, fmt: str, path: str | Path) -> int:
     try:  # under a temporary name, renamed when complete: an interrupted export never leaves half a file
         write_text_atomic(path, text.getvalue())
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise UserError.coded("cannot_write", path=path, reason=exc.strerror or exc) from exc
     return len(rows)
 
 
@@ -128,11 +128,11 @@ def import_file(store: Store, path: str | Path) -> dict:
         with path.open(encoding="utf-8-sig", newline="") as f:  # newline="": a carriage return in a cell is kept
             content = f.read()
     except FileNotFoundError:
-        raise UserError(f"no file {path}") from None
+        raise UserError.coded("file_missing", path=path) from None
     except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in Excel)") from None
+        raise UserError.coded("file_not_utf8", path=path) from None
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise UserError.coded("cannot_read", path=path, reason=exc.strerror or exc) from exc
     records = _read_jsonl(path, content) if _is_jsonl(path, content) else _read_csv(path, content)
 
     samples: dict[object, tuple[int, dict]] = {}  # group key -> (line, sample record)
@@ -141,7 +141,7 @@ def import_file(store: Store, path: str | Path) -> dict:
         where = f"{path.name} line {line}"
         unknown = sorted(set(record) - set(KNOWN_COLUMNS))
         if unknown:
-            raise UserError(f"{where}: unknown columns {', '.join(unknown)}; known: {', '.join(KNOWN_COLUMNS)}")
+            raise UserError.coded("columns_unknown", where=where, unknown=", ".join(unknown), known=", ".join(KNOWN_COLUMNS))
         sample = _sample(record, where)
         key = _text(record.get("sample_id")) or ("line", line)
         if key in samples and samples[key][1] != sample:
@@ -157,7 +157,7 @@ def import_file(store: Store, path: str | Path) -> dict:
                 raise UserError(f"{where}: a second rating by {rating['rater']} of the sample on line {first}")
             ratings[key, rating["rater"]] = (line, rating)
     if not samples:
-        raise UserError(f"{path} holds no samples: give rows with model, prompt and text")
+        raise UserError.coded("import_no_samples", path=path)
 
     batch = str(uuid.uuid4())  # one import, one batch
     rows = []
@@ -198,9 +198,9 @@ def _read_jsonl(path: Path, content: str) -> list[tuple[int, dict]]:
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{path.name} line {line}: not valid JSON ({exc.msg})") from None
+            raise UserError.coded("line_not_json", file=path.name, line=line, reason=exc.msg) from None
         if not isinstance(record, dict):
-            raise UserError(f"{path.name} line {line}: expected a JSON object, got {type(record).__name__}")
+            raise UserError.coded("line_not_object", file=path.name, line=line, type=type(record).__name__)
         out.append((line, record))
     return out
 
@@ -222,11 +222,11 @@ def _read_csv(path: Path, content: str) -> list[tuple[int, dict]]:
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) > len(header):
-                raise UserError(f"{path.name} line {line}: {len(cells)} cells but {len(header)} columns in the header")
+                raise UserError.coded("csv_cells", file=path.name, line=line, cells=len(cells), columns=len(header))
             out.append((line, dict(zip(header, map(_csv_text, cells)))))
         return out
     except csv.Error as exc:
-        raise UserError(f"{path.name} line {reader.line_num}: not valid CSV ({exc})") from None
+        raise UserError.coded("line_not_csv", file=path.name, line=reader.line_num, reason=exc) from None
 
 
 def _text(value) -> str | None:
@@ -257,7 +257,7 @@ def _sample(record: dict, where: str) -> dict:
             out[key] = value
     missing = [key for key in ("model", "prompt", "text") if key not in out]
     if missing:
-        raise UserError(f"{where} lacks {', '.join(missing)}; every row needs model, prompt and text")
+        raise UserError.coded("row_lacks", where=where, missing=", ".join(missing))
     SampleRecord.from_dict(out, where=where)  # a wrong type, named with its line
     return out
 
@@ -298,7 +298,7 @@ def _rating(record: dict, where: str) -> dict | None:
     rater = _text(record.get("rater"))
     if rater is None:
         if any(v is not None for v in scores.values()) or comment is not None:
-            raise UserError(f"{where} has scores or a comment but no rater: give the rater's name")
+            raise UserError.coded("row_needs_rater", where=where)
         return None
     try:
         return {"rater": _rater(rater), **_scores(scores), "comment": comment}
