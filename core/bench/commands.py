@@ -77,7 +77,7 @@ def _sizes(sizes: str | None) -> list[float] | None:
     except ValueError:
         chosen = []
     if not chosen or min(chosen) <= 0:
-        raise UserError(f"--sizes {sizes!r}: give corpus sizes in MB separated by commas, such as 5,50,200")
+        raise UserError.coded("bench_sizes", sizes=repr(sizes))
     return [int(size) if size.is_integer() else size for size in chosen]
 
 

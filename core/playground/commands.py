@@ -36,7 +36,7 @@ def cmd_sample(args) -> None:
         try:  # the whole file is one prompt (as llama.cpp's --file), so a prompt may span lines
             prompts.append(Path(path).read_text(encoding="utf-8").removesuffix("\n"))
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read the prompt file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+            raise UserError.coded("prompt_file_unreadable", path=path, reason=getattr(exc, 'strerror', None) or exc) from exc
     if not prompts:
         raise UserError.coded("no_prompt")
     configs = _read_decoding_configs(args.configs) if args.configs else list(sampling.DEFAULT_CONFIGS)
@@ -94,5 +94,5 @@ def _read_decoding_configs(path: str) -> list:
     except FileNotFoundError as exc:
         raise UserError.coded("configs_file_missing", path=path) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the configs file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+        raise UserError.coded("configs_file_unreadable", path=path, reason=getattr(exc, 'strerror', None) or exc) from exc
     return sampling_presets.loads(text, origin=f"the configs file {path}")

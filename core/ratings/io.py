@@ -145,16 +145,13 @@ def import_file(store: Store, path: str | Path) -> dict:
         sample = _sample(record, where)
         key = _text(record.get("sample_id")) or ("line", line)
         if key in samples and samples[key][1] != sample:
-            raise UserError(
-                f"{where}: sample_id {key} was on line {samples[key][0]} with other sample fields; "
-                "rows with one sample_id must describe the same sample"
-            )
+            raise UserError.coded("sample_id_conflict", where=where, key=key, line=samples[key][0])
         samples.setdefault(key, (line, sample))
         rating = _rating(record, where)
         if rating is not None:
             if (key, rating["rater"]) in ratings:
                 first = ratings[key, rating["rater"]][0]
-                raise UserError(f"{where}: a second rating by {rating['rater']} of the sample on line {first}")
+                raise UserError.coded("rating_twice", where=where, rater=rating['rater'], line=first)
             ratings[key, rating["rater"]] = (line, rating)
     if not samples:
         raise UserError.coded("import_no_samples", path=path)
@@ -165,7 +162,7 @@ def import_file(store: Store, path: str | Path) -> dict:
         try:
             rows.append(_checked(SampleRecord.from_dict({**sample, "source": "import"}), index, batch))
         except UserError as exc:
-            raise UserError(f"{path.name} line {line}: {exc}") from None
+            raise UserError.coded("at_line", file=path.name, line=line, reason=exc) from None
     with store.transaction() as session:
         added = insert_checked(session, rows)  # a sample already stored (same content_hash) is not stored again
         sample_ids = dict(zip(samples, added.ids))
@@ -268,11 +265,11 @@ def _object(value, name: str, where: str) -> dict | None:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise UserError(f"{where}: {name} is not valid JSON: {value[:60]!r}") from None
+            raise UserError.coded("cell_not_json", where=where, name=name, value=repr(value[:60])) from None
     if value in (None, ""):
         return None
     if not isinstance(value, dict):
-        raise UserError(f"{where}: {name} must be a JSON object, not {type(value).__name__}")
+        raise UserError.coded("cell_not_object", where=where, name=name, type=type(value).__name__)
     return value
 
 
@@ -280,7 +277,7 @@ def _whole(value, name: str, where: str) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        raise UserError(f"{where}: {name} {value!r} is not a whole number")
+        raise UserError.coded("cell_not_int", where=where, name=name, value=repr(value))
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -288,7 +285,7 @@ def _whole(value, name: str, where: str) -> int | None:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise UserError(f"{where}: {name} {value!r} is not a whole number") from None
+        raise UserError.coded("cell_not_int", where=where, name=name, value=repr(value)) from None
 
 
 def _rating(record: dict, where: str) -> dict | None:
@@ -303,4 +300,4 @@ def _rating(record: dict, where: str) -> dict | None:
     try:
         return {"rater": _rater(rater), **_scores(scores), "comment": comment}
     except UserError as exc:
-        raise UserError(f"{where}: {exc}") from None
+        raise UserError.coded("at_where", where=where, reason=exc) from None

@@ -125,7 +125,7 @@ class TrainConfig:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from exc
+            raise UserError.coded("cannot_read", path=where, reason=getattr(exc, 'strerror', None) or exc) from exc
         return cls.from_dict(dataclass_json.parse(text, where=where), where=where)
 
     def effective_batch(self, devices: int = 1) -> int:
