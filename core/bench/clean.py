@@ -80,7 +80,7 @@ def real_pages(folder: str) -> list[str]:
         try:
             pages.append(decode(path.read_bytes(), html=True).text)
         except UserError as err:
-            raise UserError(f"--html-dir: {path}: {err}; remove it from the folder") from None
+            raise UserError.coded("bench_html_unreadable", path=path, reason=err) from None
     return pages
 
 

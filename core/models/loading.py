@@ -27,7 +27,7 @@ def load(name: str, workspace: Workspace | None = None, *, for_training: bool = 
         return adapters.load_with_adapter(Path(source.location), workspace, for_training=for_training,
                                           confined=confined, seen=_adapters)
     options = ensure_available(source) if source.is_hub else {}
-    with _load_errors(f"model '{name}'", source):
+    with _load_errors("model_unloadable", name, source):
         tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
         model = AutoModelForCausalLM.from_pretrained(source.location, **options)
     if tokenizer.pad_token is None:
@@ -44,7 +44,7 @@ def load_tokenizer(name: str, workspace: Workspace | None = None, *, confined: b
 
     source = resolve(name, workspace, confined=confined)
     options = ensure_available(source) if source.is_hub else {}
-    with _load_errors(f"the tokenizer of '{name}'", source):
+    with _load_errors("tokenizer_unloadable", name, source):
         return AutoTokenizer.from_pretrained(source.location, **options)
 
 
@@ -55,7 +55,7 @@ def load_config(name: str, workspace: Workspace | None = None, *, confined: bool
     # a LoRA: its base's configuration
     source = adapters.config_source(resolve(name, workspace, confined=confined), workspace, confined=confined)
     options = ensure_available(source) if source.is_hub else {}
-    with _load_errors(f"the configuration of '{name}'", source):
+    with _load_errors("model_config_unloadable", name, source):
         return AutoConfig.from_pretrained(source.location, **options)
 
 
@@ -66,7 +66,7 @@ def context_length(config) -> int | None:
 
 
 @contextmanager
-def _load_errors(what: str, source: ModelSource):
+def _load_errors(code: str, name: str, source: ModelSource):
     """Every way a broken or unreadable model directory fails inside transformers (a missing or truncated file,
     a config that is not JSON, a weights file safetensors or torch cannot read) as one UserError that says what."""
     import pickle
@@ -79,8 +79,7 @@ def _load_errors(what: str, source: ModelSource):
         raise
     except (OSError, ValueError, RuntimeError, KeyError, EOFError, SafetensorError, pickle.UnpicklingError) as exc:
         where = "" if source.is_hub else f" ({source.location})"
-        raise UserError(f"could not load {what}{where}: {first_line(exc)}; its files may be incomplete or "
-                        "damaged: save or download it again, or pick another model") from exc
+        raise UserError.coded(code, name=name, where=where, reason=first_line(exc)) from exc
 
 
 def ensure_available(source: ModelSource) -> dict:
