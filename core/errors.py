@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 
 TEXTS_FILE = Path(__file__).with_name("error_texts.json")
-LANGUAGES = ("en", "zh")
 
 
 @cache

@@ -6,6 +6,8 @@ import re
 import string
 from collections import Counter
 
+import pytest
+
 from core.errors import UserError, environment_language, error_texts
 from tests.conftest import ROOT, run_core
 
@@ -81,6 +83,16 @@ def test_a_coded_error_speaks_both_languages():
     assert str(error) == "no dataset 'poems': make one on the Data page or with `python -m core clean`"
     assert error.text("zh") == "没有名为“poems”的数据集：请在“数据”页或用 `python -m core clean` 创建一个"
     assert UserError("plain words").text("zh") == "plain words"  # the uncoded form keeps working, in English
+
+
+def test_a_wrapped_error_is_said_in_the_same_language_as_its_wrapper():
+    from core.playground import presets
+
+    with pytest.raises(UserError) as caught:
+        presets.loads('[{"name": "hot", "do_sample": true, "temperature": 0}]', origin="x.json")
+    assert str(caught.value) == ("x.json: decoding setting 1: decoding setting 'hot': temperature must be > 0 when "
+                                 "sampling (for greedy, turn sampling off)")
+    assert caught.value.text("zh") == "x.json：第 1 组解码设置：解码设置“hot”：采样时 temperature 须大于 0（贪心解码请关闭采样）"
 
 
 def test_the_language_of_the_command_line_follows_the_locale_variables():
