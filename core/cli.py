@@ -15,7 +15,7 @@ from core.errors import UserError, environment_language
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own prints usage first; the contract is one line
-        raise UserError(f"{message} (see `{self.prog} --help`)")
+        raise UserError.coded("usage", message=message, prog=self.prog)  # argparse's own words stay English
 
 
 # Each stage package owns its commands; their modules import only what parsing needs (the work is imported inside

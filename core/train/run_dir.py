@@ -176,7 +176,8 @@ class RunDir:
         """config.json as a plain object (a config diff, a model card), or a UserError saying why it is unreadable."""
         data, problem = read_json(self.config_file)
         if problem or not isinstance(data, dict):
-            raise UserError(f"run {self.id}: {problem or f'{self.config_file.name} is not an object'}")
+            raise UserError.coded("run_config_unreadable", run=self.id,
+                                      problem=problem or f"{self.config_file.name} is not an object")
         return data
 
     def write_config(self, config: TrainConfig) -> None:

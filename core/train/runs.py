@@ -407,7 +407,7 @@ def config_diff(a: Path, b: Path) -> list[tuple[str, object, object]]:
             return RunDir(p).config_dict()
         data, problem = read_json(p)
         if problem or not isinstance(data, dict):
-            raise UserError(f"cannot compare {p.name}: {problem or f'{p.name} is not an object'}")
+            raise UserError.coded("compare_unreadable", name=p.name, problem=problem or f"{p.name} is not an object")
         return data
 
     left, right = load(a), load(b)
