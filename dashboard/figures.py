@@ -94,6 +94,25 @@ def bits_chart(runs: dict[str, list[dict]], *, title: str, step_label: str, bits
     return figure
 
 
+def preference_chart(metrics: list[dict], *, title: str, margin_label: str, eval_margin_label: str,
+                     accuracy_label: str, step_label: str) -> go.Figure:
+    """A preference-tuning run (core.train.dpo): the reward margin (chosen over rejected) on the training pairs,
+    smoothed, and on the held-out pairs, with the held-out accuracy (share of pairs the model ranks right, 0-1) on a
+    second axis."""
+    train = [m for m in metrics if m.get("reward_margin") is not None]
+    held = [m for m in metrics if m.get("eval_reward_margin") is not None]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=[m["step"] for m in train], y=smoothed([m["reward_margin"] for m in train]),
+                                name=margin_label, mode="lines", line=dict(width=2)))
+    figure.add_trace(go.Scatter(x=[m["step"] for m in held], y=[m["eval_reward_margin"] for m in held],
+                                name=eval_margin_label, mode="lines+markers", line=dict(dash="dot")))
+    figure.add_trace(go.Scatter(x=[m["step"] for m in held], y=[m.get("eval_reward_accuracy") for m in held],
+                                name=accuracy_label, mode="lines+markers", yaxis="y2"))
+    figure.update_layout(title=title, xaxis_title=step_label, yaxis2=dict(overlaying="y", side="right", range=[0, 1.05]),
+                         **CALM)
+    return figure
+
+
 def learning_rate_chart(metrics: list[dict], *, title: str, step_label: str) -> go.Figure:
     rows = [m for m in metrics if m.get("learning_rate") is not None]
     figure = go.Figure(go.Scatter(x=[m["step"] for m in rows], y=[m["learning_rate"] for m in rows], mode="lines",

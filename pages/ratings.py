@@ -8,7 +8,7 @@ from core.ratings.store import open_store
 from core.workspace import Workspace
 from dashboard import access
 from dashboard.i18n import error_text, t
-from dashboard.ratings import ratings_view
+from dashboard.ratings import preferences_view, ratings_view
 from dashboard.safe_text import md_escape
 from dashboard.write import write_view
 
@@ -28,8 +28,9 @@ except UserError as error:  # a database that cannot be opened, or does not answ
     st.stop()
 try:
     # A tab switch reruns the page: Results then counts the scores and votes the sheet's fragments just stored.
-    rate_tab, compare_tab, results_tab = st.tabs([t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results")],
-                                                 key="ratings.tabs", on_change="rerun")
+    rate_tab, compare_tab, results_tab, prefs_tab = st.tabs(
+        [t("ratings.tab.rate"), t("ratings.tab.compare"), t("ratings.tab.results"), t("prefs.tab")],
+        key="ratings.tabs", on_change="rerun")
     with rate_tab:
         if not rater:
             st.info(t("ratings.who"))
@@ -53,6 +54,15 @@ try:
         ratings_view.diversity(store)
         st.subheader(t("ratings.perplexity"))
         ratings_view.perplexity_table(workspace)
+    with prefs_tab:
+        st.subheader(t("prefs.pairs"))
+        preferences_view.pairs_table(store)
+        st.subheader(t("prefs.effect"))
+        preferences_view.tuned_vs_parent(workspace)
+        st.subheader(t("prefs.best_of"))
+        preferences_view.best_of_form(store, workspace)
+        st.subheader(t("prefs.arena"))
+        preferences_view.arena(workspace, rater)
     with st.expander(t("ratings.gallery")):
         ratings_view.import_gallery(store, workspace)
     with st.expander(t("ratings.rubric")):

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.data import dataset
 from core.errors import UserError
-from core.train import queue, runs
+from core.train import preference_data, queue, runs
 from core.train.memory import model_architecture
 from core.workspace import Workspace
 from dashboard import warm_imports
@@ -42,7 +42,7 @@ with new_tab:
     confirmed = not too_big or st.checkbox(t("train.memory.confirm"), key="train.memory.confirm")
     if st.button(t("train.start"), type="primary", disabled=not (ready and confirmed), key="train.start"):
         try:
-            run_dir = runs.start(workspace, config, name=run_name.strip() or None)
+            run_dir = runs.start(workspace, preference_data.settle(workspace, config), name=run_name.strip() or None)
             st.query_params["run"] = run_dir.name
             run_view.just_started(run_dir.name)
             st.rerun()
@@ -52,7 +52,7 @@ with new_tab:
         st.caption(t("queue.busy"))
         if st.button(t("queue.start"), key="queue.start"):
             try:
-                queue.enqueue(workspace, config)
+                queue.enqueue(workspace, preference_data.settle(workspace, config))
                 st.rerun()
             except UserError as error:
                 st.error(md_escape(error_text(error)))

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from core.cli import main
-from core.train.budget import Clock, lr_factor, parse_duration
+from core.train.budget import EVALUATIONS, Clock, lr_factor, parse_duration
 from core.train.config import TrainConfig, check
 from tests.conftest import run_core
 
@@ -33,7 +33,8 @@ def test_the_schedule_warms_up_then_decays_to_zero_at_the_end_of_the_budget():
 def test_a_resumed_clock_goes_on_from_the_time_spent():
     clock = Clock(600, spent_s=300)
     assert clock.progress() == pytest.approx(0.5)
-    assert clock.next_eval_s == 375  # the evaluations keep their places: every 600 / 8 s
+    every = 600 / EVALUATIONS
+    assert clock.next_eval_s == (300 // every + 1) * every  # the evaluations keep their places in the budget
 
 
 def test_a_budget_that_cannot_be_read_is_a_problem_with_what_to_do(workspace, capsys):
@@ -45,7 +46,9 @@ def test_a_budget_that_cannot_be_read_is_a_problem_with_what_to_do(workspace, ca
 
 
 @pytest.mark.slow
-def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace):
+def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace, tmp_path, monkeypatch):
+    """The starter with a budget is the quick path: a model sized for it, with a tokenizer fitted to the dataset, that
+    travels with the run (final/, the Playground's sampling, the export and its model card)."""
     from core import models
     from core.data import dataset
     from core.data.corpus import sample_texts
@@ -53,7 +56,7 @@ def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace):
 
     dataset.save(workspace.datasets_dir / "sample", sample_texts(), recipe={}, report={})
     done = run_core(workspace, "train", "--data", "sample", "--model", "starter", "--time-budget", "4s",
-                    "--block-size", "64", "--batch-size", "4", "--device", "cpu", "--gallery-prompts", "The",
+                    "--batch-size", "4", "--device", "cpu", "--gallery-prompts", "The",
                     "--gallery-max-new-tokens", "4", "--logging-steps", "1", "--name", "budget")
     assert done.returncode == 0, done.stderr
     run_dir = workspace.runs_dir / "budget"
@@ -65,8 +68,59 @@ def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace):
     evals = [m for m in metrics if m.get("eval_loss") is not None]
     assert evals and evals[-1]["step"] == status["step"]  # the last evaluation is of the last step
     rates = [m["learning_rate"] for m in metrics if m.get("learning_rate") is not None]
-    assert max(rates) > rates[-1]  # the schedule decays towards the end of the budget
+    # the schedule decays towards the end of the budget (lr_factor's tests above hold its shape); a loaded machine
+    # may fit one logged step into 4 s, which shows no decay
+    assert len(rates) == 1 or max(rates) > rates[-1]
     checkpoint = run_dir / status["last_checkpoint"]
     assert json.loads((checkpoint / "budget.json").read_text(encoding="utf-8"))["budget_s"] == 4
     tokenizer, model = models.load("budget/final", workspace)  # a loadable model
     assert model.num_parameters() > 0 and len(tokenizer) > 0
+
+    # from scratch: sized, with the fitted tokenizer (a few hundred tokens, not the starter's 21,504)
+    assert status["model_size"].startswith("4 layers x 128 wide") and "fitted vocabulary" in status["model_size"]
+    assert len(tokenizer) < 1024 and model.config.vocab_size == len(tokenizer)
+    out = tmp_path / "samples.jsonl"
+    assert main(["sample", "--model", "budget/final", "--prompt", "The lighthouse", "--out", str(out)]) == 0
+    samples = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
+    assert samples and all("\ufffd" not in s["text"] for s in samples)
+    from transformers import AutoTokenizer
+
+    from core.models.export import export
+
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    export("budget/final", tmp_path / "exported", workspace=workspace)
+    assert AutoTokenizer.from_pretrained(tmp_path / "exported").get_vocab() == tokenizer.get_vocab()
+    card = (tmp_path / "exported" / "README.md").read_text(encoding="utf-8")
+    assert "| budget/final |" in card and "bits per character" in card
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_train_page_shows_the_budget_the_size_and_why(workspace, lang):
+    from dashboard.i18n import texts
+    from tests.test_pages import _save_sample_dataset, open_page
+
+    _save_sample_dataset(workspace)
+    at = open_page("train", lang)
+    assert at.text_input(key="train.time_budget").label == texts(lang)["train.time_budget"]
+    at.selectbox(key="train.model").set_value("starter")
+    at.text_input(key="train.time_budget").set_value("2m").run()
+    assert not at.exception, [e.value for e in at.exception]
+    line = next(i.value for i in at.info if "128" in i.value)
+    expected = texts(lang)["train.size.line"].format(layers=4, width=128, context=128, vocabulary=texts(lang)[
+        "train.size.fitted"], why=texts(lang)["train.size.budget"].format(budget="2m", chars=f"{_chars(workspace):,}"))
+    assert line == expected
+    at.text_input(key="train.time_budget").set_value("soon").run()  # a budget that cannot be read says what to do
+    assert any(texts(lang)["problem.time_budget"].format(value="soon") == e.value for e in at.error)
+
+
+def _chars(workspace) -> int:
+    from core.data import dataset
+
+    return dataset.info(workspace.datasets_dir / "sample").chars
+
+
+def test_sweeps_take_a_budget_for_each_trial():
+    from core.cli import build_parser
+
+    args = build_parser().parse_args(["sweep", "--data", "d", "--learning-rate", "1e-3,3e-3", "--time-budget", "10m"])
+    assert args.time_budget == "10m"

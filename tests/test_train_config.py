@@ -58,7 +58,8 @@ def test_every_declared_limit_is_checked_and_shown_in_both_languages():
         if info.get("choices"):
             bad.append("nonsense")
         for value in bad:
-            when = dict([info["when"]]) if info.get("when") else {}  # e.g. the LoRA options, for a LoRA run
+            # e.g. the LoRA options, for a LoRA run (the first of the values the option applies to)
+            when = {info["when"][0]: info["when"][1][0]} if info.get("when") else {}
             problems = [p for p in check(TrainConfig(dataset="d", **when, **{f.name: value}))
                         if p.values.get("field")]
             assert [p.values["field"] for p in problems] == [f.name], (f.name, value)

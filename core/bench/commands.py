@@ -8,7 +8,8 @@ from core.errors import UserError
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
     bench = commands.add_parser("bench", help="measure throughput on this machine")
-    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize", "load"],
+    bench.add_argument("what", choices=["clean", "train", "sample", "index", "scale", "tokenize", "load", "preferences",
+                                        "arena", "quality"],
                        help="what to measure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--html-dir", help="clean: a folder of saved web pages (*.htm, *.html) to time extraction on "
@@ -26,13 +27,28 @@ def register(commands) -> None:
                             "but the generated mixed ones (default 100)")
     bench.add_argument("--paths", nargs="+",
                        help="tokenize, load: real text files or folders to time as well (load: a file is repeated, "
-                            "a folder's documents are written as txt, JSONL and CSV)")
+                            "a folder's documents are written as txt, JSONL and CSV); preferences: the chinese-poetry "
+                            "JSON of 宋词 to fine-tune on")
     bench.add_argument("--sizes", help="scale: corpus sizes in MB, comma-separated (default 5,50,200); load: sizes of "
                                        "the generated mixed corpus (default 50,200)")
+    bench.add_argument("--data", help="quality: a dataset name or directory, or a text file (split 90/10 as nanoGPT)")
+    bench.add_argument("--minutes", type=float, default=2.0, help="quality: the training budget in minutes")
     bench.set_defaults(run=cmd_bench)
 
     hardware = commands.add_parser("hardware", help="what this machine can train on")
     hardware.set_defaults(run=cmd_hardware)
+
+
+def _bench_preferences(paths):
+    from core.bench.preferences import bench_preferences  # DPO on a scripted rater's votes (issue 26)
+
+    return bench_preferences(paths)
+
+
+def _bench_arena():
+    from core.bench.preferences import bench_arena  # the settings arena against a scripted rater (issue 26)
+
+    return bench_arena()
 
 
 def cmd_bench(args) -> None:
@@ -51,6 +67,9 @@ def cmd_bench(args) -> None:
                "sample": bench_sample.bench_sample, "index": lambda: bench_index.bench_index(args.megabytes or 50),
                "tokenize": lambda: bench_tokenize.bench_tokenize(args.megabytes or 20, args.paths),
                "scale": lambda: _bench_scale(args.sizes),
+               "preferences": lambda: _bench_preferences(args.paths),
+               "arena": _bench_arena,
+               "quality": lambda: _bench_quality(args),
                "load": lambda: bench_load.bench_load(args.megabytes or bench_load.MEGABYTES,
                                                      _sizes(args.sizes) or bench_load.MIXED_MB, args.paths),
                }[args.what]()
@@ -59,6 +78,14 @@ def cmd_bench(args) -> None:
     else:
         for name, value in figures.items():
             print(f"{name}: {value}")
+
+
+def _bench_quality(args) -> dict:
+    from core.bench.quality import bench_quality
+
+    if not args.data:
+        raise UserError("bench quality needs --data: a dataset name or directory, or a text file")
+    return bench_quality(args.data, args.minutes)
 
 
 def _bench_scale(sizes: str | None) -> dict:

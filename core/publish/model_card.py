@@ -31,7 +31,8 @@ def write(folder: Path, *, name: str, run_dir: Path, model_dir: Path, workspace:
     base = adapters.base_name(model_dir) if adapters.is_adapter_dir(model_dir) else config.get("model", "")
     data_dir = _dataset_dir(workspace, config.get("dataset", ""))
     ratings = _ratings(run_dir.name, model_dir.name, name)
-    best = best_setting(ratings)
+    arena = _arena_champion(workspace, name, run_dir.name)  # chosen by blind votes for this very model: it wins
+    best = arena or best_setting(ratings)
     if best:
         _generation_config(best["settings"]).save_pretrained(folder)
     drew = loss_curve_png(runs.read_metrics(run_dir), folder / LOSS_CURVE)
@@ -137,6 +138,20 @@ def _ratings(run: str, sub: str, name: str) -> list[dict]:
                 if r.get("model") in names or (r.get("run") == run and r.get("checkpoint") in (sub, name))]
 
 
+def _arena_champion(workspace: Workspace, *names: str) -> dict | None:
+    """The settings arena's champion for this model (core.ratings.arena), as best_setting's shape."""
+    from core.ratings import arena
+
+    if not os.environ.get("QUILL_DB_URL") and not workspace.db_path.exists():
+        return None
+    for name in names:
+        champion = arena.best_setting(name, workspace.db_url)
+        if champion:
+            return {"config_name": f"settings arena (after {champion['votes']} votes)",
+                    "settings": champion["settings"], "score": None}
+    return None
+
+
 def _generation_config(settings: dict):
     from transformers import GenerationConfig
 
@@ -154,7 +169,8 @@ def _ratings_section(ratings: list[dict], best: dict | None) -> list[str]:
             ci = f"{row['ci_low']:.2f} – {row['ci_high']:.2f}" if row["ci_low"] is not None else ""
             lines.append(f"| {row['config_name']} | {row['criterion']} | {row['n']} | {row['mean']:.2f} | {ci} |")
     if best:
-        lines += ["", f"Best-rated decoding setting: `{best['config_name']}` (mean {best['score']:.2f}), saved as "
+        mean = f" (mean {best['score']:.2f})" if best.get("score") is not None else ""
+        lines += ["", f"Best-rated decoding setting: `{best['config_name']}`{mean}, saved as "
                   "generation_config.json:", "", "```json", json.dumps(best["settings"], indent=2), "```"]
     return [*lines, ""]
 

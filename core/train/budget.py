@@ -13,7 +13,8 @@ import math
 import re
 import time
 
-EVALUATIONS = 8  # evaluations (each with a checkpoint and the gallery) spread over a budget
+EVALUATIONS = 5  # evaluations (each with a checkpoint and the gallery) spread over a budget
+EVAL_BLOCKS = 64  # blocks evaluated at each of them (the final evaluation takes the whole validation split)
 MIN_EVERY_S = 5.0  # but never more often than this: a few-second budget evaluates at its end
 UNITS = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(h|min|m|sec|s|)")

@@ -26,9 +26,11 @@ from core.train.state import RunState
 class MetricsCallback(TrainerCallback):
     """One metrics.jsonl line per log step and per evaluation (rank 0)."""
 
-    def __init__(self, path: Path, tokens_per_step: int, held_out=None):
+    def __init__(self, path: Path, tokens_per_step: int | None, held_out=None, extra: dict[str, str] | None = None):
         self.path, self.tokens_per_step = path, tokens_per_step
         self.held_out = held_out  # core.evaluation.bits.HeldOut of the validation blocks: bits per character
+        # extra: a trainer's own log keys -> the metrics.jsonl keys they are written as (DPO's reward margin)
+        self.extra = extra or {}
         self.busy_s, self.steps, self.began = 0.0, 0, None
 
     # Throughput counts time inside optimizer steps only, so evaluations, checkpoints and the gallery
@@ -44,16 +46,17 @@ class MetricsCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return  # the end-of-training summary has no "loss"; evaluations are written by on_evaluate
-        tokens_per_s = self.steps * self.tokens_per_step / self.busy_s if self.busy_s else None
+        tokens_per_s = self.steps * self.tokens_per_step / self.busy_s if self.busy_s and self.tokens_per_step else None
         self.busy_s, self.steps = 0.0, 0
         line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "loss": logs["loss"],
                 "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
-                "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None, "time": time.time()}
+                "tokens_per_s": round(tokens_per_s, 1) if tokens_per_s else None, "time": time.time(),
+                **{key: logs[name] for name, key in self.extra.items() if name in logs}}
         if torch.cuda.is_available():
             line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
         append_jsonl(self.path, line)
         say(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
-             f"lr {line['learning_rate'] or 0:.2e}  {line['tokens_per_s'] or 0:,.0f} tokens/s")
+             f"lr {line['learning_rate'] or 0:.2e}  " + (self._extra_text(line) or f"{line['tokens_per_s'] or 0:,.0f} tokens/s"))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not state.is_world_process_zero or not metrics or "eval_loss" not in metrics:
@@ -61,16 +64,21 @@ class MetricsCallback(TrainerCallback):
         loss = metrics["eval_loss"]
         perplexity = math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None
         line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "eval_loss": loss,
-                "perplexity": perplexity, "time": time.time()}
-        if self.held_out is not None:
+                "perplexity": perplexity if not self.extra else None, "time": time.time(),  # no perplexity of a DPO loss
+                **{f"eval_{key}": metrics[f"eval_{name}"] for name, key in self.extra.items() if f"eval_{name}" in metrics}}
+        if self.held_out is not None and not self.extra:
             per = self.held_out.scores(loss)
             line.update(bits_per_char=per["bits_per_char"], bits_per_byte=per["bits_per_byte"])
         if torch.cuda.is_available():
             line["gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
         append_jsonl(self.path, line)
         per_char = f", {line['bits_per_char']:.3f} bits per character" if line.get("bits_per_char") is not None else ""
-        say(f"step {state.global_step}: validation loss {loss:.4f}, perplexity {perplexity or float('inf'):.2f}"
-            + per_char)
+        say(f"step {state.global_step}: validation loss {loss:.4f}, "
+            + (self._extra_text(line, "eval_") or f"perplexity {perplexity or float('inf'):.2f}" + per_char))
+
+    def _extra_text(self, line: dict, prefix: str = "") -> str:
+        return "  ".join(f"{key.replace('_', ' ')} {line[prefix + key]:.3f}" for key in self.extra.values()
+                         if line.get(prefix + key) is not None)
 
 
 class StatusCallback(TrainerCallback):
@@ -181,11 +189,17 @@ class BudgetCallback(TrainerCallback):
         progress = self.clock.progress()
         if progress > 0.02:  # the projected total, for the status and the ETA: steps so far over the share spent
             state.max_steps = max(state.global_step, round(state.global_step / progress))
-        if self.clock.over():
+        over, due = self.clock.over(), self.clock.eval_due()
+        if dist.is_available() and dist.is_initialized():
+            # every rank must stop and evaluate at the same step, or one waits forever in the next collective
+            flags = torch.tensor([int(over), int(due)], device=args.device)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            over, due = bool(flags[0].item()), bool(flags[1].item())
+        if over:
             state.max_steps = state.global_step
             control.should_training_stop = True
             control.should_evaluate = control.should_save = True  # the final evaluation and a loadable model
-        elif self.clock.eval_due():
+        elif due:
             control.should_evaluate = control.should_save = True
         if control.should_evaluate:
             self.eval_began = time.monotonic()

@@ -43,7 +43,7 @@ def register(commands) -> None:
 
 def cmd_train(args) -> None:
     from core.dataclass_cli import namespace_to_dataclass
-    from core.train import runs
+    from core.train import preference_data, runs
     from core.train.config import TrainConfig, apply_preset
 
     workspace = Workspace.from_env()
@@ -51,6 +51,7 @@ def cmd_train(args) -> None:
     if args.preset:
         config = apply_preset(config, args.preset)
     config = namespace_to_dataclass(args, TrainConfig, base=config)
+    config = preference_data.settle(workspace, config)  # --pairs ratings: the lab database's pairs, as a file
     if args.queue:  # wait in the queue for the device instead of being refused
         from core.train import queue
 
@@ -75,7 +76,12 @@ def _follow(run_dir: Path) -> None:
             status = runs.status(run_dir)
             metrics = runs.read_metrics(run_dir)
             for line in metrics[printed:]:
-                if line.get("eval_loss") is not None:
+                if line.get("eval_reward_accuracy") is not None:  # preference tuning (core.train.dpo)
+                    print(f"step {line['step']}: held-out DPO loss {line['eval_loss']:.3f}, reward accuracy "
+                          f"{line['eval_reward_accuracy']:.2f}, margin {line.get('eval_reward_margin') or 0:.3f}")
+                elif line.get("reward_margin") is not None:
+                    print(f"step {line['step']}: DPO loss {line['loss']:.3f}, reward margin {line['reward_margin']:.3f}")
+                elif line.get("eval_loss") is not None:
                     perplexity = f"{line['perplexity']:.1f}" if line.get("perplexity") is not None else "∞"
                     per_char = f", {line['bits_per_char']:.3f} bits/char" if line.get("bits_per_char") is not None else ""
                     print(f"step {line['step']}: validation loss {line['eval_loss']:.3f} (perplexity {perplexity}"

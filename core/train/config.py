@@ -15,8 +15,12 @@ from core.errors import UserError
 from core.hardware import PRECISIONS
 
 SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
-METHODS = ["full", "lora"]
-LORA = ("method", "lora")  # the LoRA options matter only to a LoRA run
+METHODS = ["full", "lora", "dpo", "dpo_lora"]
+PREFERENCE_METHODS = ("dpo", "dpo_lora")  # tuned on preference pairs (core.train.dpo), not on a dataset's text
+LORA_METHODS = ("lora", "dpo_lora")
+LORA = ("method", LORA_METHODS)  # the LoRA options matter only to a LoRA run (fine-tuning or preference tuning)
+TOKENIZERS = ["auto", "fitted", "model"]
+SHAPE = re.compile(r"(\d+)\s*x\s*(\d+)")  # LAYERSxWIDTH, as the scratch_size option writes it (core.train.sizing)
 SWITCHES = ["auto", "on", "off"]  # compile and tf32
 ATTENTION = ["auto", "sdpa", "eager"]
 # transformers' optimizers that need no further package. A list here rather than transformers' OptimizerNames:
@@ -51,6 +55,12 @@ class TrainConfig:
     max_steps: int = _option(0, "optimizer steps to run; 0 = decided by epochs", min=0, max=10**9, sweep=True)
     time_budget: str = _option("", "train for a time instead (90s, 10m, 1h): the learning-rate schedule, evaluations "
                                "and checkpoints fit into it; empty = steps or epochs decide", duration=True)
+    random_init: bool = _option(False, "train the model's architecture from random weights (the starter is untrained "
+                                "already): it is then sized and tokenized as below")
+    scratch_size: str = _option("auto", "a from-scratch model's LAYERSxWIDTH (e.g. 4x128), or auto: sized for the "
+                                "corpus and the time budget", shape=True)
+    tokenizer: str = _option("auto", "auto: a tokenizer fitted to the dataset for a from-scratch model with a time "
+                             "budget; fitted: always for one from scratch; model: the model's own", choices=TOKENIZERS)
     learning_rate: float | None = _option(None, "peak rate (default: 1e-3 for the untrained starter, 5e-5 otherwise)",
                                           above=0.0, below=1.0, sweep=True)
     batch_size: int = _option(8, "blocks per device per step", min=1, max=4096, sweep=True)
@@ -83,8 +93,12 @@ class TrainConfig:
                                cli=False)  # `python -m core resume` does this
     sweep: str = _option("", "the sweep this run is a trial of (core.train.sweep); empty = an ordinary run", cli=False)
     trial: int = _option(-1, "its trial number in the sweep's Optuna study; -1 = not a trial", cli=False)
-    method: str = _option("full", "full: every weight trains; lora: small adapters train beside frozen weights (peft)",
-                          choices=METHODS)
+    method: str = _option("full", "full: every weight trains; lora: small adapters train beside frozen weights (peft); "
+                          "dpo / dpo_lora: the same, preference-tuned on --pairs (TRL's DPO)", choices=METHODS)
+    pairs: str = _option("", "with dpo: a preference pairs JSONL file (`python -m core ratings pairs`), or 'ratings' "
+                         "for the lab database's pairs now")
+    dpo_beta: float = _option(0.1, "with dpo: how close the tuned model stays to its parent (higher = closer)",
+                              min=0.001, max=10.0)
     lora_r: int = _option(8, "LoRA rank: the inner size of each adapter's low-rank update", min=1,
                      max=4096, when=LORA)
     lora_alpha: int = _option(16, "LoRA scale: the adapters' update is multiplied by alpha / r", min=1, when=LORA)
@@ -143,9 +157,21 @@ def swept_options() -> dict[str, type]:
     return {f.name: kind(TrainConfig, f.name) for f in fields(TrainConfig) if f.metadata.get("sweep")}
 
 
-def default_learning_rate(model_kind: str) -> float:
+def default_learning_rate(model_kind: str, from_scratch: bool = False) -> float:
     """An untrained model (the starter) learns from scratch and wants a far higher rate than a pretrained one."""
-    return 1e-3 if model_kind == "starter" else 5e-5
+    return 1e-3 if model_kind == "starter" or from_scratch else 5e-5
+
+
+def from_scratch(config: TrainConfig, model_kind: str) -> bool:
+    """Whether the run trains a new model sized for it (core.train.sizing) rather than the model's own weights: an
+    untrained model (the starter, or --random-init) with a time budget, or with a size or tokenizer asked for."""
+    if config.method != "full" or not (model_kind == "starter" or config.random_init):
+        return False
+    return bool(config.time_budget) or config.scratch_size != "auto" or config.tokenizer == "fitted"
+
+
+def fits_tokenizer(config: TrainConfig) -> bool:
+    return config.tokenizer in ("auto", "fitted")
 
 
 PRESETS: dict[str, dict] = {
@@ -192,7 +218,7 @@ def _limit_problems(config: TrainConfig) -> list[Problem]:
     for f in fields(config):
         value = getattr(config, f.name)
         when = f.metadata.get("when")
-        if value is None or isinstance(value, (bool, list)) or (when and getattr(config, when[0]) != when[1]):
+        if value is None or isinstance(value, (bool, list)) or (when and getattr(config, when[0]) not in when[1]):
             continue
         for limit, (code, broken, message) in _LIMITS.items():
             bound = f.metadata.get(limit)
@@ -224,7 +250,13 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
     config = replace(config, **not_finite)  # the defaults stand in below: one message per field
     problems += _limit_problems(config)
 
-    if not config.dataset:
+    if config.method in PREFERENCE_METHODS and not config.pairs:
+        problem("no_pairs", "preference tuning needs pairs: give --pairs FILE (`python -m core ratings pairs`) or "
+                "--pairs ratings, or choose 'from ratings' on the Train page")
+    if config.method in PREFERENCE_METHODS and not 0 < config.dpo_beta <= 10:
+        problem("dpo_beta", f"the DPO beta must be above 0 and at most 10 (got {config.dpo_beta}); 0.1 is usual",
+                value=config.dpo_beta)
+    if not config.dataset and config.method not in PREFERENCE_METHODS:
         problem("no_dataset", "choose a dataset: make one on the Data page or with `python -m core clean`")
     if not config.model:
         problem("no_model", "choose a model: 'starter', a hub id such as gpt2, or a checkpoint")
@@ -235,7 +267,7 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
     if config.max_steps == 0 and config.epochs <= 0 and not config.time_budget:
         problem("length", "train for at least one step: set max steps above 0, or epochs above 0")
     unknown = sorted(set(config.lora_target_modules) - modules) if modules is not None else []
-    if config.method == "lora" and unknown:
+    if config.method in LORA_METHODS and unknown:
         problem("lora_target", f"the model has no module named {', '.join(unknown)}: name modules such as "
                 f"{', '.join(sorted(modules)[:4])}", value=", ".join(unknown))
     problems += _device_problems(config, gpus) + _node_problems(config)
@@ -247,6 +279,10 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
 
 def _budget_problems(config: TrainConfig) -> list[Problem]:
     from core.train.budget import parse_duration
+
+    if config.scratch_size != "auto" and not SHAPE.fullmatch(config.scratch_size.strip()):
+        return [Problem("scratch_size", f"cannot read the model size '{config.scratch_size}': write LAYERSxWIDTH such "
+                        "as 4x128, or auto", {"value": config.scratch_size})]
 
     try:
         seconds = parse_duration(config.time_budget)

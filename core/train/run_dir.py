@@ -57,14 +57,15 @@ def checkpoint_step(path: Path | str) -> int | None:
 # ---- the files' shapes -------------------------------------------------------------------------------------
 
 _NUMBER = (int, float)
-# The fields readers rely on and their types (None is allowed for each); anything else makes the file unreadable.
 _PID_MAX = 2**31 - 1  # what fits a pid_t: os.kill raises OverflowError past it
+# The fields readers rely on and their types (None is allowed for each); anything else makes the file unreadable.
 _STATUS_FIELDS = {
     "state": str, "pid": int, "worker_pid": int, "exit_code": int, "step": int, "max_steps": int,
     "created": _NUMBER, "launched": _NUMBER, "started": _NUMBER, "resumed": _NUMBER, "ended": _NUMBER,
     "updated": _NUMBER, "stop_requested": _NUMBER, "epoch": _NUMBER, "best_eval_loss": _NUMBER,
     "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "final_bits_per_char": _NUMBER,
-    "best_bits_per_char": _NUMBER, "time_budget_s": _NUMBER, "stopped_early": bool, "error": str, "traceback": str,
+    "best_bits_per_char": _NUMBER, "time_budget_s": _NUMBER, "model_size": str, "stopped_early": bool,
+    "error": str, "traceback": str,
     "best_checkpoint": str, "last_checkpoint": str, "resumed_from": str, "devices": list,
     "skipped_checkpoints": list,  # lists hold text
 }

@@ -32,7 +32,7 @@ from core.data import dataset as datasets
 from core.errors import UserError
 from core.files import read_json
 from core.models.checkpoints import checkpoint_problem, complete_checkpoints, incomplete_checkpoints
-from core.train.config import TrainConfig, require_valid
+from core.train.config import LORA_METHODS, PREFERENCE_METHODS, TrainConfig, require_valid
 from core.train.run_dir import (
     Lines,
     RunDir,
@@ -83,7 +83,7 @@ def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -
 
 def _default_id(config: TrainConfig) -> str:
     model = Path(config.model.rstrip("/")).name or "model"
-    data = Path(config.dataset.rstrip("/")).name or "data"
+    data = Path((config.dataset or Path(config.pairs).stem).rstrip("/")).name or "data"
     return slug(f"{model}-{data}-{datetime.now():%Y%m%d-%H%M%S}")
 
 
@@ -250,7 +250,12 @@ def preflight(workspace: Workspace, config: TrainConfig) -> None:
     """Everything that can be known before a run exists, so a bad option is an error now, not a failed run later:
     the options, the dataset, the model (a hub model must be cached or reachable), its context, the device."""
     require_valid(config)  # the cheap checks first: no model is read for a config that cannot run anyway
-    datasets.resolve(workspace, config.dataset)
+    if config.method in PREFERENCE_METHODS:
+        from core.train.preference_data import load as load_pairs
+
+        load_pairs(workspace, config)  # pairs there, and written by a model that tokenizes as this one
+    else:
+        datasets.resolve(workspace, config.dataset)
     source = models.resolve(config.model, workspace)
     if source.is_hub:
         models.ensure_available(source)
@@ -259,7 +264,7 @@ def preflight(workspace: Workspace, config: TrainConfig) -> None:
     from core.train.memory import model_architecture
 
     arch = model_architecture(config.model, workspace)
-    modules = module_names(config.model, workspace) if config.method == "lora" and config.lora_target_modules else None
+    modules = module_names(config.model, workspace) if config.method in LORA_METHODS and config.lora_target_modules else None
     require_valid(config, model_context=arch.n_positions if arch else None, gpus=_gpu_count(),
                   modules=modules)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -22,6 +21,8 @@ from pathlib import Path
 
 from core.errors import UserError
 from core.files import read_json, write_text_atomic
+from core.ratings import studies
+from core.ratings.studies import storage_url
 from core.train import runs
 from core.train.config import TrainConfig, swept_options
 from core.train.run_dir import RunDir, check_name
@@ -121,24 +122,6 @@ def sweeps_dir(workspace: Workspace) -> Path:
     return workspace.root / "sweeps"
 
 
-def storage_url(workspace: Workspace) -> str:
-    return os.environ.get("QUILL_DB_URL") or f"sqlite:///{workspace.db_path}"
-
-
-_STORAGES: dict[str, object] = {}
-
-
-def _storage(url: str):
-    import optuna
-
-    if url not in _STORAGES:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        # A long busy timeout: the scheduler, each trainer and the page share the SQLite file
-        kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
-        _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    return _STORAGES[url]
-
-
 def study(spec: SweepSpec):
     """The sweep's Optuna study, with its sampler and pruner (Optuna does not store those: rebuilt each time)."""
     import optuna
@@ -150,7 +133,7 @@ def study(spec: SweepSpec):
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=spec.prune_startup_trials,
                                           n_warmup_steps=spec.prune_warmup_steps)
               if spec.prune else optuna.pruners.NopPruner())
-    return optuna.load_study(study_name=spec.id, storage=_storage(spec.storage), sampler=samplers[spec.sampler](),
+    return optuna.load_study(study_name=spec.id, storage=studies.storage(spec.storage), sampler=samplers[spec.sampler](),
                              pruner=pruner)
 
 
@@ -181,7 +164,7 @@ def create(workspace: Workspace, base: TrainConfig, axes: dict[str, Axis], *, sa
     spec.trials = min(trials, len(grid)) if grid and trials else len(grid) or trials
     if spec.trials < 1:
         raise UserError.coded("sweep_needs_trials")
-    created = optuna.create_study(study_name=sweep_id, storage=_storage(spec.storage), direction="minimize")
+    created = optuna.create_study(study_name=sweep_id, storage=studies.storage(spec.storage), direction="minimize")
     for params in grid[:spec.trials]:
         created.enqueue_trial(params)
     advance(workspace, spec)  # the first trial is queued before the spec is visible to a running scheduler
@@ -328,7 +311,7 @@ class TrialReporter:
 
         self.spec = load(workspace, config.sweep)
         current = study(self.spec)
-        storage = _storage(self.spec.storage)
+        storage = studies.storage(self.spec.storage)
         trial_id = storage.get_trial_id_from_study_id_trial_number(current._study_id, config.trial)
         self.trial = optuna.trial.Trial(current, trial_id)
 

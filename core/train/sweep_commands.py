@@ -24,7 +24,7 @@ def cmd_sweep(args) -> None:
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
     fixed, axes = sweep.split_axes({name: getattr(args, name) for name in sweep.AXES})
     options = {"dataset": args.data, "model": args.model, "eval_steps": args.eval_steps, "device": args.device,
-               "seed": args.seed}
+               "seed": args.seed, "time_budget": args.time_budget}
     base = replace(base, **{k: v for k, v in options.items() if v is not None}, **fixed)
     spec = sweep.create(workspace, base, axes, sampler=args.sampler, trials=args.trials or 0, prune=args.prune,
                         name=args.name, **({"prune_startup_trials": args.prune_startup}
@@ -154,6 +154,7 @@ def register(commands) -> None:
     sweep.add_argument("--eval-steps", type=int)
     sweep.add_argument("--device", help="auto, cpu, cuda:N or all")
     sweep.add_argument("--seed", type=int)
+    sweep.add_argument("--time-budget", help="each trial trains for this long (90s, 10m, 1h) instead of by steps")
     sweep.add_argument("--trials", type=int, help="how many trials (default: the whole grid)")
     sweep.add_argument("--sampler", choices=["grid", "tpe", "random"], default="grid")
     sweep.add_argument("--prune", action="store_true", help="stop trials worse than the median at the same step")

@@ -36,7 +36,14 @@ from core.errors import UserError, first_line
 from core.files import write_text_atomic
 from core.hardware import choose_precision
 from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
-from core.train.config import TrainConfig, default_learning_rate, require_valid
+from core.train.config import (
+    LORA_METHODS,
+    PREFERENCE_METHODS,
+    TrainConfig,
+    default_learning_rate,
+    from_scratch,
+    require_valid,
+)
 from core.train.progress import MAX_PERPLEXITY_LOSS
 from core.train.progress import node_main as _node_main
 from core.train.progress import rank as _rank
@@ -92,7 +99,12 @@ def train(run_dir: Path) -> None:
         config = RunDir(run_dir).config()
         if main_process:
             _mark_started(run_dir, config)
-        _train(run_dir, config)
+        if config.method in PREFERENCE_METHODS:
+            from core.train.dpo import train_on_pairs
+
+            train_on_pairs(run_dir, config, _stop)
+        else:
+            _train(run_dir, config)
     except Exception as exc:
         if main_process:
             oom = _is_oom(exc)
@@ -151,7 +163,9 @@ def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: i
 
 
 def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_cpu: bool, precision: str,
-               world: int, speed=None):
+               world: int, speed=None, scratch: bool = False, arguments_class=None, **extra):
+    """The Trainer's arguments; `arguments_class` (a TrainingArguments subclass: TRL's DPOConfig) and `extra` (its
+    own options) for the trainers of core.train.dpo."""
     import inspect
 
     from transformers import TrainingArguments
@@ -166,7 +180,7 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
     # A time budget ends the run by the clock (core.train.budget): no step limit, evaluations when the clock says.
     budgeted = bool(config.time_budget)
     eval_steps = UNBOUNDED if budgeted else config.eval_steps
-    return TrainingArguments(
+    return (arguments_class or TrainingArguments)(
         output_dir=str(run_dir),
         max_steps=UNBOUNDED if budgeted else config.max_steps if config.max_steps > 0 else -1,
         num_train_epochs=config.epochs,
@@ -177,6 +191,7 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         lr_scheduler_type=config.scheduler,
         warmup_steps=config.warmup_ratio,  # transformers 5: below 1 it is a share of the steps (no warmup_ratio)
         weight_decay=config.weight_decay,
+        adam_beta2=0.99 if scratch else 0.999,  # nanoGPT's for a tiny model's small batches: a shorter memory
         logging_strategy="steps",
         logging_steps=config.logging_steps,
         logging_first_step=True,  # the curve starts at the untouched model's loss
@@ -199,6 +214,7 @@ def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_
         **speed.training_arguments(),  # compile, optimizer, TF32, dataloader workers and pinned memory
         report_to="none",
         disable_tqdm=True,  # train.log should read as lines, not progress-bar redraws
+        **extra,
     )
 
 
@@ -227,19 +243,31 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     source = models.resolve(config.model, workspace)
     use_cpu, precision = _device_and_precision(config)
     tokenizer, model = models.load(config.model, workspace, for_training=True)
-    if config.method == "lora":
+    scratch = from_scratch(config, source.kind)
+    resume = _checkpoint(run_dir, config.resume_from) if config.resume_from else None
+    if scratch:
+        tokenizer, model = _scratch_model(run_dir, workspace, config, tokenizer, resume)
+    elif config.random_init:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_config(model.config)  # the same architecture, new random weights
+    if config.method in LORA_METHODS:
         model = _with_lora(model, config)
     context = models.context_length(model.config)
     block_size = config.block_size or min(context or 512, 512)
-    learning_rate = config.learning_rate or default_learning_rate(source.kind)
+    learning_rate = config.learning_rate or default_learning_rate(source.kind, scratch or config.random_init)
     _phase(run_dir, Phase.TOKENIZING, documents=datasets.info(datasets.resolve(workspace, config.dataset)).documents)
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
     speed = resolve_speed(config, Device.current(use_cpu))
     apply_to_model(model, speed)
-    resume = _checkpoint(run_dir, config.resume_from) if config.resume_from else None
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
     tokens_per_step = config.batch_size * config.grad_accum * world * block_size  # every block is full
+    all_eval_blocks = eval_blocks
+    if config.time_budget:  # evaluations inside a budget must not eat it: a fixed sample, the whole split at the end
+        from core.train.budget import EVAL_BLOCKS
+
+        eval_blocks = eval_blocks.split_tail(max(0, eval_blocks.count - EVAL_BLOCKS))[0]
     held_out = _held_out(tokenizer, eval_blocks)
     metrics = Metrics(RunDir(run_dir).metrics_file, tokens_per_step, held_out)
     gallery = Gallery(RunDir(run_dir).samples_file, tokenizer, config)
@@ -251,7 +279,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     if fault and not fault.startswith("kill-during-save"):
         callbacks.append(Fault(fault))
     args = _arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision, world=world,
-                      speed=speed)
+                      speed=speed, scratch=scratch)
     clock = _budget_clock(config, resume)
     if clock is not None:
         from core.train.callbacks import BudgetCallback
@@ -289,8 +317,42 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     else:
         trainer.remove_callback(metrics)  # the last evaluation is a summary, not a point on the curve
         trainer.remove_callback(gallery)
-        _completed(run_dir, trainer, held_out)
+        _completed(run_dir, trainer, all_eval_blocks, _held_out(tokenizer, all_eval_blocks), clock)
     _finish_distributed()
+
+
+def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, resume: Path | None):
+    """(tokenizer, model) of a from-scratch run: a tokenizer fitted to the training split (core.models.
+    fitted_tokenizer) unless told to keep the model's, and a GPT-2 sized for the corpus and the budget
+    (core.train.sizing). A resumed run takes both from its checkpoint. The size and the reason go to status.json."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from core.data import dataset as datasets
+    from core.models import fitted_tokenizer
+    from core.train.budget import parse_duration
+    from core.train.config import fits_tokenizer
+    from core.train.sizing import plan
+
+    if resume is not None:
+        return AutoTokenizer.from_pretrained(resume), AutoModelForCausalLM.from_pretrained(resume)
+    texts = datasets.read_texts(datasets.resolve(workspace, config.dataset), "data")
+    chars = sum(map(len, texts))
+    if fits_tokenizer(config):
+        tokenizer = fitted_tokenizer.fit(texts)
+    budget_s = parse_duration(config.time_budget)
+    shape = plan(config, "starter", chars)
+    torch.manual_seed(config.seed)
+    model = GPT2LMHeadModel(GPT2Config(
+        vocab_size=len(tokenizer), n_positions=shape.context, n_embd=shape.width, n_layer=shape.layers,
+        n_head=shape.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,  # minutes of data: nothing to regularise
+        activation_function="gelu_pytorch_tanh",  # GPT-2's gelu in one fused kernel instead of several
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
+    described = shape.describe(budget_s, chars, len(tokenizer) if fits_tokenizer(config) else None)
+    if _node_main():
+        update_status(run_dir, model_size=described)
+    _say(f"from scratch: {described} ({model.num_parameters() / 1e6:.2f}M parameters)")
+    return tokenizer, model
 
 
 def _budget_clock(config: TrainConfig, resume: Path | None):
@@ -412,20 +474,22 @@ def _stopped(run_dir: Path, step: int) -> None:
     _say(f"stopped at step {step}: checkpoint-{step} saved")
 
 
-def _completed(run_dir: Path, trainer, held_out) -> None:
+def _completed(run_dir: Path, trainer, eval_blocks, held_out, clock=None) -> None:
     """Keep the best model (load_best_model_at_end has loaded it) in final/, and evaluate it once more."""
     state = trainer.state
     trainer.save_model(str(RunDir(run_dir).final_dir))  # model and tokenizer (processing_class); rank 0 writes
-    loss = trainer.evaluate()["eval_loss"]
+    loss = trainer.evaluate(eval_dataset=eval_blocks)["eval_loss"]  # the whole validation split
     if _node_main():
         best = state.best_model_checkpoint
         update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
-                      max_steps=state.max_steps, final_eval_loss=loss,
+                      max_steps=state.global_step if clock else state.max_steps, final_eval_loss=loss,
                       final_perplexity=math.exp(loss) if loss < MAX_PERPLEXITY_LOSS else None,
                       final_bits_per_char=held_out.bits_per_char(loss),
-                      best_bits_per_char=held_out.bits_per_char(state.best_metric),
+                      # final/ is the best model (load_best_model_at_end), scored here on the whole split
+                      best_bits_per_char=held_out.bits_per_char(loss),
                       best_eval_loss=state.best_metric, best_checkpoint=Path(best).name if best else None,
-                      stopped_early=state.global_step < state.max_steps)
+                      # a budget ends by the clock; before it is spent only early stopping ends a run
+                      stopped_early=not clock.over() if clock else state.global_step < state.max_steps)
     _say(f"completed at step {state.global_step}: validation loss {loss:.4f} ({held_out.bits_per_char(loss):.3f} bits "
          f"per character); model saved to {RunDir(run_dir).final_dir}")
 

@@ -12,6 +12,7 @@ from core.train import runs
 from core.train.state import LIVE, RESUMABLE, RunState
 from dashboard import figures
 from dashboard.i18n import error_text, t
+from dashboard.ratings import preferences_view
 from dashboard.safe_text import md_escape
 from dashboard.train import export_view
 
@@ -23,6 +24,7 @@ def render(workspace, run_dir: Path) -> None:
     status = runs.status(run_dir)
     live = status.get("alive", False) or status.get("state") in LIVE
     st.subheader(t("run.title", run=md_escape(run_dir.name)))
+    preferences_view.effect_caption(workspace, run_dir)  # a preference-tuned run: its blind A/B against its parent
     st.fragment(run_every=POLL_SECONDS if live else IDLE_POLL_SECONDS)(_panel)(workspace, run_dir, live)
 
 
@@ -62,6 +64,10 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
             st.plotly_chart(figures.bits_chart({run_dir.name: metrics.records}, title=t("run.bits_per_char"),
                                                step_label=t("run.step_axis"), bits_label=t("run.bits_axis")),
                             key=f"bits.{run_dir.name}")
+        if any(m.get("reward_margin") is not None for m in metrics.records):  # a preference-tuning run
+            st.plotly_chart(figures.preference_chart(
+                metrics.records, title=t("dpo.chart"), margin_label=t("dpo.margin"), eval_margin_label=t("dpo.eval_margin"),
+                accuracy_label=t("dpo.eval_accuracy"), step_label=t("run.step_axis")), key=f"dpo.{run_dir.name}")
         st.plotly_chart(figures.learning_rate_chart(metrics.records, title=t("run.learning_rate"),
                                                     step_label=t("run.step_axis")), key=f"lr.{run_dir.name}")
     _gallery_and_log(workspace, run_dir, samples.records, status, gallery)

@@ -13,7 +13,8 @@ from core import models
 from core.dataclass_cli import meta
 from core.errors import UserError
 from core.hardware import Hardware, format_bytes
-from core.train.config import METHODS, PRESETS, TrainConfig, apply_preset, check
+from core.train import preference_data
+from core.train.config import LORA_METHODS, METHODS, PREFERENCE_METHODS, PRESETS, TrainConfig, apply_preset, check
 from core.train.memory import estimate
 from dashboard.drafts import Draft
 from dashboard.i18n import choice_labels, t
@@ -93,10 +94,20 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     button_column.button(t("train.apply_preset"), on_click=_apply_chosen_preset, key="train.apply", width="stretch")
 
     data, model = st.columns(2)
-    data.selectbox(t("train.dataset"), datasets, key=_key("dataset"))
+    if st.session_state[_key("method")] in PREFERENCE_METHODS:
+        _preference_source(data, workspace)
+    else:
+        data.selectbox(t("train.dataset"), datasets, key=_key("dataset"))
     model_options = list(dict.fromkeys([*models.local_models(workspace), *models.HUB_MODELS, st.session_state[_key("model")]]))
     model.selectbox(t("train.model"), model_options, key=_key("model"), accept_new_options=True, help=t("train.model.help"))
 
+    budget, scratch, size, vocabulary = st.columns(4)
+    budget.text_input(t("train.time_budget"), key=_key("time_budget"), help=t("train.time_budget.help"))
+    scratch.checkbox(t("train.random_init"), key=_key("random_init"), help=t("train.random_init.help"))
+    size.text_input(t("train.scratch_size"), key=_key("scratch_size"), help=t("train.scratch_size.help"))
+    tokenizers = choice_labels("tokenizer", meta(TrainConfig, "tokenizer")["choices"])
+    vocabulary.selectbox(t("train.tokenizer"), list(tokenizers), key=_key("tokenizer"),
+                         format_func=tokenizers.__getitem__)
     a, b, c, d = st.columns(4)
     _number(a, "block_size", step=64, min_value=0)  # 0 = the model's context (read() turns it into None)
     _number(b, "epochs", step=1.0)
@@ -129,9 +140,31 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     _lora_fields()
     st.text_area(t("train.gallery_prompts"), key="train.gallery_prompts", height=80, help=t("train.gallery_prompts.help"))
     config = read()
+    _scratch_line(workspace, config)
     form.save(config)
     form.reset_button(t("draft.reset"), widget_values(config), key="train.reset")
     return config
+
+
+def _scratch_line(workspace, config: TrainConfig) -> None:
+    """One line on what a from-scratch run will train and why (core.train.sizing), before it starts."""
+    from core.data import dataset
+    from core.errors import UserError
+    from core.train.config import fits_tokenizer
+    from core.train.sizing import plan
+
+    try:
+        kind = models.resolve(config.model, workspace).kind
+        chars = dataset.info(dataset.resolve(workspace, config.dataset)).chars if config.dataset else 0
+    except UserError:
+        return  # no such model or dataset: the problems below say so
+    shape = plan(config, kind, chars)
+    if shape is None:
+        return
+    why = t(f"train.size.{shape.reason}", budget=config.time_budget or "–", chars=f"{chars:,}")
+    vocabulary = t("train.size.fitted") if fits_tokenizer(config) else t("train.size.own")
+    st.info(t("train.size.line", layers=shape.layers, width=shape.width, context=shape.context, why=why,
+              vocabulary=vocabulary))
 
 
 def _speed_fields() -> None:
@@ -144,12 +177,26 @@ def _speed_fields() -> None:
     st.text_input(t("train.main_process_ip"), key=_key("main_process_ip"), help=t("train.main_process_ip.help"))
 
 
+def _preference_source(column, workspace) -> None:
+    """Preference tuning learns from pairs, not a dataset: 'from ratings' (the lab database's pairs, counted per
+    source) or a pairs file written before."""
+    options = preference_data.choices(workspace)
+    if st.session_state[_key("pairs")] not in options:
+        st.session_state[_key("pairs")] = preference_data.FROM_RATINGS
+    counts = preference_data.ratings_counts()
+    labels = {o: t("dpo.from_ratings", total=sum(counts.values()), **counts) if o == preference_data.FROM_RATINGS
+              else o for o in options}
+    column.selectbox(t("dpo.pairs"), options, key=_key("pairs"), format_func=labels.__getitem__,
+                     help=t("dpo.pairs.help"))
+    _number(column, "dpo_beta", step=0.05, format="%.3f", help=t("dpo.beta.help"))
+
+
 def _lora_fields() -> None:
     a, b, c, d = st.columns(4)
     labels = {m: t(f"lora.method.{m}") for m in METHODS}  # translated now, not whenever the widget formats
     a.selectbox(t("train.method"), METHODS, key=_key("method"), format_func=labels.__getitem__,
                 help=t("lora.method.help"))
-    full = st.session_state[_key("method")] != "lora"  # shown either way, so the form keeps its shape
+    full = st.session_state[_key("method")] not in LORA_METHODS  # shown either way, so the form keeps its shape
     _number(b, "lora_r", step=4, disabled=full)
     _number(c, "lora_alpha", step=8, disabled=full)
     _number(d, "lora_dropout", step=0.05, disabled=full)
