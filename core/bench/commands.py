@@ -84,7 +84,7 @@ def _bench_quality(args) -> dict:
     from core.bench.quality import bench_quality
 
     if not args.data:
-        raise UserError("bench quality needs --data: a dataset name or directory, or a text file")
+        raise UserError.coded("bench_quality_needs_data")
     return bench_quality(args.data, args.minutes)
 
 
