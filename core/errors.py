@@ -36,7 +36,7 @@ class UserError(Exception):
     `code` and `values` are set for a coded error; `str()` is always the English text.
     """
 
-    def __init__(self, message: str | None = None, *, code: str | None = None, **values):
+    def __init__(self, message: str | None = None, /, *, code: str | None = None, **values):  # any value name works
         if code is None and (message is None or values):
             raise TypeError("UserError takes an English message, or code= with the values its text names")
         self.code, self.values = code, values
