@@ -3,6 +3,7 @@
 With a sign-in provider (Streamlit's `[auth]` secrets), the owner's identities are listed in `QUILL_OWNERS` (e-mail
 addresses or subjects, comma-separated) and every other signed-in person is a rater named by their identity.
 Without one, the rater-only mode (`QUILL_MODE=rate`, `make run MODE=rate`) lets in raters with invitation codes.
+`QUILL_RATER_WRITE_MODELS` (model names, comma-separated) also gives raters the Write page, on those models only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 OWNERS_ENV = "QUILL_OWNERS"
 MODE_ENV = "QUILL_MODE"  # "rate": serve only the rating sheet, to raters with invitation codes
 ALLOW_OPEN_ENV = "QUILL_ALLOW_OPEN"  # "1": the owner's pages on a non-loopback address without sign-in
+RATER_WRITE_MODELS_ENV = "QUILL_RATER_WRITE_MODELS"  # the models raters may write with; empty: no Write page
 MODES = ("lab", "rate")  # the whole lab (the default), or the rater-only mode
 
 
@@ -30,6 +32,12 @@ def is_owner(claims: dict, owner_ids: set[str]) -> bool:
 def rater_name(claims: dict) -> str:
     """The name a signed-in person's scores carry: their e-mail, else the provider's subject (never typed)."""
     return str(claims.get("email") or claims.get("sub") or "").strip()
+
+
+def rater_write_models() -> list[str]:
+    """The models the owner lets raters write with, in the owner's order, each once."""
+    listed = os.environ.get(RATER_WRITE_MODELS_ENV, "").split(",")
+    return list(dict.fromkeys(name.strip() for name in listed if name.strip()))
 
 
 def mode() -> str:

@@ -53,9 +53,15 @@ def _invited_rater() -> Visitor:
 
 
 def serve_rater(person: Visitor) -> None:
-    """The rater's lab: one page, the sign-in or the rating sheet, whatever URL or query was asked for."""
-    page = "rate" if person.role == "rater" else "sign_in"
-    navigation = st.navigation([st.Page(page_file(page), title=t(f"nav.{page}"), default=True)], position="hidden")
+    """The rater's lab: the sign-in, or the rating sheet (and the Write page when the owner chose models for it),
+    whatever URL or query was asked for."""
+    if person.role != "rater":
+        names = ["sign_in"]
+    else:
+        names = ["rate", "write"] if access.rater_write_models() else ["rate"]
+    pages = [st.Page(page_file(name), title=t(f"nav.{name}"), default=i == 0, url_path=None if i == 0 else name)
+             for i, name in enumerate(names)]
+    navigation = st.navigation(pages, position="sidebar" if len(pages) > 1 else "hidden")
     with st.sidebar:
         sidebar.language_choice()
     _signed_in_as(person.name)

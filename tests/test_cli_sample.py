@@ -87,7 +87,8 @@ def test_prompt_file_and_memorization_against_a_runs_dataset(workspace, tmp_path
     prompt_file.write_text(PROMPT + "\n", encoding="utf-8")
 
     for model in ("lighthouse", "lighthouse/checkpoint-10"):
-        _, (line,) = sample(tmp_path, "--model", model, "--prompt-file", str(prompt_file), configs=greedy)
+        _, (line,) = sample(tmp_path, "--model", model, "--prompt-file", str(prompt_file), configs=greedy,
+                            out=f"{model.replace('/', '-')}.jsonl")  # --out refuses an existing file
         assert line["prompt"] == PROMPT and line["model"] == model
         assert line["text"] == first["text"]
         assert line["stats"]["memorized"] is True and line["stats"]["longest_shared_chars"] == len(first["text"])
@@ -97,7 +98,7 @@ def test_prompt_file_and_memorization_against_a_runs_dataset(workspace, tmp_path
     other = workspace.root / "datasets" / "other"
     other.mkdir(parents=True)
     (other / "data.jsonl").write_text(json.dumps({"text": first["text"][:20]}) + "\n", encoding="utf-8")
-    _, (line,) = sample(tmp_path, "--model", "starter", "--prompt", PROMPT, "--memorization-data", "other",
+    _, (line,) = sample(tmp_path, "--model", "starter", "--prompt", PROMPT, "--memorization-data", "other", out="other.jsonl",
                         configs=greedy)
     assert line["stats"]["longest_shared_chars"] == 20 and line["stats"]["memorized"] is False
 

@@ -34,8 +34,15 @@ def test_every_train_config_field_has_a_flag_and_a_label_key():
 def test_the_train_form_has_a_widget_for_every_field(workspace):
     _save_sample_dataset(workspace)
     at = open_page("train")
-    labels = {w.label for kind in (at.number_input, at.selectbox, at.checkbox, at.text_area, at.text_input) for w in kind}
-    assert [f.name for f in cli_fields(TrainConfig) if texts("en")[f"train.{f.name}"] not in labels] == []
+
+    def labels():
+        return {w.label for kind in (at.number_input, at.selectbox, at.checkbox, at.text_area, at.text_input)
+                for w in kind}
+
+    shown = labels()
+    at.selectbox(key="train.method").set_value("dpo").run()  # the preference options replace the dataset box
+    shown |= labels()
+    assert [f.name for f in cli_fields(TrainConfig) if texts("en")[f"train.{f.name}"] not in shown] == []
 
 
 def test_flags_override_the_config_file_and_keep_their_types(tmp_path):

@@ -232,3 +232,56 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _invited(monkeypatch, name: str) -> AppTest:
+    """A rater signed in with a fresh invitation code in the rater-only mode."""
+    with open_store() as store:
+        code = raters.invite(store, name)
+    at = _rate_mode(monkeypatch)
+    at.text_input(key="access.code").input(code)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_raters_get_no_write_page_unless_the_owner_chose_models(workspace, monkeypatch):
+    monkeypatch.delenv("QUILL_RATER_WRITE_MODELS", raising=False)
+    at = _invited(monkeypatch, "Cleo")
+    with pytest.raises(ValueError, match=r"Known pages: \['[^,]*pages/rate.py'\]"):
+        at.switch_page("../pages/write.py")
+
+
+def test_a_rater_writes_only_with_the_chosen_models_under_the_invited_name(workspace, quick_models, monkeypatch):
+    from core.ratings import choices
+    from core.write import drafts, suggest
+
+    monkeypatch.setattr(suggest, "LENGTHS", {"line": 6, "paragraph": 10})
+    monkeypatch.setenv("QUILL_RATER_WRITE_MODELS", "starter, distilgpt2")
+    at = _invited(monkeypatch, "Cleo")
+    at.query_params.update({"writer": "Mallory", "model": "gpt2"})  # neither a name nor a model comes from the URL
+    at.session_state["write.model"] = "gpt2"  # another model is not an option, whatever the session holds
+    at.switch_page("../pages/write.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == EN["write.title"]
+    assert not [w for w in at.text_input if w.key == "write.writer"]  # the name is the invitation's, not typed
+    at.text_input(key="write.new_name").set_value("poem").run()
+    at.button(key="write.new").click().run()
+    picker = at.selectbox(key="write.model")
+    assert picker.options == ["starter", "distilgpt2"] and picker.value == "starter"
+    assert not picker.proto.accept_new_options  # no typed model names
+    at.text_area(key="write.text").set_value("The king said").run()
+    at.button(key="write.suggest_line").click().run()
+    at.button(key="write.accept.0").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    with open_store() as store:
+        [choice] = choices.list_choices(store)
+    assert (choice.writer, choice.model, choice.action) == ("Cleo", "starter", "accept")
+    shown = " ".join([t.value for t in at.text] + [m.value for m in at.markdown] + [c.value for c in at.caption]
+                     + [" ".join(map(str, d.value.columns)) for d in at.dataframe])
+    assert str(workspace.root) not in shown and EN["write.checkpoint"] not in shown  # no server paths
+    # The draft is Cleo's alone: not among the owner's drafts, and another rater starts with none.
+    assert drafts.names(workspace) == [] and drafts.names(drafts.rater_home(workspace, "Cleo")) == ["poem"]
+    other = _invited(monkeypatch, "Dan")
+    other.switch_page("../pages/write.py").run()
+    assert [i.value for i in other.info] == [EN["write.no_drafts"]]

@@ -18,6 +18,7 @@ SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
 METHODS = ["full", "lora", "dpo", "dpo_lora"]
 PREFERENCE_METHODS = ("dpo", "dpo_lora")  # tuned on preference pairs (core.train.dpo), not on a dataset's text
 LORA_METHODS = ("lora", "dpo_lora")
+PREFERENCE = ("method", PREFERENCE_METHODS)  # the DPO options matter only to a preference-tuning run
 LORA = ("method", LORA_METHODS)  # the LoRA options matter only to a LoRA run (fine-tuning or preference tuning)
 TOKENIZERS = ["auto", "fitted", "model"]
 SHAPE = re.compile(r"(\d+)\s*x\s*(\d+)")  # LAYERSxWIDTH, as the scratch_size option writes it (core.train.sizing)
@@ -96,9 +97,9 @@ class TrainConfig:
     method: str = _option("full", "full: every weight trains; lora: small adapters train beside frozen weights (peft); "
                           "dpo / dpo_lora: the same, preference-tuned on --pairs (TRL's DPO)", choices=METHODS)
     pairs: str = _option("", "with dpo: a preference pairs JSONL file (`python -m core ratings pairs`), or 'ratings' "
-                         "for the lab database's pairs now")
+                         "for the lab database's pairs now", when=PREFERENCE)
     dpo_beta: float = _option(0.1, "with dpo: how close the tuned model stays to its parent (higher = closer)",
-                              min=0.001, max=10.0)
+                              min=0.001, max=10.0, when=PREFERENCE)
     lora_r: int = _option(8, "LoRA rank: the inner size of each adapter's low-rank update", min=1,
                      max=4096, when=LORA)
     lora_alpha: int = _option(16, "LoRA scale: the adapters' update is multiplied by alpha / r", min=1, when=LORA)

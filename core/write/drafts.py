@@ -8,6 +8,7 @@ per accept, branch or edit is simpler and safer than replaying operations.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -68,6 +69,12 @@ def check_name(name: str) -> str:
 
 def folder(workspace: Workspace) -> Path:
     return workspace.root / "drafts"
+
+
+def rater_home(workspace: Workspace, rater: str) -> Workspace:
+    """Where a rater's drafts live (`folder(rater_home(...))`), apart from the owner's and each other's. The folder
+    is named by a hash of the rater's name: an e-mail address or invited name is not always a safe folder name."""
+    return Workspace(workspace.root / "rater_drafts" / hashlib.sha256(rater.encode()).hexdigest()[:16])
 
 
 def names(workspace: Workspace) -> list[str]:

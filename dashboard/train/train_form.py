@@ -186,7 +186,7 @@ def _preference_source(column, workspace) -> None:
     counts = preference_data.ratings_counts()
     labels = {o: t("dpo.from_ratings", total=sum(counts.values()), **counts) if o == preference_data.FROM_RATINGS
               else o for o in options}
-    column.selectbox(t("dpo.pairs"), options, key=_key("pairs"), format_func=labels.__getitem__,
+    column.selectbox(t("train.pairs"), options, key=_key("pairs"), format_func=labels.__getitem__,
                      help=t("dpo.pairs.help"))
     _number(column, "dpo_beta", step=0.05, format="%.3f", help=t("dpo.beta.help"))
 

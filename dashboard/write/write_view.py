@@ -61,7 +61,13 @@ def rename(workspace, draft: drafts.Draft) -> None:
             st.error(md_escape(error_text(error)))
 
 
-def pick_model(workspace) -> str:
+def pick_model(workspace, allowed: list[str] | None = None) -> str:
+    """Any model of the workspace or the hub, or a typed name; a rater (`allowed`): only the owner's chosen models."""
+    if allowed is not None:
+        chosen = st.selectbox(t("write.model"), allowed, key="write.model")
+        if chosen not in allowed:  # nothing a rater's session sends reaches another model
+            st.stop()
+        return chosen
     choices_ = list(dict.fromkeys([*models.local_models(workspace), *models.HUB_MODELS]))
     return st.selectbox(t("write.model"), choices_, key="write.model", accept_new_options=True)
 
@@ -258,9 +264,11 @@ def _branch(workspace, name: str, index: int, step: int, labels: dict[str, int],
     st.session_state["write.text"] = draft.text
 
 
-def provenance(draft: drafts.Draft) -> None:
+def provenance(draft: drafts.Draft, paths: bool = True) -> None:
+    """Each span's model and setting; `paths` False (a rater): without the checkpoint's folder on the server."""
     rows = [{t("write.span"): draft.text[s.start : s.end], t("write.model"): s.model,
-             t("write.checkpoint"): s.checkpoint or "", t("write.setting"): s.setting, t("write.seed"): s.seed}
+             **({t("write.checkpoint"): s.checkpoint or ""} if paths else {}), t("write.setting"): s.setting,
+             t("write.seed"): s.seed}
             for s in draft.spans]
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
