@@ -10,12 +10,12 @@ import argparse
 import os
 import sys
 
-from core.errors import UserError
+from core.errors import UserError, environment_language
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own prints usage first; the contract is one line
-        raise UserError(f"{message} (see `{self.prog} --help`)")
+        raise UserError.coded("usage", message=message, prog=self.prog)  # argparse's own words stay English
 
 
 # Each stage package owns its commands; their modules import only what parsing needs (the work is imported inside
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args)
         return 0
     except UserError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message held
+        message = exc.text(environment_language())
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the message held
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -35,28 +35,27 @@ def parse(text: str, *, where: str = "config"):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        raise UserError.coded("json_invalid", where=where, reason=exc.msg, line=exc.lineno, column=exc.colno) from None
     except RecursionError:
-        raise UserError(f"{where} is not valid JSON for the lab: nested too deeply to read") from None
+        raise UserError.coded("json_too_deep", where=where) from None
     except ValueError:  # the only other one: an integer longer than Python converts (int_max_str_digits)
-        raise UserError(f"{where} is not valid JSON for the lab: a number with more than "
-                        f"{sys.get_int_max_str_digits()} digits") from None
+        raise UserError.coded("json_number_long", where=where, digits=sys.get_int_max_str_digits()) from None
 
 
 def from_dict(cls, data, *, where: str = "config"):
     """`cls(**data)` once every key is a field of `cls` and every value has its field's type (nested dataclasses,
     lists, tuples, dicts and `X | None` included). `where` starts each message: "the config file run.json"."""
     if not isinstance(data, dict):
-        raise UserError(f"{where} must be a JSON object {{...}}, not {_given(data)}")
+        raise UserError.coded("json_not_object", where=where, given=_given(data))
     hints = _hints(cls)
     known = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
-        raise UserError(f"{where}: unknown option(s) {', '.join(unknown)}: known are {', '.join(known)}")
+        raise UserError.coded("options_unknown", where=where, unknown=", ".join(unknown), known=", ".join(known))
     missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in data
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise UserError(f"{where}: {', '.join(missing)} missing")
+        raise UserError.coded("options_missing", where=where, missing=", ".join(missing))
     return cls(**{key: convert(hints[key], value, where=f"{where}: {key}") for key, value in data.items()})
 
 
@@ -111,11 +110,11 @@ def _infinite(value) -> bool:
 
 
 def _not_finite(value, where: str) -> UserError:
-    return UserError(f"{where} must be a finite number, not {value}")
+    return UserError.coded("value_not_finite", where=where, value=value)
 
 
 def _wrong(kind, value, where: str) -> UserError:
-    return UserError(f"{where} must be {describe(kind)}, not {_given(value)}")
+    return UserError.coded("value_wrong_type", where=where, kind=describe(kind), given=_given(value))
 
 
 def describe(kind) -> str:

@@ -31,14 +31,12 @@ def check_replaceable(out: Path, foreign: Foreign) -> None:
     """A UserError unless `out` is absent, an empty folder, or a folder that `foreign` finds nothing alien in."""
     out = Path(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise UserError(f"{out} is not a folder the lab made; choose another folder")
+        raise UserError.coded("folder_not_ours", path=out)
     if not out.exists() or not any(out.iterdir()):
         return
     alien = foreign(out)
     if alien:
-        raise UserError(
-            f"{out} holds files the lab did not make (e.g. {alien[0]}); choose another folder or empty it"
-        )
+        raise UserError.coded("folder_has_foreign_files", path=out, example=alien[0])
 
 
 def is_staging(path: Path) -> bool:
@@ -111,12 +109,11 @@ def check_output_file(out: Path, workspace, *, force: bool) -> Path:
     database, a run's or a dataset's files: not even with --force), and an existing file only with `force`."""
     out = Path(out)
     if out.is_dir():
-        raise UserError(f"--out {out} is a directory: name a file to write")
+        raise UserError.coded("out_is_folder", path=out)
     if workspace.owns(out):
-        raise UserError(f"--out {out} is one of the lab's own files (its database, a run, a dataset): "
-                        "write the file somewhere else")
+        raise UserError.coded("out_is_lab_file", path=out)
     if (out.exists() or out.is_symlink()) and not force:
-        raise UserError(f"--out {out} already exists: add --force to replace it, or choose another file")
+        raise UserError.coded("out_exists", path=out)
     return out
 
 

@@ -80,7 +80,7 @@ def choose_precision(precision: str, *, use_cpu: bool) -> str:
     from core.errors import UserError
 
     if precision not in PRECISIONS:
-        raise UserError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+        raise UserError.coded("precision_unknown", precision=precision, precisions=", ".join(PRECISIONS))
     if precision == "auto":
         if use_cpu:
             return "fp32"
@@ -88,5 +88,5 @@ def choose_precision(precision: str, *, use_cpu: bool) -> str:
 
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision == "fp16" and use_cpu:
-        raise UserError("fp16 needs a CUDA GPU: use bf16 or fp32 on the CPU")
+        raise UserError.coded("fp16_needs_gpu")
     return precision

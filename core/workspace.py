@@ -99,7 +99,7 @@ class Workspace:
             path = self.runs_dir / run_id
             if _is_run(path) and path.resolve().parent == self.runs_dir.resolve():
                 return path
-        raise UserError(f"no such run '{run_id}': `python -m core runs` lists the runs")
+        raise UserError.coded("run_missing", run=run_id)
 
 
 def is_plain_name(name) -> bool:

@@ -66,13 +66,13 @@ def preload() -> None:
 def refuse_unsafe_serving(argv: list[str]) -> None:
     """One line `error: ...` and exit 2, before anything is imported or bound: no owner's pages beyond this machine
     without sign-in, and no broken sign-in configuration (dashboard/serving_guard.py)."""
-    from core.errors import UserError
+    from core.errors import UserError, environment_language
     from dashboard import serving_guard
 
     try:
         serving_guard.check(argv)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error.text(environment_language())}", file=sys.stderr)
         sys.exit(2)
 
 

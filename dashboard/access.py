@@ -13,7 +13,7 @@ from core.errors import UserError
 from core.ratings import raters
 from core.ratings.store import open_store
 from dashboard import sidebar
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.navigation import page_file
 from dashboard.safe_text import md_escape
 
@@ -89,7 +89,7 @@ def sign_in_with_code(code: str) -> None:
             rater = raters.sign_in(store, code)
         st.session_state[SIGNED_IN_RATER] = (rater.id, rater.name)
     except UserError as error:
-        st.error(md_escape(error))
+        st.error(md_escape(error_text(error)))
 
 
 def sign_in_with_provider() -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import UserError
+
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
 LOCALES_DIR = Path(__file__).parent / "locales"
@@ -58,3 +60,9 @@ def setting_label(name: str | None) -> str:
         if name and (match := pattern.fullmatch(name)):
             return t(key, value=match.group(1)) if match.groups() else t(key)
     return name or "–"
+
+
+def error_text(error: BaseException) -> str:
+    """Any error in the page's language: a coded UserError's text in that language, any other its own words (plain
+    text: the caller escapes it for markdown)."""
+    return error.text(current_language()) if isinstance(error, UserError) else str(error)

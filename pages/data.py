@@ -17,7 +17,7 @@ from dashboard.data import (
     hf_source,
     recipe_editor,
 )
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.safe_text import md_escape
 
 workspace = Workspace.from_env()
@@ -96,7 +96,7 @@ else:
         try:
             chunking_view.render(model_name, result.texts, block_size)
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
     with save_tab:
         cleaning_view.render_save(workspace, corpus, recipe)

@@ -7,7 +7,7 @@ from core.errors import UserError
 from core.playground import grid
 from core.workspace import Workspace
 from dashboard import warm_imports
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.playground import playground_state, playground_view
 from dashboard.safe_text import md_escape
 
@@ -31,7 +31,7 @@ try:
     configs = playground_view.render_columns()
 except UserError as error:
     configs = None
-    st.error(md_escape(error))
+    st.error(md_escape(error_text(error)))
 
 go, stop = st.columns([1, 5])
 if go.button(t("pg.generate"), type="primary", disabled=not (configs and chosen_models and prompts), key="pg.generate"):

@@ -7,7 +7,7 @@ from core.ratings import rubric
 from core.ratings.store import open_store
 from core.workspace import Workspace
 from dashboard import access
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.ratings import preferences_view, ratings_view
 from dashboard.safe_text import md_escape
 from dashboard.write import write_view
@@ -24,7 +24,7 @@ if not rater:
 try:
     store = open_store()
 except UserError as error:  # a database that cannot be opened, or does not answer: said in a box, not a traceback
-    st.error(md_escape(error))
+    st.error(md_escape(error_text(error)))
     st.stop()
 try:
     # A tab switch reruns the page: Results then counts the scores and votes the sheet's fragments just stored.
@@ -68,6 +68,6 @@ try:
     with st.expander(t("ratings.rubric")):
         ratings_view.edit_rubric(workspace)
 except UserError as error:
-    st.error(md_escape(error))
+    st.error(md_escape(error_text(error)))
 finally:
     store.close()

@@ -8,7 +8,7 @@ from core.train import preference_data, queue, runs
 from core.train.memory import model_architecture
 from core.workspace import Workspace
 from dashboard import warm_imports
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.safe_text import md_escape
 from dashboard.sidebar import cached_hardware
 from dashboard.train import run_view, runs_view, sweep_view, train_form
@@ -47,7 +47,7 @@ with new_tab:
             run_view.just_started(run_dir.name)
             st.rerun()
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
     if ready and runs.device_busy(workspace, config) and not run_view.is_just_started(shown):
         st.caption(t("queue.busy"))
         if st.button(t("queue.start"), key="queue.start"):
@@ -55,7 +55,7 @@ with new_tab:
                 queue.enqueue(workspace, preference_data.settle(workspace, config))
                 st.rerun()
             except UserError as error:
-                st.error(md_escape(error))
+                st.error(md_escape(error_text(error)))
     sweep_view.render_queue(workspace)
 
 with explore_tab:

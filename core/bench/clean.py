@@ -71,16 +71,16 @@ def real_pages(folder: str) -> list[str]:
 
     root = Path(folder)
     if not root.is_dir():
-        raise UserError(f"--html-dir {folder}: no such folder; give a folder of saved web pages (*.htm, *.html)")
+        raise UserError.coded("bench_html_dir_missing", folder=folder)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".htm", ".html") and p.is_file())
     if not paths:
-        raise UserError(f"--html-dir {folder}: no *.htm or *.html file in it; give a folder of saved web pages")
+        raise UserError.coded("bench_html_dir_empty", folder=folder)
     pages = []
     for path in paths:
         try:
             pages.append(decode(path.read_bytes(), html=True).text)
         except UserError as err:
-            raise UserError(f"--html-dir: {path}: {err}; remove it from the folder") from None
+            raise UserError.coded("bench_html_unreadable", path=path, reason=err) from None
     return pages
 
 

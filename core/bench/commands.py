@@ -84,7 +84,7 @@ def _bench_quality(args) -> dict:
     from core.bench.quality import bench_quality
 
     if not args.data:
-        raise UserError("bench quality needs --data: a dataset name or directory, or a text file")
+        raise UserError.coded("bench_quality_needs_data")
     return bench_quality(args.data, args.minutes)
 
 
@@ -104,7 +104,7 @@ def _sizes(sizes: str | None) -> list[float] | None:
     except ValueError:
         chosen = []
     if not chosen or min(chosen) <= 0:
-        raise UserError(f"--sizes {sizes!r}: give corpus sizes in MB separated by commas, such as 5,50,200")
+        raise UserError.coded("bench_sizes", sizes=repr(sizes))
     return [int(size) if size.is_integer() else size for size in chosen]
 
 

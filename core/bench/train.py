@@ -37,7 +37,7 @@ def bench_train(model: str = "starter", random_init: bool = False, precision: st
     from core.workspace import Workspace
 
     if steps < 2 or batch_size < 1 or block_size < 8 or warmup_steps < 1:
-        raise UserError("use at least 2 steps, a batch of 1 or more, a block of 8 tokens or more, and 1 warm-up step")
+        raise UserError.coded("bench_train_sizes")
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     precision = choose_precision(precision, use_cpu=not torch.cuda.is_available())  # as the trainer decides it
 
@@ -50,8 +50,7 @@ def bench_train(model: str = "starter", random_init: bool = False, precision: st
         model_dir = _model_dir(model, random_init, starter, tmp)
         tokenizer, parameters, matmul_parameters, config = _describe(model_dir)
         if block_size > config.n_positions:
-            raise UserError(f"the block size {block_size} is longer than the model's context of "
-                            f"{config.n_positions} tokens: use {config.n_positions} or less")
+            raise UserError.coded("eval_block_long", block_size=block_size, context=config.n_positions)
         flops_per_token = _flops_per_token(matmul_parameters, config.n_layer, config.n_embd, block_size)
 
         # Our trainer writes a metrics line every `logging` steps; the warm-up is rounded up to a multiple of it
@@ -130,7 +129,7 @@ def _model_dir(model: str, random_init: bool, starter: Path, tmp: Path) -> Path:
     else:
         source = models.resolve(model)
         if source.is_hub:
-            raise UserError(f"no architecture known for '{model}' without a download: use one of {', '.join(KNOWN)}")
+            raise UserError.coded("bench_model_unknown", model=model, known=", ".join(KNOWN))
         config = GPT2Config.from_pretrained(source.location)
     # The starter's tokenizer (no download); its ids are all below any GPT-2 vocabulary size, so the model's
     # embedding and output layer keep the named architecture's full size (and cost).

@@ -53,7 +53,7 @@ def build_dataset(documents: Sequence[Document], files: list[FileReport], recipe
     unless `accept_losses`: the Data page asks first, the command line warns."""
     dataset.check_writable(Path(out), overwrite)  # refused before the cleaning, not after it
     if not documents:
-        raise UserError("no documents could be read from the input: see the skipped files above")
+        raise UserError.coded("no_documents_read")
     started = time.perf_counter()
     texts, sources = [d.text for d in documents], [d.source for d in documents]
     result = clean(recipe, texts, sources, workers=workers or default_workers(), progress=on_progress)

@@ -45,7 +45,7 @@ def cmd_clean(args) -> None:
     from core.data.loading import LoadOptions, LoadResult, field_names, load_paths
 
     if args.recipe and args.preset:
-        raise UserError("give --recipe or --preset, not both: a preset is a recipe")
+        raise UserError.coded("recipe_and_preset")
     recipe = Recipe.load(args.recipe) if args.recipe else Recipe.preset(args.preset) if args.preset else Recipe.default()
     options = LoadOptions(txt_split=args.split, csv_column=args.csv_column)
     if args.text_field:
@@ -56,7 +56,7 @@ def cmd_clean(args) -> None:
     # Any path: the command line's user names files they could read in a shell anyway. The server is what
     # must stay inside the allowed folders (pages/data.py passes them).
     if not args.inputs and not args.hf_dataset:
-        raise UserError("give files or folders to clean, or --hf-dataset user/name")
+        raise UserError.coded("nothing_to_clean")
     loaded = load_paths(args.inputs, options, allowed_roots=None) if args.inputs else LoadResult()
     if args.hf_dataset:
         from core.data import hf_datasets

@@ -37,9 +37,7 @@ class DatasetInfo:
 def check_name(name: str) -> str:
     name = (name or "").strip()
     if not _NAME.match(name):
-        raise UserError(
-            f"'{name}' is not a usable dataset name: use up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
-        )
+        raise UserError.coded("dataset_name_bad", name=name)
     return name
 
 
@@ -51,9 +49,9 @@ def split(texts: list[str], ratio: float = 0.1, seed: int = 0) -> tuple[list[str
     one novel in one file leaves something to evaluate on.
     """
     if not 0 < ratio < 1:
-        raise UserError(f"the validation ratio must be between 0 and 1 (exclusive), got {ratio}")
+        raise UserError.coded("validation_ratio", ratio=ratio)
     if not texts:
-        raise UserError("no documents left to save: loosen the cleaning steps or load more text")
+        raise UserError.coded("no_documents_to_save")
     if len(texts) >= MIN_DOCS_FOR_DOCUMENT_SPLIT:
         count = max(1, round(len(texts) * ratio))
         chosen = set(random.Random(seed).sample(range(len(texts)), count))
@@ -116,7 +114,7 @@ def check_writable(out: Path, overwrite: bool) -> None:
     """A UserError unless `save(out, overwrite=overwrite)` may write there: new, empty, or a dataset to overwrite."""
     out = Path(out)
     if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
-        raise UserError(f"{out} already exists: choose another name, or overwrite it on purpose")
+        raise UserError.coded("dataset_exists", path=out)
     check_replaceable(out, foreign_files)
 
 
@@ -169,13 +167,13 @@ def resolve(workspace: Workspace, name_or_path: str) -> Path:
     for candidate in (workspace.datasets_dir / name_or_path, Path(name_or_path).expanduser()):
         if (candidate / "data.jsonl").is_file() and not is_staging(candidate):  # a half-written save is none
             return candidate
-    raise UserError(f"no dataset '{name_or_path}': make one on the Data page or with `python -m core clean`")
+    raise UserError.coded("dataset_missing", name=name_or_path)
 
 
 def delete(workspace: Workspace, name: str) -> None:
     path = workspace.datasets_dir / check_name(name)
     if not (path / "data.jsonl").is_file():
-        raise UserError(f"no dataset named '{name}' in this workspace")
+        raise UserError.coded("dataset_not_in_workspace", name=name)
     shutil.rmtree(path)
 
 

@@ -26,7 +26,7 @@ def load_saved(path: Path, options: LoadOptions) -> LoadResult:
     try:
         saved = datasets.load_from_disk(str(path))
     except (OSError, ValueError) as error:
-        raise UserError(f"{path} looks like a dataset saved by `datasets` but cannot be read: {error}") from error
+        raise UserError.coded("hf_saved_unreadable", path=path, reason=error) from error
     splits = saved.items() if isinstance(saved, datasets.DatasetDict) else [(None, saved)]
     result = LoadResult()
     for split, table in splits:
@@ -42,7 +42,7 @@ def load_spec(spec: str, options: LoadOptions, *, local: bool = True) -> LoadRes
     passes local=False: what it may read from disk is decided by the folder source's roots."""
     found = SPEC.fullmatch(spec.strip())
     if not found:
-        raise UserError(f"'{spec}' is not a dataset id: write user/name, user/name:config or user/name@split")
+        raise UserError.coded("hf_id_bad", spec=spec)
     name, config, split = found["name"], found["config"], found["split"] or "train"
     folder = Path(name).expanduser() if local else None
     local = folder is not None and folder.exists()
@@ -54,7 +54,7 @@ def load_spec(spec: str, options: LoadOptions, *, local: bool = True) -> LoadRes
         rows = datasets.load_dataset(str(folder) if local else name, config, split=split,
                                      streaming=not (cached and constants.HF_HUB_OFFLINE))
     except (ValueError, FileNotFoundError, ConnectionError) as error:  # no such split, config or dataset
-        raise UserError(f"cannot read the dataset '{spec}': {str(error).splitlines()[0]}") from error
+        raise UserError.coded("hf_unreadable", spec=spec, reason=(str(error).splitlines() or [""])[0]) from error
     columns = list(rows.features) if rows.features is not None else None
     return load_records(iter(rows), spec, "dataset", options, columns)
 
@@ -66,18 +66,16 @@ def _check_hub(name: str) -> bool:
 
     if (Path(constants.HF_HUB_CACHE) / f"datasets--{name.replace('/', '--')}").is_dir():
         return True
-    advice = "use a local file or folder, or read it once on a machine with network (it is then cached)"
     if constants.HF_HUB_OFFLINE:
-        raise UserError(f"dataset '{name}' is not cached and HF_HUB_OFFLINE is set: {advice}")
+        raise UserError.coded("hf_offline", name=name)
     from huggingface_hub.utils import get_session
 
     try:  # the hub's own session, so proxies and mirrors (HF_ENDPOINT) are honoured
         status = get_session().head(f"{constants.ENDPOINT}/api/datasets/{name}", timeout=HUB_PROBE_TIMEOUT_S).status_code
     except Exception:  # noqa: BLE001 - any connection, TLS or timeout failure means "not reachable"
-        raise UserError(f"dataset '{name}' is not cached and the hub ({constants.ENDPOINT}) cannot be reached: "
-                        f"{advice}") from None
+        raise UserError.coded("hf_unreachable", name=name, hub=constants.ENDPOINT) from None
     if status in (401, 403):
-        raise UserError(f"dataset '{name}' is gated or private: log in with `hf auth login`, or {advice}")
+        raise UserError.coded("hf_gated", name=name)
     if status == 404:
-        raise UserError(f"there is no dataset '{name}' on the hub ({constants.ENDPOINT}): check the spelling")
+        raise UserError.coded("hf_missing", name=name, hub=constants.ENDPOINT)
     return False

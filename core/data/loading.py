@@ -134,7 +134,7 @@ def _txt_documents(pieces: Iterable[str], name: str, options: LoadOptions) -> tu
         for i, line in text_stream.lines(pieces):
             docs.add(line, f"{name}#L", i)
     else:
-        raise UserError(f"unknown txt_split {how!r}: use whole, paragraphs or lines")
+        raise UserError.coded("txt_split_unknown", how=repr(how))
     return docs, []
 
 
@@ -527,10 +527,10 @@ def _refusal(path: Path, roots: list[Path]) -> str | None:
 def _check_allowed(given: Path, real: Path, roots: list[Path]) -> None:
     refusal = _refusal(real, roots)
     if refusal == HIDDEN:
-        raise UserError(f"{given} is hidden (its name or a folder's starts with '.'): hidden files are not read")
+        raise UserError.coded("path_hidden", path=given)
     if refusal == OUTSIDE:
-        raise UserError(f"{given} is {OUTSIDE}: {', '.join(map(str, roots))}. Put the files in one of them, or add "
-                        f"their folder to {DATA_ROOTS_ENV} ('{os.pathsep}'-separated) when starting the lab")
+        raise UserError.coded("path_outside_roots", path=given, roots=", ".join(map(str, roots)), env=DATA_ROOTS_ENV,
+                              sep=os.pathsep)
 
 
 def _files_in(given: Path, roots: list[Path] | None) -> Iterator[tuple[str, Path, str | None]]:
@@ -539,17 +539,17 @@ def _files_in(given: Path, roots: list[Path] | None) -> Iterator[tuple[str, Path
     Hidden files and folders are skipped at every level; a link leading outside the roots is listed, not read.
     """
     if "\0" in str(given):  # no file system allows it: the OS would raise ValueError
-        raise UserError(f"{str(given)!r} holds a NUL character, which no file or folder name can: type the name again")
+        raise UserError.coded("path_has_nul", path=repr(str(given)))
     real = given.resolve()
     if roots is not None:  # before exists(): what lies outside the roots is not even confirmed to exist
         _check_allowed(given, real, roots)
     if not real.exists():
-        raise UserError(f"no such file or folder: {given}")
+        raise UserError.coded("path_missing", path=given)
     if real.is_file():
         yield given.name, real, None
         return
     if not real.is_dir():
-        raise UserError(f"not a file or folder: {given}")
+        raise UserError.coded("path_not_file_or_folder", path=given)
     for folder, subfolders, names in os.walk(real):  # does not follow links to folders
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         for file_name in (n for n in names if not n.startswith(".")):
@@ -568,7 +568,7 @@ def _listing(paths: list[str | Path], roots: list[Path] | None, limit: int) -> l
         for entry in _files_in(given, roots):
             found.append(entry)
             if len(files) + len(found) > limit:
-                raise UserError(f"more than {limit:,} files, the most the lab loads at once: choose a smaller folder")
+                raise UserError.coded("too_many_files", limit=f"{limit:,}")
         files += sorted(found, key=lambda f: PurePosixPath(f[0]).parts)
     return files
 
@@ -669,8 +669,7 @@ def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions(), *,
     to_read = [(name, path) for name, path, refusal in files if not refusal and _suffix(name) in SUPPORTED_SUFFIXES]
     total = sum(_size(path) for _, path in to_read)
     if total > options.max_total_bytes:
-        raise UserError(f"the files add up to {_mb(total)}, more than the {_mb(options.max_total_bytes)} the lab "
-                        "loads at once: choose fewer files or a smaller folder")
+        raise UserError.coded("files_too_big", total=_mb(total), limit=_mb(options.max_total_bytes))
     result, budget = LoadResult(), _Budget(options.max_total_bytes)
     for name, path, refusal in files:
         if refusal:

@@ -51,13 +51,12 @@ def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspa
     context = models.context_length(model.config)
     block_size = _check_block_size(block_size or min(context or DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK), context)
     if batch_size < 1:
-        raise UserError(f"the batch size must be at least 1, got {batch_size}")
+        raise UserError.coded("eval_batch_size", batch_size=batch_size)
     from core.data import tokens
 
     packed = tokens.ensure(data_dir, tokenizer).blocks(split, block_size)  # views into the memory-mapped token file
     if not packed:
-        raise UserError(f"the {split} split of '{dataset_name_or_path}' is shorter than one block of {block_size} "
-                        "tokens: use a smaller block size")
+        raise UserError.coded("eval_split_short", split=split, dataset=dataset_name_or_path, block_size=block_size)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     scores = load_metric().compute(input_ids=packed, model=model, batch_size=batch_size)
     characters, utf8_bytes = bits.TokenText(tokenizer).predicted(packed)
@@ -71,7 +70,7 @@ def compare(model_names: list[str], dataset_name_or_path: str, *, workspace: Wor
     base model and its checkpoints are measured on the same blocks. Rows of models with another tokenizer count
     other tokens: compare those by bits_per_char, not by perplexity."""
     if not model_names:
-        raise UserError("no model to compare: name the base model and one or more checkpoints")
+        raise UserError.coded("eval_no_model")
     workspace = workspace or Workspace.from_env()
     if block_size is None:
         block_size = min(min(context_of(m, workspace) or DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK) for m in model_names)
@@ -85,7 +84,7 @@ def run_models(run: str, workspace: Workspace | None = None) -> list[str]:
     run_dir = RunDir(workspace.run_dir(run))  # "no such run" for anything but a run's id
     base = run_dir.config_dict().get("model")
     if not isinstance(base, str):
-        raise UserError(f"run '{run}' has no readable config: it cannot say its base model")
+        raise UserError.coded("eval_run_config", run=run)
     # local_models lists a run's models final first, then checkpoints by step, newest first
     saved = [name for name in models.local_models(workspace) if name.startswith(f"{run}/")]
     return [base, *reversed(saved)]
@@ -93,17 +92,16 @@ def run_models(run: str, workspace: Workspace | None = None) -> list[str]:
 
 def _check_split(data_dir: Path, split: str) -> None:
     if split not in ("validation", "data"):
-        raise UserError(f"no split '{split}': use 'validation' or 'data' (the training documents)")
+        raise UserError.coded("eval_split_unknown", split=split)
     if not (data_dir / f"{split}.jsonl").is_file():
-        raise UserError(f"the dataset {data_dir} has no {split}.jsonl: save it again on the Data page")
+        raise UserError.coded("eval_split_missing", path=data_dir, split=split)
 
 
 def _check_block_size(block_size: int, context: int | None) -> int:
     if block_size < 2:
-        raise UserError(f"the block size must be at least 2 tokens (one context, one prediction), got {block_size}")
+        raise UserError.coded("eval_block_small", block_size=block_size)
     if context and block_size > context:
-        raise UserError(f"the block size {block_size} is longer than the model's context of {context} tokens: "
-                        f"use {context} or less")
+        raise UserError.coded("eval_block_long", block_size=block_size, context=context)
     return block_size
 
 

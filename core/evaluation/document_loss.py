@@ -144,8 +144,7 @@ def compute(dataset_name: str, model_name: str, workspace: Workspace | None = No
             stream = files.stream(part)
             spans = document_spans(stream, eos)
             if len(spans) != len(texts):
-                raise UserError(f"the token file of '{dataset_name}' does not match its {part}.jsonl: save the "
-                                "dataset again")
+                raise UserError.coded("token_file_mismatch", dataset=dataset_name, part=part)
 
             def progress(fraction: float, number=number) -> None:
                 _write(out, {**running, "fraction": (number + fraction) / len(PARTS)})
@@ -209,7 +208,7 @@ def exclude(dataset_name: str, keys: list[str], new_name: str, workspace: Worksp
     workspace = workspace or Workspace.from_env()
     data_dir = dataset.resolve(workspace, dataset_name)
     if not keys:
-        raise UserError("no document chosen to exclude: pick them in the data map's table first")
+        raise UserError.coded("nothing_to_exclude")
     texts = [t for part in PARTS if (data_dir / f"{part}.jsonl").is_file() for t in dataset.read_texts(data_dir, part)]
     unwanted = set(keys)
     kept = [t for t in texts if document_key(t) not in unwanted]

@@ -221,8 +221,7 @@ def open_index(dataset: Path, stride: int = STRIDE) -> CorpusIndex:
                     shutil.rmtree(scratch, ignore_errors=True)
         return CorpusIndex.load(folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # unreadable or malformed data.jsonl, a full disk
-        raise UserError(f"cannot index {dataset} for the memorization check: {exc}; "
-                        "check that its data.jsonl is readable and the disk has room") from exc
+        raise UserError.coded("memorization_index", dataset=dataset, reason=exc) from exc
 
 
 def build(dataset: Path, stride: int = STRIDE) -> Path:

@@ -27,9 +27,9 @@ def base_name(path: Path) -> str:
     try:
         base = json.loads((Path(path) / ADAPTER_CONFIG).read_text(encoding="utf-8"))["base_model_name_or_path"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path} holds an unreadable {ADAPTER_CONFIG}: it cannot say its base model") from exc
+        raise UserError.coded("adapter_config_unreadable", path=path, file=ADAPTER_CONFIG) from exc
     if not isinstance(base, str) or not base:
-        raise UserError(f"{path}/{ADAPTER_CONFIG} names no base model")
+        raise UserError.coded("adapter_no_base", path=path, file=ADAPTER_CONFIG)
     return base
 
 
@@ -46,7 +46,7 @@ def target_modules(model) -> list[str]:
         return sorted(attention)
     names = {name.rsplit(".", 1)[-1] for name, _ in linear} - {"lm_head"}
     if not names:
-        raise UserError("this model has no linear layers for LoRA to adapt: use method full")
+        raise UserError.coded("lora_no_linear")
     return sorted(names)
 
 
@@ -62,7 +62,7 @@ def wrap_for_training(model, config, base: str, *, gradient_checkpointing: bool 
     try:
         wrapped = get_peft_model(model, lora)
     except ValueError as exc:  # target modules not found in the model: peft says which
-        raise UserError(f"LoRA cannot adapt this model: {str(exc).splitlines()[0]}") from exc
+        raise UserError.coded("lora_cannot_adapt", reason=(str(exc).splitlines() or [""])[0]) from exc
     wrapped.peft_config["default"].base_model_name_or_path = base  # peft overwrites it with the loaded path
     return wrapped
 
@@ -83,7 +83,7 @@ def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merg
         model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError, RuntimeError) as exc:
-        raise UserError(f"could not load the adapter in {path} on '{base}': {str(exc).splitlines()[0]}") from exc
+        raise UserError.coded("adapter_load_failed", path=path, base=base, reason=(str(exc).splitlines() or [""])[0]) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if merge:
@@ -133,6 +133,5 @@ def _base_of(path: Path, workspace, confined: bool, seen: tuple[Path, ...]) -> t
     base = base_name(path)
     location = Path(models.resolve(base, workspace, confined=confined).location).resolve()
     if location in seen:
-        raise UserError(f"the LoRA adapter in {path} has '{base}' as its base, which leads back to itself: "
-                        f"retrain it, or fix base_model_name_or_path in its {ADAPTER_CONFIG}")
+        raise UserError.coded("adapter_base_loop", path=path, base=base, file=ADAPTER_CONFIG)
     return base, seen

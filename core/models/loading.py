@@ -27,7 +27,7 @@ def load(name: str, workspace: Workspace | None = None, *, for_training: bool = 
         return adapters.load_with_adapter(Path(source.location), workspace, for_training=for_training,
                                           confined=confined, seen=_adapters)
     options = ensure_available(source) if source.is_hub else {}
-    with _load_errors(f"model '{name}'", source):
+    with _load_errors("model_unloadable", name, source):
         tokenizer = AutoTokenizer.from_pretrained(source.location, **options)
         model = AutoModelForCausalLM.from_pretrained(source.location, **options)
     if tokenizer.pad_token is None:
@@ -44,7 +44,7 @@ def load_tokenizer(name: str, workspace: Workspace | None = None, *, confined: b
 
     source = resolve(name, workspace, confined=confined)
     options = ensure_available(source) if source.is_hub else {}
-    with _load_errors(f"the tokenizer of '{name}'", source):
+    with _load_errors("tokenizer_unloadable", name, source):
         return AutoTokenizer.from_pretrained(source.location, **options)
 
 
@@ -55,7 +55,7 @@ def load_config(name: str, workspace: Workspace | None = None, *, confined: bool
     # a LoRA: its base's configuration
     source = adapters.config_source(resolve(name, workspace, confined=confined), workspace, confined=confined)
     options = ensure_available(source) if source.is_hub else {}
-    with _load_errors(f"the configuration of '{name}'", source):
+    with _load_errors("model_config_unloadable", name, source):
         return AutoConfig.from_pretrained(source.location, **options)
 
 
@@ -66,7 +66,7 @@ def context_length(config) -> int | None:
 
 
 @contextmanager
-def _load_errors(what: str, source: ModelSource):
+def _load_errors(code: str, name: str, source: ModelSource):
     """Every way a broken or unreadable model directory fails inside transformers (a missing or truncated file,
     a config that is not JSON, a weights file safetensors or torch cannot read) as one UserError that says what."""
     import pickle
@@ -79,8 +79,7 @@ def _load_errors(what: str, source: ModelSource):
         raise
     except (OSError, ValueError, RuntimeError, KeyError, EOFError, SafetensorError, pickle.UnpicklingError) as exc:
         where = "" if source.is_hub else f" ({source.location})"
-        raise UserError(f"could not load {what}{where}: {first_line(exc)}; its files may be incomplete or "
-                        "damaged: save or download it again, or pick another model") from exc
+        raise UserError.coded(code, name=name, where=where, reason=first_line(exc)) from exc
 
 
 def ensure_available(source: ModelSource) -> dict:
@@ -90,24 +89,19 @@ def ensure_available(source: ModelSource) -> dict:
     cached = try_to_load_from_cache(source.location, "config.json")
     if isinstance(cached, str):
         return {"local_files_only": True}
-    advice = (
-        "use the starter model ('starter'), a local model directory, or download it once on a machine with "
-        "network (it is then cached)"
-    )
     # A name without an owner that the lab does not offer is more likely a mistyped run than a hub model
     unknown = "/" not in source.name and source.name not in HUB_MODELS
-    runs_hint = "; `python -m core runs` lists the runs" if unknown else ""
-    missing = f"no model or run named '{source.name}' here," if unknown else f"model '{source.name}' is not cached"
     if constants.HF_HUB_OFFLINE:
-        raise UserError(f"{missing} and HF_HUB_OFFLINE is set: {advice}{runs_hint}")
+        raise UserError.coded("run_or_model_offline" if unknown else "model_offline", name=source.name)
     status = probe_hub(source.location, constants.ENDPOINT)
     if status is None:
-        raise UserError(f"{missing} and the hub ({constants.ENDPOINT}) cannot be reached: {advice}{runs_hint}")
+        raise UserError.coded("run_or_model_hub_unreachable" if unknown else "model_hub_unreachable", name=source.name,
+                              hub=constants.ENDPOINT)
     if status in (401, 403):
-        raise UserError(f"model '{source.name}' is gated or private on the hub: log in with `hf auth login`, or {advice}")
+        raise UserError.coded("model_gated", name=source.name)
     if status == 404:
-        what = f"model or run named '{source.name}'" if unknown else f"model '{source.name}'"
-        raise UserError(f"there is no {what} on the hub ({constants.ENDPOINT}): check the spelling{runs_hint}")
+        raise UserError.coded("run_or_model_not_on_hub" if unknown else "model_not_on_hub", name=source.name,
+                              hub=constants.ENDPOINT)
     return {}
 
 

@@ -41,12 +41,10 @@ def resolve(name: str, workspace: Workspace | None = None, *, confined: bool = F
         return ModelSource(name.strip(), name.strip(), "hub")
     name = (name or "").strip()
     if not name:
-        raise UserError("no model given: name a hub model (e.g. gpt2), 'starter', a run, or a local directory")
+        raise UserError.coded("model_not_given")
     if name == STARTER:
         if not is_model_dir(workspace.starter_dir):
-            raise UserError(
-                f"the starter model is not built yet ({workspace.starter_dir}): run `python -m core starter` first"
-            )
+            raise UserError.coded("starter_missing", folder=workspace.starter_dir)
         return ModelSource(name, str(workspace.starter_dir), "starter")
     run_model = _run_model(workspace, name)
     if run_model is not None:
@@ -54,12 +52,12 @@ def resolve(name: str, workspace: Workspace | None = None, *, confined: bool = F
     path = Path(name).expanduser()
     if path.is_dir():
         if not is_model_dir(path):
-            raise UserError(f"{path} is a directory but holds no model (config.json and weights): pick a model directory")
+            raise UserError.coded("folder_holds_no_model", path=path)
         return ModelSource(name, str(path.resolve()), "local")
     if looks_like_path(name):
-        raise UserError(f"no such model directory: {name}")
+        raise UserError.coded("model_dir_missing", path=name)
     if not _HUB_ID.match(name):
-        raise UserError(f"'{name}' is not a model name: use a hub id like gpt2, 'starter', a run, or a directory")
+        raise UserError.coded("model_name_bad", name=name)
     return ModelSource(name, name, "hub")
 
 
@@ -102,8 +100,7 @@ def _confined_hub_id(name: str, workspace: Workspace) -> bool:
             return False
     if not looks_like_path(name) and _HUB_ID.match(name):
         return True  # owner/model: a folder of that name outside the workspace is never read
-    raise UserError(f"'{name}' is not a model the lab can open here: name a hub model (e.g. gpt2), 'starter', a run "
-                    "of this workspace, or a folder under the workspace or QUILL_DATA_ROOTS")
+    raise UserError.coded("model_not_allowed", name=name)
 
 
 def _readable_roots(workspace: Workspace) -> list[Path]:
@@ -147,10 +144,10 @@ def _run_model(workspace: Workspace, name: str) -> Path | None:
         if checkpoint_step(sub) is not None:
             return _run_model_dir(run_path / sub)  # refuses a half-saved checkpoint, saying why
         if not is_model_dir(run_path / sub):
-            raise UserError(f"{name} holds no model (config.json and weights): pick one of {_saved(run_path)}")
+            raise UserError.coded("run_folder_holds_no_model", name=name, saved=_saved(run_path))
         return run_path / sub
     if is_final(sub) or checkpoint_step(sub) is not None:
-        raise UserError(f"run '{run_id}' has no {sub}: its saved models are {_saved(run_path)}")
+        raise UserError.coded("run_has_no_checkpoint", run=run_id, checkpoint=sub, saved=_saved(run_path))
     return None  # an `owner/model` hub id whose owner happens to be a run's name
 
 
@@ -163,14 +160,13 @@ def _run_model_dir(run_path: Path) -> Path:
     if checkpoint_step(run_path) is not None:
         problem = checkpoint_problem(run_path)  # a half-saved checkpoint (killed during the save) is not a model
         if problem:
-            raise UserError(f"{run_path.parent.name}/{run_path.name} is an incomplete checkpoint ({problem}): "
-                            f"pick another (`python -m core runs` lists the runs)")
+            raise UserError.coded("checkpoint_partial", checkpoint=f"{run_path.parent.name}/{run_path.name}", problem=problem)
         return run_path
     if is_model_dir(run_path):
         return run_path
     candidates = _run_models(run_path)
     if not candidates:
-        raise UserError(f"run '{run_path.name}' has no saved model yet: wait for its first complete checkpoint")
+        raise UserError.coded("run_has_no_model_yet", run=run_path.name)
     return candidates[0]
 
 

@@ -34,8 +34,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     alphabet = [byte_char[b] for b in range(256)] + chars
     fixed = 1 + len(alphabet) + len(steps)
     if vocab_size <= fixed:
-        raise UserError(f"a starter vocabulary of {vocab_size} tokens leaves no room for merges: "
-                        f"the bytes and whole Han characters alone take {fixed}")
+        raise UserError.coded("starter_vocab_small", vocab_size=vocab_size, fixed=fixed)
 
     learner = Tokenizer(models.BPE())
     learner.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # the words below never hold a real space

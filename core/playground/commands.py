@@ -36,9 +36,9 @@ def cmd_sample(args) -> None:
         try:  # the whole file is one prompt (as llama.cpp's --file), so a prompt may span lines
             prompts.append(Path(path).read_text(encoding="utf-8").removesuffix("\n"))
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read the prompt file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+            raise UserError.coded("prompt_file_unreadable", path=path, reason=getattr(exc, 'strerror', None) or exc) from exc
     if not prompts:
-        raise UserError("no prompt: give --prompt TEXT (repeat it for several) or --prompt-file FILE")
+        raise UserError.coded("no_prompt")
     configs = _read_decoding_configs(args.configs) if args.configs else list(sampling.DEFAULT_CONFIGS)
     workspace = Workspace.from_env()
     out = check_output_file(args.out, workspace, force=args.force)  # before minutes of sampling, not after
@@ -92,7 +92,7 @@ def _read_decoding_configs(path: str) -> list:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise UserError(f"no configs file {path}: write a JSON list of decoding settings") from exc
+        raise UserError.coded("configs_file_missing", path=path) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the configs file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+        raise UserError.coded("configs_file_unreadable", path=path, reason=getattr(exc, 'strerror', None) or exc) from exc
     return sampling_presets.loads(text, origin=f"the configs file {path}")

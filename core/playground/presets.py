@@ -41,7 +41,7 @@ def save(workspace: Workspace, name: str, configs: list[DecodingConfig]) -> None
 def load(workspace: Workspace, name: str) -> list[DecodingConfig]:
     path = _dir(workspace) / f"{check_name(name)}.json"
     if not path.is_file():
-        raise UserError(f"no saved preset '{name}'")
+        raise UserError.coded("preset_not_saved", name=name)
     return loads(path.read_text(encoding="utf-8"))
 
 
@@ -54,18 +54,18 @@ def loads(text: str, origin: str = "the settings file") -> list[DecodingConfig]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{origin} is not valid JSON: {exc}") from exc
+        raise UserError.coded("settings_not_json", origin=origin, reason=exc) from exc
     if not isinstance(data, list) or not data:
-        raise UserError(f"{origin} must hold a non-empty JSON list of decoding settings, one per column")
+        raise UserError.coded("settings_not_list", origin=origin)
     configs = []
     for number, item in enumerate(data, 1):
         if isinstance(item, dict) and not item.get("name"):  # else the default name would label it "greedy"
-            raise UserError(f"{origin}: decoding setting {number} needs a \"name\"")
+            raise UserError.coded("setting_needs_name", origin=origin, number=number)
         try:
             configs.append(DecodingConfig.from_dict(item))
         except UserError as exc:
-            raise UserError(f"{origin}: decoding setting {number}: {exc}") from exc
+            raise UserError.coded("setting_invalid", origin=origin, number=number, reason=exc) from exc
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
-        raise UserError(f"{origin}: decoding settings need distinct names: {', '.join(names)}")
+        raise UserError.coded("settings_names_repeat", origin=origin, names=", ".join(names))
     return configs

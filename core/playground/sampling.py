@@ -49,25 +49,24 @@ class DecodingConfig:
     valid_utf8: bool = True  # only tokens that continue valid UTF-8 (no broken characters); off = the raw model
 
     def validate(self) -> DecodingConfig:
-        where = f"decoding setting '{self.name}'"
         if not self.name:
-            raise UserError("a decoding setting needs a non-empty name")
+            raise UserError.coded("setting_name_empty")
         if self.do_sample and not self.temperature > 0:
-            raise UserError(f"{where}: temperature must be > 0 when sampling (for greedy, turn sampling off)")
+            raise UserError.coded("setting_temperature", name=self.name)
         if not 0 < self.top_p <= 1:
-            raise UserError(f"{where}: top_p must be in (0, 1]; 1 turns it off")
+            raise UserError.coded("setting_top_p", name=self.name)
         if self.top_k < 0:
-            raise UserError(f"{where}: top_k must be 0 (off) or a positive number of tokens")
+            raise UserError.coded("setting_top_k", name=self.name)
         if not self.repetition_penalty > 0:
-            raise UserError(f"{where}: repetition_penalty must be > 0; 1 turns it off")
+            raise UserError.coded("setting_repetition_penalty", name=self.name)
         if self.no_repeat_ngram_size < 0:
-            raise UserError(f"{where}: no_repeat_ngram_size must be 0 (off) or a positive n-gram size")
+            raise UserError.coded("setting_no_repeat_ngram", name=self.name)
         if self.max_new_tokens < 1:
-            raise UserError(f"{where}: max_new_tokens must be at least 1")
+            raise UserError.coded("setting_max_new_tokens", name=self.name)
         if self.num_samples < 1:
-            raise UserError(f"{where}: num_samples must be at least 1")
+            raise UserError.coded("setting_num_samples", name=self.name)
         if not 0 <= self.seed <= MAX_SEED:
-            raise UserError(f"{where}: seed must be between 0 and {MAX_SEED}")
+            raise UserError.coded("setting_seed", name=self.name, max=MAX_SEED)
         return self
 
     def to_dict(self) -> dict:
@@ -339,12 +338,12 @@ def generate(
 def _row_specs(configs: list[DecodingConfig]) -> list[tuple[DecodingConfig, int]]:
     """(config, sample index) of every row, after checking the configs."""
     if not configs:
-        raise UserError("no decoding settings to generate with: add at least one column")
+        raise UserError.coded("no_settings")
     for config in configs:
         config.validate()
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
-        raise UserError("decoding settings need distinct names: " + ", ".join(names))
+        raise UserError.coded("settings_names_distinct", names=", ".join(names))
     return [(c, i) for c in configs for i in range(c.num_samples)]
 
 
@@ -373,10 +372,7 @@ def _check_context(model, prompt_ids: torch.Tensor, configs: list[DecodingConfig
     limit = context_length(model.config)
     longest = max(c.max_new_tokens for c in configs)
     if limit and prompt_ids.shape[1] + longest > limit:
-        raise UserError(
-            f"prompt ({prompt_ids.shape[1]} tokens) plus {longest} new tokens exceeds the model's context of "
-            f"{limit} tokens: shorten the prompt or lower max_new_tokens"
-        )
+        raise UserError.coded("prompt_too_long", prompt=prompt_ids.shape[1], new=longest, limit=limit)
     return longest
 
 

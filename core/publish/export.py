@@ -41,8 +41,7 @@ def run_of(name: str, workspace: Workspace) -> tuple[Path, Path]:
     runs_dir = workspace.runs_dir.resolve()
     run_dir = next((p for p in (location, *location.parents) if p.parent == runs_dir), None)
     if source.kind != "run" or run_dir is None:
-        raise UserError(f"'{name}' is not a run: export a run or one of its checkpoints (`python -m core runs` "
-                        "lists them)")
+        raise UserError.coded("export_not_run", name=name)
     return run_dir, location
 
 
@@ -62,8 +61,7 @@ def export(name: str, out: Path, *, merge: bool = False, workspace: Workspace | 
     adapter = adapters.is_adapter_dir(model_dir)
     base = adapters.base_name(model_dir) if adapter else None
     if adapter and not merge and not models.resolve(base, workspace).is_hub:
-        raise UserError(f"the adapter's base model '{base}' exists only in this workspace: export with --merge "
-                        "so that the folder holds the whole model")
+        raise UserError.coded("export_needs_merge", base=base)
     with staged_directory(out, foreign_files) as staging:
         on_phase("load")
         tokenizer, model = models.load(name, workspace)  # a LoRA comes merged (peft's merge_and_unload)

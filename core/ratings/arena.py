@@ -61,7 +61,7 @@ class Arena:
         import optuna
 
         if not model.strip():
-            raise UserError("choose the model whose sampling settings the arena compares")
+            raise UserError.coded("arena_needs_model")
         self.model, self.url, self.seed = model.strip(), url, seed
         storage = studies.storage(url)
         name = PREFIX + self.model
@@ -97,7 +97,7 @@ class Arena:
     def propose(self, prompt: str) -> Round:
         """The round to vote on: the pending one, else a new challenger against the champion."""
         if not prompt.strip():
-            raise UserError("give the arena a prompt to continue")
+            raise UserError.coded("arena_needs_prompt")
         waiting = self.pending()
         if waiting is not None:
             return waiting
@@ -130,12 +130,12 @@ class Arena:
         from optuna.trial import TrialState
 
         if outcome not in OUTCOMES:
-            raise UserError(f"a vote is {', '.join(OUTCOMES)}; not {outcome!r}")
+            raise UserError.coded("arena_vote_unknown", outcomes=", ".join(OUTCOMES), outcome=repr(outcome))
         if not rater.strip():
-            raise UserError("give a rater name: votes are kept per rater")
+            raise UserError.coded("arena_needs_rater")
         waiting = self.pending()
         if waiting is None or waiting.number != number:
-            raise UserError("this round was voted on already (another tab?): the arena shows the next one")
+            raise UserError.coded("arena_round_voted")
         trials = self.study.get_trials(deepcopy=False)
         shown, earlier = trials[number].user_attrs["round"], trials[number].user_attrs.get("votes", [])
         votes = [*earlier, {"outcome": outcome, "rater": rater.strip(), "challenger_side": shown["challenger_side"],

@@ -26,9 +26,9 @@ def chosen_samples(store, *, mode: str = "scores", min_score: float = 4.0, crite
                    model: str | None = None) -> list[dict]:
     """The samples to keep, each once (a text stored twice is one document), with their provenance."""
     if mode not in MODES:
-        raise UserError(f"no mode '{mode}': keep the samples by {' or '.join(MODES)}")
+        raise UserError.coded("best_of_mode", mode=mode, modes=" or ".join(MODES))
     if criterion != OVERALL and criterion not in CRITERIA:
-        raise UserError(f"no criterion '{criterion}': use {OVERALL} or one of {', '.join(CRITERIA)}")
+        raise UserError.coded("criterion_unknown", criterion=criterion, overall=OVERALL, criteria=", ".join(CRITERIA))
     kept: dict[tuple, dict] = {}
     if mode == "scores":
         by_sample: dict[int, list[dict]] = {}
@@ -66,7 +66,7 @@ def save(store, workspace: Workspace, name: str, **choice) -> BestOf:
     """Write the dataset `name` from the chosen samples; refuses an empty choice and an existing name."""
     samples = chosen_samples(store, **choice)
     if not samples:
-        raise UserError("no rated sample passes this bar: lower the score, or rate and vote on more samples")
+        raise UserError.coded("best_of_none")
     name = dataset.check_name(name)
     texts = [s["prompt"] + s["text"] for s in samples]
     report = {"best_of": {**{k: v for k, v in choice.items()}, "documents": len(samples)}, "provenance": samples}

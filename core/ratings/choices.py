@@ -33,13 +33,13 @@ def record_choice(store, *, writer: str, draft: str, context: str, accepted: str
                   checkpoint: str | None, setting: dict, seed: int | None, action: str) -> int:
     """Store one choice; returns its id. An accept names a text among those shown; a dismiss names none."""
     if action not in CHOICE_ACTIONS:
-        raise UserError(f"a Write choice is one of {', '.join(CHOICE_ACTIONS)}, not {action!r}")
+        raise UserError.coded("choice_action_unknown", actions=", ".join(CHOICE_ACTIONS), action=repr(action))
     if action == "accept" and accepted not in shown:
-        raise UserError("an accepted suggestion must be one of those shown")
+        raise UserError.coded("choice_not_shown")
     if action == "dismiss" and accepted is not None:
-        raise UserError("a dismissal accepts no suggestion")
+        raise UserError.coded("choice_dismiss_accepts")
     if not writer.strip():
-        raise UserError("a Write choice needs the writer's name")
+        raise UserError.coded("choice_needs_writer")
     row = {"created_at": datetime.now(timezone.utc), "writer": writer.strip(), "draft": draft, "context": context,
            "accepted": accepted, "shown": list(shown), "model": model, "checkpoint": checkpoint,
            "setting": dict(setting), "seed": seed, "action": action}

@@ -61,10 +61,10 @@ KNOWN_COLUMNS = tuple(dict.fromkeys(("sample_id", *FIELDS, *RATING_COLUMNS, *IGN
 def export(store: Store, fmt: str, path: str | Path) -> int:
     """Write every rating with its sample's provenance to `path` as `fmt` ("csv" or "jsonl"); returns the rows."""
     if fmt not in FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise UserError.coded("export_format_unknown", format=repr(fmt), formats=", ".join(FORMATS))
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{path} is a directory: name a .{fmt} file to write")
+        raise UserError.coded("export_to_folder", path=path, format=fmt)
     rows = [_export_row(rating) for rating in store.ratings()]
     text = io.StringIO()
     if fmt == "csv":
@@ -79,7 +79,7 @@ def export(store: Store, fmt: str, path: str | Path) -> int:
     try:  # under a temporary name, renamed when complete: an interrupted export never leaves half a file
         write_text_atomic(path, text.getvalue())
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise UserError.coded("cannot_write", path=path, reason=exc.strerror or exc) from exc
     return len(rows)
 
 
@@ -128,11 +128,11 @@ def import_file(store: Store, path: str | Path) -> dict:
         with path.open(encoding="utf-8-sig", newline="") as f:  # newline="": a carriage return in a cell is kept
             content = f.read()
     except FileNotFoundError:
-        raise UserError(f"no file {path}") from None
+        raise UserError.coded("file_missing", path=path) from None
     except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in Excel)") from None
+        raise UserError.coded("file_not_utf8", path=path) from None
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise UserError.coded("cannot_read", path=path, reason=exc.strerror or exc) from exc
     records = _read_jsonl(path, content) if _is_jsonl(path, content) else _read_csv(path, content)
 
     samples: dict[object, tuple[int, dict]] = {}  # group key -> (line, sample record)
@@ -141,23 +141,20 @@ def import_file(store: Store, path: str | Path) -> dict:
         where = f"{path.name} line {line}"
         unknown = sorted(set(record) - set(KNOWN_COLUMNS))
         if unknown:
-            raise UserError(f"{where}: unknown columns {', '.join(unknown)}; known: {', '.join(KNOWN_COLUMNS)}")
+            raise UserError.coded("columns_unknown", where=where, unknown=", ".join(unknown), known=", ".join(KNOWN_COLUMNS))
         sample = _sample(record, where)
         key = _text(record.get("sample_id")) or ("line", line)
         if key in samples and samples[key][1] != sample:
-            raise UserError(
-                f"{where}: sample_id {key} was on line {samples[key][0]} with other sample fields; "
-                "rows with one sample_id must describe the same sample"
-            )
+            raise UserError.coded("sample_id_conflict", where=where, key=key, line=samples[key][0])
         samples.setdefault(key, (line, sample))
         rating = _rating(record, where)
         if rating is not None:
             if (key, rating["rater"]) in ratings:
                 first = ratings[key, rating["rater"]][0]
-                raise UserError(f"{where}: a second rating by {rating['rater']} of the sample on line {first}")
+                raise UserError.coded("rating_twice", where=where, rater=rating['rater'], line=first)
             ratings[key, rating["rater"]] = (line, rating)
     if not samples:
-        raise UserError(f"{path} holds no samples: give rows with model, prompt and text")
+        raise UserError.coded("import_no_samples", path=path)
 
     batch = str(uuid.uuid4())  # one import, one batch
     rows = []
@@ -165,7 +162,7 @@ def import_file(store: Store, path: str | Path) -> dict:
         try:
             rows.append(_checked(SampleRecord.from_dict({**sample, "source": "import"}), index, batch))
         except UserError as exc:
-            raise UserError(f"{path.name} line {line}: {exc}") from None
+            raise UserError.coded("at_line", file=path.name, line=line, reason=exc) from None
     with store.transaction() as session:
         added = insert_checked(session, rows)  # a sample already stored (same content_hash) is not stored again
         sample_ids = dict(zip(samples, added.ids))
@@ -198,9 +195,9 @@ def _read_jsonl(path: Path, content: str) -> list[tuple[int, dict]]:
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{path.name} line {line}: not valid JSON ({exc.msg})") from None
+            raise UserError.coded("line_not_json", file=path.name, line=line, reason=exc.msg) from None
         if not isinstance(record, dict):
-            raise UserError(f"{path.name} line {line}: expected a JSON object, got {type(record).__name__}")
+            raise UserError.coded("line_not_object", file=path.name, line=line, type=type(record).__name__)
         out.append((line, record))
     return out
 
@@ -222,11 +219,11 @@ def _read_csv(path: Path, content: str) -> list[tuple[int, dict]]:
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) > len(header):
-                raise UserError(f"{path.name} line {line}: {len(cells)} cells but {len(header)} columns in the header")
+                raise UserError.coded("csv_cells", file=path.name, line=line, cells=len(cells), columns=len(header))
             out.append((line, dict(zip(header, map(_csv_text, cells)))))
         return out
     except csv.Error as exc:
-        raise UserError(f"{path.name} line {reader.line_num}: not valid CSV ({exc})") from None
+        raise UserError.coded("line_not_csv", file=path.name, line=reader.line_num, reason=exc) from None
 
 
 def _text(value) -> str | None:
@@ -257,7 +254,7 @@ def _sample(record: dict, where: str) -> dict:
             out[key] = value
     missing = [key for key in ("model", "prompt", "text") if key not in out]
     if missing:
-        raise UserError(f"{where} lacks {', '.join(missing)}; every row needs model, prompt and text")
+        raise UserError.coded("row_lacks", where=where, missing=", ".join(missing))
     SampleRecord.from_dict(out, where=where)  # a wrong type, named with its line
     return out
 
@@ -268,11 +265,11 @@ def _object(value, name: str, where: str) -> dict | None:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise UserError(f"{where}: {name} is not valid JSON: {value[:60]!r}") from None
+            raise UserError.coded("cell_not_json", where=where, name=name, value=repr(value[:60])) from None
     if value in (None, ""):
         return None
     if not isinstance(value, dict):
-        raise UserError(f"{where}: {name} must be a JSON object, not {type(value).__name__}")
+        raise UserError.coded("cell_not_object", where=where, name=name, type=type(value).__name__)
     return value
 
 
@@ -280,7 +277,7 @@ def _whole(value, name: str, where: str) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        raise UserError(f"{where}: {name} {value!r} is not a whole number")
+        raise UserError.coded("cell_not_int", where=where, name=name, value=repr(value))
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -288,7 +285,7 @@ def _whole(value, name: str, where: str) -> int | None:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise UserError(f"{where}: {name} {value!r} is not a whole number") from None
+        raise UserError.coded("cell_not_int", where=where, name=name, value=repr(value)) from None
 
 
 def _rating(record: dict, where: str) -> dict | None:
@@ -298,9 +295,9 @@ def _rating(record: dict, where: str) -> dict | None:
     rater = _text(record.get("rater"))
     if rater is None:
         if any(v is not None for v in scores.values()) or comment is not None:
-            raise UserError(f"{where} has scores or a comment but no rater: give the rater's name")
+            raise UserError.coded("row_needs_rater", where=where)
         return None
     try:
         return {"rater": _rater(rater), **_scores(scores), "comment": comment}
     except UserError as exc:
-        raise UserError(f"{where}: {exc}") from None
+        raise UserError.coded("at_where", where=where, reason=exc) from None

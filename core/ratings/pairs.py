@@ -96,9 +96,9 @@ def score_of(rating: dict, criterion: str) -> float | None:
 def from_scores(store, margin: float = 1.0, criterion: str = OVERALL) -> list[Pair]:
     """Higher over lower of two samples of one prompt that one rater scored at least `margin` apart."""
     if criterion != OVERALL and criterion not in CRITERIA:
-        raise UserError(f"no criterion '{criterion}': use {OVERALL} or one of {', '.join(CRITERIA)}")
+        raise UserError.coded("criterion_unknown", criterion=criterion, overall=OVERALL, criteria=", ".join(CRITERIA))
     if margin <= 0:
-        raise UserError(f"the score margin must be above 0 (got {margin}): 1 means one point apart")
+        raise UserError.coded("pairs_margin", margin=margin)
     by_text: dict[tuple, dict] = {}  # (rater, prompt, text) -> the rating; a text stored twice is one text
     for rating in store.ratings():
         if score_of(rating, criterion) is not None:
@@ -175,8 +175,7 @@ def filtered(pairs: Iterable[Pair], *, rater: str | None = None, model: str | No
 def held_out(pairs: list[Pair], share: float = 0.1, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
     """(training, held-out) pairs: a fixed random share (at least one pair) held out to measure accuracy on."""
     if len(pairs) < 2:
-        raise UserError(f"preference tuning needs at least 2 pairs (one to learn from, one to check on); got "
-                        f"{len(pairs)}: vote on more A/B pairs or score more samples on the Ratings page")
+        raise UserError.coded("pairs_too_few", count=len(pairs))
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
     n = min(len(pairs) - 1, max(1, round(len(pairs) * share)))
@@ -199,8 +198,7 @@ def read(path: str | Path) -> list[Pair]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the pairs file {path}: {getattr(exc, 'strerror', None) or exc}; write one "
-                        "with `python -m core ratings pairs --out FILE`") from exc
+        raise UserError.coded("pairs_file_unreadable", path=path, reason=getattr(exc, 'strerror', None) or exc) from exc
     pairs = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -208,11 +206,11 @@ def read(path: str | Path) -> list[Pair]:
         try:
             record = json.loads(line)
         except ValueError as exc:
-            raise UserError(f"{path} line {number} is not JSON: {exc.msg}") from exc
+            raise UserError.coded("pairs_line_not_json", path=path, line=number, reason=exc.msg) from exc
         if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("prompt", "chosen", "rejected")):
-            raise UserError(f"{path} line {number} is not a pair: each line needs prompt, chosen and rejected text")
+            raise UserError.coded("pairs_line_not_pair", path=path, line=number)
         known = {k: v for k, v in record.items() if k in FIELDS}
         pairs.append(Pair(**{"source": "vote", "rater": "", **known}))
     if not pairs:
-        raise UserError(f"{path} holds no pairs: vote on A/B pairs or score samples on the Ratings page first")
+        raise UserError.coded("pairs_file_empty", path=path)
     return pairs

@@ -61,7 +61,7 @@ def invite(store: Store, name: str) -> str:
 def sign_in(store: Store, code: str) -> RaterInfo:
     """The rater whose valid, unrevoked code this is; a UserError that says what to do otherwise."""
     rater_id, _, secret = (code or "").strip().partition("-")
-    refused = UserError("this invitation code is not valid (or was revoked); ask the lab's owner for a new one")
+    refused = UserError.coded("invitation_invalid")
     if not rater_id.isdigit() or not secret:
         raise refused
     with Session(store.engine) as session:
@@ -85,7 +85,7 @@ def revoke(store: Store, name: str) -> None:
     with store.transaction() as session:
         row = _named(session, name)
         if row.code_hash is None:
-            raise UserError(f"rater {row.name!r} has no invitation code to revoke")
+            raise UserError.coded("rater_no_code", rater=repr(row.name))
         row.revoked = datetime.now(timezone.utc)
 
 
@@ -114,7 +114,7 @@ def listed(store: Store) -> list[RaterInfo]:
 def _named(session, name: str) -> Rater:
     row = session.scalar(select(Rater).where(Rater.name == _rater(name)))
     if row is None:
-        raise UserError(f"no rater named {name!r}; `python -m core raters list` shows them")
+        raise UserError.coded("rater_missing", rater=repr(name))
     return row
 
 

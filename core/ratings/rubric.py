@@ -33,7 +33,7 @@ def load(workspace: Workspace) -> dict[str, str]:
 def save(workspace: Workspace, descriptions: dict[str, str]) -> None:
     unknown = set(descriptions) - set(CRITERIA)
     if unknown:
-        raise UserError(f"the rubric has the criteria {', '.join(CRITERIA)}; not {', '.join(sorted(unknown))}")
+        raise UserError.coded("rubric_criteria", criteria=", ".join(CRITERIA), unknown=", ".join(sorted(unknown)))
     workspace.root.mkdir(parents=True, exist_ok=True)
     cleaned = {c: descriptions.get(c, "").strip() for c in CRITERIA}
     _path(workspace).write_text(json.dumps(cleaned, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -45,15 +45,15 @@ class SampleRecord:
         if isinstance(data, dict):
             missing = [key for key in REQUIRED if data.get(key) is None]
             if missing:
-                raise UserError(f"{where} lacks {', '.join(missing)}; every sample needs {', '.join(REQUIRED)}")
+                raise UserError.coded("sample_lacks", where=where, missing=", ".join(missing), required=", ".join(REQUIRED))
             unknown = sorted(str(key) for key in data if key not in FIELDS)
             if unknown:
-                raise UserError(f"{where} has unknown fields {', '.join(unknown)}; known: {', '.join(FIELDS)}")
+                raise UserError.coded("sample_fields_unknown", where=where, unknown=", ".join(unknown), known=", ".join(FIELDS))
         return dataclass_json.from_dict(cls, data, where=where).validate(where)
 
     def validate(self, where: str = "a sample") -> SampleRecord:
         if self.source not in SOURCES:
-            raise UserError(f"{where} has source {self.source!r}; use one of {', '.join(SOURCES)}")
+            raise UserError.coded("sample_source_unknown", where=where, source=repr(self.source), sources=", ".join(SOURCES))
         return self
 
 

@@ -269,10 +269,7 @@ def migrate(engine: Engine, migrations: list[tuple[int, Migration]] = MIGRATIONS
             return latest
         current = conn.scalar(select(SchemaVersion.version)) or 0
         if current > latest:
-            raise UserError(
-                f"the lab database is at schema version {current}, newer than this Quill Lab knows ({latest}); "
-                "update Quill Lab or point QUILL_DB_URL at another database"
-            )
+            raise UserError.coded("db_schema_newer", current=current, latest=latest)
         for version, step in migrations:
             if version > current:
                 step(conn)
@@ -347,11 +344,9 @@ def _name_timeouts(engine: Engine, parsed) -> None:
     def _on_error(context):
         error = context.original_exception
         if isinstance(error, psycopg.errors.ConnectionTimeout):
-            raise UserError(f"the lab database at {where} did not answer within {connect_s} s; check "
-                            "QUILL_DB_URL and that the server is running and reachable") from error
+            raise UserError.coded("db_connect_timeout", where=where, seconds=connect_s) from error
         if isinstance(error, psycopg.errors.QueryCanceled):
-            raise UserError(f"the lab database at {where} took more than {STATEMENT_TIMEOUT_S} s to answer a query; "
-                            "check that the server is not overloaded or locked") from error
+            raise UserError.coded("db_query_timeout", where=where, seconds=STATEMENT_TIMEOUT_S) from error
 
 
 def open_store(url: str | None = None) -> Store:
@@ -363,7 +358,7 @@ def open_store(url: str | None = None) -> Store:
     except (SQLAlchemyError, OSError) as exc:  # OSError: its folder cannot be made (a read-only disk)
         shown = make_url(url).render_as_string(hide_password=True)
         reason = getattr(exc, "orig", None) or exc
-        raise UserError(f"cannot open the lab database {shown}: {reason}; check QUILL_DB_URL") from exc
+        raise UserError.coded("db_cannot_open", url=shown, reason=reason) from exc
     return Store(engine)
 
 
@@ -440,7 +435,7 @@ class Store:
         rater = _rater(rater)
         values = _scores(scores)
         if comment is not None and not isinstance(comment, str):
-            raise UserError(f"the comment must be text, not {type(comment).__name__}")
+            raise UserError.coded("comment_not_text", type=type(comment).__name__)
         now = _utcnow()
         row = {"sample_id": _sample_id(sample_id), "rater": rater, **values, "comment": comment or None}
         with self.transaction() as session:
@@ -525,14 +520,14 @@ class Store:
         rater = _rater(rater)
         a, b = _sample_id(a), _sample_id(b)
         if outcome not in OUTCOMES:
-            raise UserError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+            raise UserError.coded("outcome_unknown", outcome=repr(outcome), outcomes=", ".join(OUTCOMES))
         if a == b:
-            raise UserError(f"a comparison needs two different samples, not sample {a} twice")
+            raise UserError.coded("comparison_same_sample", sample=a)
         with self.transaction() as session:
             _require_samples(session, [a, b])
             prompts = session.scalars(select(SampleRow.prompt).where(SampleRow.id.in_([a, b]))).all()
             if len(set(prompts)) != 1:
-                raise UserError(f"samples {a} and {b} continue different prompts; compare samples of one prompt")
+                raise UserError.coded("comparison_prompts_differ", a=a, b=b)
             session.execute(
                 Comparison.__table__.delete().where(Comparison.rater == rater, _same_pair(a, b))
             )
@@ -636,7 +631,7 @@ def _checked(record: SampleRecord | dict, index: int, batch: str) -> dict:
         try:
             row["created"] = datetime.fromisoformat(row["created"])
         except ValueError:
-            raise UserError(f"{where}: created {row['created']!r} is not an ISO date and time") from None
+            raise UserError.coded("created_not_iso", where=where, created=repr(row['created'])) from None
     if "created" in row:  # stored as UTC (SQLite keeps no zone); a time without a zone is taken as UTC already
         created = row["created"]
         if created.tzinfo is None:
@@ -676,30 +671,30 @@ def _rating_dict(rating: Rating, sample: SampleRow) -> dict:
 
 def _rater(rater) -> str:
     if not isinstance(rater, str) or not rater.strip():
-        raise UserError("give a rater name: ratings and votes are kept per rater")
+        raise UserError.coded("rater_name_missing")
     if len(rater.strip()) > 200:
-        raise UserError("the rater name is longer than 200 characters")
+        raise UserError.coded("rater_name_long")
     return rater.strip()
 
 
 def _sample_id(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"a sample id is a whole number, not {value!r}")
+        raise UserError.coded("sample_id_bad", value=repr(value))
     return value
 
 
 def _scores(scores) -> dict:
     """The scores as one value per criterion (None where not given), or a UserError naming the bad one."""
     if not isinstance(scores, dict):
-        raise UserError(f"scores must be a dict of criterion to 1-5, not {type(scores).__name__}")
+        raise UserError.coded("scores_not_dict", type=type(scores).__name__)
     unknown = sorted(set(scores) - set(CRITERIA), key=str)
     if unknown:
-        raise UserError(f"unknown criteria {', '.join(map(str, unknown))}; known: {', '.join(CRITERIA)}")
+        raise UserError.coded("criteria_unknown", unknown=", ".join(map(str, unknown)), known=", ".join(CRITERIA))
     out = {}
     for criterion in CRITERIA:
         value = scores.get(criterion)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value not in SCORES):
-            raise UserError(f"{criterion} score {value!r} is not a whole number from 1 to 5 (or empty)")
+            raise UserError.coded("score_bad", criterion=criterion, value=repr(value))
         out[criterion] = value
     return out
 
@@ -708,7 +703,7 @@ def _require_samples(session: Session, ids: list[int]) -> None:
     found = set(session.scalars(select(SampleRow.id).where(SampleRow.id.in_(ids))))
     missing = [i for i in ids if i not in found]
     if missing:
-        raise UserError(f"no sample {', '.join(map(str, missing))} in the lab database")
+        raise UserError.coded("sample_missing", ids=", ".join(map(str, missing)))
 
 
 def _same_pair(a: int, b: int):

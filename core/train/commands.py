@@ -96,7 +96,9 @@ def _follow(run_dir: Path) -> None:
         print(f"\nthe run goes on in the background: `python -m core stop {run_dir.name}` stops it")
         return
     if status["state"] != RunState.COMPLETED:
-        raise UserError(f"run {run_dir.name} ended {status['state']}: {status.get('error') or 'see train.log'}")
+        if status.get("error"):
+            raise UserError.coded("run_ended", run=run_dir.name, state=status["state"], reason=status["error"])
+        raise UserError.coded("run_ended_see_log", run=run_dir.name, state=status["state"])
     print(f"completed: final model in {RunDir(run_dir).final_dir}")
 
 def cmd_runs(args) -> None:

@@ -140,7 +140,7 @@ class TrainConfig:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from exc
+            raise UserError.coded("cannot_read", path=where, reason=getattr(exc, 'strerror', None) or exc) from exc
         return cls.from_dict(dataclass_json.parse(text, where=where), where=where)
 
     def effective_batch(self, devices: int = 1) -> int:
@@ -149,7 +149,7 @@ class TrainConfig:
     def halved_for_oom(self) -> TrainConfig:
         """Half the batch, twice the accumulation: the same effective batch in less memory."""
         if self.batch_size <= 1:
-            raise UserError("the batch size is already 1: try gradient checkpointing, a shorter block or a smaller model")
+            raise UserError.coded("batch_size_one")
         return replace(self, batch_size=self.batch_size // 2, grad_accum=self.grad_accum * 2, resume_from="")
 
 
@@ -190,7 +190,7 @@ PRESETS: dict[str, dict] = {
 
 def apply_preset(config: TrainConfig, preset: str) -> TrainConfig:
     if preset not in PRESETS:
-        raise UserError(f"no preset '{preset}': presets are {', '.join(PRESETS)}")
+        raise UserError.coded("preset_missing", preset=preset, presets=", ".join(PRESETS))
     return replace(config, **PRESETS[preset])
 
 

@@ -29,6 +29,6 @@ def import_gallery(store: Store, run_dir: Path) -> int:
         for line in run.samples().records
     ]
     if not records:
-        raise UserError(f"run {run.id} has no gallery samples yet: they appear at its first evaluation")
+        raise UserError.coded("gallery_empty", run=run.id)
     store.add_samples(records)
     return len(records)

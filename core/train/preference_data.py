@@ -28,8 +28,7 @@ def settle(workspace: Workspace, config: TrainConfig, **filters) -> TrainConfig:
         found = preference_pairs.lab_pairs(store)
     kept = preference_pairs.filtered(found, **filters)
     if not kept:
-        raise UserError("the ratings give no preference pairs yet: vote on A/B pairs or score two samples of one "
-                        "prompt on the Ratings page first")
+        raise UserError.coded("no_preference_pairs")
     path = workspace.root / "pairs" / f"ratings-{datetime.now():%Y%m%d-%H%M%S-%f}.jsonl"
     preference_pairs.write(kept, path)
     return replace(config, pairs=str(path))
@@ -55,8 +54,7 @@ def check_tokenizers(workspace: Workspace, pairs, model: str) -> None:
         except (UserError, OSError, ValueError):
             continue  # not here to compare: the pairs stay usable
         if vocab != tuned:
-            raise UserError(f"the pairs hold samples of {name}, whose tokenizer differs from {model}'s: tune {name} "
-                            f"(or a run of it), or build the pairs with --model {model}")
+            raise UserError.coded("pairs_tokenizer_differs", name=name, model=model)
 
 
 def choices(workspace: Workspace) -> list[str]:

@@ -48,7 +48,7 @@ def _locked(workspace: Workspace):
     """The queue file's lock: every read-modify-write of queue.json holds it (short, so a little patience)."""
     fd = runs.try_lock(lock_dir(workspace) / "queue.lock", patience_s=30)
     if fd is None:
-        raise UserError("the queue is locked by another process for over 30 s: try again")
+        raise UserError.coded("queue_locked")
     try:
         yield
     finally:
@@ -94,7 +94,7 @@ def cancel(workspace: Workspace, run_id: str) -> None:
     with _locked(workspace):
         order = read_order(workspace)
         if run_id not in order:
-            raise UserError(f"run '{run_id}' is not in the queue: `python -m core queue` lists it")
+            raise UserError.coded("run_not_queued", run=run_id)
         _write_order(workspace, [r for r in order if r != run_id])
         run_dir = workspace.run_dir(run_id)
         if not runs.status(run_dir)["alive"] and runs.status(run_dir).get("state") == RunState.QUEUED:
@@ -106,9 +106,9 @@ def move(workspace: Workspace, run_id: str, to: int) -> list[str]:
     with _locked(workspace):
         order = read_order(workspace)
         if run_id not in order:
-            raise UserError(f"run '{run_id}' is not in the queue: `python -m core queue` lists it")
+            raise UserError.coded("run_not_queued", run=run_id)
         if not 1 <= to <= len(order):
-            raise UserError(f"position {to} is outside the queue: use 1 to {len(order)}")
+            raise UserError.coded("queue_position", position=to, last=len(order))
         order.remove(run_id)
         order.insert(to - 1, run_id)
         _write_order(workspace, order)

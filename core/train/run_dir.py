@@ -28,11 +28,13 @@ _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 _FINAL = "final"
 
 
+_NAME_BAD = {"run": "run_name_bad", "sweep": "sweep_name_bad"}  # the error code for each kind of name
+
+
 def check_name(name: str, what: str = "run") -> str:
     """A name the user gave, as it is, or a UserError: a name is never rewritten into another one."""
     if not isinstance(name, str) or not RUN_ID.fullmatch(name):
-        raise UserError(f"'{name}' is not a usable {what} name: start with a letter or digit, then letters, digits, "
-                        "'-', '_' or '.' (100 at most)")
+        raise UserError.coded(_NAME_BAD[what], name=name)
     return name
 
 
@@ -175,7 +177,8 @@ class RunDir:
         """config.json as a plain object (a config diff, a model card), or a UserError saying why it is unreadable."""
         data, problem = read_json(self.config_file)
         if problem or not isinstance(data, dict):
-            raise UserError(f"run {self.id}: {problem or f'{self.config_file.name} is not an object'}")
+            raise UserError.coded("run_config_unreadable", run=self.id,
+                                      problem=problem or f"{self.config_file.name} is not an object")
         return data
 
     def write_config(self, config: TrainConfig) -> None:

@@ -71,14 +71,13 @@ def create(workspace: Workspace, config: TrainConfig, name: str | None = None) -
             except FileExistsError:
                 continue
         else:
-            raise UserError(f"too many runs named '{base}': pick another name")
+            raise UserError.coded("run_name_taken", name=base)
         RunDir(run_dir).write_config(config)
         update_status(run_dir, state=RunState.QUEUED, created=time.time())
     except OSError as exc:  # a full or read-only disk: no half-made run is left behind
         if made:
             shutil.rmtree(run_dir, ignore_errors=True)
-        raise UserError(f"cannot create the run in {workspace.runs_dir}: {exc.strerror or exc}; "
-                        "free some disk space or choose a writable workspace (QUILL_HOME)") from exc
+        raise UserError.coded("run_create_failed", folder=workspace.runs_dir, reason=exc.strerror or exc) from exc
     return run_dir
 
 
@@ -157,7 +156,7 @@ def try_lock(path: Path, patience_s: float = 0.0) -> int | None:
 def _lock_run(run_dir: Path, held: ExitStack, patience_s: float = LOCK_PATIENCE_S) -> int:
     fd = try_lock(RunDir(run_dir).lock_file, patience_s)
     if fd is None:
-        raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
+        raise UserError.coded("run_already_running", run=run_dir.name)
     held.callback(os.close, fd)
     return fd
 
@@ -170,7 +169,7 @@ def _lock_devices(workspace: Workspace, devices: list[str], held: ExitStack) -> 
         fd = try_lock(path, LOCK_PATIENCE_S)
         if fd is None:
             holder = path.read_text(encoding="utf-8", errors="replace").strip()[:100] or "another run"
-            raise UserError(f"a run is already training on {device}: {holder}; stop it or pick another device")
+            raise UserError.coded("device_busy", device=device, run=holder)
         held.callback(os.close, fd)
         fds.append(fd)
     return fds
@@ -279,7 +278,7 @@ def start(workspace: Workspace, config: TrainConfig, name: str | None = None) ->
     for run in list_runs(workspace):  # a live run started before device locks existed holds none
         if run["alive"] and set(wanted) & set(run.get("devices") or []):
             busy = sorted(set(wanted) & set(run["devices"]))[0]
-            raise UserError(f"a run is already training on {busy}: {run['id']}; stop it or pick another device")
+            raise UserError.coded("device_busy", device=busy, run=run['id'])
     try:
         with ExitStack() as held:
             # The device locks are the real rule (two tabs clicking Start at once both pass the check above); taken
@@ -293,8 +292,7 @@ def start(workspace: Workspace, config: TrainConfig, name: str | None = None) ->
                 shutil.rmtree(run_dir, ignore_errors=True)  # a run that cannot start leaves nothing behind
                 raise
     except OSError as exc:  # a full or read-only disk
-        raise UserError(f"cannot start the run: {exc.strerror or exc}; free some disk space or choose a writable "
-                        "workspace (QUILL_HOME)") from exc
+        raise UserError.coded("run_start_failed", reason=exc.strerror or exc) from exc
     return run_dir
 
 
@@ -414,7 +412,7 @@ def config_diff(a: Path, b: Path) -> list[tuple[str, object, object]]:
             return RunDir(p).config_dict()
         data, problem = read_json(p)
         if problem or not isinstance(data, dict):
-            raise UserError(f"cannot compare {p.name}: {problem or f'{p.name} is not an object'}")
+            raise UserError.coded("compare_unreadable", name=p.name, problem=problem or f"{p.name} is not an object")
         return data
 
     left, right = load(a), load(b)
@@ -449,7 +447,7 @@ def resume(run_dir: Path, checkpoint: str | None = None) -> str:
     with ExitStack() as held:
         run_lock = _lock_run(run_dir, held)  # first: nothing below may touch a run another resume is launching
         if status(run_dir)["alive"]:  # a trainer launched before run locks existed holds none
-            raise UserError(f"run {run_dir.name} is already running: `python -m core stop {run_dir.name}` stops it")
+            raise UserError.coded("run_already_running", run=run_dir.name)
         path, skipped = _resume_point(run_dir, checkpoint)
         config = RunDir(run_dir).config()
         device_locks = _lock_devices(workspace_of(run_dir), _devices(config), held)
@@ -470,11 +468,11 @@ def _resume_point(run_dir: Path, checkpoint: str | None) -> tuple[Path, list[tup
         path = Path(checkpoint) if Path(checkpoint).is_absolute() else run_dir / checkpoint
         problem = checkpoint_problem(path) if path.is_dir() else "no such folder"
         if problem:
-            raise UserError(f"{path.name} is not a complete checkpoint of run {run_dir.name} ({problem}): "
-                            f"pick one of {[p.name for p in complete] or 'none'}")
+            raise UserError.coded("checkpoint_incomplete", checkpoint=path.name, run=run_dir.name, problem=problem,
+                                  complete=", ".join(p.name for p in complete) or "-")
         return path, []
     if not complete:
-        raise UserError(f"run {run_dir.name} has no complete checkpoint to resume from: start a new run")
+        raise UserError.coded("no_checkpoint_to_resume", run=run_dir.name)
     newest = complete[-1]
     return newest, [(p, why) for p, why in incomplete_checkpoints(run_dir)
                     if checkpoint_step(p) > checkpoint_step(newest)]
@@ -492,9 +490,9 @@ def delete(run_dir: Path) -> None:
         try:
             _lock_run(run_dir, held)  # held while deleting: a resume cannot start halfway through
         except UserError:
-            raise UserError(f"run {run_dir.name} is still training: stop it first") from None
+            raise UserError.coded("run_still_training", run=run_dir.name) from None
         if status(run_dir)["alive"]:
-            raise UserError(f"run {run_dir.name} is still training: stop it first")
+            raise UserError.coded("run_still_training", run=run_dir.name)
         shutil.rmtree(run_dir)
 
 

@@ -54,17 +54,17 @@ class Axis:
 def parse_axis(name: str, text: str) -> Axis:
     """'1e-4,3e-4' is a list, '1e-5:1e-3' a range, '8' a single value (then a list of one)."""
     if name not in AXES:
-        raise UserError(f"'{name}' cannot be swept: use one of {', '.join(AXES)}")
+        raise UserError.coded("sweep_axis_unknown", name=name, axes=", ".join(AXES))
     kind = AXES[name]
     try:
         if ":" in text:
             low, high = (_number(kind, x) for x in text.split(":", 1))
             if not low < high:
-                raise UserError(f"the range {text} for {name} must go from low to high")
+                raise UserError.coded("sweep_range_order", range=text, name=name)
             return Axis(low=low, high=high)
         return Axis(values=[_number(kind, x) for x in text.split(",") if x.strip()])
     except ValueError:
-        raise UserError(f"'{text}' is not a list (a,b,c) or a range (low:high) of numbers for {name}") from None
+        raise UserError.coded("sweep_values_bad", text=text, name=name) from None
 
 
 def _number(kind: type, text: str) -> int | float:
@@ -111,8 +111,7 @@ class SweepSpec:
     def grid(self) -> list[dict]:
         names = list(self.axes)
         if any(not self.axis(n).values for n in names):
-            raise UserError("a grid needs a list of values for every axis: give a,b,c instead of low:high, "
-                            "or use --sampler tpe or random")
+            raise UserError.coded("sweep_grid_needs_lists")
         return [dict(zip(names, combo)) for combo in itertools.product(*(self.axis(n).values for n in names))]
 
     def base_config(self) -> TrainConfig:
@@ -149,9 +148,9 @@ def create(workspace: Workspace, base: TrainConfig, axes: dict[str, Axis], *, sa
     from core.train import queue
 
     if sampler not in SAMPLERS:
-        raise UserError(f"unknown sampler '{sampler}': use {', '.join(SAMPLERS)}")
+        raise UserError.coded("sweep_sampler_unknown", sampler=sampler, samplers=", ".join(SAMPLERS))
     if not axes:
-        raise UserError("a sweep needs at least one axis with several values, e.g. --learning-rate 1e-4,3e-4,1e-3")
+        raise UserError.coded("sweep_needs_axis")
     runs.preflight(workspace, base)
     for name_, axis in axes.items():  # every value must make a valid run, before anything exists
         for value in axis.values or [axis.low, axis.high]:
@@ -164,7 +163,7 @@ def create(workspace: Workspace, base: TrainConfig, axes: dict[str, Axis], *, sa
     grid = spec.grid() if sampler == "grid" else []
     spec.trials = min(trials, len(grid)) if grid and trials else len(grid) or trials
     if spec.trials < 1:
-        raise UserError("say how many trials to run: --trials N (a grid runs every combination by default)")
+        raise UserError.coded("sweep_needs_trials")
     created = optuna.create_study(study_name=sweep_id, storage=studies.storage(spec.storage), direction="minimize")
     for params in grid[:spec.trials]:
         created.enqueue_trial(params)
@@ -185,7 +184,7 @@ def _new_id(workspace: Workspace, name: str | None) -> str:
             return candidate
         except FileExistsError:
             continue
-    raise UserError(f"too many sweeps named '{base}': pick another name")
+    raise UserError.coded("sweep_name_taken", name=base)
 
 
 def _save(workspace: Workspace, spec: SweepSpec) -> None:
@@ -195,7 +194,7 @@ def _save(workspace: Workspace, spec: SweepSpec) -> None:
 def load(workspace: Workspace, sweep_id: str) -> SweepSpec:
     data, problem = read_json(sweeps_dir(workspace) / Path(sweep_id).name / "sweep.json")
     if problem or not isinstance(data, dict):
-        raise UserError(f"no such sweep '{sweep_id}': `python -m core sweep list` lists the sweeps")
+        raise UserError.coded("sweep_missing", sweep=sweep_id)
     return SweepSpec(**data)
 
 

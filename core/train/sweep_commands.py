@@ -16,7 +16,7 @@ def cmd_sweep(args) -> None:
     if args.action == "list":
         return _list(args)
     if args.action:
-        raise UserError(f"unknown sweep action '{args.action}': use show ID or list, or give --data to start one")
+        raise UserError.coded("sweep_action_unknown", action=args.action)
     from core.train import sweep
     from core.train.config import TrainConfig
 
@@ -83,7 +83,7 @@ def _show(args) -> None:
     from core.train import sweep
 
     if not args.sweep_id:
-        raise UserError("say which sweep: `python -m core sweep show ID` (`python -m core sweep list` lists them)")
+        raise UserError.coded("sweep_which")
     data = sweep.compare(Workspace.from_env(), args.sweep_id)
     if args.json:
         print(json.dumps({k: v for k, v in data.items() if k != "curves"}, default=str))
@@ -116,7 +116,7 @@ def cmd_queue(args) -> None:
         return
     if args.action == "move":
         if args.to is None:
-            raise UserError("say where: `python -m core queue move RUN --to N` (1 = next)")
+            raise UserError.coded("queue_move_where")
         order = queue.move(workspace, _need(args.run_name, "move"), args.to)
         print(f"{args.run_name} is now number {order.index(args.run_name) + 1} of {len(order)}")
         return
@@ -132,7 +132,7 @@ def cmd_queue(args) -> None:
 
 def _need(run_name: str | None, action: str) -> str:
     if not run_name:
-        raise UserError(f"say which run: `python -m core queue {action} RUN`")
+        raise UserError.coded("queue_which_run", action=action)
     return run_name
 
 

@@ -135,7 +135,7 @@ def _device_and_precision(config: TrainConfig) -> tuple[bool, str]:
 
     use_cpu = config.device == "cpu" or not torch.cuda.is_available()
     if use_cpu and config.device.startswith("cuda"):
-        raise UserError(f"no CUDA GPU is visible for device {config.device}: pick the CPU or check the driver")
+        raise UserError.coded("gpu_not_visible", device=config.device)
     return use_cpu, choose_precision(config.precision, use_cpu=use_cpu)
 
 
@@ -437,7 +437,7 @@ def _checkpoint(run_dir: Path, resume_from: str) -> Path:
     path = Path(resume_from) if Path(resume_from).is_absolute() else run_dir / resume_from
     problem = checkpoint_problem(path)
     if problem:
-        raise UserError(f"cannot resume from {path}: it is not a complete checkpoint ({problem})")
+        raise UserError.coded("resume_incomplete", path=path, problem=problem)
     return path
 
 

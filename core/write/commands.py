@@ -34,14 +34,14 @@ def cmd_write(args) -> None:
     try:
         draft = Path(args.draft).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the draft {args.draft}: {getattr(exc, 'strerror', None) or exc}") from exc
+        raise UserError.coded("draft_file_unreadable", path=args.draft, reason=getattr(exc, 'strerror', None) or exc) from exc
     if args.n < 1:
-        raise UserError("--n must be at least 1")
+        raise UserError.coded("n_at_least_one")
     workspace = Workspace.from_env()
     if args.setting:
         available = settings.available(workspace)
         if args.setting not in available:
-            raise UserError(f"no decoding setting '{args.setting}': use one of {', '.join(available)}")
+            raise UserError.coded("setting_missing", name=args.setting, names=", ".join(available))
         config = available[args.setting]
     else:
         config = settings.default(workspace, args.model)

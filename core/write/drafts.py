@@ -63,8 +63,7 @@ class Draft:
 def check_name(name: str) -> str:
     name = (name or "").strip()
     if not _NAME.match(name):
-        raise UserError(f"'{name}' is not a usable draft name: use up to 64 letters, digits, spaces, '-', '_' or '.', "
-                        "starting with a letter or digit")
+        raise UserError.coded("draft_name_bad", name=name)
     return name
 
 
@@ -88,11 +87,11 @@ def names(workspace: Workspace) -> list[str]:
 def load(workspace: Workspace, name: str) -> Draft:
     path = folder(workspace) / check_name(name) / FILE
     if not path.is_file():
-        raise UserError(f"no draft '{name}': pick one of the saved drafts or start a new one")
+        raise UserError.coded("draft_missing", name=name)
     try:
         return Draft.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"the draft file {path} is damaged ({exc}); restore it or start a new draft") from exc
+        raise UserError.coded("draft_damaged", path=path, reason=exc) from exc
 
 
 def save(workspace: Workspace, draft: Draft) -> None:
@@ -103,7 +102,7 @@ def save(workspace: Workspace, draft: Draft) -> None:
 
 def create(workspace: Workspace, name: str) -> Draft:
     if (folder(workspace) / check_name(name) / FILE).exists():
-        raise UserError(f"a draft named '{name}' exists already: open it or choose another name")
+        raise UserError.coded("draft_exists", name=name)
     draft = Draft(name=check_name(name))
     save(workspace, draft)
     return draft
@@ -112,7 +111,7 @@ def create(workspace: Workspace, name: str) -> Draft:
 def rename(workspace: Workspace, old: str, new: str) -> Draft:
     source, target = folder(workspace) / check_name(old), folder(workspace) / check_name(new)
     if target.exists():
-        raise UserError(f"a draft named '{new}' exists already: choose another name")
+        raise UserError.coded("draft_rename_taken", name=new)
     draft = load(workspace, old)
     source.rename(target)
     draft.name = check_name(new)
@@ -198,4 +197,4 @@ def export(draft: Draft, kind: str) -> str:
         return head + draft.text + ("\n\n## Provenance\n\n" + "\n".join(lines) + "\n" if lines else "\n")
     if kind == "txt":
         return draft.text + ("\n\n---\n" + "\n".join(lines) + "\n" if lines else "\n")
-    raise UserError(f"cannot export a draft as '{kind}': use txt or md")
+    raise UserError.coded("draft_export_kind", kind=kind)

@@ -39,8 +39,7 @@ def build(tokenizer, memory: str, draft: str, *, context: int, reserve: int) -> 
     memory_tokens = _count(tokenizer, head)
     room = context - reserve - memory_tokens
     if room < 1:
-        raise UserError(f"the memory takes {memory_tokens} tokens and the continuation {reserve} of the model's "
-                        f"{context}: shorten the memory or ask for a shorter continuation")
+        raise UserError.coded("memory_too_long", memory=memory_tokens, reserve=reserve, context=context)
     encoded = tokenizer(draft, add_special_tokens=False, return_offsets_mapping=True)
     offsets = encoded["offset_mapping"]
     first = max(0, len(offsets) - room)

@@ -38,8 +38,7 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}): the port is in use or not allowed; "
-                            "pick another with --port") from exc
+            raise UserError.coded("port_unavailable", host=host, port=port, reason=exc.strerror) from exc
 
 
 def prepare(name: str, workspace: Workspace) -> tuple[Path, str, dict | None]:
@@ -49,12 +48,10 @@ def prepare(name: str, workspace: Workspace) -> tuple[Path, str, dict | None]:
 
     source = models.resolve(name, workspace)
     if source.is_hub:
-        raise UserError(f"'{name}' is a hub model: serve a run, a checkpoint, an export or the starter (a local "
-                        "model), or run `transformers serve` for hub models")
+        raise UserError.coded("serve_hub_model", name=name)
     location = Path(source.location)
     if adapters.is_adapter_dir(location):
-        raise UserError(f"'{name}' is a LoRA adapter: export it merged first (`python -m core export {name} --merge "
-                        "--out DIR`) and serve DIR")
+        raise UserError.coded("serve_adapter", name=name)
     served = served_name(name, location)
     root = workspace.root / "serving"
     folder = root / served

@@ -18,7 +18,7 @@ from core.errors import UserError
 from core.hardware import format_bytes
 from dashboard import figures
 from dashboard.data import datamap_view
-from dashboard.i18n import current_language, t
+from dashboard.i18n import current_language, error_text, t
 from dashboard.safe_text import md_escape
 
 DIFF_CHARS = 4_000  # character diffs are quadratic at worst: longer texts are shown without highlights
@@ -242,7 +242,7 @@ def recipe_files(editor) -> None:
             st.session_state["recipe.applied"] = uploaded.file_id
             st.rerun()
         except UserError as error:
-            st.error(t("recipe.bad", error=md_escape(error)))
+            st.error(t("recipe.bad", error=md_escape(error_text(error))))
 
 
 def document_label(result: CleanResult, k: int) -> str:
@@ -296,7 +296,7 @@ def render_datasets(workspace) -> None:
             dataset.delete(workspace, chosen)
             st.rerun()
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
 
 def _dataset_name(name: str) -> str:
@@ -359,7 +359,7 @@ def render_save(workspace, corpus, recipe: Recipe) -> None:
         st.session_state["save.lost"] = loss_lines(error.lost)
         st.rerun()
     except UserError as error:
-        st.error(md_escape(error))
+        st.error(md_escape(error_text(error)))
     else:
         st.session_state.pop("save.lost", None)
         st.dataframe(step_table(built.result), hide_index=True, width="stretch")

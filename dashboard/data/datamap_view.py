@@ -12,7 +12,7 @@ from core.data import dataset
 from core.errors import UserError
 from core.evaluation import document_loss
 from dashboard import figures
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.safe_text import md_escape
 
 POLL_SECONDS = 2.0
@@ -35,7 +35,7 @@ def render(workspace, name: str) -> None:
             try:
                 document_loss.start(name, model, workspace)
             except UserError as error:
-                st.error(md_escape(error))
+                st.error(md_escape(error_text(error)))
                 return
             st.rerun()
         return
@@ -82,7 +82,7 @@ def _map(workspace, name: str, result: dict) -> None:
         try:
             saved = document_loss.exclude(name, excluded, new_name, workspace)
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
         else:
             st.success(t("datamap.saved", name=md_escape(new_name), excluded=len(excluded),
                          documents=saved["train_documents"] + saved["validation_documents"]))

@@ -8,7 +8,7 @@ from core.data.loading import LoadResult
 from core.errors import UserError
 from core.workspace import Workspace
 from dashboard.data import corpus_cache
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 
 
 def render(workspace: Workspace, options_json: str) -> tuple[str | None, LoadResult | None]:
@@ -25,5 +25,5 @@ def render(workspace: Workspace, options_json: str) -> tuple[str | None, LoadRes
         return key, corpus_cache.load(key, options_json, _folder=str(roots[0] / folder), _roots=roots)
     except UserError as error:
         st.error(t("data.folder.refused"))
-        st.code(str(error), language=None, wrap_lines=True)  # as text: the message holds what was typed
+        st.code(error_text(error), language=None, wrap_lines=True)  # as text: the message holds what was typed
         return None, None

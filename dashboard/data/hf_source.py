@@ -7,7 +7,7 @@ import streamlit as st
 from core.data.loading import LoadResult
 from core.errors import UserError
 from dashboard.data import corpus_cache
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 
 
 def render(options_json: str) -> tuple[str | None, LoadResult | None]:
@@ -21,5 +21,5 @@ def render(options_json: str) -> tuple[str | None, LoadResult | None]:
         return key, corpus_cache.load(key, options_json, _hf=spec)
     except UserError as error:
         st.error(t("data.hf_dataset.refused"))
-        st.code(str(error), language=None, wrap_lines=True)  # as text: the message holds what was typed
+        st.code(error_text(error), language=None, wrap_lines=True)  # as text: the message holds what was typed
         return None, None

@@ -18,7 +18,7 @@ from core.playground.token_text import token_label
 from core.ratings.schema import SampleRecord
 from core.ratings.store import open_store
 from dashboard.drafts import Draft
-from dashboard.i18n import setting_label, t
+from dashboard.i18n import error_text, setting_label, t
 from dashboard.playground import playground_state
 from dashboard.safe_text import md_escape
 
@@ -157,7 +157,7 @@ def render_presets(workspace) -> None:
                 st.session_state["pg.preset.applied"] = uploaded.file_id
                 st.rerun()
             except UserError as error:
-                st.error(md_escape(error))
+                st.error(md_escape(error_text(error)))
     with right:
         name = st.text_input(t("pg.preset_name"), key="pg.preset.name", placeholder=t("pg.preset_name.placeholder"))
         try:
@@ -168,7 +168,7 @@ def render_presets(workspace) -> None:
             st.download_button(t("pg.preset_download"), sampling_presets.dumps(current), "settings.json",
                                "application/json", key="pg.preset.download")
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
 
 def current_configs() -> list[DecodingConfig]:

@@ -15,7 +15,7 @@ from core.ratings import best_of, pairs
 from core.ratings.rubric import CRITERIA
 from core.ratings.store import open_store
 from core.train import preference_effect
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.safe_text import md_escape
 
 
@@ -66,7 +66,7 @@ def best_of_form(store, workspace) -> None:
             saved = best_of.save(store, workspace, name or "best-of", **choice)
             st.success(t("prefs.best_of.saved", name=md_escape(saved.name), n=saved.documents))
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
 
 @st.fragment
@@ -92,7 +92,7 @@ def arena(workspace, rater: str) -> None:
                 played.set_texts(shown.number, *arena_play.sample_round(workspace, model, shown))
             shown = played.pending()
     except UserError as error:
-        st.error(md_escape(error))
+        st.error(md_escape(error_text(error)))
         return
     if not rater:
         st.info(t("ratings.who"))
@@ -116,7 +116,7 @@ def _vote(played, number: int, outcome: str, rater: str, prompt: str) -> None:
         played.vote(number, outcome, rater)
         played.propose(prompt)
     except UserError as error:
-        st.session_state["prefs.arena.error"] = str(error)
+        st.session_state["prefs.arena.error"] = error_text(error)
 
 
 def _arena_results(workspace, played, model: str) -> None:
@@ -175,5 +175,5 @@ def tuned_vs_parent(workspace) -> None:
                         new = preference_effect.propose(workspace, store, run["id"], run["parent"])
                     st.success(t("prefs.effect.proposed", n=new))
                 except UserError as error:
-                    st.error(md_escape(error))
+                    st.error(md_escape(error_text(error)))
 

@@ -20,7 +20,7 @@ from core.train import gallery_import, runs
 from core.train.run_dir import RunDir
 from dashboard import figures, warm_imports
 from dashboard.figures import CALM
-from dashboard.i18n import setting_label, t
+from dashboard.i18n import error_text, setting_label, t
 from dashboard.safe_text import md_escape
 
 
@@ -95,7 +95,7 @@ def _save(sample_id: int, rater: str, score_keys: dict[str, str], comment_key: s
         with open_store() as store:
             store.rate(sample_id, rater, scores, st.session_state.get(comment_key) or "")
     except UserError as error:
-        st.session_state["ratings.problem"] = md_escape(error)
+        st.session_state["ratings.problem"] = md_escape(error_text(error))
 
 
 @st.fragment
@@ -237,7 +237,7 @@ def import_gallery(store, workspace) -> None:
         try:
             st.success(t("ratings.gallery_done", n=gallery_import.import_gallery(store, workspace.runs_dir / run)))
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
 
 def diversity(store) -> None:
@@ -270,7 +270,7 @@ def perplexity_table(workspace) -> None:
             st.dataframe(pd.DataFrame(table)[columns].rename(columns={c: t(f"results.{c}") for c in columns}),
                          hide_index=True, width="stretch")
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
 
 def raters_panel(store) -> None:

@@ -11,7 +11,7 @@ from core import models
 from core.errors import UserError
 from core.publish import export
 from dashboard import warm_imports
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.safe_text import md_escape
 
 
@@ -33,7 +33,7 @@ def render(workspace, run_dir: Path) -> None:
                     status.update(label=t("export.built"), state="complete")
                 except UserError as error:
                     status.update(state="error")
-                    st.error(md_escape(error))
+                    st.error(md_escape(error_text(error)))
                     built = None
             st.session_state[f"export.zip.{run_dir.name}"] = built
         if built and built[0] == name:

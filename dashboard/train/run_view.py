@@ -11,7 +11,7 @@ from core.errors import UserError
 from core.train import runs
 from core.train.state import LIVE, RESUMABLE, RunState
 from dashboard import figures
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.ratings import preferences_view
 from dashboard.safe_text import md_escape
 from dashboard.train import export_view
@@ -116,7 +116,7 @@ def _act(action) -> None:
     try:
         action()
     except UserError as error:
-        st.error(md_escape(error))
+        st.error(md_escape(error_text(error)))
         return
     st.rerun()
 

@@ -10,7 +10,7 @@ from core.train import runs
 from core.train.run_dir import RunDir
 from core.train.state import RunState
 from dashboard import figures
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from dashboard.navigation import page_file
 from dashboard.safe_text import md_escape
 
@@ -56,7 +56,7 @@ def render(workspace) -> None:
             diff = runs.config_diff(workspace.runs_dir / a, workspace.runs_dir / b)
         except UserError as error:
             diff = None
-            st.warning(md_escape(error))
+            st.warning(md_escape(error_text(error)))
         if diff:
             st.dataframe(pd.DataFrame([{t("runs.option"): k, a: str(x), b: str(y)} for k, x, y in diff]), hide_index=True)
         elif diff is not None:
@@ -78,7 +78,7 @@ def render(workspace) -> None:
                 del st.query_params["run"]
             st.rerun()
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
 
 def _state(run: dict) -> str:

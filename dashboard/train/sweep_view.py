@@ -11,7 +11,7 @@ from core.errors import UserError
 from core.train import queue, scheduler, sweep
 from core.train.config import TrainConfig
 from dashboard import figures
-from dashboard.i18n import choice_labels, t
+from dashboard.i18n import choice_labels, error_text, t
 from dashboard.navigation import page_file
 from dashboard.safe_text import md_escape
 from dashboard.train.run_view import POLL_SECONDS
@@ -38,7 +38,7 @@ def render_form(workspace, base: TrainConfig, ready: bool) -> None:
             st.session_state["sweep.shown"] = spec.id
             st.rerun()
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
 
 def render_compare(workspace) -> None:
@@ -125,4 +125,4 @@ def _act(action, rerun: bool = True) -> None:
         if rerun:
             st.rerun()
     except UserError as error:
-        st.error(md_escape(error))
+        st.error(md_escape(error_text(error)))

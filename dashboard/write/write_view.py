@@ -16,7 +16,7 @@ from core.ratings import choices
 from core.ratings.store import open_store
 from core.write import drafts, prompt, settings, suggest
 from dashboard import warm_imports
-from dashboard.i18n import setting_label, t
+from dashboard.i18n import error_text, setting_label, t
 from dashboard.playground import playground_state, playground_view
 from dashboard.safe_text import md_escape
 
@@ -35,7 +35,7 @@ def pick_draft(workspace) -> drafts.Draft | None:
                 wanted = drafts.create(workspace, name).name
                 saved = drafts.names(workspace)
             except UserError as error:
-                st.error(md_escape(error))
+                st.error(md_escape(error_text(error)))
     if not saved:
         left.info(t("write.no_drafts"))
         return None
@@ -58,7 +58,7 @@ def rename(workspace, draft: drafts.Draft) -> None:
             st.session_state.pop("write.loaded", None)
             st.rerun()
         except UserError as error:
-            st.error(md_escape(error))
+            st.error(md_escape(error_text(error)))
 
 
 def pick_model(workspace, allowed: list[str] | None = None) -> str:
@@ -106,7 +106,7 @@ def load(model: str):
         warm_imports.wait(t("app.warming"))
         return playground_state.model(model)
     except UserError as error:
-        st.error(t("write.cannot_load", model=md_escape(model), error=md_escape(error)))
+        st.error(t("write.cannot_load", model=md_escape(model), error=md_escape(error_text(error))))
         return None
 
 
@@ -117,7 +117,7 @@ def token_counts(loaded, draft: drafts.Draft) -> None:
         built = prompt.build(tokenizer, draft.memory, draft.text, context=context,
                              reserve=suggest.LENGTHS["paragraph"])
     except UserError as error:
-        st.warning(md_escape(error))
+        st.warning(md_escape(error_text(error)))
         return
     st.caption(t("write.tokens", memory=built.memory_tokens, draft=built.draft_tokens, context=context))
     if built.cut_chars:
@@ -162,7 +162,7 @@ def _run(draft: drafts.Draft, model: str, config: DecodingConfig, loaded, n: int
         result = suggest.suggest(lm, tokenizer, draft.memory, draft.text, config, n=n, length=length,
                                  round_=round_, on_token=on_token)
     except UserError as error:
-        st.session_state["write.problem"] = str(error)
+        st.session_state["write.problem"] = error_text(error)
         return
     source = models.resolve(model)
     st.session_state[PENDING] = {
@@ -257,7 +257,7 @@ def _branch(workspace, name: str, index: int, step: int, labels: dict[str, int],
         new = suggest.branch(lm, tokenizer, draft.memory, draft.text[: span.start], sample, step, token_id,
                              DecodingConfig.from_dict(span.settings))
     except UserError as error:
-        st.session_state["write.problem"] = str(error)
+        st.session_state["write.problem"] = error_text(error)
         return
     drafts.replace(draft, index, new.text, replace(span, sample=asdict(new)))
     drafts.save(workspace, draft)

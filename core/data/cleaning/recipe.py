@@ -46,7 +46,7 @@ VERSION = 2  # version 1 ran exact dedup after the line steps and had quality_fi
 def step_function(name: str):
     function = STEP_FUNCTIONS.get(name) or CORPUS_STEP_FUNCTIONS.get(name)
     if function is None:
-        raise UserError(f"unknown cleaning step '{name}': known steps are {', '.join(STEP_ORDER)}")
+        raise UserError.coded("step_unknown", name=name, steps=", ".join(STEP_ORDER))
     return function
 
 
@@ -85,7 +85,7 @@ class Recipe:
     def preset(cls, name: str) -> Recipe:
         """The default recipe with a preset's steps and thresholds (see PRESETS)."""
         if name not in PRESETS:
-            raise UserError(f"unknown recipe preset '{name}': use one of {', '.join(PRESETS)}")
+            raise UserError.coded("recipe_preset_unknown", name=name, presets=", ".join(PRESETS))
         recipe = cls.default()
         for step, settings in PRESETS[name].items():
             config = recipe.step(step)
@@ -101,10 +101,7 @@ class Recipe:
         dedup = names.index("exact_dedup")
         late = [name for name in names[:dedup] if name in LINE_STEPS]
         if late:
-            raise UserError(
-                f"exact_dedup must run before {', '.join(late)}: move it up in the recipe "
-                "(copies of a document would otherwise count as many documents sharing its lines)"
-            )
+            raise UserError.coded("dedup_order", steps=", ".join(late))
 
     def enabled_steps(self) -> list[StepConfig]:
         return [step for step in self.steps if step.enabled]
@@ -128,7 +125,7 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
         if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
-            raise UserError('a recipe is a JSON object with a "steps" list: save one from the Data page to see the shape')
+            raise UserError.coded("recipe_shape")
         if data.get("version") == 1:
             data = _upgrade_version_1(data)
         steps = [_step_from_dict(raw) for raw in data["steps"]]
@@ -144,14 +141,14 @@ class Recipe:
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
-            raise UserError(f"the recipe is not valid JSON: {exc}") from exc
+            raise UserError.coded("recipe_not_json", reason=exc) from exc
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
         try:
             return cls.from_json(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise UserError(f"cannot read recipe {path}: {exc.strerror}") from exc
+            raise UserError.coded("recipe_unreadable", path=path, reason=exc.strerror) from exc
 
 
 def _upgrade_version_1(data: dict) -> dict:
@@ -173,16 +170,14 @@ def _step_from_dict(raw) -> StepConfig:
     """A step of a recipe read from JSON: its fields and its parameters checked against their types (the step
     function's annotations) by the lab's one JSON reader, core.dataclass_json."""
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        raise UserError(f'each recipe step needs a "name": got {raw!r}')
+        raise UserError.coded("step_needs_name", got=repr(raw))
     name = raw["name"]
     defaults = default_params(name)  # raises for unknown steps
     step = dataclass_json.from_dict(StepConfig, raw, where=f"recipe step '{name}'")
     unknown = set(step.params) - set(defaults)
     if unknown:
-        raise UserError(
-            f"step '{name}' has no parameter {', '.join(sorted(unknown))}: "
-            f"its parameters are {', '.join(defaults) or 'none'}"
-        )
+        raise UserError.coded("step_parameter_unknown", name=name, unknown=", ".join(sorted(unknown)),
+                              known=", ".join(defaults) or "-")
     types = typing.get_type_hints(inspect.unwrap(step_function(name)))  # a step may forward to its declaration
     step.params = {key: dataclass_json.convert(types[key], value, where=f"step '{name}': parameter {key}")
                    for key, value in step.params.items()}
