@@ -17,7 +17,7 @@ def test_a_gallery_sample_of_the_untrained_starter_holds_no_broken_character(sta
 
     tokenizer = AutoTokenizer.from_pretrained(starter_dir)
     model = AutoModelForCausalLM.from_pretrained(starter_dir)
-    config = TrainConfig(dataset="poems", model="starter", gallery_prompts=PROMPTS, gallery_max_new_tokens=40)
+    config = TrainConfig(dataset="poems", model="starter", gallery_prompts=PROMPTS, gallery_max_new_tokens=16)
     path = tmp_path / "samples.jsonl"
     GalleryCallback(path, tokenizer, config).sample(model, 0)
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
