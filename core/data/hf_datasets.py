@@ -1,6 +1,7 @@
-"""Hugging Face datasets as sources: a folder written by `save_to_disk`, a local folder `load_dataset` reads, or a
-hub id (`user/name[:config][@split]`), read through `datasets` itself, streamed, with the text column chosen like
-a JSON field. Offline, a hub id that is not cached is refused at once, before `datasets` is even imported."""
+"""Hugging Face datasets as sources: a local folder `load_dataset` reads, or a hub id (`user/name[:config][@split]`),
+read through `datasets` itself, streamed, with the text column chosen like a JSON field (a folder written by
+`save_to_disk` is read by core.data.loading itself). Offline, a hub id that is not cached is refused at once, before
+`datasets` is even imported."""
 
 from __future__ import annotations
 
@@ -12,28 +13,6 @@ from core.errors import UserError
 
 SPEC = re.compile(r"(?P<name>[^:@]+)(?::(?P<config>[^@]+))?(?:@(?P<split>.+))?")
 HUB_PROBE_TIMEOUT_S = 1.0  # the hub answers within this, or the user hears it cannot be reached
-
-
-def is_saved_dataset(path: Path) -> bool:
-    """A folder `Dataset.save_to_disk` (state.json) or `DatasetDict.save_to_disk` (dataset_dict.json) wrote."""
-    return path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file())
-
-
-def load_saved(path: Path, options: LoadOptions) -> LoadResult:
-    """A save_to_disk folder's rows: every split of a DatasetDict, in order, each named "folder/split"."""
-    import datasets
-
-    try:
-        saved = datasets.load_from_disk(str(path))
-    except (OSError, ValueError) as error:
-        raise UserError.coded("hf_saved_unreadable", path=path, reason=error) from error
-    splits = saved.items() if isinstance(saved, datasets.DatasetDict) else [(None, saved)]
-    result = LoadResult()
-    for split, table in splits:
-        name = f"{path.name}/{split}" if split else path.name
-        columns = list(table.column_names)
-        result.extend(load_records(iter(table), name, "dataset", options, columns))
-    return result
 
 
 def load_spec(spec: str, options: LoadOptions, *, local: bool = True) -> LoadResult:

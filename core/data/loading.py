@@ -652,15 +652,13 @@ def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions(), *,
     Raises UserError for a path that does not exist or is not allowed, and over the file-count or size cap;
     a bad file is reported in `files`.
     """
-    from core.data import hf_datasets
-
-    saved = [p for p in paths if hf_datasets.is_saved_dataset(Path(p))]
+    saved = [p for p in paths if is_saved_dataset(Path(p))]
     if saved:  # a folder written by `datasets`' save_to_disk: read through `datasets`, not file by file
         result = LoadResult()
         for path in saved:
             if allowed_roots is not None:
                 _check_allowed(Path(path), Path(path).resolve(), allowed_roots)
-            result.extend(hf_datasets.load_saved(Path(path), options))
+            result.extend(load_saved(Path(path), options))
         rest = [p for p in paths if p not in saved]
         if rest:
             result.extend(load_paths(rest, options, allowed_roots=allowed_roots))
@@ -684,4 +682,26 @@ def load_paths(paths: list[str | Path], options: LoadOptions = LoadOptions(), *,
                 result.files.append(FileReport(name, FORMATS.get(_suffix(name)), None, error=error))
                 continue
             result.extend(loaded)
+    return result
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """A folder `Dataset.save_to_disk` (state.json) or `DatasetDict.save_to_disk` (dataset_dict.json) wrote."""
+    return path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file())
+
+
+def load_saved(path: Path, options: LoadOptions) -> LoadResult:
+    """A save_to_disk folder's rows: every split of a DatasetDict, in order, each named "folder/split"."""
+    import datasets
+
+    try:
+        saved = datasets.load_from_disk(str(path))
+    except (OSError, ValueError) as error:
+        raise UserError.coded("hf_saved_unreadable", path=path, reason=error) from error
+    splits = saved.items() if isinstance(saved, datasets.DatasetDict) else [(None, saved)]
+    result = LoadResult()
+    for split, table in splits:
+        name = f"{path.name}/{split}" if split else path.name
+        columns = list(table.column_names)
+        result.extend(load_records(iter(table), name, "dataset", options, columns))
     return result
