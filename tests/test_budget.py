@@ -85,7 +85,7 @@ def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace, tmp_p
     assert samples and all("\ufffd" not in s["text"] for s in samples)
     from transformers import AutoTokenizer
 
-    from core.models.export import export
+    from core.publish.export import export
 
     monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
     export("budget/final", tmp_path / "exported", workspace=workspace)

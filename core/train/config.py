@@ -254,9 +254,6 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
     if config.method in PREFERENCE_METHODS and not config.pairs:
         problem("no_pairs", "preference tuning needs pairs: give --pairs FILE (`python -m core ratings pairs`) or "
                 "--pairs ratings, or choose 'from ratings' on the Train page")
-    if config.method in PREFERENCE_METHODS and not 0 < config.dpo_beta <= 10:
-        problem("dpo_beta", f"the DPO beta must be above 0 and at most 10 (got {config.dpo_beta}); 0.1 is usual",
-                value=config.dpo_beta)
     if not config.dataset and config.method not in PREFERENCE_METHODS:
         problem("no_dataset", "choose a dataset: make one on the Data page or with `python -m core clean`")
     if not config.model:
