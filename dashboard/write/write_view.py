@@ -84,7 +84,8 @@ def pick_setting(workspace, model: str) -> DecodingConfig:
     else:
         labels.remove(settings.FALLBACK)
         labels.insert(0, settings.FALLBACK)
-    return available[st.selectbox(t("write.setting"), labels, format_func=setting_label, key=f"write.setting.{model}")]
+    shown = {label: setting_label(label) for label in labels}  # translated now, not whenever the widget formats
+    return available[st.selectbox(t("write.setting"), labels, format_func=shown.__getitem__, key=f"write.setting.{model}")]
 
 
 def _save_text(workspace, name: str) -> None:
