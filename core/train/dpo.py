@@ -15,9 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-from core.train import worker
+from core.train import trainer_parts as parts
 from core.train.config import LORA_METHODS, TrainConfig, default_learning_rate
-from core.train.progress import say
+from core.train.progress import node_main, rank, say
 from core.train.run_dir import RunDir, update_status
 from core.train.state import Phase, RunState
 from core.workspace import Workspace
@@ -29,7 +29,7 @@ DEFAULT_DPO_RATE = 5e-6  # DPO moves a trained model a little: the usual rates a
 
 def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading.Event) -> None:
     """`stop_requested`: the worker's Stop event (its module runs as __main__: an import here would get another)."""
-    debug_log = worker._route_library_warnings(run_dir)
+    debug_log = parts.route_library_warnings(run_dir)
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar as quiet_datasets
     from transformers import PrinterCallback
@@ -45,14 +45,14 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
     quiet_datasets(), quiet_transformers()
     transformers_logging.disable_default_handler()
     transformers_logging.add_handler(debug_log)
-    worker._phase(run_dir, Phase.LOADING_MODEL)
+    parts.phase(run_dir, Phase.LOADING_MODEL)
     workspace = Workspace.of_run(run_dir)
     pairs = load_pairs(workspace, config)
     training, held = held_out(pairs, seed=config.seed)
-    use_cpu, precision = worker._device_and_precision(config)
+    use_cpu, precision = parts.device_and_precision(config)
     tokenizer, model = models.load(config.model, workspace, for_training=True)
     if config.method in LORA_METHODS:
-        model = worker._with_lora(model, config)
+        model = parts.with_lora(model, config)
     context = models.context_length(model.config) or 512
     learning_rate = config.learning_rate or (
         default_learning_rate("starter") if models.resolve(config.model, workspace).kind == "starter"
@@ -61,9 +61,9 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
     def rows(chosen_pairs):
         return Dataset.from_list([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in chosen_pairs])
 
-    resume = worker._checkpoint(run_dir, config.resume_from) if config.resume_from else None
+    resume = parts.checkpoint(run_dir, config.resume_from) if config.resume_from else None
     world = int(os.environ.get("WORLD_SIZE", "1"))  # several processes under accelerate (device all): untested here
-    args = worker._arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision,
+    args = parts.arguments(run_dir, config, learning_rate=learning_rate, use_cpu=use_cpu, precision=precision,
                              world=world, arguments_class=DPOConfig, beta=config.dpo_beta,
                              max_length=min(config.block_size or context, context), dataset_num_proc=None)
     stop = StopCallback(stop_requested)
@@ -78,15 +78,15 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
         f"{'cpu' if use_cpu else 'cuda'} {precision}" + (f"; resuming from {resume.name}" if resume else ""))
     if resume is None:
         gallery.sample(trainer.model, 0)
-    elif worker._rank() == 0:
+    elif rank() == 0:
         step = json.loads((resume / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
         for path in (RunDir(run_dir).metrics_file, RunDir(run_dir).samples_file):
-            worker._truncate_after(path, step)
-        worker._remove_incomplete_checkpoints(run_dir)
-    worker._phase(run_dir, Phase.FIRST_STEP, pairs=len(training))
+            parts.truncate_after(path, step)
+        parts.remove_incomplete_checkpoints(run_dir)
+    parts.phase(run_dir, Phase.FIRST_STEP, pairs=len(training))
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if stop.stopped:
-        worker._stopped(run_dir, trainer.state.global_step)
+        parts.stopped(run_dir, trainer.state.global_step)
         return
     trainer.remove_callback(metrics)
     trainer.remove_callback(gallery)
@@ -99,7 +99,7 @@ def _completed(run_dir: Path, trainer, trained: int, held: int) -> None:
     trainer.save_model(str(RunDir(run_dir).final_dir))
     result = trainer.evaluate()
     best = state.best_model_checkpoint
-    if not worker._node_main():
+    if not node_main():
         return
     update_status(run_dir, state=RunState.COMPLETED, ended=time.time(), step=state.global_step,
                   max_steps=state.max_steps, final_eval_loss=result["eval_loss"], final_perplexity=None,

@@ -21,7 +21,6 @@ them, without knowing their numbers, until it exits.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import signal
@@ -33,9 +32,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.errors import UserError, first_line
-from core.files import write_text_atomic
-from core.hardware import choose_precision
-from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
 from core.train.config import (
     LORA_METHODS,
     PREFERENCE_METHODS,
@@ -50,13 +46,39 @@ from core.train.progress import rank as _rank
 from core.train.progress import say as _say
 from core.train.run_dir import RunDir, read_status, update_status
 from core.train.state import Phase, RunState
+from core.train.trainer_parts import (
+    arguments as _arguments,
+)
+from core.train.trainer_parts import (
+    checkpoint as _checkpoint,
+)
+from core.train.trainer_parts import (
+    device_and_precision as _device_and_precision,
+)
+from core.train.trainer_parts import (
+    phase as _phase,
+)
+from core.train.trainer_parts import (
+    remove_incomplete_checkpoints as _remove_incomplete_checkpoints,
+)
+from core.train.trainer_parts import (
+    route_library_warnings as _route_library_warnings,
+)
+from core.train.trainer_parts import (
+    stopped as _stopped,
+)
+from core.train.trainer_parts import (
+    truncate_after as _truncate_after,
+)
+from core.train.trainer_parts import (
+    with_lora as _with_lora,
+)
 from core.workspace import Workspace
 
 # torch and transformers are imported inside the functions: `main` installs the Stop handler first, so a Stop that
 # arrives during the seconds of importing is not a kill.
 
 _stop = threading.Event()  # set by the signal handler; the Trainer checks it at each step end
-UNBOUNDED = 10**9  # the step limit of a run that a time budget ends
 
 
 def _request_stop(signum, frame) -> None:
@@ -71,22 +93,6 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
-
-def _truncate_after(path: Path, step: int) -> None:
-    """Resuming from an earlier checkpoint: drop the lines past it so the curve continues instead of doubling."""
-    if not path.is_file():
-        return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and _step_of(line) <= step]
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
-
-
-def _step_of(line: str) -> float:
-    try:
-        step = json.loads(line).get("step", 0)
-    except (ValueError, AttributeError, RecursionError):
-        return math.inf  # a torn last line from a killed run, or a line that is not a record: drop it
-    return step if isinstance(step, (int, float)) and not isinstance(step, bool) else math.inf
 
 
 # ---- the run ------------------------------------------------------------------------------------------------
@@ -129,16 +135,6 @@ def _mark_started(run_dir: Path, config: TrainConfig) -> None:
     update_status(run_dir, **fields)
 
 
-def _device_and_precision(config: TrainConfig) -> tuple[bool, str]:
-    """(use_cpu, precision). runs.launch has narrowed CUDA_VISIBLE_DEVICES to the chosen GPU(s)."""
-    import torch
-
-    use_cpu = config.device == "cpu" or not torch.cuda.is_available()
-    if use_cpu and config.device.startswith("cuda"):
-        raise UserError.coded("gpu_not_visible", device=config.device)
-    return use_cpu, choose_precision(config.precision, use_cpu=use_cpu)
-
-
 def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: int | None):
     """Training and validation blocks, read from the dataset's token file (tokenized now on the first run with this
     tokenizer); validates the configuration against them."""
@@ -160,62 +156,6 @@ def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: i
             eval_blocks = train_blocks  # a single block: evaluate on it rather than not at all
         _say(f"the validation split gives no block of {block_size} tokens: holding out {len(eval_blocks)} blocks")
     return train_blocks, eval_blocks
-
-
-def _arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_cpu: bool, precision: str,
-               world: int, speed=None, scratch: bool = False, arguments_class=None, **extra):
-    """The Trainer's arguments; `arguments_class` (a TrainingArguments subclass: TRL's DPOConfig) and `extra` (its
-    own options) for the trainers of core.train.dpo."""
-    import inspect
-
-    from transformers import TrainingArguments
-
-    from core.train.speed import Device, resolve
-
-    speed = speed or resolve(config, Device.current(use_cpu))
-
-    # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing; accept both releases.
-    accepted = inspect.signature(TrainingArguments.__init__).parameters
-    checkpointing = "activation_checkpointing" if "activation_checkpointing" in accepted else "gradient_checkpointing"
-    # A time budget ends the run by the clock (core.train.budget): no step limit, evaluations when the clock says.
-    budgeted = bool(config.time_budget)
-    eval_steps = UNBOUNDED if budgeted else config.eval_steps
-    return (arguments_class or TrainingArguments)(
-        output_dir=str(run_dir),
-        max_steps=UNBOUNDED if budgeted else config.max_steps if config.max_steps > 0 else -1,
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        learning_rate=learning_rate,
-        lr_scheduler_type=config.scheduler,
-        warmup_steps=config.warmup_ratio,  # transformers 5: below 1 it is a share of the steps (no warmup_ratio)
-        weight_decay=config.weight_decay,
-        adam_beta2=0.99 if scratch else 0.999,  # nanoGPT's for a tiny model's small batches: a shorter memory
-        logging_strategy="steps",
-        logging_steps=config.logging_steps,
-        logging_first_step=True,  # the curve starts at the untouched model's loss
-        eval_strategy="steps",
-        eval_steps=eval_steps,
-        save_strategy="steps",  # checkpoint at each evaluation, so the best one can be kept
-        save_steps=eval_steps,
-        save_total_limit=config.save_total_limit,
-        save_only_model=False,  # optimizer, scheduler and RNG states too: resume continues, not restarts
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        seed=config.seed,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        **{checkpointing: config.gradient_checkpointing},
-        use_cpu=use_cpu,
-        ddp_backend="gloo" if use_cpu and world > 1 else None,  # NCCL needs GPUs; gloo is torch's CPU backend
-        ddp_find_unused_parameters=False if world > 1 else None,  # GPT-2 uses every parameter: skip the search
-        **speed.training_arguments(),  # compile, optimizer, TF32, dataloader workers and pinned memory
-        report_to="none",
-        disable_tqdm=True,  # train.log should read as lines, not progress-bar redraws
-        **extra,
-    )
 
 
 def _train(run_dir: Path, config: TrainConfig) -> None:
@@ -398,57 +338,9 @@ def _held_out(tokenizer, blocks):
     return HeldOut(blocks.count * (blocks.block_size - 1), characters, utf8_bytes)
 
 
-def _with_lora(model, config: TrainConfig):
-    """The model with LoRA adapters: checkpoints and final/ then hold the adapter and the tokenizer only."""
-    from core.models import adapters
-
-    model = adapters.wrap_for_training(model, config, config.model, gradient_checkpointing=config.gradient_checkpointing)
-    trainable, total = model.get_nb_trainable_parameters()
-    _say(f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {', '.join(sorted(model.peft_config['default'].target_modules))}: "
-         f"{trainable:,} of {total:,} parameters train ({100 * trainable / total:.2f}%)")
-    return model
-
-
-def _phase(run_dir: Path, phase: Phase, **counts) -> None:
-    """What the worker is doing before the first metrics line, for the Train page (status.json's `phase`)."""
-    if _node_main():
-        update_status(run_dir, phase=phase, phase_counts=counts)
-
-
-def _route_library_warnings(run_dir: Path) -> logging.Handler:
-    """Library warnings (Python's `warnings`, the torch/transformers/datasets loggers) go to train.debug.log, so
-    train.log reads as the run's own lines. Returns the handler, for transformers' own logging setup."""
-    handler = logging.FileHandler(RunDir(run_dir).debug_log_file, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    logging.captureWarnings(True)
-    for name in ("py.warnings", "torch", "datasets", "accelerate"):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.propagate = False  # not to the root logger's stderr, which is train.log
-    return handler
-
-
 def describe_speed(speed) -> str:
     return (f"compile {'on' if speed.compile else 'off'}, {speed.optim}, tf32 {'on' if speed.tf32 else 'off'}, "
             f"attention {speed.attn_implementation or 'default'}, {speed.dataloader_workers} loader worker(s)")
-
-
-def _checkpoint(run_dir: Path, resume_from: str) -> Path:
-    path = Path(resume_from) if Path(resume_from).is_absolute() else run_dir / resume_from
-    problem = checkpoint_problem(path)
-    if problem:
-        raise UserError.coded("resume_incomplete", path=path, problem=problem)
-    return path
-
-
-def _remove_incomplete_checkpoints(run_dir: Path) -> None:
-    """Half-saved checkpoints (a kill during a save) are the lab's own debris: the Trainer would count them in
-    save_total_limit's rotation (by modification time) and delete a complete checkpoint to keep one of them."""
-    import shutil
-
-    for path, why in incomplete_checkpoints(run_dir):
-        _say(f"removing the incomplete {path.name} ({why})")
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _kill_during_save(trainer, step: int) -> None:
@@ -465,13 +357,6 @@ def _kill_during_save(trainer, step: int) -> None:
         save(output_dir)
 
     trainer._save_optimizer_and_scheduler = save_then_die
-
-
-def _stopped(run_dir: Path, step: int) -> None:
-    if _node_main():
-        update_status(run_dir, state=RunState.STOPPED, ended=time.time(), step=step,
-                      last_checkpoint=RunDir(run_dir).checkpoint(step).name)
-    _say(f"stopped at step {step}: checkpoint-{step} saved")
 
 
 def _completed(run_dir: Path, trainer, eval_blocks, held_out, clock=None) -> None:
