@@ -22,10 +22,11 @@ def _ratings(workspace) -> int:
         return len(store.ratings())
 
 
+@pytest.mark.parametrize("action", ["export", "pairs"])
 @pytest.mark.parametrize("force", [[], ["--force"]])
-def test_ratings_export_never_replaces_the_lab_database(workspace, capsys, force):
+def test_ratings_export_never_replaces_the_lab_database(workspace, capsys, force, action):
     rated = _rated(workspace)
-    assert main(["ratings", "export", "--out", str(workspace.db_path), *force]) == 2
+    assert main(["ratings", action, "--out", str(workspace.db_path), *force]) == 2
     assert capsys.readouterr().err.startswith(f"error: --out {workspace.db_path} is one of the lab's own files")
     assert _ratings(workspace) == rated  # still a database, every rating there
 

@@ -22,7 +22,8 @@ def register(commands) -> None:
     ratings_import.add_argument("file", metavar="FILE", help="a .csv or .jsonl file")
     ratings_pairs = ratings_actions.add_parser("pairs", help="preference pairs from votes, scores and accepts (JSONL "
                                                "for `train --method dpo --pairs`)")
-    ratings_pairs.add_argument("--out", required=True, help="the JSONL file to write")
+    ratings_pairs.add_argument("--out", required=True, help="the JSONL file to write (never the lab's own files)")
+    ratings_pairs.add_argument("--force", action="store_true", help="replace --out if it exists")
     ratings_pairs.add_argument("--margin", type=float, default=1.0, help="score pairs: at least this many points apart")
     ratings_pairs.add_argument("--criterion", default=OVERALL, choices=[OVERALL, *CRITERIA],
                                help="score pairs: overall (the mean of the scored criteria) or one criterion")
@@ -60,7 +61,7 @@ def cmd_ratings(args) -> None:
     from core.ratings.store import open_store
     from core.workspace import Workspace
 
-    if args.action == "export":
+    if args.action in ("export", "pairs"):  # checked before any work, like every --out
         check_output_file(args.out, Workspace.from_env(), force=args.force)
     with open_store() as store:
         if args.action == "pairs":

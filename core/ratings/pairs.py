@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from core.errors import UserError
+from core.files import write_text_atomic
 from core.ratings.choices import list_choices  # the Write page's accepts (dismissals give no pair)
 from core.ratings.rubric import CRITERIA
 
@@ -188,7 +189,7 @@ def write(pairs: Iterable[Pair], path: str | Path) -> int:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in pairs]
-    path.write_text("".join(lines), encoding="utf-8")
+    write_text_atomic(path, "".join(lines))  # whole or not at all
     return len(lines)
 
 
