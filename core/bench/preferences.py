@@ -138,38 +138,66 @@ def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune
     return figures
 
 
-def _distance(settings: dict) -> float:
-    """The arena bench's scripted rater: how far a setting lies from its preferred region (3% of the arena's space):
-    temperature 0.6-0.9, repetition penalty 1.3 or more, top-p 0.85 or more."""
-    t, penalty, top_p = settings["temperature"], settings["repetition_penalty"], settings["top_p"]
-    return max(0.0, 0.6 - t) + max(0.0, t - 0.9) + max(0.0, 1.3 - penalty) + max(0.0, 0.85 - top_p)
+# The arena bench's scripted raters: each prefers the settings nearer its region. "songci" is the first bench's
+# (distances in the settings' own units); the others weigh each setting by its range. Each region is 2-4% of the
+# arena's space.
+REGIONS = {
+    "songci": {"temperature": (0.6, 0.9), "repetition_penalty": (1.3, 1.6), "top_p": (0.85, 1.0)},
+    "cold": {"temperature": (0.2, 0.5), "top_k": (5, 40), "top_p": (0.5, 0.9)},
+    "wide": {"top_k": (120, 200), "top_p": (0.92, 1.0), "temperature": (0.8, 1.6)},
+    "penalty": {"repetition_penalty": (1.1, 1.25), "temperature": (1.0, 1.3), "top_k": (50, 200)},
+}
 
 
-def bench_arena(seeds: int = 6, votes: int = 60, flipped: float = 0.1) -> dict:
-    """`python -m core bench arena`: for each seed, a fresh arena and a scripted rater that prefers the setting nearer
-    its region and clicks the other side `flipped` of the time; the vote at which the champion first lies inside the
-    region (None: not within `votes`), and whether it still does at the end."""
+def region_distance(settings: dict, region: str) -> float:
+    """How far a setting lies from the region (0: inside)."""
+    from core.ratings.arena import SPACE_BOUNDS
+
+    out = 0.0
+    for name, (low, high) in REGIONS[region].items():
+        span = 1.0 if region == "songci" else SPACE_BOUNDS[name][1] - SPACE_BOUNDS[name][0]
+        out += (max(0.0, low - settings[name]) + max(0.0, settings[name] - high)) / span
+    return out
+
+
+def scripted_arena(url: str, region: str, seed: int, votes: int = 60, flipped: float = 0.1) -> dict:
+    """A fresh arena in the database at `url` played by a scripted rater that votes for the setting nearer `region`
+    (a coin between two equally near) and clicks the other side `flipped` of the time: the vote at which the champion
+    first lies inside the region (None: not within `votes`) and whether it still does after the last vote."""
     import random
 
     from core.ratings.arena import Arena
 
-    found, kept, began = [], 0, time.perf_counter()
-    for seed in range(seeds):
-        rng, url = random.Random(seed), f"sqlite:///{tempfile.mkdtemp(prefix='quill-bench-arena-')}/lab.sqlite"
-        first = champion = None
-        for vote in range(1, votes + 1):
-            arena = Arena("starter", url, seed=seed)
-            shown = arena.propose("春")
-            left, right = _distance(shown.left), _distance(shown.right)
-            outcome = "left" if left < right else "right" if right < left else rng.choice(["left", "right"])
-            if rng.random() < flipped:
-                outcome = "right" if outcome == "left" else "left"
-            arena.vote(shown.number, outcome, "scripted")
-            champion = arena.champion()
-            if first is None and champion and _distance(champion["settings"]) == 0:
-                first = vote
-        found.append(first)
-        kept += bool(champion and _distance(champion["settings"]) == 0)
-    return {"seeds": seeds, "votes": votes, "flipped": flipped, "region_share": 0.032, "found_at": found,
-            "found_within_votes": sum(f is not None for f in found), "inside_at_the_end": kept,
-            "seconds": round(time.perf_counter() - began, 1)}
+    rng, arena, first = random.Random(seed), Arena("starter", url, seed=seed), None
+    for vote in range(1, votes + 1):
+        shown = arena.propose("春")
+        left, right = region_distance(shown.left, region), region_distance(shown.right, region)
+        outcome = "left" if left < right else "right" if right < left else rng.choice(["left", "right"])
+        if rng.random() < flipped:
+            outcome = "right" if outcome == "left" else "left"
+        arena.vote(shown.number, outcome, "scripted")
+        champion = arena.champion()
+        if first is None and champion and region_distance(champion["settings"], region) == 0:
+            first = vote
+    return {"found_at": first, "inside_at_the_end": bool(champion and
+                                                         region_distance(champion["settings"], region) == 0)}
+
+
+def bench_arena(seeds: int = 20, votes: int = 60, flipped: float = 0.1) -> dict:
+    """`python -m core bench arena`: for each region and seed, a fresh arena and its scripted rater (scripted_arena);
+    per region, the seeds whose champion entered the region within `votes`, the median vote it did, and the seeds
+    whose champion was still inside after the last vote."""
+    import statistics
+
+    began, figures = time.perf_counter(), {"seeds": seeds, "votes": votes, "flipped": flipped, "regions": {}}
+    for region in REGIONS:
+        played = [scripted_arena(f"sqlite:///{tempfile.mkdtemp(prefix='quill-bench-arena-')}/lab.sqlite", region, seed,
+                                 votes, flipped) for seed in range(seeds)]
+        found = [p["found_at"] for p in played]
+        reached = [f for f in found if f is not None]
+        figures["regions"][region] = {
+            "bounds": REGIONS[region], "found_at": found, "found_within_votes": len(reached),
+            "median_vote": statistics.median(reached) if reached else None,
+            "inside_at_the_end": sum(p["inside_at_the_end"] for p in played)}
+    figures["seconds"] = round(time.perf_counter() - began, 1)
+    return figures

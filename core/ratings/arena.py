@@ -1,18 +1,19 @@
 """The settings arena: people choose a model's sampling settings by blind votes between two samples of one prompt.
 
-Each round pits a challenger setting, proposed by an Optuna study over temperature / top-k / top-p / repetition
-penalty (TPE, ask/tell), against the champion (the first round: two proposals). A challenger that beats the champion
-meets it again with another seed and takes its place only if it wins twice (one noisy click does not crown it). The
-study is told a ladder value: the champion's plus one for a challenger that took its place, minus one for one that
-lost, the same for a split; so the settings that kept winning rank highest and TPE proposes near them. (A
-Bradley-Terry fit of all votes, core.ratings.aggregates, is the ranking shown beside; as the champion rule it
-lagged: a challenger that beat a long-standing champion once stayed below it, and the search stalled.) Which side
-(left/right) each setting is shown on is random and recorded, so the raters' position bias is measured.
+Each round pits a challenger setting against the champion (the first round: the middle of the space against a random
+setting, both kept as trials of an Optuna study over temperature / top-k / top-p / repetition penalty). The
+challenger is a step from the champion, learned from the earlier challenges (core.ratings.arena_search). A challenger
+that beats the champion meets it again with another seed and takes its place only if it wins twice (one noisy click
+does not crown it). The study is told a ladder value: the champion's plus one for a challenger that took its place,
+minus one for one that lost, the same for a split; the top of the ladder is the champion. (A Bradley-Terry fit of all
+votes, core.ratings.aggregates, is the ranking shown beside; as the champion rule it lagged: a challenger that beat a
+long-standing champion once stayed below it, and the search stalled.) Which side (left/right) each setting is shown
+on is random and recorded, so the raters' position bias is measured.
 
 The study lives in the lab database (Optuna's own tables beside the store's, as sweeps do), named `arena:<model>`;
-the round waiting for a vote, its texts and every vote are the trials' user attributes, so a reload or a restarted
-server shows the same round and forgets nothing. Settings are plain dicts of DecodingConfig's field names: the
-ratings side does not import the Playground that samples with them.
+the round waiting for a vote, its texts, every vote and each challenger's step are the trials' user attributes, so a
+reload or a restarted server shows the same round, forgets nothing and proposes the same next step. Settings are
+plain dicts of DecodingConfig's field names: the ratings side does not import the Playground that samples with them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from core.errors import UserError
-from core.ratings import studies
+from core.ratings import arena_search, studies
 
 PREFIX = "arena:"
 OUTCOMES = ("left", "right", "tie")
@@ -66,8 +67,8 @@ class Arena:
         storage = studies.storage(url)
         name = PREFIX + self.model
         existing = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
-        # the sampler's seed moves with the trials: a page reopening the arena must not propose the same again
-        sampler = optuna.samplers.TPESampler(seed=seed + len(existing.trials), n_startup_trials=8)
+        # the opening round's random setting; the seed moves with the trials: a reopened arena draws another
+        sampler = optuna.samplers.RandomSampler(seed=seed + len(existing.trials))
         self.study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
 
     # ---- rounds --------------------------------------------------------------------------------------------
@@ -103,17 +104,30 @@ class Arena:
             return waiting
         space = _space()
         best = self.champion()
-        challenger = self.study.ask(space)
-        if best is None:
-            opponent = self.study.ask(space)  # nothing decided yet: two proposals meet
+        if best is None:  # nothing decided yet: a random setting meets the middle of the space
+            challenger = self.study.ask(space)
+            self.study.enqueue_trial(arena_search.centre(SPACE_BOUNDS))
+            opponent = self.study.ask(space)
             opponent.set_user_attr("paired_with", challenger.number)
             opponent_number = opponent.number
         else:
+            trials = self.study.get_trials(deepcopy=False)
+            rng = random.Random(self.seed * 100_003 + len(trials))
+            params, step = arena_search.next_step({"trial": best["trial"], "params": trials[best["trial"]].params},
+                                                  SPACE_BOUNDS, self._history(trials), rng)
+            self.study.enqueue_trial(params, user_attrs={"step": step})
+            challenger = self.study.ask(space)
             opponent_number = best["trial"]
         challenger.set_user_attr("round", {"prompt": prompt, "seed": challenger.number, "opponent": opponent_number,
                                            "challenger_side": self._side(challenger.number, 0)})
         challenger.set_user_attr("votes", [])
         return self.pending()
+
+    @staticmethod
+    def _history(trials) -> list[dict]:
+        """The decided challenges against a champion, in order: their results and steps (arena_search's input)."""
+        return [{"result": t.user_attrs["result"], "step": t.user_attrs["step"]} for t in trials
+                if "step" in t.user_attrs and "result" in t.user_attrs]
 
     def set_texts(self, number: int, left: str, right: str) -> None:
         """Keep the round's two samples, so a reload shows them without sampling again."""
@@ -149,6 +163,7 @@ class Arena:
         result = 1 if won == [1, 1] else -1 if won[0] == -1 else 0
         opponent = trials[shown["opponent"]]
         level = opponent.value if opponent.state == TrialState.COMPLETE else 0.0
+        self._set(number, "result", result)
         self.study.tell(number, level + result)
         if opponent.state == TrialState.RUNNING:  # the first round: both were proposals
             self.study.tell(opponent.number, level - result)
