@@ -20,8 +20,9 @@ from tests.conftest import ROOT, core_env
 def _distance(settings: dict) -> float:
     """How far a setting lies from the scripted rater's preferred region (3% of the space): temperature 0.6-0.9,
     repetition penalty 1.3 or more, top-p 0.85 or more."""
-    t, penalty, top_p = settings["temperature"], settings["repetition_penalty"], settings["top_p"]
-    return max(0.0, 0.6 - t) + max(0.0, t - 0.9) + max(0.0, 1.3 - penalty) + max(0.0, 0.85 - top_p)
+    from core.bench.preferences import region_distance
+
+    return region_distance(settings, "songci")
 
 
 def test_a_scripted_rater_leads_the_arena_into_its_region_within_60_votes(tmp_path):
