@@ -44,3 +44,20 @@ def test_runs_command_says_crashed(workspace, dead_run):
     done = run_core(workspace, "runs")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[:2] == ["dead-run", "crashed"]
+
+
+def test_a_run_that_ends_between_the_read_and_the_process_check_reads_as_it_ended(dead_run, monkeypatch):
+    """The trainer writes `completed`, then exits: a reader that read `running` just before and finds no process just
+    after (a busy machine descheduling it in between) reads the file again rather than calling the run crashed."""
+    from core.train import runs
+
+    real_alive = runs._alive
+
+    def the_trainer_finishes_first(pid, run_dir):  # its last word lands, then the (real, dead) pid is checked
+        (run_dir / "status.json").write_text(json.dumps({"state": "completed", "pid": pid, "step": 3}))
+        return real_alive(pid, run_dir)
+
+    monkeypatch.setattr(runs, "_alive", the_trainer_finishes_first)
+    current = runs.status(dead_run)
+    assert (current["state"], current["alive"]) == (RunState.COMPLETED, False)
+    assert not current.get("error")

@@ -130,7 +130,9 @@ def test_a_run_completes_and_improves_the_model(ws):
 
 
 def test_b_stop_then_resume_continues_the_same_curve(ws):
-    run_dir = runs.start(ws, _config(max_steps=60), name="stop-resume")
+    # A quarter of the batch and a third of the evaluations (each ~2 s): this run checks the curve across Stop and
+    # Resume, not learning or evaluation (test_a does)
+    run_dir = runs.start(ws, _config(max_steps=60, batch_size=2, eval_steps=20), name="stop-resume")
     _wait_for_step(run_dir, 10)
     # (f) one run per device: a second start on the CPU is refused while this one trains
     with pytest.raises(UserError, match=f"already training on cpu: {run_dir.name}"):

@@ -302,11 +302,16 @@ def status(run_dir: Path) -> dict:
     """status.json, with the state as it really is, derived without writing anything: a live state whose process
     is gone reads as `crashed`, a file that cannot be read as `unreadable` (the reason in `error`)."""
     run_dir = Path(run_dir)
-    current, problem = RunDir(run_dir).load_status()
-    if problem:
-        return {"state": RunState.UNREADABLE, "error": problem, "alive": False}
-    pid = current.get("pid")
-    alive = bool(pid) and _alive(pid, run_dir)
+    for _ in range(2):
+        current, problem = RunDir(run_dir).load_status()
+        if problem:
+            return {"state": RunState.UNREADABLE, "error": problem, "alive": False}
+        pid = current.get("pid")
+        alive = bool(pid) and _alive(pid, run_dir)
+        # The trainer writes its last status, then exits: one that did both between the read and the check above
+        # has ended as the file now says, so a live state with no process is read again before it means crashed.
+        if alive or not pid or RunState(current["state"]) not in LIVE:
+            break
     current = {**current, "state": RunState(current["state"])}
     if current["state"] in LIVE and pid and not alive:
         current = {**current, **_crash_fields(current)}
