@@ -199,7 +199,9 @@ def test_ratings_command_exports_and_imports(tmp_path):
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: ")
 
 
-def test_a_runs_gallery_becomes_samples(tmp_path):
+def test_a_runs_gallery_of_the_old_line_shape_still_becomes_samples(tmp_path):
+    """Run folders from before the gallery was written as sample records hold {step, prompt, text, seed} lines:
+    their provenance comes from the run's config (tests/test_gallery.py has the records written today)."""
     from core.train.config import TrainConfig
     from core.train.gallery_import import import_gallery
 

@@ -68,7 +68,7 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
                              max_length=min(config.block_size or context, context), dataset_num_proc=None)
     stop = StopCallback(stop_requested)
     metrics = MetricsCallback(RunDir(run_dir).metrics_file, None, extra=DPO_METRICS)
-    gallery = GalleryCallback(RunDir(run_dir).samples_file, tokenizer, config)
+    gallery = GalleryCallback(run_dir, tokenizer, config)
     trainer = DPOTrainer(model=model, args=args, train_dataset=rows(training), eval_dataset=rows(held),
                          processing_class=tokenizer,
                          callbacks=[metrics, StatusCallback(run_dir, stop_requested), gallery, stop])

@@ -32,6 +32,7 @@ from core.data import dataset as datasets
 from core.errors import UserError
 from core.files import read_json
 from core.models.checkpoints import checkpoint_problem, complete_checkpoints, incomplete_checkpoints
+from core.train import gallery
 from core.train.config import LORA_METHODS, PREFERENCE_METHODS, TrainConfig, require_valid
 from core.train.run_dir import (
     Lines,
@@ -389,7 +390,8 @@ def load_metrics(run_dir: Path) -> Lines:
 
 
 def load_samples(run_dir: Path) -> Lines:
-    return RunDir(run_dir).samples()
+    """The checkpoint gallery as sample records (core.train.gallery)."""
+    return gallery.read(run_dir)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

@@ -210,7 +210,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         eval_blocks = eval_blocks.split_tail(max(0, eval_blocks.count - EVAL_BLOCKS))[0]
     held_out = _held_out(tokenizer, eval_blocks)
     metrics = Metrics(RunDir(run_dir).metrics_file, tokens_per_step, held_out)
-    gallery = Gallery(RunDir(run_dir).samples_file, tokenizer, config)
+    gallery = Gallery(run_dir, tokenizer, config)
     stop = Stop(_stop)
     callbacks = [metrics, Status(run_dir, _stop, held_out), gallery, stop]
     if config.early_stopping_patience > 0:
