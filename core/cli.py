@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import import_module
 
 from core.errors import UserError, environment_language
 
@@ -26,8 +27,6 @@ _AREAS = ("core.models.commands", "core.evaluation.commands", "core.data.command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from importlib import import_module
-
     parser = _Parser(prog="python -m core", description="Quill Lab on the command line.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for area in _AREAS:

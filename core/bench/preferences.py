@@ -13,11 +13,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import tempfile
 import time
 from pathlib import Path
 
+from core import models
+from core.data import dataset
 from core.errors import UserError
+from core.models.starter import build_starter
+from core.playground.sampling import DecodingConfig, generate
+from core.ratings.arena import Arena
+from core.train.config import TrainConfig
+from core.workspace import Workspace
 
 SAMPLES_PER_PROMPT = 4  # two votes a prompt: (0, 1) and (2, 3)
 NEW_TOKENS = 40
@@ -40,9 +48,6 @@ def _poems(path: Path) -> list[str]:
 
 
 def _generate(workspace, model_name: str, prompts: list[str], seed: int):
-    from core import models
-    from core.playground.sampling import DecodingConfig, generate
-
     tokenizer, model = models.load(model_name, workspace)
     config = DecodingConfig(name="bench", num_samples=SAMPLES_PER_PROMPT, max_new_tokens=NEW_TOKENS, seed=seed,
                             **SETTING)
@@ -51,9 +56,8 @@ def _generate(workspace, model_name: str, prompts: list[str], seed: int):
 
 def _bits_per_character(workspace, model_name: str, texts: list[str], block: int = 128) -> float:
     """Validation bits per character: the summed token losses over the texts, in bits, per character."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
-
-    from core import models
 
     tokenizer, model = models.load(model_name, workspace)
     nats, chars = 0.0, 0
@@ -71,6 +75,7 @@ def _bits_per_character(workspace, model_name: str, texts: list[str], block: int
 
 
 def _run(workspace, config, name: str) -> dict:
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train import runs
 
     run_dir = runs.start(workspace, config, name=name)
@@ -82,13 +87,10 @@ def _run(workspace, config, name: str) -> dict:
 
 def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune_steps: int = 50,
                       dpo_steps: int = 30, dpo_learning_rate: float = 5e-5, held_out_prompts: int = 30) -> dict:
-    from core.data import dataset
-    from core.models.starter import build_starter
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings import pairs as preference_pairs
     from core.ratings.schema import SampleRecord
     from core.ratings.store import open_store
-    from core.train.config import TrainConfig
-    from core.workspace import Workspace
 
     poems = _poems(Path(paths[0] if paths else "../shared/data/zh-poetry/宋词三百首.json"))
     began = time.perf_counter()
@@ -149,9 +151,6 @@ def bench_arena(seeds: int = 6, votes: int = 60, flipped: float = 0.1) -> dict:
     """`python -m core bench arena`: for each seed, a fresh arena and a scripted rater that prefers the setting nearer
     its region and clicks the other side `flipped` of the time; the vote at which the champion first lies inside the
     region (None: not within `votes`), and whether it still does at the end."""
-    import random
-
-    from core.ratings.arena import Arena
 
     found, kept, began = [], 0, time.perf_counter()
     for seed in range(seeds):

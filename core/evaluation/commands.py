@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+from core.data import dataset
+from core.workspace import Workspace
+
 
 def register(commands) -> None:
     """Add this command to `python -m core`'s subparsers."""
@@ -20,8 +25,7 @@ def register(commands) -> None:
 
 
 def cmd_eval(args) -> None:
-    import json
-
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core import evaluation
 
     result = evaluation.perplexity(args.model, args.data, block_size=args.block_size)
@@ -36,9 +40,8 @@ def cmd_eval(args) -> None:
 
 
 def cmd_datamap(args) -> None:
-    from core.data import dataset
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.evaluation import document_loss
-    from core.workspace import Workspace
 
     result = document_loss.compute(args.data, args.model)
     rows = document_loss.worst_first(result)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from core import models
+from core.models.starter import StarterConfig, build_starter, is_built
 from core.workspace import Workspace
 
 
@@ -23,8 +25,6 @@ def register(commands) -> None:
 
 
 def cmd_starter(args) -> None:
-    from core.models.starter import StarterConfig, build_starter, is_built
-
     out = Path(args.out) if args.out else Workspace.from_env().starter_dir
     if is_built(out) and not args.force:
         print(f"starter model already built at {out} (use --force to rebuild)")
@@ -37,8 +37,6 @@ def cmd_starter(args) -> None:
     )
 
 def cmd_model(args) -> None:
-    from core import models
-
     source = models.resolve(args.name)
     started = time.perf_counter()
     tokenizer, model = models.load(args.name)

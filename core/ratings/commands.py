@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from core.files import check_output_file
 from core.ratings.pairs import OVERALL, SOURCES
 from core.ratings.rubric import CRITERIA
+from core.workspace import Workspace
 
 
 def register(commands) -> None:
@@ -56,10 +58,9 @@ def _register_raters(commands) -> None:
 
 
 def cmd_ratings(args) -> None:
-    from core.files import check_output_file
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings import io as ratings_io
     from core.ratings.store import open_store
-    from core.workspace import Workspace
 
     if args.action in ("export", "pairs"):  # checked before any work, like every --out
         check_output_file(args.out, Workspace.from_env(), force=args.force)
@@ -67,8 +68,8 @@ def cmd_ratings(args) -> None:
         if args.action == "pairs":
             _write_pairs(store, args)
         elif args.action == "best-of":
+            # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
             from core.ratings import best_of
-            from core.workspace import Workspace
 
             choice = dict(mode="winners") if args.winners else dict(min_score=args.min_score, criterion=args.criterion)
             saved = best_of.save(store, Workspace.from_env(), args.name, model=args.model, **choice)
@@ -85,6 +86,7 @@ def cmd_ratings(args) -> None:
 
 
 def cmd_raters(args) -> None:
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings import raters
     from core.ratings.store import open_store
 
@@ -105,6 +107,7 @@ def cmd_raters(args) -> None:
 
 
 def _write_pairs(store, args) -> None:
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings import pairs
 
     found = pairs.lab_pairs(store, margin=args.margin, criterion=args.criterion)
