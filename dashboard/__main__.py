@@ -82,7 +82,6 @@ def main() -> None:
     from streamlit import delta_generator
     from streamlit.web import cli
 
-    # lazy: streamlit takes ~340 ms to import, and only this path needs it
     from dashboard import warm_imports
 
     preload()

@@ -139,8 +139,9 @@ def test_a_lazy_import_buys_start_up_time_and_says_so():
     """An import inside a function is there to keep a heavy library (torch, transformers, datasets, optuna, plotly,
     pandas...) off the start-up path of the command line and the pages; anything else belongs at the top.
 
-    The rule: a function-level import (1) has a comment on its line or on the line above its block of imports,
-    saying why it waits, and (2) imports something that costs time: not the standard library, and not a lab module
+    The rule: a function-level import (1) has a comment on its line or on the line above its block of imports (its
+    groups, blank lines between them, count as one) saying why it waits, and (2) imports something that costs time:
+    not the standard library, and not a lab module
     whose own module-level imports, followed through, reach only the standard library, light packages (psutil) and
     other such lab modules -- unless that module imports the importing one (then the top would be a cycle)."""
     needless, uncommented = lazy_import_findings()
@@ -187,9 +188,9 @@ def lazy_import_findings() -> tuple[list[str], list[str]]:
         ends = {node.end_lineno: node for node in imports}
         for node in imports:
             where = f"{modules[name].relative_to(ROOT)}:{node.lineno}"
-            first = node  # the first of this run of consecutive imports: a comment above it covers them all
-            while first.lineno - 1 in ends:
-                first = ends[first.lineno - 1]
+            first = node  # the first of this run of imports (blank lines between groups): its comment covers them all
+            while first.lineno - 1 in ends or (not lines[first.lineno - 2].strip() and first.lineno - 2 in ends):
+                first = ends.get(first.lineno - 1) or ends[first.lineno - 2]
             if not (lines[first.lineno - 2].strip().startswith("#")
                     or any("#" in line for line in lines[first.lineno - 1:node.end_lineno])):
                 uncommented.append(where)

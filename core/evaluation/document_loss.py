@@ -124,7 +124,6 @@ def compute(dataset_name: str, model_name: str, workspace: Workspace | None = No
     # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
-    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data import tokens
 
     workspace = workspace or Workspace.from_env()

@@ -78,7 +78,6 @@ def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merg
     from peft import PeftModel
     from transformers import AutoTokenizer
 
-    # lazy:  takes ~5 ms to import, and only this path needs it
     from core import models
 
     base, seen = _base_of(path, workspace, confined, seen)
@@ -117,7 +116,6 @@ def module_names(name: str, workspace) -> frozenset[str] | None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    # lazy:  takes ~5 ms to import, and only this path needs it
     from core import models
 
     try:

@@ -28,7 +28,6 @@ def write(folder: Path, *, name: str, run_dir: Path, model_dir: Path, workspace:
     # lazy: huggingface_hub takes ~5 ms to import, and only this path needs it
     from huggingface_hub import ModelCard, ModelCardData
 
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train import runs
 
     config = read_json_object(RunDir(run_dir).config_file)

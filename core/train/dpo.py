@@ -39,7 +39,6 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
     from transformers.utils.logging import disable_progress_bar as quiet_transformers
     from trl import DPOConfig, DPOTrainer
 
-    # lazy: torch, transformers, sqlalchemy take ~2 s to import, and only this path needs them
     from core.ratings.pairs import held_out
     from core.train.callbacks import GalleryCallback, MetricsCallback, StatusCallback, StopCallback
     from core.train.preference_data import load as load_pairs

@@ -148,7 +148,6 @@ def create(workspace: Workspace, base: TrainConfig, axes: dict[str, Axis], *, sa
     # lazy: optuna takes ~170 ms to import, and only this path needs it
     import optuna
 
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train import queue
 
     if sampler not in SAMPLERS:
@@ -229,7 +228,6 @@ def advance(workspace: Workspace, spec: SweepSpec) -> bool:
     # lazy: optuna takes ~170 ms to import, and only this path needs it
     from optuna.trial import TrialState
 
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train import queue
 
     current = study(spec)

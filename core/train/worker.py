@@ -329,7 +329,6 @@ def _held_out(tokenizer, blocks):
     # lazy: numpy takes ~70 ms to import, and only this path needs it
     import numpy as np
 
-    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.evaluation.bits import HeldOut, TokenText
 
     stream = np.memmap(blocks.path, dtype=blocks.dtype, mode="r", shape=(blocks.tokens,))
@@ -418,7 +417,6 @@ def _pruning_callback(workspace, config: TrainConfig, world: int, held_out):
     # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import TrainerCallback
 
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train.sweep import TrialReporter
 
     reporter = TrialReporter(workspace, config)
