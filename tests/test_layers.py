@@ -175,7 +175,7 @@ def lazy_import_findings() -> tuple[list[str], list[str]]:
 
     def cheap(imported, importer):
         top = imported.split(".")[0]
-        if top in sys.stdlib_module_names:
+        if top in sys.stdlib_module_names or top in LIGHT_PACKAGES:
             return True
         targets = loaded(imported) if top in ("core", "dashboard") else []
         return bool(targets) and all(

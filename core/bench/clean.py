@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
+
 from core.data.corpus import SAMPLE_DIR, manifest
 from core.errors import UserError
 from core.hardware import detect
@@ -101,9 +103,6 @@ def _timed_extraction(pages: list[str], workers: int):
 def _cpu_seconds() -> float:
     """CPU seconds of this process and of every process under it, with the children each has ended: the cleaning
     workers are forked by multiprocessing's fork server (a child of this one, which stays), not by this process."""
-    # lazy: psutil takes ~5 ms to import, and only this path needs it
-    import psutil
-
     me, total = psutil.Process(), 0.0
     for process in [me, *me.children(recursive=True)]:
         try:

@@ -74,7 +74,7 @@ def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merg
     """(tokenizer, model) of an adapter directory: its base through the lab's resolver, the adapter on top, merged
     into the weights by default (inference then costs what the base costs; the output is peft's own merge).
     `confined`: the base obeys a page's rule for model names; `seen`: the adapters on the way here (a cycle)."""
-    # lazy: transformers, peft take ~670 ms to import, and only this path needs them
+    # lazy: transformers, peft take ~670 ms to import; core.models imports this module, so not at the top
     from peft import PeftModel
     from transformers import AutoTokenizer
 
@@ -98,7 +98,7 @@ def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merg
 
 def config_source(source, workspace, *, confined: bool = False, seen: tuple[Path, ...] = ()):
     """The ModelSource whose config.json describes `source`: its base's for an adapter directory."""
-    # lazy:  takes ~5 ms to import, and only this path needs it
+    # here, not at the top: core.models imports this module (core.models.loading), a cycle
     from core import models
 
     if not source.is_hub and is_adapter_dir(Path(source.location)):
@@ -112,7 +112,7 @@ def module_names(name: str, workspace) -> frozenset[str] | None:
     """Every name LoRA's target_modules could match in this model (peft matches a module by its full name or any
     dotted tail of it), from the model built on the meta device: no weights are read. None when its config cannot
     be read here."""
-    # lazy: torch, transformers take ~2 s to import, and only this path needs them
+    # lazy: torch, transformers take ~2 s to import; core.models imports this module, so not at the top
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -132,7 +132,7 @@ def module_names(name: str, workspace) -> frozenset[str] | None:
 def _base_of(path: Path, workspace, confined: bool, seen: tuple[Path, ...]) -> tuple[str, tuple[Path, ...]]:
     """(the adapter's base name, the adapters seen with this one); a UserError when the base leads back to an
     adapter already on the way (a base naming itself, lora4 <-> lora5), which would otherwise recurse forever."""
-    # lazy:  takes ~5 ms to import, and only this path needs it
+    # here, not at the top: core.models imports this module (core.models.loading), a cycle
     from core import models
 
     seen = (*seen, Path(path).resolve())
