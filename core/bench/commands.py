@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.bench import clean as bench
-from core.bench import index as bench_index
-from core.bench import load as bench_load
-from core.bench import sample as bench_sample
-from core.bench import train as bench_train
-from core.bench.preferences import (
-    bench_arena,  # the settings arena against a scripted rater (issue 26)
-    bench_preferences,  # DPO on a scripted rater's votes (issue 26)
-)
-from core.bench.quality import bench_quality
 from core.errors import UserError
-from core.hardware import detect, format_bytes
 
 
 def register(commands) -> None:
@@ -53,16 +42,25 @@ def register(commands) -> None:
 
 
 def _bench_preferences(paths):
+    from core.bench.preferences import bench_preferences  # DPO on a scripted rater's votes (issue 26)
+
     return bench_preferences(paths)
 
 
 def _bench_arena():
+    from core.bench.preferences import bench_arena  # the settings arena against a scripted rater (issue 26)
+
     return bench_arena()
 
 
 def cmd_bench(args) -> None:
-    # lazy: numpy takes ~70 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.bench import clean as bench
+    from core.bench import index as bench_index
+    from core.bench import load as bench_load
+    from core.bench import sample as bench_sample
     from core.bench import tokenize as bench_tokenize
+    from core.bench import train as bench_train
 
     train_options = {k: getattr(args, k) for k in ("model", "random_init", "precision", "steps", "batch_size", "block_size",
                                                  "compile")}
@@ -84,13 +82,16 @@ def cmd_bench(args) -> None:
 
 
 def _bench_quality(args) -> dict:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.bench.quality import bench_quality
+
     if not args.data:
         raise UserError.coded("bench_quality_needs_data")
     return bench_quality(args.data, args.minutes)
 
 
 def _bench_scale(sizes: str | None) -> dict:
-    # lazy: numpy takes ~70 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.bench import scale
 
     chosen = _sizes(sizes)
@@ -111,6 +112,9 @@ def _sizes(sizes: str | None) -> list[float] | None:
 
 
 def cmd_hardware(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.hardware import detect, format_bytes
+
     hw = detect()
     print(f"CPU: {hw.cpu_name}, {hw.cpu_cores} cores")
     print(f"RAM: {format_bytes(hw.ram_available_bytes)} free of {format_bytes(hw.ram_total_bytes)}")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.data import dataset
-from core.data.cleaning.presets import PRESETS
 from core.errors import UserError
 
 
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
-    # lazy: charset_normalizer takes ~20 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.data.cleaning.presets import PRESETS
     from core.data.loading import LoadOptions
 
     load_defaults = LoadOptions()  # the Data page's defaults too
@@ -40,7 +39,7 @@ def register(commands) -> None:
 
 
 def cmd_clean(args) -> None:
-    # lazy: numpy, charset_normalizer take ~80 ms to import, and only this path needs them
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.data.book import cut_description
     from core.data.build import build_dataset
     from core.data.cleaning.fidelity import measure
@@ -53,6 +52,8 @@ def cmd_clean(args) -> None:
     options = LoadOptions(txt_split=args.split, csv_column=args.csv_column)
     if args.text_field:
         options.text_fields = field_names(args.text_field)
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.data import dataset
 
     dataset.check_writable(Path(args.out), args.overwrite)  # refused before reading and cleaning, not after
     # Any path: the command line's user names files they could read in a shell anyway. The server is what
@@ -61,7 +62,7 @@ def cmd_clean(args) -> None:
         raise UserError.coded("nothing_to_clean")
     loaded = load_paths(args.inputs, options, allowed_roots=None) if args.inputs else LoadResult()
     if args.hf_dataset:
-        # lazy: charset_normalizer takes ~20 ms to import, and only this path needs it
+        # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
         from core.data import hf_datasets
 
         for spec in args.hf_dataset:

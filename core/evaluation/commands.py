@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 
-from core.data import dataset
-from core.workspace import Workspace
-
 
 def register(commands) -> None:
     """Add this command to `python -m core`'s subparsers."""
@@ -25,7 +22,7 @@ def register(commands) -> None:
 
 
 def cmd_eval(args) -> None:
-    # lazy: numpy takes ~70 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core import evaluation
 
     result = evaluation.perplexity(args.model, args.data, block_size=args.block_size)
@@ -40,8 +37,10 @@ def cmd_eval(args) -> None:
 
 
 def cmd_datamap(args) -> None:
-    # lazy: numpy takes ~70 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.data import dataset
     from core.evaluation import document_loss
+    from core.workspace import Workspace
 
     result = document_loss.compute(args.data, args.model)
     rows = document_loss.worst_first(result)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core import models
-from core.models.starter import StarterConfig, build_starter, is_built
 from core.workspace import Workspace
 
 
@@ -25,6 +23,9 @@ def register(commands) -> None:
 
 
 def cmd_starter(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.models.starter import StarterConfig, build_starter, is_built
+
     out = Path(args.out) if args.out else Workspace.from_env().starter_dir
     if is_built(out) and not args.force:
         print(f"starter model already built at {out} (use --force to rebuild)")
@@ -37,6 +38,9 @@ def cmd_starter(args) -> None:
     )
 
 def cmd_model(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core import models
+
     source = models.resolve(args.name)
     started = time.perf_counter()
     tokenizer, model = models.load(args.name)

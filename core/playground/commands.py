@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core import models
-from core.data import dataset
 from core.errors import UserError
-from core.files import check_output_file, write_text_atomic
-from core.playground import presets as sampling_presets
 from core.workspace import Workspace
 
 
@@ -30,7 +26,9 @@ def register(commands) -> None:
 
 
 def cmd_sample(args) -> None:
-    # lazy: sqlalchemy, numpy take ~230 ms to import, and only this path needs them
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core import models
+    from core.files import check_output_file, write_text_atomic
     from core.playground import grid, sampling
 
     prompts = list(args.prompt or [])
@@ -46,7 +44,8 @@ def cmd_sample(args) -> None:
     out = check_output_file(args.out, workspace, force=args.force)  # before minutes of sampling, not after
     checked_against = None  # the default: a run's own training data
     if args.memorization_data:
-        # lazy: numpy takes ~70 ms to import, and only this path needs it
+        # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+        from core.data import dataset
         from core.evaluation import memorization
 
         data_dir = dataset.resolve(workspace, args.memorization_data)
@@ -57,7 +56,7 @@ def cmd_sample(args) -> None:
 
     def load(name: str):
         tokenizer, model = models.load(name, workspace)  # every load failure is one UserError there
-        # lazy: torch takes ~1 s to import, and only this path needs it
+        # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
         import torch
 
         return tokenizer, model.to("cuda" if torch.cuda.is_available() else "cpu")
@@ -90,6 +89,9 @@ def cmd_sample(args) -> None:
 
 def _read_decoding_configs(path: str) -> list:
     """A JSON list of decoding settings, each an object with a `name` (see `core.playground.sampling.DecodingConfig`)."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.playground import presets as sampling_presets
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from core.files import check_output_file
 from core.ratings.pairs import OVERALL, SOURCES
 from core.ratings.rubric import CRITERIA
-from core.workspace import Workspace
 
 
 def register(commands) -> None:
@@ -58,9 +56,11 @@ def _register_raters(commands) -> None:
 
 
 def cmd_ratings(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.files import check_output_file
     from core.ratings import io as ratings_io
     from core.ratings.store import open_store
+    from core.workspace import Workspace
 
     if args.action in ("export", "pairs"):  # checked before any work, like every --out
         check_output_file(args.out, Workspace.from_env(), force=args.force)
@@ -68,8 +68,9 @@ def cmd_ratings(args) -> None:
         if args.action == "pairs":
             _write_pairs(store, args)
         elif args.action == "best-of":
-            # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+            # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
             from core.ratings import best_of
+            from core.workspace import Workspace
 
             choice = dict(mode="winners") if args.winners else dict(min_score=args.min_score, criterion=args.criterion)
             saved = best_of.save(store, Workspace.from_env(), args.name, model=args.model, **choice)
@@ -86,7 +87,7 @@ def cmd_ratings(args) -> None:
 
 
 def cmd_raters(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.ratings import raters
     from core.ratings.store import open_store
 
@@ -107,7 +108,7 @@ def cmd_raters(args) -> None:
 
 
 def _write_pairs(store, args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.ratings import pairs
 
     found = pairs.lab_pairs(store, margin=args.margin, criterion=args.criterion)

@@ -6,9 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from core.dataclass_cli import add_dataclass_arguments, namespace_to_dataclass
 from core.errors import UserError
-from core.train.config import PRESETS, TrainConfig, apply_preset
 from core.train.run_dir import RunDir
 from core.train.state import RunState
 from core.workspace import Workspace
@@ -16,6 +14,10 @@ from core.workspace import Workspace
 
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.dataclass_cli import add_dataclass_arguments
+    from core.train.config import PRESETS, TrainConfig
+
     train = commands.add_parser("train", help="fine-tune a model on a dataset (a run in the workspace)")
     train.add_argument("--config", help="a run configuration JSON file (a run's config.json)")
     train.add_argument("--preset", choices=list(PRESETS), help="start from a preset")
@@ -42,8 +44,10 @@ def register(commands) -> None:
 
 
 def cmd_train(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.dataclass_cli import namespace_to_dataclass
     from core.train import preference_data, runs
+    from core.train.config import TrainConfig, apply_preset
 
     workspace = Workspace.from_env()
     config = TrainConfig.load(args.config) if args.config else TrainConfig()
@@ -52,7 +56,7 @@ def cmd_train(args) -> None:
     config = namespace_to_dataclass(args, TrainConfig, base=config)
     config = preference_data.settle(workspace, config)  # --pairs ratings: the lab database's pairs, as a file
     if args.queue:  # wait in the queue for the device instead of being refused
-        # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+        # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
         from core.train import queue
 
         run_dir = queue.enqueue(workspace, config, name=args.name)
@@ -68,7 +72,7 @@ def cmd_train(args) -> None:
 
 def _follow(run_dir: Path) -> None:
     """Print the run's progress until it ends; Ctrl-C leaves it training."""
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import runs
 
     printed = 0
@@ -103,7 +107,7 @@ def _follow(run_dir: Path) -> None:
     print(f"completed: final model in {RunDir(run_dir).final_dir}")
 
 def cmd_runs(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import runs
 
     listed = runs.list_runs(Workspace.from_env())
@@ -121,7 +125,7 @@ def cmd_runs(args) -> None:
               + (f" ({per_char:.3f} bits/char)" if per_char is not None else ""))
 
 def cmd_stop(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import runs
 
     run_dir = _run_dir(args.run_name)
@@ -129,7 +133,7 @@ def cmd_stop(args) -> None:
     print(f"asked {run_dir.name} to stop: it saves a checkpoint, then ends as 'stopped'")
 
 def cmd_resume(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import runs
 
     run_dir = _run_dir(args.run_name)

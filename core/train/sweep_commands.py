@@ -6,9 +6,7 @@ import json
 import time
 from dataclasses import replace
 
-from core.dataclass_cli import flag, meta
 from core.errors import UserError
-from core.train.config import TrainConfig, swept_options
 from core.workspace import Workspace
 
 
@@ -19,8 +17,9 @@ def cmd_sweep(args) -> None:
         return _list(args)
     if args.action:
         raise UserError.coded("sweep_action_unknown", action=args.action)
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import sweep
+    from core.train.config import TrainConfig
 
     workspace = Workspace.from_env()
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
@@ -40,7 +39,7 @@ def cmd_sweep(args) -> None:
 
 def _follow(workspace: Workspace, sweep_id: str) -> None:
     """A live table: one line each time a trial changes state; then the best trial. Ctrl-C leaves it running."""
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import sweep
 
     seen: dict[str, str] = {}
@@ -83,7 +82,7 @@ def _print_best(data: dict) -> None:
 
 
 def _show(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import sweep
 
     if not args.sweep_id:
@@ -100,7 +99,7 @@ def _show(args) -> None:
 
 
 def _list(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import sweep
 
     for spec in sweep.list_sweeps(Workspace.from_env()):
@@ -108,7 +107,7 @@ def _list(args) -> None:
 
 
 def cmd_queue(args) -> None:
-    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import queue, scheduler
 
     workspace = Workspace.from_env()
@@ -151,6 +150,9 @@ def register(commands) -> None:
     sweep.add_argument("--data", help="a dataset name in the workspace, or a dataset directory")
     sweep.add_argument("--model", help="hub id, 'starter', a run or checkpoint, or a local directory")
     sweep.add_argument("--config", help="a base configuration JSON file")
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.dataclass_cli import flag, meta
+    from core.train.config import TrainConfig, swept_options
 
     for name in swept_options():  # the same flag as `train`'s for the option (`--warmup-ratio`), its help from the declaration
         sweep.add_argument(flag(name), dest=name, help=f"{meta(TrainConfig, name)['help']}: a list a,b,c, a range "

@@ -6,10 +6,7 @@ import statistics
 import time
 from pathlib import Path
 
-from core import models
 from core.errors import UserError
-from core.workspace import Workspace
-from core.write import serve, settings, suggest
 
 
 def register(commands) -> None:
@@ -32,6 +29,11 @@ def register(commands) -> None:
 
 
 def cmd_write(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core import models
+    from core.workspace import Workspace
+    from core.write import settings, suggest
+
     try:
         draft = Path(args.draft).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -62,6 +64,8 @@ def cmd_write(args) -> None:
 def _bench(model, tokenizer, args, draft: str, config) -> None:
     """Seconds from asking to the first whole characters of any alternative (what the page shows first), and to
     the end; the model is loaded once before, as the page keeps it loaded."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.write import suggest
 
     first, total = [], []
     for round_ in range(args.time + 1):  # round 0 warms up (first-call allocations), not counted
@@ -81,4 +85,7 @@ def _bench(model, tokenizer, args, draft: str, config) -> None:
 
 
 def cmd_serve(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
+    from core.write import serve
+
     serve.serve(args.model, port=args.port, host=args.host)
