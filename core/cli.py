@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import import_module
 
 from core.errors import UserError, environment_language
 
@@ -20,17 +21,15 @@ class _Parser(argparse.ArgumentParser):
 
 # Each stage package owns its commands; their modules import only what parsing needs (the work is imported inside
 # each command), so `python -m core --help` stays fast.
-_AREAS = ("core.models.commands", "core.evaluation.commands", "core.data.commands", "core.train.commands",
+COMMAND_MODULES = ("core.models.commands", "core.evaluation.commands", "core.data.commands", "core.train.commands",
           "core.playground.commands", "core.ratings.commands", "core.bench.commands", "core.train.sweep_commands", "core.publish.export",
           "core.write.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from importlib import import_module
-
     parser = _Parser(prog="python -m core", description="Quill Lab on the command line.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for area in _AREAS:
+    for area in COMMAND_MODULES:
         import_module(area).register(commands)
     return parser
 

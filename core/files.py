@@ -159,16 +159,41 @@ def read_jsonl(path: Path, check: Callable[[object], str | None] | None = None) 
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-            wrong = check(record) if check else None
-        except (ValueError, RecursionError):
-            wrong = "not valid JSON"
+        record, not_json = _json_line(line)
+        wrong = "not valid JSON" if not_json else check(record) if check else None
         if wrong:
             problem = problem or f"{path.name} line {number}: {wrong}"
         else:
             records.append(record)
     return records, problem
+
+
+def jsonl_objects(text: str, name: str) -> list[tuple[int, dict]]:
+    """Strict reading of a JSONL file a user hands in whole (an import): (line number, object) for every non-blank
+    line, or a UserError naming the first line that is not a JSON object, so that nothing of a bad file is taken.
+    Unlike read_jsonl, a last line without its newline counts: nobody appends to such a file, and files written by
+    hand often end so."""
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        record, not_json = _json_line(line)
+        if not_json:
+            raise UserError.coded("line_not_json", file=name, line=number, reason=not_json)
+        if not isinstance(record, dict):
+            raise UserError.coded("line_not_object", file=name, line=number, type=type(record).__name__)
+        out.append((number, record))
+    return out
+
+
+def _json_line(line: str) -> tuple[object, str | None]:
+    """(the value, None) or (None, the parser's reason): one line of a JSONL file."""
+    try:
+        return json.loads(line), None
+    except json.JSONDecodeError as exc:
+        return None, exc.msg
+    except RecursionError:  # nesting deeper than the parser's stack
+        return None, "nested too deeply"
 
 
 def read_json_object(path: Path) -> dict:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from core.errors import UserError
+
 PRECISIONS = ["auto", "fp32", "bf16", "fp16"]  # the training precision settings; see choose_precision
 
 
@@ -77,13 +79,12 @@ def choose_precision(precision: str, *, use_cpu: bool) -> str:
     """The precision to train in ("fp32", "bf16" or "fp16") for a setting of auto/fp32/bf16/fp16: the one rule that
     the trainer and the training benchmark share. auto is bf16 where the GPU has it, fp16 on older CUDA GPUs, fp32
     on the CPU."""
-    from core.errors import UserError
-
     if precision not in PRECISIONS:
         raise UserError.coded("precision_unknown", precision=precision, precisions=", ".join(PRECISIONS))
     if precision == "auto":
         if use_cpu:
             return "fp32"
+        # lazy: torch takes ~1 s to import, and only this path needs it
         import torch
 
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

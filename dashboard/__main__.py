@@ -21,6 +21,9 @@ import logging
 import sys
 from pathlib import Path
 
+from core.errors import UserError, environment_language
+from dashboard import serving_guard
+
 APP = Path(__file__).with_name("app.py")
 PAGES = APP.parent.parent / "pages"
 # Imported by Streamlit itself on a first script run: set_page_config's emoji icon compiles a large regular
@@ -66,9 +69,6 @@ def preload() -> None:
 def refuse_unsafe_serving(argv: list[str]) -> None:
     """One line `error: ...` and exit 2, before anything is imported or bound: no owner's pages beyond this machine
     without sign-in, and no broken sign-in configuration (dashboard/serving_guard.py)."""
-    from core.errors import UserError, environment_language
-    from dashboard import serving_guard
-
     try:
         serving_guard.check(argv)
     except UserError as error:
@@ -78,6 +78,7 @@ def refuse_unsafe_serving(argv: list[str]) -> None:
 
 def main() -> None:
     refuse_unsafe_serving(sys.argv[1:])
+    # lazy: streamlit takes ~340 ms to import, and only this path needs it
     from streamlit import delta_generator
     from streamlit.web import cli
 

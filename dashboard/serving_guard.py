@@ -63,6 +63,7 @@ def secrets_files(argv: list[str]) -> list[Path]:
     given += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--secrets.files=")]
     if given:
         return [Path(p) for p in given]
+    # lazy: streamlit takes ~340 ms to import, and only this path needs it
     from streamlit.config import get_config_files
 
     return [Path(p) for p in get_config_files("secrets.toml")]

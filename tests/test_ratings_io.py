@@ -144,6 +144,23 @@ def test_bad_rows_name_their_line_and_store_nothing(tmp_path, name, content, say
         assert store.count_samples() == 0 and store.ratings() == []
 
 
+def test_the_strict_jsonl_reader_names_the_first_bad_line_and_the_lenient_one_reads_around_it(tmp_path):
+    """One JSONL reader, core/files.py's, in two modes: an import takes a file whole or not at all (the first bad
+    line is a UserError with its number), a run's appended file is read around a bad line."""
+    from core.files import jsonl_objects, read_jsonl
+
+    text = '{"a": 1}\n\n{"a": 2}\n[3]\n{"a": 4'  # a blank line, a list, a last line without its newline
+    with pytest.raises(UserError, match=r"^x.jsonl line 4: expected a JSON object, got list$"):
+        jsonl_objects(text, "x.jsonl")
+    with pytest.raises(UserError, match=r"^x.jsonl line 2: not valid JSON \(Expecting"):
+        jsonl_objects('{"a": 1}\n{"a": \n', "x.jsonl")
+    assert jsonl_objects('{"a": 1}\n\n{"a": 2}', "x.jsonl") == [(1, {"a": 1}), (3, {"a": 2})]  # the last line counts
+    (tmp_path / "x.jsonl").write_text(text, encoding="utf-8")
+    assert read_jsonl(tmp_path / "x.jsonl") == ([{"a": 1}, {"a": 2}, [3]], None)  # a torn last line is left out
+    assert read_jsonl(tmp_path / "x.jsonl", lambda r: None if isinstance(r, dict) else "not an object") == (
+        [{"a": 1}, {"a": 2}], "x.jsonl line 4: not an object")
+
+
 def test_unreadable_files_and_formats(tmp_path):
     with open_store(url(tmp_path / "lab.sqlite")) as store:
         with pytest.raises(UserError, match="no file"):
@@ -182,7 +199,9 @@ def test_ratings_command_exports_and_imports(tmp_path):
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: ")
 
 
-def test_a_runs_gallery_becomes_samples(tmp_path):
+def test_a_runs_gallery_of_the_old_line_shape_still_becomes_samples(tmp_path):
+    """Run folders from before the gallery was written as sample records hold {step, prompt, text, seed} lines:
+    their provenance comes from the run's config (tests/test_gallery.py has the records written today)."""
     from core.train.config import TrainConfig
     from core.train.gallery_import import import_gallery
 

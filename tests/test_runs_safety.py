@@ -19,7 +19,7 @@ from core import models
 from core.data import dataset
 from core.data.corpus import sample_texts
 from core.errors import UserError
-from core.train import runs
+from core.train import gallery, runs
 from core.train.config import TrainConfig
 from dashboard.safe_text import md_escape
 from tests.conftest import ROOT, core_env
@@ -301,8 +301,8 @@ def test_a_corrupt_samples_line_is_left_out_with_its_reason(workspace):
     run_dir = _fake_run(workspace, "gallery", GOOD_STATUS)
     (run_dir / "samples.jsonl").write_text('{"step": 0, "prompt": "A", "text": "b", "seed": 0}\n'
                                            '{"step": 10, "prompt": ["A"], "text": "b"}\n', encoding="utf-8")
-    samples = runs.load_samples(run_dir)
-    assert [s["step"] for s in samples.records] == [0]
+    samples = runs.load_samples(run_dir)  # lines of the shape before the gallery was written as sample records
+    assert [gallery.step(s) for s in samples.records] == [0]
     assert samples.problem == "samples.jsonl line 2: 'prompt' is list, not text"
 
 

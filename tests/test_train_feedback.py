@@ -7,8 +7,9 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.train import runs
+from core.train import gallery, runs
 from core.train.config import TrainConfig
+from core.train.run_dir import RunDir
 from dashboard.figures import smoothed
 from dashboard.i18n import texts
 from tests.test_pages import APP
@@ -34,14 +35,15 @@ def test_the_worker_writes_phases_and_keeps_library_warnings_out_of_train_log(tr
 def _fake_run(workspace, name: str, *, phase: str | None, samples_at=()):
     run_dir = workspace.runs_dir / name
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(TrainConfig(dataset="sample").to_json(), encoding="utf-8")
+    config = TrainConfig(dataset="sample")
+    (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
     status = {"state": "completed", "step": 20, "max_steps": 20, "started": time.time(), "ended": time.time()}
     if phase:
         status = {"state": "running", "step": 0, "max_steps": 20, "started": time.time(), "phase": phase,
                   "phase_counts": {"documents": 12}}
     (run_dir / "status.json").write_text(json.dumps(status), encoding="utf-8")
-    (run_dir / "samples.jsonl").write_text("".join(
-        json.dumps({"step": s, "prompt": "The", "text": f" sample at {s}", "seed": 1}) + "\n" for s in samples_at))
+    for step in samples_at:  # the gallery as the trainer writes it: sample records
+        RunDir(run_dir).append_sample(gallery.record(RunDir(run_dir), config, step, "The", f" sample at {step}").to_dict())
     return run_dir
 
 

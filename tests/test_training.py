@@ -15,7 +15,7 @@ import pytest
 
 from core.data import dataset
 from core.errors import UserError
-from core.train import runs
+from core.train import gallery, runs
 from core.train.config import TrainConfig
 from core.train.state import FINAL, LIVE
 from core.workspace import Workspace
@@ -108,9 +108,9 @@ def test_a_run_completes_and_improves_the_model(ws):
     assert all(m["perplexity"] == pytest.approx(math.exp(m["eval_loss"])) for m in evals)
 
     samples = runs.read_samples(run_dir)
-    assert {s["step"] for s in samples} == {0, 10, 20, 30, 40}
-    assert {s["prompt"] for s in samples if s["step"] == 0} == {"ROMEO:", "To be"}
-    assert all(s["seed"] == 1234 and isinstance(s["text"], str) for s in samples)
+    assert {gallery.step(s) for s in samples} == {0, 10, 20, 30, 40}
+    assert {s.prompt for s in samples if gallery.step(s) == 0} == {"ROMEO:", "To be"}
+    assert all(s.seed == 1234 and isinstance(s.text, str) for s in samples)
 
     from transformers import AutoTokenizer
 

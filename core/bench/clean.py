@@ -13,6 +13,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
+
+from core.data.corpus import SAMPLE_DIR, manifest
 from core.errors import UserError
 from core.hardware import detect
 from core.text import CJK_WORD_RANGES
@@ -22,8 +25,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
 def _sentences() -> list[str]:
     """Sentences of the sample corpus's plain-text files, leaving out those planted with mojibake or junk."""
-    from core.data.corpus import SAMPLE_DIR, manifest
-
     pool = []
     for entry in manifest():
         if entry["format"] in ("txt", "md") and not {"mojibake", "junk"} & set(entry.get("planted", [])):
@@ -54,6 +55,7 @@ _TOKEN = re.compile(f"[{CJK_WORD_RANGES}]|[^\\W{CJK_WORD_RANGES}]+")  # a CJK ch
 def article_f1(page: str, extracted: str) -> float:
     """Bag-of-tokens F1 of the text extracted from a sample page against the text of its <article>, where the
     sample pages hold their story (tokens: words, and each CJK character alone)."""
+    # lazy: selectolax takes ~10 ms to import, and only this path needs it
     from selectolax.lexbor import LexborHTMLParser
 
     gold = Counter(_TOKEN.findall(LexborHTMLParser(page).css_first("article").text(separator=" ")))
@@ -67,6 +69,7 @@ def article_f1(page: str, extracted: str) -> float:
 
 def real_pages(folder: str) -> list[str]:
     """The saved pages (*.htm, *.html) under `folder`, decoded as the Data page decodes an HTML file."""
+    # lazy: charset_normalizer takes ~20 ms to import, and only this path needs it
     from core.data.decoding import decode
 
     root = Path(folder)
@@ -87,6 +90,7 @@ def real_pages(folder: str) -> list[str]:
 def _timed_extraction(pages: list[str], workers: int):
     """The pipeline's main-content extraction over `pages`: its result, wall seconds and CPU seconds (this process
     and its worker processes, which the pool has ended by the time clean() returns)."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data.cleaning.pipeline import clean
     from core.data.cleaning.recipe import Recipe, StepConfig
 
@@ -99,8 +103,6 @@ def _timed_extraction(pages: list[str], workers: int):
 def _cpu_seconds() -> float:
     """CPU seconds of this process and of every process under it, with the children each has ended: the cleaning
     workers are forked by multiprocessing's fork server (a child of this one, which stays), not by this process."""
-    import psutil
-
     me, total = psutil.Process(), 0.0
     for process in [me, *me.children(recursive=True)]:
         try:
@@ -115,9 +117,9 @@ def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 10
     """Throughput of the default recipe on plain text, of main-content extraction on the sample pages (and on the
     real pages of `html_dir`, when given: the sample pages are small, so trafilatura's fixed cost per page weighs
     more there than on pages saved from the web), and the preview's answer time."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data.cleaning.pipeline import clean, preview
     from core.data.cleaning.recipe import Recipe
-    from core.data.corpus import SAMPLE_DIR, manifest
 
     real = real_pages(html_dir) if html_dir is not None else None  # a wrong folder fails before the long runs
     workers = min(2, os.cpu_count() or 1)

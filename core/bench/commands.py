@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from core.errors import UserError
 
 
@@ -52,8 +54,7 @@ def _bench_arena():
 
 
 def cmd_bench(args) -> None:
-    import json
-
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.bench import clean as bench
     from core.bench import index as bench_index
     from core.bench import load as bench_load
@@ -81,6 +82,7 @@ def cmd_bench(args) -> None:
 
 
 def _bench_quality(args) -> dict:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.bench.quality import bench_quality
 
     if not args.data:
@@ -89,6 +91,7 @@ def _bench_quality(args) -> dict:
 
 
 def _bench_scale(sizes: str | None) -> dict:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.bench import scale
 
     chosen = _sizes(sizes)
@@ -109,6 +112,7 @@ def _sizes(sizes: str | None) -> list[float] | None:
 
 
 def cmd_hardware(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.hardware import detect, format_bytes
 
     hw = detect()

@@ -14,12 +14,14 @@ import time
 from multiprocessing import get_context
 from pathlib import Path
 
+from core.bench.clean import generated_corpus
+from core.models.starter import build_starter
+from core.workspace import Workspace
+
 QUERIES = 20
 
 
 def bench_index(megabytes: float = 50) -> dict:
-    from core.bench.clean import generated_corpus
-
     docs = generated_corpus(megabytes)
     corpus_bytes = sum(len(d.encode("utf-8")) for d in docs)
     with tempfile.TemporaryDirectory(prefix="quill-bench-index-") as tmp:
@@ -68,6 +70,7 @@ def _build(folder: str) -> dict:
 def _query_ms(folder: Path, docs: list[str]) -> tuple[float, float]:
     """Mean time of one memorization check of a sample that copies 120 characters of a document, and the share
     of those samples flagged (all of them, when the index works)."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.evaluation import memorization
     from core.evaluation.sample_stats import memorization as memorized
 
@@ -83,10 +86,8 @@ def _query_ms(folder: Path, docs: list[str]) -> tuple[float, float]:
 
 
 def _starter_tokens(docs: list[str]) -> int:
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoTokenizer
-
-    from core.models.starter import build_starter
-    from core.workspace import Workspace
 
     starter = Workspace.from_env().starter_dir
     with tempfile.TemporaryDirectory(prefix="quill-bench-starter-") as tmp:

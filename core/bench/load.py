@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from core.bench.clean import _sentences, generated_corpus
+
 MIXED_MB = (50, 200)
 MEGABYTES = 100  # each of the other corpora
 
@@ -75,8 +77,6 @@ def peak_rss_bytes(command: list[str]) -> tuple[int, str]:
 def write_corpora(folder: Path, megabytes: float, mixed_mb: Iterable[float],
                   paths: list[str]) -> list[tuple[str, Path]]:
     """(name, file) of each corpus, written under `folder`."""
-    from core.bench.clean import generated_corpus
-
     corpora = []
     for size in mixed_mb:
         corpora.append((f"generated mixed English/Chinese, {size:g} MB",
@@ -87,6 +87,7 @@ def write_corpora(folder: Path, megabytes: float, mixed_mb: Iterable[float],
             text = given.read_text(encoding="utf-8").strip()
             corpora.append((f"{given.name} repeated", _write_text(folder / given.name, [text], megabytes)))
             continue
+        # lazy: charset_normalizer takes ~20 ms to import, and only this path needs it
         from core.data.loading import load_paths
 
         docs = [d.text for d in load_paths([given], allowed_roots=None).documents]
@@ -98,8 +99,6 @@ def write_corpora(folder: Path, megabytes: float, mixed_mb: Iterable[float],
 
 def _english(seed: int = 0, paragraphs: int = 2000) -> list[str]:
     """Paragraphs of the sample corpus's English sentences, with the typographic quotes and dashes of edited prose."""
-    from core.bench.clean import _sentences
-
     pool = [s for s in _sentences() if s.isascii()]
     rng = random.Random(seed)
     return [_typographic(" ".join(rng.choice(pool) for _ in range(rng.randint(2, 6))), rng) for _ in range(paragraphs)]

@@ -13,11 +13,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from core import models
+from core.data import dataset
 from core.errors import UserError
+from core.models.starter import build_starter
+from core.playground.sampling import DecodingConfig, generate
+from core.ratings.arena import SPACE_BOUNDS, Arena
+from core.train.config import TrainConfig
+from core.workspace import Workspace
 
 SAMPLES_PER_PROMPT = 4  # two votes a prompt: (0, 1) and (2, 3)
 NEW_TOKENS = 40
@@ -40,9 +49,6 @@ def _poems(path: Path) -> list[str]:
 
 
 def _generate(workspace, model_name: str, prompts: list[str], seed: int):
-    from core import models
-    from core.playground.sampling import DecodingConfig, generate
-
     tokenizer, model = models.load(model_name, workspace)
     config = DecodingConfig(name="bench", num_samples=SAMPLES_PER_PROMPT, max_new_tokens=NEW_TOKENS, seed=seed,
                             **SETTING)
@@ -51,9 +57,8 @@ def _generate(workspace, model_name: str, prompts: list[str], seed: int):
 
 def _bits_per_character(workspace, model_name: str, texts: list[str], block: int = 128) -> float:
     """Validation bits per character: the summed token losses over the texts, in bits, per character."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
-
-    from core import models
 
     tokenizer, model = models.load(model_name, workspace)
     nats, chars = 0.0, 0
@@ -71,6 +76,7 @@ def _bits_per_character(workspace, model_name: str, texts: list[str], block: int
 
 
 def _run(workspace, config, name: str) -> dict:
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train import runs
 
     run_dir = runs.start(workspace, config, name=name)
@@ -82,13 +88,10 @@ def _run(workspace, config, name: str) -> dict:
 
 def bench_preferences(paths: list[str] | None = None, votes: int = 200, finetune_steps: int = 50,
                       dpo_steps: int = 30, dpo_learning_rate: float = 5e-5, held_out_prompts: int = 30) -> dict:
-    from core.data import dataset
-    from core.models.starter import build_starter
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings import pairs as preference_pairs
     from core.ratings.schema import SampleRecord
     from core.ratings.store import open_store
-    from core.train.config import TrainConfig
-    from core.workspace import Workspace
 
     poems = _poems(Path(paths[0] if paths else "../shared/data/zh-poetry/宋词三百首.json"))
     began = time.perf_counter()
@@ -151,8 +154,6 @@ REGIONS = {
 
 def region_distance(settings: dict, region: str) -> float:
     """How far a setting lies from the region (0: inside)."""
-    from core.ratings.arena import SPACE_BOUNDS
-
     out = 0.0
     for name, (low, high) in REGIONS[region].items():
         span = 1.0 if region == "songci" else SPACE_BOUNDS[name][1] - SPACE_BOUNDS[name][0]
@@ -164,10 +165,6 @@ def scripted_arena(url: str, region: str, seed: int, votes: int = 60, flipped: f
     """A fresh arena in the database at `url` played by a scripted rater that votes for the setting nearer `region`
     (a coin between two equally near) and clicks the other side `flipped` of the time: the vote at which the champion
     first lies inside the region (None: not within `votes`) and whether it still does after the last vote."""
-    import random
-
-    from core.ratings.arena import Arena
-
     rng, arena, first = random.Random(seed), Arena("starter", url, seed=seed), None
     for vote in range(1, votes + 1):
         shown = arena.propose("春")
@@ -187,8 +184,6 @@ def bench_arena(seeds: int = 20, votes: int = 60, flipped: float = 0.1) -> dict:
     """`python -m core bench arena`: for each region and seed, a fresh arena and its scripted rater (scripted_arena);
     per region, the seeds whose champion entered the region within `votes`, the median vote it did, and the seeds
     whose champion was still inside after the last vote."""
-    import statistics
-
     began, figures = time.perf_counter(), {"seeds": seeds, "votes": votes, "flipped": flipped, "regions": {}}
     for region in REGIONS:
         played = [scripted_arena(f"sqlite:///{tempfile.mkdtemp(prefix='quill-bench-arena-')}/lab.sqlite", region, seed,

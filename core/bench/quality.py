@@ -15,13 +15,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from core.data import dataset
 from core.errors import UserError
+from core.models.starter import build_starter
+from core.train.config import TrainConfig
 from core.train.run_dir import RunDir
 from core.workspace import Workspace
 
@@ -29,10 +33,8 @@ TRAIN_SHARE = 0.9  # nanoGPT's split of a text file
 
 
 def bench_quality(data: str, minutes: float) -> dict:
-    from core.data import dataset
+    # lazy: sqlalchemy, numpy take ~230 ms to import, and only this path needs them
     from core.data import tokens as token_files
-    from core.models.starter import build_starter
-    from core.train.config import TrainConfig
     from core.train.runs import status
 
     if not minutes > 0:
@@ -58,6 +60,7 @@ def bench_quality(data: str, minutes: float) -> dict:
         files = next((token_files.read(p) for p in (data_dir / "tokens").iterdir() if token_files.read(p)), None)
         train_chars = sum(map(len, dataset.read_texts(data_dir, "data")))
         chars_per_token = train_chars / max(1, files.meta["tokens"]["data"]) if files else None
+        # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
         from core.train.runs import read_metrics
 
         # characters/s inside training steps (the metrics lines' own rate), and over the budget with everything in it
@@ -80,8 +83,6 @@ def bench_quality(data: str, minutes: float) -> dict:
 
 def _starter(build_starter, workspace: Workspace) -> None:
     """The user's starter when it is built (its files are only read), else one built here."""
-    import shutil
-
     mine = Workspace.from_env().starter_dir
     if (mine / "config.json").is_file():
         shutil.copytree(mine, workspace.starter_dir)

@@ -14,6 +14,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from core import models
+from core.models.starter import build_starter
+from core.playground import sampling
+from core.workspace import Workspace
+
 PROMPT = "The old lighthouse keeper opened the door and"
 SAMPLES = 4
 NEW_TOKENS = 64
@@ -21,12 +26,8 @@ REPEATS = 3
 
 
 def bench_sample(samples: int = SAMPLES, new_tokens: int = NEW_TOKENS, repeats: int = REPEATS) -> dict:
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
-
-    from core import models
-    from core.models.starter import build_starter
-    from core.playground import sampling
-    from core.workspace import Workspace
 
     configs = [replace(c, num_samples=samples, max_new_tokens=new_tokens) for c in sampling.DEFAULT_CONFIGS]
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core import models
+from core.bench import load
 from core.bench.clean import generated_corpus
+from core.models.starter import build_starter
+from core.train.config import TrainConfig
+from core.train.run_dir import RunDir
+from core.train.state import RunState
+from core.workspace import Workspace
 
 SIZES_MB = (5, 50, 200)
 TRAIN_STEPS = 5
@@ -27,8 +34,6 @@ VALIDATION_RATIO = 0.001  # a validation split of a few hundred KB: the 5 steps,
 
 
 def bench_scale(sizes_mb=SIZES_MB, workspace=None) -> dict:
-    from core.workspace import Workspace
-
     workspace = workspace or Workspace.from_env()
     rows = []
     with tempfile.TemporaryDirectory(prefix="quill-bench-scale-") as tmp:
@@ -43,8 +48,6 @@ def bench_scale(sizes_mb=SIZES_MB, workspace=None) -> dict:
 
 
 def _link_starter(workspace, root: Path) -> None:
-    from core.models.starter import build_starter
-
     target = root / "models" / "starter"
     target.parent.mkdir(parents=True)
     source = workspace.root / "models" / "starter"
@@ -55,9 +58,8 @@ def _link_starter(workspace, root: Path) -> None:
 
 
 def _one_size(root: Path, size_mb: float) -> dict:
-    from core import models
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data import dataset, tokens
-    from core.workspace import Workspace
 
     docs = generated_corpus(size_mb)
     corpus_bytes = sum(len(d.encode("utf-8")) for d in docs)
@@ -85,8 +87,6 @@ def _one_size(root: Path, size_mb: float) -> dict:
 def _load_figures(root: Path, docs: list[str]) -> dict:
     """Loading the corpus as a text file (paragraphs, as the Data page and `clean` cut it) and as JSONL, each in a
     fresh interpreter: peak RSS, and its growth over an interpreter that only imports the loader per file byte."""
-    from core.bench import load
-
     base = load.peak_rss_bytes(["-c", load.LOAD_NOTHING])[0]
     text_file, jsonl_file = root / "corpus.txt", root / "corpus.jsonl"
     with text_file.open("w", encoding="utf-8") as f:
@@ -103,11 +103,8 @@ def _load_figures(root: Path, docs: list[str]) -> dict:
 
 
 def _trainer_peak_rss_mb(root: Path, dataset_name: str) -> float:
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train import runs
-    from core.train.config import TrainConfig
-    from core.train.run_dir import RunDir
-    from core.train.state import RunState
-    from core.workspace import Workspace
 
     config = TrainConfig(dataset=dataset_name, model="starter", block_size=128, batch_size=8, max_steps=TRAIN_STEPS,
                          eval_steps=TRAIN_STEPS, logging_steps=1, device="cpu", gallery_prompts=[])
@@ -139,6 +136,7 @@ def _peak_rss_mb(command: list[str], log: Path | None = None) -> float:
 def _index(data_dir: Path, token_count: int) -> dict:
     """The memorization index (core.evaluation.memorization) on this corpus: build speed, and its size on disk per
     token of the starter tokenizer, per wall and per CPU second."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.evaluation import memorization
 
     started, cpu = time.perf_counter(), time.process_time()

@@ -16,14 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
+from core.bench.clean import generated_corpus
+from core.models.starter import build_starter
+from core.workspace import Workspace
+
 ROUNDS = 2
 
 
 def bench_tokenize(megabytes: float = 20, paths: list[str] | None = None) -> dict:
-    from core.bench.clean import generated_corpus
-
     corpora = {f"generated {megabytes:g} MB": generated_corpus(megabytes)}
     if paths:
+        # lazy: charset_normalizer takes ~20 ms to import, and only this path needs it
         from core.data.loading import load_paths
 
         for path in paths:
@@ -34,6 +37,7 @@ def bench_tokenize(megabytes: float = 20, paths: list[str] | None = None) -> dic
 
 
 def _compare(name: str, docs: list[str], tokenizer) -> dict:
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data import tiktoken_bpe, tokens
 
     dtype = tokens.dtype_for(len(tokenizer))
@@ -60,6 +64,7 @@ def _compare(name: str, docs: list[str], tokenizer) -> dict:
 
 
 def _batches(docs: list[str]):
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data.tokens import BATCH_BYTES
 
     start, size = 0, 0
@@ -73,10 +78,8 @@ def _batches(docs: list[str]):
 
 
 def _starter_tokenizer(tmp: Path):
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoTokenizer
-
-    from core.models.starter import build_starter
-    from core.workspace import Workspace
 
     starter = Workspace.from_env().starter_dir
     if not (starter / "tokenizer.json").is_file():

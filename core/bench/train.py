@@ -15,9 +15,20 @@ import time
 from itertools import chain
 from pathlib import Path
 
+from core import models
+from core.bench.clean import generated_corpus
+from core.data import dataset
+from core.data.chunking import pack, pad_each, tokenize_documents
+from core.data.corpus import sample_texts
 from core.errors import UserError
 from core.hardware import choose_precision
+from core.models.starter import build_starter
+from core.train import worker
+from core.train.config import TrainConfig
+from core.train.memory import KNOWN
 from core.train.run_dir import RunDir
+from core.train.speed import Device, resolve
+from core.workspace import Workspace
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"  # beside the repository (a developer checkout only)
 POETRY = SHARED / "data" / "zh-poetry" / "宋词三百首.json"
@@ -29,12 +40,8 @@ BYTES_PER_TOKEN = 8  # generous for the starter's BPE on mixed English/Chinese t
 def bench_train(model: str = "starter", random_init: bool = False, precision: str = "auto", steps: int = 30,
                 batch_size: int = 8, block_size: int = 128, warmup_steps: int = WARMUP_STEPS,
                 compile: str = "auto") -> dict:
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
-
-    from core.bench.clean import generated_corpus
-    from core.data import dataset
-    from core.models.starter import build_starter
-    from core.workspace import Workspace
 
     if steps < 2 or batch_size < 1 or block_size < 8 or warmup_steps < 1:
         raise UserError.coded("bench_train_sizes")
@@ -103,8 +110,6 @@ def bench_train(model: str = "starter", random_init: bool = False, precision: st
 
 def _model_dir(model: str, random_init: bool, starter: Path, tmp: Path) -> Path:
     """A local model directory both trainers load: the starter, a resolved name, or a freshly initialised config."""
-    from core import models
-
     if not random_init:
         if model == models.STARTER:
             return starter
@@ -116,10 +121,9 @@ def _model_dir(model: str, random_init: bool, starter: Path, tmp: Path) -> Path:
             return tmp / "model"
         return Path(source.location)
 
+    # lazy: torch, transformers take ~2 s to import, and only this path needs them
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    from core.train.memory import KNOWN
 
     tokenizer = AutoTokenizer.from_pretrained(starter)
     if model in KNOWN:
@@ -142,6 +146,7 @@ def _model_dir(model: str, random_init: bool, starter: Path, tmp: Path) -> Path:
 
 def _describe(model_dir: Path):
     """(tokenizer, parameters, parameters without position embeddings, config) of a model directory."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -174,9 +179,6 @@ def _run_ours(run_dir: Path, *, model_dir, data_dir, precision, steps, warmup_st
     stay outside, while everything between steps (data loading, logging, status.json) counts, as it does for the
     baseline. (The lines' own `tokens_per_s` counts only the time inside steps; it is the fallback.)
     """
-    from core.train.config import TrainConfig
-
-    worker = _import_worker()
     run_dir.mkdir(parents=True)
     config = TrainConfig(
         dataset=str(data_dir), model=str(model_dir), block_size=block_size, max_steps=warmup_steps + steps,
@@ -186,9 +188,8 @@ def _run_ours(run_dir: Path, *, model_dir, data_dir, precision, steps, warmup_st
         gallery_prompts=["The lighthouse keeper"], gallery_max_new_tokens=8, compile=compile,
     )
     RunDir(run_dir).write_config(config)
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
-
-    from core.train.speed import Device, resolve
 
     speed = worker.describe_speed(resolve(config, Device.current(use_cpu=not torch.cuda.is_available())))
     started = time.perf_counter()
@@ -200,6 +201,7 @@ def _run_ours(run_dir: Path, *, model_dir, data_dir, precision, steps, warmup_st
 
 def _peak_gpu_gb() -> float | None:
     """Peak GPU memory torch allocated so far in this process (our trainer runs first), or None on the CPU."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     if not torch.cuda.is_available():
@@ -207,14 +209,6 @@ def _peak_gpu_gb() -> float | None:
     peak = torch.cuda.max_memory_allocated() / 2**30
     torch.cuda.reset_peak_memory_stats()
     return round(peak, 2)
-
-
-def _import_worker():
-    try:
-        from core.train import worker
-    except ImportError as exc:
-        raise UserError(f"the trainer (core.train.worker) cannot be imported yet: {exc}") from exc
-    return worker
 
 
 def _steady_tokens_per_s(lines: list[dict], warmup_steps: int, tokens_per_step: int, run_dir: Path) -> float:
@@ -241,6 +235,7 @@ def _run_baseline(out: Path, *, model_dir, train_texts, tokenizer, precision, st
     Timed by a callback from the end of the last warm-up step to the end of the last step (CUDA synchronised),
     the same window as ours.
     """
+    # lazy: torch, datasets, transformers take ~2 s to import, and only this path needs them
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments, default_data_collator
@@ -289,6 +284,7 @@ def _run_baseline(out: Path, *, model_dir, train_texts, tokenizer, precision, st
 def _matmul_peak(precision: str) -> float:
     """This machine's measured matmul FLOP/s: fp32 2048² on the CPU (all of torch's threads); on a GPU bf16 (or
     fp16) 8192² when training in half precision, else fp32 8192² (with whatever TF32 setting torch has now)."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     if torch.cuda.is_available():
@@ -319,16 +315,14 @@ def poetry_texts() -> tuple[str, list[str]]:
     if POETRY.is_file():
         poems = json.loads(POETRY.read_text(encoding="utf-8"))
         return "宋词三百首.json", ["".join(p["paragraphs"]) for p in poems if p.get("paragraphs")]
-    from core.data.corpus import sample_texts
 
     return "sample corpus", sample_texts()
 
 
 def _useful_fractions(starter: Path, block_size: int) -> dict:
     """Share of non-padding tokens in the blocks: packed (run_clm.py style) vs one padded block per poem (the tutorial)."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoTokenizer
-
-    from core.data.chunking import pack, pad_each, tokenize_documents
 
     name, texts = poetry_texts()
     tokenizer = AutoTokenizer.from_pretrained(starter)

@@ -9,6 +9,7 @@ from core.errors import UserError
 
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.data.cleaning.presets import PRESETS
     from core.data.loading import LoadOptions
 
@@ -38,6 +39,7 @@ def register(commands) -> None:
 
 
 def cmd_clean(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.data.book import cut_description
     from core.data.build import build_dataset
     from core.data.cleaning.fidelity import measure
@@ -50,6 +52,7 @@ def cmd_clean(args) -> None:
     options = LoadOptions(txt_split=args.split, csv_column=args.csv_column)
     if args.text_field:
         options.text_fields = field_names(args.text_field)
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.data import dataset
 
     dataset.check_writable(Path(args.out), args.overwrite)  # refused before reading and cleaning, not after
@@ -59,6 +62,7 @@ def cmd_clean(args) -> None:
         raise UserError.coded("nothing_to_clean")
     loaded = load_paths(args.inputs, options, allowed_roots=None) if args.inputs else LoadResult()
     if args.hf_dataset:
+        # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
         from core.data import hf_datasets
 
         for spec in args.hf_dataset:

@@ -134,6 +134,7 @@ def _low_confidence(encoding: str, others: list[str]) -> str:
 
 def _with_mojibake_check(guess: Decoded) -> Decoded:
     """A guess that reads as mojibake (cafÃ©) to ftfy's detector is flagged, however sure charset-normalizer was."""
+    # lazy: ftfy takes ~60 ms to import, and only this path needs it
     import ftfy.badness
 
     if not ftfy.badness.is_bad(guess.text[:MESS_SAMPLE_CHARS]):

@@ -26,6 +26,7 @@ def load_spec(spec: str, options: LoadOptions, *, local: bool = True) -> LoadRes
     folder = Path(name).expanduser() if local else None
     local = folder is not None and folder.exists()
     cached = local or _check_hub(name)
+    # lazy: datasets, huggingface_hub take ~680 ms to import, and only this path needs them
     import datasets
     from huggingface_hub import constants
 
@@ -41,12 +42,14 @@ def load_spec(spec: str, options: LoadOptions, *, local: bool = True) -> LoadRes
 def _check_hub(name: str) -> bool:
     """Whether a hub id is cached; refuses one that cannot be read, in about a second: offline and not cached, or
     the hub not answering."""
+    # lazy: huggingface_hub takes ~5 ms to import, and only this path needs it
     from huggingface_hub import constants
 
     if (Path(constants.HF_HUB_CACHE) / f"datasets--{name.replace('/', '--')}").is_dir():
         return True
     if constants.HF_HUB_OFFLINE:
         raise UserError.coded("hf_offline", name=name)
+    # lazy: huggingface_hub takes ~5 ms to import, and only this path needs it
     from huggingface_hub.utils import get_session
 
     try:  # the hub's own session, so proxies and mirrors (HF_ENDPOINT) are honoured

@@ -313,6 +313,7 @@ def load_records(records: Iterable[dict], name: str, fmt: str, options: LoadOpti
 def _parquet_rows(source, options: LoadOptions) -> tuple[Iterator[dict], list[str]]:
     """A Parquet file's rows, read a batch at a time (a row group is read in parts, never the file at once), with
     only the wanted columns; and all its columns."""
+    # lazy: pyarrow takes ~90 ms to import, and only this path needs it
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(source)
@@ -326,6 +327,7 @@ def _parquet_rows(source, options: LoadOptions) -> tuple[Iterator[dict], list[st
 
 
 def _load_parquet(name: str, source, options: LoadOptions) -> LoadResult:
+    # lazy: pyarrow takes ~90 ms to import, and only this path needs it
     import pyarrow
 
     try:
@@ -692,6 +694,7 @@ def is_saved_dataset(path: Path) -> bool:
 
 def load_saved(path: Path, options: LoadOptions) -> LoadResult:
     """A save_to_disk folder's rows: every split of a DatasetDict, in order, each named "folder/split"."""
+    # lazy: datasets takes ~680 ms to import, and only this path needs it
     import datasets
 
     try:

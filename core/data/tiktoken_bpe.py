@@ -22,6 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.text import byte_chars
+
 log = logging.getLogger(__name__)
 
 # Hugging Face's ByteLevel pre-tokenizer regex (use_regex=true), as tiktoken writes GPT-2's (its `gpt2` encoding)
@@ -91,6 +93,7 @@ def twin(tokenizer) -> Twin | None:
 
 @lru_cache(maxsize=4)
 def _twin(definition: str, eos: str | None) -> tuple[Twin | None, str | None]:
+    # lazy: tokenizers takes ~10 ms to import, and only this path needs it
     from tokenizers import Tokenizer
 
     spec = json.loads(definition)
@@ -118,7 +121,6 @@ def unsupported(spec: dict, eos: str | None) -> str | None:
     if eos is None or [a["content"] for a in added] != [eos] or any(a[k] for a in added for k in ("lstrip", "rstrip",
                                                                                                    "single_word")):
         return "its added tokens are not the end-of-text token alone"
-    from core.text import byte_chars
 
     if not set(byte_chars().values()) <= model.get("vocab", {}).keys():
         return "its vocabulary lacks some of the 256 byte tokens"
@@ -128,9 +130,8 @@ def unsupported(spec: dict, eos: str | None) -> str | None:
 
 
 def _build(spec: dict, eos: str) -> Twin:
+    # lazy: tiktoken takes ~20 ms to import, and only this path needs it
     import tiktoken
-
-    from core.text import byte_chars
 
     vocab = spec["model"]["vocab"]
     char_byte = {c: b for b, c in byte_chars().items()}

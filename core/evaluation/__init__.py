@@ -26,6 +26,7 @@ DEFAULT_MAX_BLOCK = 512  # as the trainer: blocks of min(context, 512) tokens un
 
 def load_metric():
     """The perplexity metric module, loaded by path: works offline (evaluate copies it into HF_MODULES_CACHE)."""
+    # lazy: evaluate takes ~20 ms to import, and only this path needs it
     import evaluate
 
     return evaluate.load(str(PERPLEXITY), keep_in_memory=True)  # in memory: no Arrow cache files per call
@@ -42,6 +43,7 @@ def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspa
     smaller of the model's context and 512, as training). Returns perplexity, mean_nll (nats per predicted token),
     tokens (predicted tokens: block_size - 1 per block), bits_per_char and bits_per_byte over the text those tokens
     spell (characters, utf8_bytes), blocks, block_size, and what was measured."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     workspace = workspace or Workspace.from_env()
@@ -52,6 +54,7 @@ def perplexity(model_name: str, dataset_name_or_path: str, *, workspace: Workspa
     block_size = _check_block_size(block_size or min(context or DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK), context)
     if batch_size < 1:
         raise UserError.coded("eval_batch_size", batch_size=batch_size)
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data import tokens
 
     packed = tokens.ensure(data_dir, tokenizer).blocks(split, block_size)  # views into the memory-mapped token file
@@ -112,6 +115,7 @@ def distinct_n_over(texts: list[str], n: int) -> float:
     """Corpus-level distinct-n (Li et al., 2016): distinct n-grams over all the texts / all their n-grams, in the
     units of `core.evaluation.sample_stats` (words, or characters for Chinese). No n-gram spans two texts. 0.0 when none.
     The n-grams are sacrebleu's own (the ones its BLEU counts), so distinct-n and self-BLEU see the same units."""
+    # lazy: sacrebleu takes ~90 ms to import, and only this path needs it
     from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
     if n < 1:
@@ -132,6 +136,7 @@ def self_bleu(texts: list[str], max_n: int = 4) -> float | None:
     by spaces and not tokenized again: effective order (a text shorter than `max_n` units is scored on the orders it
     has) and its default "exp" smoothing.
     """
+    # lazy: sacrebleu takes ~90 ms to import, and only this path needs it
     from sacrebleu.metrics import BLEU
 
     if len(texts) < 2:

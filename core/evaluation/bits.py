@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.text import byte_chars
+
 LN2 = math.log(2)
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # a byte-fallback token (sentencepiece, tokenizers' BPE)
 
@@ -97,8 +99,6 @@ def _token_bytes(tokenizer):
     the token's text as the tokenizer decodes it alone."""
     decoder = tokenizer.backend_tokenizer.decoder if getattr(tokenizer, "is_fast", False) else None
     if decoder is not None and "ByteLevel" in type(decoder).__name__ + decoder.__getstate__().decode(errors="ignore"):
-        from core.text import byte_chars
-
         unicode_to_byte = {c: b for b, c in byte_chars().items()}
         return lambda token: bytes(unicode_to_byte[c] for c in token if c in unicode_to_byte)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def register(commands) -> None:
     """Add this command to `python -m core`'s subparsers."""
@@ -20,8 +22,7 @@ def register(commands) -> None:
 
 
 def cmd_eval(args) -> None:
-    import json
-
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core import evaluation
 
     result = evaluation.perplexity(args.model, args.data, block_size=args.block_size)
@@ -36,6 +37,7 @@ def cmd_eval(args) -> None:
 
 
 def cmd_datamap(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.data import dataset
     from core.evaluation import document_loss
     from core.workspace import Workspace

@@ -50,6 +50,7 @@ def document_nll(model, stream: np.ndarray, spans: list[tuple[int, int]], eos: i
                  batch_size: int = BATCH, progress: Callable[[float], None] | None = None) -> np.ndarray:
     """Each document's summed negative log-likelihood in nats: every token of it predicted from the eos before it
     and its earlier tokens, in windows of `window` inputs (a long document's later windows start afresh)."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     pieces = []  # (document, the window's token ids: its first is context only)
@@ -120,6 +121,7 @@ def _write(path: Path, value: dict) -> None:
 def compute(dataset_name: str, model_name: str, workspace: Workspace | None = None) -> dict:
     """Map every document of a dataset (both parts) under a model; writes progress and then the map to its cache
     file, and returns the map: per document its part, index, characters, tokens and bits per character."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     from core.data import tokens
@@ -203,6 +205,7 @@ def exclude(dataset_name: str, keys: list[str], new_name: str, workspace: Worksp
     """Save the dataset again as `new_name` without the documents whose keys are given (both parts, split anew),
     with the exclusion in its recipe (the exclude_documents step, on, holding the keys): cleaning the same files
     with that recipe leaves them out again. Returns dataset.save's summary."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data.cleaning.recipe import Recipe
 
     workspace = workspace or Workspace.from_env()

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
+from core.files import staged_directory
 
 FORMAT = 1  # bump when the files change meaning: older indexes are then rebuilt
 STRIDE = 8  # bytes between indexed suffixes in a dataset's index
@@ -173,6 +174,7 @@ def _sparse_suffixes(text: np.ndarray, stride: int) -> np.ndarray:
     """Sorted start offsets of the indexed suffixes: the first character start in each block of `stride` bytes,
     and the start of every document (a copy from a document's first character is found whatever its length).
     Separators are never indexed."""
+    # lazy: pydivsufsort takes ~70 ms to import, and only this path needs it
     from pydivsufsort import divsufsort
 
     n = len(text)
@@ -226,8 +228,6 @@ def open_index(dataset: Path, stride: int = STRIDE) -> CorpusIndex:
 
 def build(dataset: Path, stride: int = STRIDE) -> Path:
     """Write `<dataset>/index/memorization/` (staged beside it and renamed into place); returns the folder."""
-    from core.files import staged_directory
-
     folder = Path(dataset) / INDEX_DIR
     with staged_directory(folder, _foreign) as staging:
         _write(staging, Path(dataset), stride)

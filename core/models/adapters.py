@@ -36,6 +36,7 @@ def base_name(path: Path) -> str:
 def target_modules(model) -> list[str]:
     """The leaf names of the linear layers inside attention blocks (GPT-2: c_attn, c_proj; Llama/Qwen: q_proj,
     k_proj, v_proj, o_proj), found from the model's own modules; every linear layer but the output head otherwise."""
+    # lazy: torch, transformers take ~2 s to import, and only this path needs them
     from torch import nn
     from transformers.pytorch_utils import Conv1D
 
@@ -52,6 +53,7 @@ def target_modules(model) -> list[str]:
 
 def wrap_for_training(model, config, base: str, *, gradient_checkpointing: bool = False):
     """`model` with LoRA adapters (peft), only they trainable; `base` (the lab's name) is saved with them."""
+    # lazy: peft takes ~20 ms to import, and only this path needs it
     from peft import LoraConfig, get_peft_model
 
     targets = list(config.lora_target_modules) or target_modules(model)
@@ -72,6 +74,7 @@ def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merg
     """(tokenizer, model) of an adapter directory: its base through the lab's resolver, the adapter on top, merged
     into the weights by default (inference then costs what the base costs; the output is peft's own merge).
     `confined`: the base obeys a page's rule for model names; `seen`: the adapters on the way here (a cycle)."""
+    # lazy: transformers, peft take ~670 ms to import; core.models imports this module, so not at the top
     from peft import PeftModel
     from transformers import AutoTokenizer
 
@@ -95,6 +98,7 @@ def load_with_adapter(path: Path, workspace, *, for_training: bool = False, merg
 
 def config_source(source, workspace, *, confined: bool = False, seen: tuple[Path, ...] = ()):
     """The ModelSource whose config.json describes `source`: its base's for an adapter directory."""
+    # here, not at the top: core.models imports this module (core.models.loading), a cycle
     from core import models
 
     if not source.is_hub and is_adapter_dir(Path(source.location)):
@@ -108,6 +112,7 @@ def module_names(name: str, workspace) -> frozenset[str] | None:
     """Every name LoRA's target_modules could match in this model (peft matches a module by its full name or any
     dotted tail of it), from the model built on the meta device: no weights are read. None when its config cannot
     be read here."""
+    # lazy: torch, transformers take ~2 s to import; core.models imports this module, so not at the top
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -127,6 +132,7 @@ def module_names(name: str, workspace) -> frozenset[str] | None:
 def _base_of(path: Path, workspace, confined: bool, seen: tuple[Path, ...]) -> tuple[str, tuple[Path, ...]]:
     """(the adapter's base name, the adapters seen with this one); a UserError when the base leads back to an
     adapter already on the way (a base naming itself, lora4 <-> lora5), which would otherwise recurse forever."""
+    # here, not at the top: core.models imports this module (core.models.loading), a cycle
     from core import models
 
     seen = (*seen, Path(path).resolve())

@@ -23,6 +23,7 @@ def register(commands) -> None:
 
 
 def cmd_starter(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.models.starter import StarterConfig, build_starter, is_built
 
     out = Path(args.out) if args.out else Workspace.from_env().starter_dir
@@ -37,6 +38,7 @@ def cmd_starter(args) -> None:
     )
 
 def cmd_model(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core import models
 
     source = models.resolve(args.name)

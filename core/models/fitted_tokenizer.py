@@ -37,6 +37,7 @@ def fit(texts: list[str], *, kind: str = "auto", vocab_size: int | None = None):
 
 
 def _characters(texts: list[str], most: int):
+    # lazy: tokenizers takes ~10 ms to import, and only this path needs it
     from tokenizers import Tokenizer, decoders, models
 
     counts = Counter()
@@ -52,6 +53,7 @@ def _characters(texts: list[str], most: int):
 
 
 def _byte_bpe(texts: list[str], vocab_size: int):
+    # lazy: tokenizers takes ~10 ms to import, and only this path needs it
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -64,6 +66,7 @@ def _byte_bpe(texts: list[str], vocab_size: int):
 
 
 def _wrap(tokenizer):
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import PreTrainedTokenizerFast
 
     tokenizer.add_special_tokens([EOS])

@@ -5,6 +5,7 @@ after a minute of retries. Every way loading can fail becomes one UserError here
 
 from __future__ import annotations
 
+import pickle
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def load(name: str, workspace: Workspace | None = None, *, for_training: bool = 
          _adapters: tuple[Path, ...] = ()):
     """Load (tokenizer, model) for a model name. Raises UserError with what to do when it cannot. `confined`: a
     name a page was given (see `resolve`), which an adapter's base then obeys too."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve(name, workspace, confined=confined)
@@ -40,6 +42,7 @@ def load(name: str, workspace: Workspace | None = None, *, for_training: bool = 
 
 def load_tokenizer(name: str, workspace: Workspace | None = None, *, confined: bool = False):
     """Only the tokenizer of a model name (for chunking previews): small and quick, same rules as `load`."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoTokenizer
 
     source = resolve(name, workspace, confined=confined)
@@ -50,6 +53,7 @@ def load_tokenizer(name: str, workspace: Workspace | None = None, *, confined: b
 
 def load_config(name: str, workspace: Workspace | None = None, *, confined: bool = False):
     """Only the model's configuration (no weights): what its context length and size are read from."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoConfig
 
     # a LoRA: its base's configuration
@@ -69,8 +73,7 @@ def context_length(config) -> int | None:
 def _load_errors(code: str, name: str, source: ModelSource):
     """Every way a broken or unreadable model directory fails inside transformers (a missing or truncated file,
     a config that is not JSON, a weights file safetensors or torch cannot read) as one UserError that says what."""
-    import pickle
-
+    # lazy: safetensors takes ~5 ms to import, and only this path needs it
     from safetensors import SafetensorError
 
     try:
@@ -84,6 +87,7 @@ def _load_errors(code: str, name: str, source: ModelSource):
 
 def ensure_available(source: ModelSource) -> dict:
     """Options for `from_pretrained` that load a hub model from the cache, or fail fast when the hub is out of reach."""
+    # lazy: huggingface_hub takes ~5 ms to import, and only this path needs it
     from huggingface_hub import constants, try_to_load_from_cache
 
     cached = try_to_load_from_cache(source.location, "config.json")
@@ -107,6 +111,7 @@ def ensure_available(source: ModelSource) -> dict:
 
 def probe_hub(repo_id: str, endpoint: str) -> int | None:
     """HTTP status of the model's hub page, or None when the hub does not answer within the timeout."""
+    # lazy: huggingface_hub takes ~5 ms to import, and only this path needs it
     from huggingface_hub.utils import get_session
 
     try:  # the hub's own session, so proxies and mirrors (HF_ENDPOINT) are honoured

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from core.data import dataset
 from core.errors import UserError
 from core.models.checkpoints import checkpoint_problem, complete_checkpoints, is_model_dir
 from core.train.run_dir import RunDir, checkpoint_step, is_final
@@ -64,8 +65,6 @@ def resolve(name: str, workspace: Workspace | None = None, *, confined: bool = F
 def training_dataset(name: str, workspace: Workspace | None = None) -> Path | None:
     """The dataset a run's model was fine-tuned on (for the memorization check); None for any other model,
     and None when that dataset was deleted or moved (the check is skipped, nothing else is lost)."""
-    from core.data import dataset
-
     workspace = workspace or Workspace.from_env()
     source = resolve(name, workspace)
     if source.is_hub:

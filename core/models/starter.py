@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.data.corpus import sample_texts
 from core.files import check_replaceable, staged_directory
-from core.models.starter_tokenizer import EOS
+from core.models.starter_tokenizer import EOS, train_tokenizer
 
 MARKER = "starter.json"  # written last by `build_starter`: what it built, and the files it wrote
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -30,6 +30,7 @@ class StarterConfig:
 
 
 def build_model(config: StarterConfig, vocab_size: int, eos_id: int):
+    # lazy: torch, transformers take ~2 s to import, and only this path needs them
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -48,9 +49,8 @@ def build_model(config: StarterConfig, vocab_size: int, eos_id: int):
 
 def build_starter(out: Path, config: StarterConfig = StarterConfig()) -> dict:
     """Build the starter into `out` (replacing what is there) and return a short description of it."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers.utils import logging as hf_logging
-
-    from core.models.starter_tokenizer import train_tokenizer
 
     hf_logging.disable_progress_bar()  # the command prints its own one-line summary
     out = Path(out)

@@ -24,6 +24,7 @@ EOS = "<|endoftext|>"  # the end-of-text token, as GPT-2 names it
 def train_tokenizer(texts: list[str], vocab_size: int):
     """Stage 1 for the common and the texts' Han characters, then learned merges until the vocabulary holds
     `vocab_size` tokens (fewer if the texts run out of pairs). Deterministic: the same texts, the same tokenizer."""
+    # lazy: transformers, tokenizers take ~660 ms to import, and only this path needs them
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import GPT2Tokenizer
 
@@ -62,6 +63,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
 def _symbol_words(text: str, spelled: dict[str, str], byte_char: dict[int, str]) -> str:
     """`text` split as GPT-2 splits it (ByteLevel's regex), each word in byte characters except the characters of
     `spelled`, which stay one symbol each; words separated by spaces."""
+    # lazy: tokenizers takes ~10 ms to import, and only this path needs it
     from tokenizers import pre_tokenizers
 
     split = pre_tokenizers.ByteLevel(add_prefix_space=False).pre_tokenize_str(text)

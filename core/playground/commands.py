@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from core.errors import UserError
@@ -25,8 +26,7 @@ def register(commands) -> None:
 
 
 def cmd_sample(args) -> None:
-    import json
-
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core import models
     from core.files import check_output_file, write_text_atomic
     from core.playground import grid, sampling
@@ -44,6 +44,7 @@ def cmd_sample(args) -> None:
     out = check_output_file(args.out, workspace, force=args.force)  # before minutes of sampling, not after
     checked_against = None  # the default: a run's own training data
     if args.memorization_data:
+        # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
         from core.data import dataset
         from core.evaluation import memorization
 
@@ -55,6 +56,7 @@ def cmd_sample(args) -> None:
 
     def load(name: str):
         tokenizer, model = models.load(name, workspace)  # every load failure is one UserError there
+        # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
         import torch
 
         return tokenizer, model.to("cuda" if torch.cuda.is_available() else "cpu")
@@ -87,6 +89,7 @@ def cmd_sample(args) -> None:
 
 def _read_decoding_configs(path: str) -> list:
     """A JSON list of decoding settings, each an object with a `name` (see `core.playground.sampling.DecodingConfig`)."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.playground import presets as sampling_presets
 
     try:

@@ -49,6 +49,7 @@ class GridResult:
 
 def training_data(workspace: Workspace) -> Memorization:
     """The default memorization check: a run's model against the dataset it was fine-tuned on."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.evaluation import memorization
 
     def lookup(name: str) -> tuple:

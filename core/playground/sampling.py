@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 from core import dataclass_json
 from core.errors import UserError
 from core.models.loading import context_length
+from core.playground.token_text import TextStream, token_label
+from core.playground.utf8_guard import Utf8Guard, state_of
 
 if TYPE_CHECKING:
     import torch
@@ -145,6 +147,7 @@ class RowParams:
 
     @classmethod
     def of(cls, configs: list[DecodingConfig], device=None) -> RowParams:
+        # lazy: torch takes ~1 s to import, and only this path needs it
         import torch
 
         def column(values, dtype):
@@ -173,6 +176,7 @@ def _divide(x: torch.Tensor, divisor: torch.Tensor, inverse: torch.Tensor) -> to
 
 def penalize(input_ids: torch.Tensor, scores: torch.Tensor, rows: RowParams) -> torch.Tensor:
     """Repetition penalty then no-repeat-n-gram ban, each row with its own parameters (greedy rows too)."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     vocab = scores.shape[-1]
@@ -192,6 +196,7 @@ def penalize(input_ids: torch.Tensor, scores: torch.Tensor, rows: RowParams) -> 
 
 
 def _ban_repeated_ngrams(input_ids: torch.Tensor, scores: torch.Tensor, n: int) -> torch.Tensor:
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     length = input_ids.shape[-1]
@@ -213,6 +218,7 @@ def warp(scores: torch.Tensor, rows: RowParams) -> tuple[torch.Tensor, torch.Ten
     `scaled` is the temperature-scaled scores before filtering (what the token view shows); the filtered scores
     are `scaled` with both cut masks set to -inf. Greedy rows have temperature 1 and no filters.
     """
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     scaled = _divide(scores, rows.temperature, rows.temperature_inverse)
@@ -294,9 +300,8 @@ def generate(
     and for end-of-text). A character the token budget cuts off is left out of the text.
     `stop` is checked between steps; the rows then return what they have.
     """
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
-
-    from core.playground.utf8_guard import Utf8Guard, state_of
 
     specs = _row_specs(configs)
     device = next(model.parameters()).device
@@ -348,6 +353,7 @@ def _row_specs(configs: list[DecodingConfig]) -> list[tuple[DecodingConfig, int]
 
 
 def _row_generator(config: DecodingConfig, index: int, device) -> torch.Generator:
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     generator = torch.Generator(device=device)
@@ -357,6 +363,7 @@ def _row_generator(config: DecodingConfig, index: int, device) -> torch.Generato
 
 def _prompt_ids(model, tokenizer, prompt: str, device) -> torch.Tensor:
     """The plain tokenization, as model.generate(**tokenizer(prompt, return_tensors="pt")) gets it."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     prompt_ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(device)
@@ -378,6 +385,7 @@ def _check_context(model, prompt_ids: torch.Tensor, configs: list[DecodingConfig
 
 def _prefill(model, prompt_ids: torch.Tensor, batch: int, cache_kw: str):
     """(cache, logits) after the prompt, both widened to `batch` rows."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     out = model(input_ids=prompt_ids, attention_mask=torch.ones_like(prompt_ids), use_cache=True)
@@ -388,6 +396,7 @@ def _prefill(model, prompt_ids: torch.Tensor, batch: int, cache_kw: str):
 
 def _forward(model, chosen: torch.Tensor, sequences: torch.Tensor, cache, cache_kw: str):
     """(cache, logits) after feeding each row its chosen token."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     # All-ones mask, as generate passes: rows never pad the prompt, and a finished row's filler only affects that
@@ -399,6 +408,7 @@ def _forward(model, chosen: torch.Tensor, sequences: torch.Tensor, cache, cache_
 
 def _choose(final: torch.Tensor, rows: _Rows, generators: list[torch.Generator]) -> torch.Tensor:
     """Each row's next token: greedy rows the argmax, sampling rows a draw; finished rows the filler token."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     chosen = final.argmax(dim=-1)
@@ -417,8 +427,6 @@ class _Rows:
     """What every row of one decode has produced so far."""
 
     def __init__(self, specs, tokenizer, eos: set[int], on_token, keep_top: int):
-        from core.playground.token_text import TextStream
-
         self.specs = specs
         self.tokenizer = tokenizer
         self.eos = eos
@@ -436,6 +444,7 @@ class _Rows:
         self.stopped = False
 
     def record(self, chosen: torch.Tensor, logits: torch.Tensor, processed: Processed) -> None:
+        # lazy: torch takes ~1 s to import, and only this path needs it
         import torch
 
         logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
@@ -476,6 +485,7 @@ def _draw(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
 
     In float64 so rounding cannot shift the pick; `right=True` never lands on a token of probability 0.
     """
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     cdf = probs.double().cumsum(dim=-1)
@@ -485,6 +495,7 @@ def _draw(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
 
 def _top_candidates(scaled, cut_k, cut_p, k: int) -> list[list[tuple[int, float, str | None]]]:
     """Per row, the k most likely tokens of the scaled distribution: (id, probability, which filter cut it)."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     values, ids = torch.topk(scaled.softmax(dim=-1), min(k, scaled.shape[-1]))
@@ -502,8 +513,6 @@ def _top_candidates(scaled, cut_k, cut_p, k: int) -> list[list[tuple[int, float,
 
 
 def _candidate(tokenizer, cache: dict[int, str], token_id: int, prob: float, cut: str | None) -> Candidate:
-    from core.playground.token_text import token_label
-
     if token_id not in cache:
         cache[token_id] = token_label(tokenizer, token_id)
     return Candidate(token_id, cache[token_id], prob, cut)

@@ -32,6 +32,7 @@ def _char_byte() -> dict[str, int]:
 
 def is_byte_level(tokenizer) -> bool:
     """True for a tokenizer whose tokens are byte strings written in GPT-2's byte characters."""
+    # lazy: tokenizers takes ~10 ms to import, and only this path needs it
     from tokenizers import decoders
 
     backend = getattr(tokenizer, "backend_tokenizer", None)

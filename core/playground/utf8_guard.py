@@ -53,6 +53,7 @@ def allowed(prefix: bytes, piece: bytes) -> bool:
 
 def allowed_table(pieces: list[bytes]) -> torch.Tensor:
     """(states, tokens) bool: whether each token may come next in each state."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     # Most tokens are whole characters: allowed at a boundary, never inside a character; check only the others.
@@ -79,6 +80,7 @@ class Utf8Guard:
     def of(cls, tokenizer, width: int, device) -> Utf8Guard | None:
         """The guard for a model whose logits are `width` wide; None for a tokenizer that is not byte-level
         (its tokens are whole text: nothing to forbid)."""
+        # lazy: torch takes ~1 s to import, and only this path needs it
         import torch
 
         pieces = token_bytes(tokenizer)
@@ -96,6 +98,7 @@ class Utf8Guard:
 
     def apply(self, scores: torch.Tensor, states: list[int], guarded: list[bool]) -> torch.Tensor:
         """`scores` with every token a guarded row may not pick set to -inf; other rows untouched."""
+        # lazy: torch takes ~1 s to import, and only this path needs it
         import torch
 
         free = self.forbidden.shape[0] - 1

@@ -51,6 +51,7 @@ def export(name: str, out: Path, *, merge: bool = False, workspace: Workspace | 
 
     `on_phase(phase)` is called as each of PHASES begins: an export takes a minute, and says what it is doing.
     """
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.publish import model_card
 
     on_phase = on_phase or (lambda phase: None)
@@ -85,6 +86,7 @@ def export(name: str, out: Path, *, merge: bool = False, workspace: Workspace | 
 def _stop_at_end_of_text(folder: Path, tokenizer) -> None:
     """generation_config.json names the tokenizer's end-of-text token (and pads with it when there is no pad):
     without it, a plain `model.generate` writes on past `<|endoftext|>` to max_new_tokens."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from transformers import GenerationConfig
 
     if tokenizer.eos_token_id is None:
@@ -134,6 +136,7 @@ def export_zip(name: str, *, merge: bool = True, workspace: Workspace | None = N
 
 def cmd_export(args) -> None:
     """`python -m core export RUN[/checkpoint-N] --out DIR [--merge]`."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the command prints its own one-line summary

@@ -9,8 +9,11 @@ import json
 import os
 from pathlib import Path
 
+from core.data import dataset
 from core.errors import UserError
 from core.files import read_json_object
+from core.models import adapters
+from core.ratings import arena
 from core.ratings.aggregates import best_setting
 from core.train.run_dir import RunDir
 from core.workspace import Workspace
@@ -22,9 +25,9 @@ GENERATION_KEYS = ("do_sample", "temperature", "top_k", "top_p", "repetition_pen
 
 def write(folder: Path, *, name: str, run_dir: Path, model_dir: Path, workspace: Workspace, library: str,
           perplexity: bool = True) -> None:
+    # lazy: huggingface_hub takes ~5 ms to import, and only this path needs it
     from huggingface_hub import ModelCard, ModelCardData
 
-    from core.models import adapters
     from core.train import runs
 
     config = read_json_object(RunDir(run_dir).config_file)
@@ -54,8 +57,6 @@ def write(folder: Path, *, name: str, run_dir: Path, model_dir: Path, workspace:
 # ---- parts ----------------------------------------------------------------------------------------------------
 
 def _dataset_dir(workspace: Workspace, name: str) -> Path | None:
-    from core.data import dataset
-
     try:
         return dataset.resolve(workspace, name)
     except UserError:
@@ -64,9 +65,8 @@ def _dataset_dir(workspace: Workspace, name: str) -> Path | None:
 
 def _language(data_dir: Path | None) -> list[str] | None:
     """The dataset's language by langid over a slice of its validation text (a card's `language` is ISO 639-1)."""
+    # lazy: langid takes ~100 ms to import, and only this path needs it
     import langid
-
-    from core.data import dataset
 
     if data_dir is None:
         return None
@@ -101,6 +101,7 @@ def _config_section(config: dict) -> list[str]:
 
 
 def _perplexities(base: str, name: str, data_dir: Path, config: dict, workspace: Workspace) -> list[dict]:
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core import evaluation
 
     try:  # the run's block size, so the numbers are the training's own validation blocks
@@ -128,6 +129,7 @@ def _perplexity_section(scores: list[dict]) -> list[str]:
 
 def _ratings(run: str, sub: str, name: str) -> list[dict]:
     """The ratings of this model's samples; none when the lab has no database yet (reading never creates it)."""
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings.store import open_store
 
     if not os.environ.get("QUILL_DB_URL") and not Workspace.from_env().db_path.exists():
@@ -140,8 +142,6 @@ def _ratings(run: str, sub: str, name: str) -> list[dict]:
 
 def _arena_champion(workspace: Workspace, *names: str) -> dict | None:
     """The settings arena's champion for this model (core.ratings.arena), as best_setting's shape."""
-    from core.ratings import arena
-
     if not os.environ.get("QUILL_DB_URL") and not workspace.db_path.exists():
         return None
     for name in names:
@@ -153,12 +153,14 @@ def _arena_champion(workspace: Workspace, *names: str) -> dict | None:
 
 
 def _generation_config(settings: dict):
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import GenerationConfig
 
     return GenerationConfig(**{k: settings[k] for k in GENERATION_KEYS if k in settings})
 
 
 def _ratings_section(ratings: list[dict], best: dict | None) -> list[str]:
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.ratings.aggregates import criterion_summary
 
     if not ratings:
@@ -180,6 +182,7 @@ def _ratings_section(ratings: list[dict], best: dict | None) -> list[str]:
 def loss_curve_png(metrics: list[dict], path: Path, size: tuple[int, int] = (640, 360)) -> bool:
     """Training and validation loss by step as a PNG. Drawn with Pillow: plotly's static export needs kaleido (and
     a Chrome), matplotlib is not a dependency; a two-line chart is a few lines of Pillow. False when no points."""
+    # lazy: PIL takes ~10 ms to import, and only this path needs it
     from PIL import Image, ImageDraw
 
     train = [(m["step"], m["loss"]) for m in metrics if isinstance(m.get("loss"), (int, float))]

@@ -67,6 +67,7 @@ def mean_ci(scores: Sequence[float], confidence: float = CONFIDENCE) -> tuple[fl
     All scores equal (s = 0) → the interval collapses to the mean. The interval is not clipped to
     the 1..5 scale: it is the t-interval as computed, so a page may show e.g. 5.3 as the upper end.
     """
+    # lazy: scipy takes ~80 ms to import, and only this path needs it
     from scipy import stats
 
     n = len(scores)
@@ -92,6 +93,7 @@ def bootstrap_mean_ci(
     within 1..5, unlike a t-interval on a few skewed scores (e.g. 0.79 for scores of 1 and 2).
     n = 0 → (None, None, None); n = 1 → (mean, None, None); all scores equal → the mean itself.
     """
+    # lazy: scipy takes ~80 ms to import, and only this path needs it
     from scipy import stats
 
     arr = np.asarray(scores, dtype=float)
@@ -208,6 +210,7 @@ def _fit(
     ``init``/``tol``: the bootstrap starts each refit from the point estimate and stops at a looser
     tolerance (strengths are shown to 2 decimals).
     """
+    # lazy: choix takes ~710 ms to import, and only this path needs it
     import choix
 
     pairs, factor = _pairs(votes)
@@ -344,6 +347,7 @@ def krippendorff_alpha(ratings: list[dict], criterion: str, level: str = "ordina
     None when alpha is undefined: no sample has two raters' scores on this criterion, or every
     such score is the same value (no variation, so agreement cannot be told apart from chance).
     """
+    # lazy: krippendorff takes ~70 ms to import, and only this path needs it
     import krippendorff
 
     by_sample: dict[Any, dict[Any, int]] = {}
@@ -392,6 +396,7 @@ def alpha_per_rater(ratings: list[dict], criteria: Iterable[str] = CRITERIA, lev
     alpha instead of only lowering everyone's. None for a rater who shares no scored sample with another, or when
     there is no variation to tell agreement from chance.
     """
+    # lazy: krippendorff takes ~70 ms to import, and only this path needs it
     import krippendorff
 
     scores: dict[Any, dict[Any, dict[str, int]]] = {}  # sample -> rater -> criterion -> score

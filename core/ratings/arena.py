@@ -32,6 +32,7 @@ CONFIDENCE = 0.95
 
 
 def _space() -> dict:
+    # lazy: optuna takes ~170 ms to import, and only this path needs it
     from optuna.distributions import FloatDistribution, IntDistribution
 
     return {name: IntDistribution(*bounds) if name == "top_k" else FloatDistribution(*bounds)
@@ -59,6 +60,7 @@ class Arena:
     """One model's arena, in the lab database at `url`."""
 
     def __init__(self, model: str, url: str, seed: int = 0):
+        # lazy: optuna takes ~170 ms to import, and only this path needs it
         import optuna
 
         if not model.strip():
@@ -75,6 +77,7 @@ class Arena:
 
     def pending(self) -> Round | None:
         """The round waiting for a vote, if any: a challenger trial still running."""
+        # lazy: optuna takes ~170 ms to import, and only this path needs it
         from optuna.trial import TrialState
 
         trials = self.study.get_trials(deepcopy=False)
@@ -141,6 +144,7 @@ class Arena:
     def vote(self, number: int, outcome: str, rater: str) -> None:
         """Record the vote on round `number`. A challenger that beats the champion meets it again (a new seed, the
         sides drawn again) and takes its place only if it wins that too: one careless click does not crown it."""
+        # lazy: optuna takes ~170 ms to import, and only this path needs it
         from optuna.trial import TrialState
 
         if outcome not in OUTCOMES:
@@ -185,6 +189,7 @@ class Arena:
     def ranking(self) -> list[dict]:
         """A Bradley-Terry fit of every vote (the settings with votes, strongest first): trial, settings, strength,
         wins, losses, ties, votes."""
+        # lazy: numpy takes ~70 ms to import, and only this path needs it
         from core.ratings.aggregates import bradley_terry
 
         votes = [{"a": v["left"], "b": v["right"], "outcome": {"left": "a", "right": "b"}.get(v["outcome"], "tie")}
@@ -196,6 +201,7 @@ class Arena:
     def champion(self) -> dict | None:
         """The setting on top of the ladder (the one the Playground and an export use): trial, settings, level,
         rounds; None before a round is decided. Equal levels: the earlier setting, which held its place."""
+        # lazy: optuna takes ~170 ms to import, and only this path needs it
         from optuna.trial import TrialState
 
         decided = [t for t in self.study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
@@ -210,6 +216,7 @@ class Arena:
 
 def arenas(url: str) -> list[str]:
     """The models that have an arena in this database."""
+    # lazy: optuna takes ~170 ms to import, and only this path needs it
     import optuna
 
     names = optuna.get_all_study_names(storage=studies.storage(url))
@@ -224,6 +231,7 @@ def best_setting(model: str, url: str) -> dict | None:
 def position_bias(votes: list[dict], confidence: float = CONFIDENCE) -> dict:
     """How often the left sample won among the decisive votes, with a Wilson interval: about 0.5 when the raters
     judge the text and not the side (the sides are random, so the settings cannot explain a lean)."""
+    # lazy: scipy takes ~80 ms to import, and only this path needs it
     from scipy.stats import binomtest
 
     left = sum(v["outcome"] == "left" for v in votes)

@@ -56,6 +56,7 @@ def _register_raters(commands) -> None:
 
 
 def cmd_ratings(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.files import check_output_file
     from core.ratings import io as ratings_io
     from core.ratings.store import open_store
@@ -67,6 +68,7 @@ def cmd_ratings(args) -> None:
         if args.action == "pairs":
             _write_pairs(store, args)
         elif args.action == "best-of":
+            # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
             from core.ratings import best_of
             from core.workspace import Workspace
 
@@ -85,6 +87,7 @@ def cmd_ratings(args) -> None:
 
 
 def cmd_raters(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.ratings import raters
     from core.ratings.store import open_store
 
@@ -105,6 +108,7 @@ def cmd_raters(args) -> None:
 
 
 def _write_pairs(store, args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.ratings import pairs
 
     found = pairs.lab_pairs(store, margin=args.margin, criterion=args.criterion)

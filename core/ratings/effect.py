@@ -10,6 +10,7 @@ from core.ratings.arena import CONFIDENCE
 def win_rate(store, tuned: str, parent: str, confidence: float = CONFIDENCE) -> dict:
     """{wins, losses, ties, votes, rate, low, high} of `tuned` against `parent` (model names as the samples
     record them); rate and interval are None before a decisive vote."""
+    # lazy: scipy takes ~80 ms to import, and only this path needs it
     from scipy.stats import binomtest
 
     wins = losses = ties = 0

@@ -35,7 +35,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.errors import UserError
-from core.files import write_text_atomic
+from core.files import jsonl_objects, write_text_atomic
 from core.ratings.rubric import CRITERIA
 from core.ratings.schema import FIELDS, SampleRecord
 from core.ratings.store import Rating, Store, _checked, _rater, _scores, insert_checked
@@ -133,7 +133,7 @@ def import_file(store: Store, path: str | Path) -> dict:
         raise UserError.coded("file_not_utf8", path=path) from None
     except OSError as exc:
         raise UserError.coded("cannot_read", path=path, reason=exc.strerror or exc) from exc
-    records = _read_jsonl(path, content) if _is_jsonl(path, content) else _read_csv(path, content)
+    records = jsonl_objects(content, path.name) if _is_jsonl(path, content) else _read_csv(path, content)
 
     samples: dict[object, tuple[int, dict]] = {}  # group key -> (line, sample record)
     ratings: dict[tuple[object, str], tuple[int, dict]] = {}
@@ -185,21 +185,6 @@ def _is_jsonl(path: Path, content: str) -> bool:
     if suffix in (".csv", ".tsv"):
         return False
     return content.lstrip().startswith("{")
-
-
-def _read_jsonl(path: Path, content: str) -> list[tuple[int, dict]]:
-    out = []
-    for line, text in enumerate(content.splitlines(), 1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError.coded("line_not_json", file=path.name, line=line, reason=exc.msg) from None
-        if not isinstance(record, dict):
-            raise UserError.coded("line_not_object", file=path.name, line=line, type=type(record).__name__)
-        out.append((line, record))
-    return out
 
 
 def _read_csv(path: Path, content: str) -> list[tuple[int, dict]]:

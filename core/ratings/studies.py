@@ -13,6 +13,7 @@ _STORAGES: dict[str, object] = {}
 def storage(url: str):
     """One RDBStorage per database (its engine is costly). A long busy timeout on SQLite: the scheduler, each trainer
     and the pages share the file, and a writer waits instead of failing."""
+    # lazy: optuna takes ~170 ms to import, and only this path needs it
     import optuna
 
     if url not in _STORAGES:

@@ -95,6 +95,7 @@ def big5() -> list[str]:
 def traditional_forms(chars: set[str]) -> set[str]:
     """The traditional and variant forms of `chars`: OpenCC's s2t of each, and every BMP character its t2s maps
     into `chars` (s2t gives one form per character; the reverse finds the others, 复 → 復 and 複)."""
+    # lazy: opencc takes ~5 ms to import, and only this path needs it
     import opencc
 
     # One character a line, so OpenCC's phrase tables never see two neighbours as a word.
@@ -114,6 +115,7 @@ def common_han() -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def byte_chars() -> dict[int, str]:
     """GPT-2's byte-level alphabet: byte -> the printable character a byte-level BPE writes it as."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     return bytes_to_unicode()

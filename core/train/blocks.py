@@ -51,6 +51,7 @@ class TokenBlocks(Dataset):
 
 def from_token_files(files, part: str, block_size: int) -> TokenBlocks:
     """The packed blocks of one part ("data" or "validation") of a dataset's TokenFiles."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data.tokens import PARTS
 
     return TokenBlocks(files.path / f"{PARTS[part]}.bin", files.meta["dtype"], files.meta["tokens"][part], block_size)

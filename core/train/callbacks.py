@@ -17,6 +17,8 @@ import torch.distributed as dist
 from transformers import TrainerCallback
 
 from core.files import append_jsonl
+from core.playground import sampling
+from core.train import gallery
 from core.train.config import TrainConfig
 from core.train.progress import MAX_PERPLEXITY_LOSS, rank, say
 from core.train.run_dir import RunDir, update_status
@@ -108,15 +110,13 @@ class StatusCallback(TrainerCallback):
 
 
 class GalleryCallback(TrainerCallback):
-    """Samples the gallery prompts with a fixed seed at every evaluation (rank 0), into samples.jsonl."""
+    """Samples the gallery prompts with a fixed seed at every evaluation (rank 0), into the run's samples.jsonl as
+    sample records (core.train.gallery)."""
 
-    def __init__(self, path: Path, tokenizer, config: TrainConfig):
-        self.path, self.tokenizer, self.config = path, tokenizer, config
+    def __init__(self, run_dir: Path, tokenizer, config: TrainConfig):
+        self.run, self.tokenizer, self.config = RunDir(run_dir), tokenizer, config
 
     def sample(self, model, step: int) -> None:
-        from core.playground import sampling
-        from core.playground.presets import gallery_decoding
-
         prompts = [p for p in self.config.gallery_prompts if p.strip()]
         if not prompts or rank() != 0:
             return
@@ -124,11 +124,10 @@ class GalleryCallback(TrainerCallback):
         model.eval()
         # The Playground's decoding path (one for the lab): whole UTF-8 characters only, and each row draws from
         # its own generator seeded by the setting, so training's global RNG is untouched.
-        setting = gallery_decoding(self.config.gallery_max_new_tokens, self.config.gallery_seed)
+        setting = gallery.decoding(self.config)
         for prompt in prompts:
             [sample] = sampling.generate(model, self.tokenizer, prompt, [setting])
-            append_jsonl(self.path, {"step": step, "prompt": prompt, "text": sample.text,
-                                      "seed": self.config.gallery_seed})
+            self.run.append_sample(gallery.record(self.run, self.config, step, prompt, sample.text).to_dict())
         model.train(was_training)
         say(f"step {step}: gallery sampled ({len(prompts)} prompts)")
 

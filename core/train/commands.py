@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from core.workspace import Workspace
 
 def register(commands) -> None:
     """Add these commands to `python -m core`'s subparsers."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.dataclass_cli import add_dataclass_arguments
     from core.train.config import PRESETS, TrainConfig
 
@@ -42,6 +44,7 @@ def register(commands) -> None:
 
 
 def cmd_train(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.dataclass_cli import namespace_to_dataclass
     from core.train import preference_data, runs
     from core.train.config import TrainConfig, apply_preset
@@ -53,6 +56,7 @@ def cmd_train(args) -> None:
     config = namespace_to_dataclass(args, TrainConfig, base=config)
     config = preference_data.settle(workspace, config)  # --pairs ratings: the lab database's pairs, as a file
     if args.queue:  # wait in the queue for the device instead of being refused
+        # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
         from core.train import queue
 
         run_dir = queue.enqueue(workspace, config, name=args.name)
@@ -68,6 +72,7 @@ def cmd_train(args) -> None:
 
 def _follow(run_dir: Path) -> None:
     """Print the run's progress until it ends; Ctrl-C leaves it training."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import runs
 
     printed = 0
@@ -102,8 +107,7 @@ def _follow(run_dir: Path) -> None:
     print(f"completed: final model in {RunDir(run_dir).final_dir}")
 
 def cmd_runs(args) -> None:
-    import json
-
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import runs
 
     listed = runs.list_runs(Workspace.from_env())
@@ -121,6 +125,7 @@ def cmd_runs(args) -> None:
               + (f" ({per_char:.3f} bits/char)" if per_char is not None else ""))
 
 def cmd_stop(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import runs
 
     run_dir = _run_dir(args.run_name)
@@ -128,6 +133,7 @@ def cmd_stop(args) -> None:
     print(f"asked {run_dir.name} to stop: it saves a checkpoint, then ends as 'stopped'")
 
 def cmd_resume(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import runs
 
     run_dir = _run_dir(args.run_name)

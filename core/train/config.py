@@ -13,6 +13,7 @@ from core import dataclass_json
 from core.dataclass_cli import kind
 from core.errors import UserError
 from core.hardware import PRECISIONS
+from core.train.budget import parse_duration
 
 SCHEDULERS = ["linear", "cosine", "constant", "constant_with_warmup"]
 METHODS = ["full", "lora", "dpo", "dpo_lora"]
@@ -276,8 +277,6 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
 
 
 def _budget_problems(config: TrainConfig) -> list[Problem]:
-    from core.train.budget import parse_duration
-
     if config.scratch_size != "auto" and not SHAPE.fullmatch(config.scratch_size.strip()):
         return [Problem("scratch_size", f"cannot read the model size '{config.scratch_size}': write LAYERSxWIDTH such "
                         "as 4x128, or auto", {"value": config.scratch_size})]

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from core import models
 from core.train import trainer_parts as parts
 from core.train.config import LORA_METHODS, TrainConfig, default_learning_rate
 from core.train.progress import node_main, rank, say
@@ -30,6 +31,7 @@ DEFAULT_DPO_RATE = 5e-6  # DPO moves a trained model a little: the usual rates a
 def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading.Event) -> None:
     """`stop_requested`: the worker's Stop event (its module runs as __main__: an import here would get another)."""
     debug_log = parts.route_library_warnings(run_dir)
+    # lazy: datasets, transformers, trl take ~2 s to import, and only this path needs them
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar as quiet_datasets
     from transformers import PrinterCallback
@@ -37,7 +39,6 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
     from transformers.utils.logging import disable_progress_bar as quiet_transformers
     from trl import DPOConfig, DPOTrainer
 
-    from core import models
     from core.ratings.pairs import held_out
     from core.train.callbacks import GalleryCallback, MetricsCallback, StatusCallback, StopCallback
     from core.train.preference_data import load as load_pairs
@@ -68,7 +69,7 @@ def train_on_pairs(run_dir: Path, config: TrainConfig, stop_requested: threading
                              max_length=min(config.block_size or context, context), dataset_num_proc=None)
     stop = StopCallback(stop_requested)
     metrics = MetricsCallback(RunDir(run_dir).metrics_file, None, extra=DPO_METRICS)
-    gallery = GalleryCallback(RunDir(run_dir).samples_file, tokenizer, config)
+    gallery = GalleryCallback(run_dir, tokenizer, config)
     trainer = DPOTrainer(model=model, args=args, train_dataset=rows(training), eval_dataset=rows(held),
                          processing_class=tokenizer,
                          callbacks=[metrics, StatusCallback(run_dir, stop_requested), gallery, stop])

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core import models
+from core.errors import UserError
+from core.models import adapters
 from core.models.loading import context_length
 
 # Architectures of the models the lab names, for when their config cannot be read (offline, not cached).
@@ -99,11 +102,8 @@ def estimate(arch: Architecture, *, block_size: int, batch_size: int, half_preci
 def model_architecture(name: str, workspace=None, *, confined: bool = False) -> Architecture | None:
     """The architecture of a model name, read from its config without the network; None when unknown here.
     `confined`: a name a page was given (`core.models.resolve`)."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoConfig
-
-    from core import models
-    from core.errors import UserError
-    from core.models import adapters
 
     try:
         # a LoRA: its base's config

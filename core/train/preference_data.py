@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from core import models
 from core.errors import UserError
 from core.ratings import pairs as preference_pairs
 from core.train.config import PREFERENCE_METHODS, TrainConfig
@@ -22,6 +23,7 @@ def settle(workspace: Workspace, config: TrainConfig, **filters) -> TrainConfig:
         return config
     if config.pairs != FROM_RATINGS:
         return replace(config, pairs=str(Path(config.pairs).expanduser().resolve()))
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings.store import open_store
 
     with open_store() as store:
@@ -44,8 +46,6 @@ def load(workspace: Workspace, config: TrainConfig) -> list[preference_pairs.Pai
 def check_tokenizers(workspace: Workspace, pairs, model: str) -> None:
     """Pairs sampled from a model with another tokenizer are text the tuned model would never write: DPO on them
     teaches little and measures nothing. Models that cannot be found here (a hub model not cached) are not checked."""
-    from core import models
-
     tuned = models.load_tokenizer(model, workspace).get_vocab()
     names = {name for pair in pairs for name in (pair.chosen_model, pair.rejected_model) if name}
     for name in sorted(names):
@@ -67,6 +67,7 @@ def choices(workspace: Workspace) -> list[str]:
 
 def ratings_counts() -> dict[str, int]:
     """Pairs per source that the lab database gives now (what 'from ratings' would tune on)."""
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings.store import open_store
 
     with open_store() as store:

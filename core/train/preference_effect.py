@@ -3,6 +3,7 @@ run's held-out prompts, sent to the ratings, where the Compare tab offers them),
 
 from __future__ import annotations
 
+from core.playground.sampling import DecodingConfig
 from core.ratings.effect import win_rate
 from core.train import runs
 from core.train.config import PREFERENCE_METHODS, TrainConfig
@@ -26,6 +27,7 @@ def tuned_runs(workspace: Workspace) -> list[dict]:
 
 def held_out_prompts(workspace: Workspace, run_id: str, limit: int = 8) -> list[str]:
     """The prompts of the pairs the run held out (it never trained on them), each once."""
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings.pairs import held_out, read
 
     config = TrainConfig.load(workspace.run_dir(run_id) / "config.json")
@@ -36,8 +38,8 @@ def held_out_prompts(workspace: Workspace, run_id: str, limit: int = 8) -> list[
 def propose(workspace: Workspace, store, run_id: str, parent: str, samples_per_prompt: int = 2) -> int:
     """Sample the tuned model and its parent on the held-out prompts (the same seeds) and send the samples to the
     ratings; returns how many are new there."""
+    # lazy: sqlalchemy, numpy take ~230 ms to import, and only this path needs them
     from core.playground.grid import generate_grid, record_grid
-    from core.playground.sampling import DecodingConfig
 
     config = DecodingConfig(name="tuned vs parent", num_samples=samples_per_prompt, **SETTING)
     result = generate_grid([run_id, parent], held_out_prompts(workspace, run_id), [config], workspace=workspace)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ _LINE_FIELDS = {
               "perplexity": _NUMBER, "bits_per_char": _NUMBER, "bits_per_byte": _NUMBER},
     SAMPLES: {"step": int, "prompt": str, "text": str, "seed": int},
 }
-_LINE_REQUIRED = {METRICS: ("step",), SAMPLES: ("step", "prompt", "text")}
+_LINE_REQUIRED = {METRICS: ("step",), SAMPLES: ("prompt", "text")}  # a gallery line: a sample record (or, before, {step, ...})
 _KIND_NAMES = {int: "an integer", _NUMBER: "a number", str: "text", list: "a list", bool: "true or false"}
 
 
@@ -104,7 +105,7 @@ def type_problem(record: object, types: dict, required: tuple[str, ...] = ()) ->
 class Lines:
     """The readable records of a .jsonl file the trainer appends to, and why the first unreadable line is not."""
 
-    records: list[dict]
+    records: list  # the lines as dicts, or the records a reader makes of them (core.train.gallery)
     problem: str | None = None  # e.g. "metrics.jsonl line 3: list instead of an object"; such lines are left out
 
 
@@ -215,8 +216,9 @@ class RunDir:
     def metrics(self) -> Lines:
         return self._lines(self.metrics_file)
 
-    def samples(self) -> Lines:
-        return self._lines(self.samples_file)
+    def samples(self, check: Callable[[dict], str | None] | None = None) -> Lines:
+        """The gallery's lines (core.train.gallery knows their shape and passes `check`, what is wrong with one)."""
+        return self._lines(self.samples_file, check)
 
     def append_metrics(self, record: dict) -> None:
         append_jsonl(self.metrics_file, record)
@@ -224,9 +226,11 @@ class RunDir:
     def append_sample(self, record: dict) -> None:
         append_jsonl(self.samples_file, record)
 
-    def _lines(self, path: Path) -> Lines:
-        return Lines(*read_jsonl(path, lambda record: type_problem(record, _LINE_FIELDS[path.name],
-                                                                   _LINE_REQUIRED[path.name])))
+    def _lines(self, path: Path, check: Callable[[dict], str | None] | None = None) -> Lines:
+        def problem(record):
+            return type_problem(record, _LINE_FIELDS[path.name], _LINE_REQUIRED[path.name]) or (check and check(record))
+
+        return Lines(*read_jsonl(path, problem))
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -31,8 +31,11 @@ from core import models
 from core.data import dataset as datasets
 from core.errors import UserError
 from core.files import read_json
+from core.models.adapters import module_names
 from core.models.checkpoints import checkpoint_problem, complete_checkpoints, incomplete_checkpoints
+from core.train import gallery
 from core.train.config import LORA_METHODS, PREFERENCE_METHODS, TrainConfig, require_valid
+from core.train.memory import model_architecture
 from core.train.run_dir import (
     Lines,
     RunDir,
@@ -251,6 +254,7 @@ def preflight(workspace: Workspace, config: TrainConfig) -> None:
     the options, the dataset, the model (a hub model must be cached or reachable), its context, the device."""
     require_valid(config)  # the cheap checks first: no model is read for a config that cannot run anyway
     if config.method in PREFERENCE_METHODS:
+        # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
         from core.train.preference_data import load as load_pairs
 
         load_pairs(workspace, config)  # pairs there, and written by a model that tokenizes as this one
@@ -259,9 +263,7 @@ def preflight(workspace: Workspace, config: TrainConfig) -> None:
     source = models.resolve(config.model, workspace)
     if source.is_hub:
         models.ensure_available(source)
-    # These read the model's config.json (and build a LoRA's model on the meta device): transformers, only here
-    from core.models.adapters import module_names
-    from core.train.memory import model_architecture
+    # These read the model's config.json (and build a LoRA's model on the meta device)
 
     arch = model_architecture(config.model, workspace)
     modules = module_names(config.model, workspace) if config.method in LORA_METHODS and config.lora_target_modules else None
@@ -394,7 +396,8 @@ def load_metrics(run_dir: Path) -> Lines:
 
 
 def load_samples(run_dir: Path) -> Lines:
-    return RunDir(run_dir).samples()
+    """The checkpoint gallery as sample records (core.train.gallery)."""
+    return gallery.read(run_dir)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

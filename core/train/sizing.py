@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.train.config import SHAPE
+from core.train.budget import parse_duration
+from core.train.config import SHAPE, from_scratch
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,6 @@ def _minutes(seconds: float | None) -> str:
 def plan(config, model_kind: str, chars: int) -> Shape | None:
     """The shape a run of this configuration will train from scratch (None: it trains the model's own weights), for
     the form to show before the run starts; the trainer makes the same call."""
-    from core.train.budget import parse_duration
-    from core.train.config import from_scratch
-
     if not from_scratch(config, model_kind):
         return None
     try:

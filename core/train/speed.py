@@ -24,6 +24,7 @@ class Device:
 
     @classmethod
     def current(cls, use_cpu: bool) -> Device:
+        # lazy: torch takes ~1 s to import, and only this path needs it
         import torch
 
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -42,6 +42,7 @@ class Axis:
     high: float | None = None
 
     def distribution(self, name: str):
+        # lazy: optuna takes ~170 ms to import, and only this path needs it
         import optuna.distributions as d
 
         if self.values:
@@ -124,6 +125,7 @@ def sweeps_dir(workspace: Workspace) -> Path:
 
 def study(spec: SweepSpec):
     """The sweep's Optuna study, with its sampler and pruner (Optuna does not store those: rebuilt each time)."""
+    # lazy: optuna takes ~170 ms to import, and only this path needs it
     import optuna
 
     samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=spec.seed),
@@ -143,6 +145,7 @@ def create(workspace: Workspace, base: TrainConfig, axes: dict[str, Axis], *, sa
            prune: bool = False, name: str | None = None, prune_startup_trials: int = 2,
            prune_warmup_steps: int | None = None, seed: int = 0, start_scheduler: bool = True) -> SweepSpec:
     """Validate, make the study, queue the first trial and start the scheduler; returns the spec (its id)."""
+    # lazy: optuna takes ~170 ms to import, and only this path needs it
     import optuna
 
     from core.train import queue
@@ -222,6 +225,7 @@ def advance(workspace: Workspace, spec: SweepSpec) -> bool:
     """Tell Optuna how ended trials ended, give every asked trial its queued run, ask the next trial when none of
     this sweep waits in the queue; True while the sweep is not finished. Only the scheduler calls this (and
     `create`, before the sweep is visible), so asks never race."""
+    # lazy: optuna takes ~170 ms to import, and only this path needs it
     from optuna.trial import TrialState
 
     from core.train import queue
@@ -258,6 +262,7 @@ def advance(workspace: Workspace, spec: SweepSpec) -> bool:
 
 
 def _queue_trial(workspace: Workspace, spec: SweepSpec, number: int, params: dict) -> None:
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train import queue
 
     config = replace(spec.base_config(), **params, sweep=spec.id, trial=number, resume_from="")
@@ -271,6 +276,7 @@ def _queue_trial(workspace: Workspace, spec: SweepSpec, number: int, params: dic
 
 
 def _append(workspace: Workspace, run_id: str) -> None:
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.train import queue
 
     with queue._locked(workspace):
@@ -280,6 +286,7 @@ def _append(workspace: Workspace, run_id: str) -> None:
 
 
 def _tell(current, number: int, state: dict) -> None:
+    # lazy: optuna takes ~170 ms to import, and only this path needs it
     from optuna.trial import TrialState
 
     # the objective: held-out bits per character (comparable across the trials' tokenizers), else the loss
@@ -307,6 +314,7 @@ class TrialReporter:
     """The trainer's side of pruning: report each validation loss to the study, and ask whether to stop."""
 
     def __init__(self, workspace: Workspace, config: TrainConfig):
+        # lazy: optuna takes ~170 ms to import, and only this path needs it
         import optuna
 
         self.spec = load(workspace, config.sweep)
@@ -375,6 +383,7 @@ def human_scores(storage: str, run_names: list[str]) -> dict[str, dict]:
     """Each trial's mean human score ({run: {"score", "ratings"}}, core.ratings.aggregates.mean_score) over the rated
     samples its own weights wrote: its gallery from the first evaluation on, Playground samples of its checkpoints.
     The gallery's step 0 is the base model, the same in every trial, so it does not count."""
+    # lazy: sqlalchemy, numpy take ~230 ms to import, and only this path needs them
     from core.ratings.aggregates import mean_score
     from core.ratings.store import open_store
 

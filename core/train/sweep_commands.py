@@ -17,6 +17,7 @@ def cmd_sweep(args) -> None:
         return _list(args)
     if args.action:
         raise UserError.coded("sweep_action_unknown", action=args.action)
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import sweep
     from core.train.config import TrainConfig
 
@@ -38,6 +39,7 @@ def cmd_sweep(args) -> None:
 
 def _follow(workspace: Workspace, sweep_id: str) -> None:
     """A live table: one line each time a trial changes state; then the best trial. Ctrl-C leaves it running."""
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import sweep
 
     seen: dict[str, str] = {}
@@ -80,6 +82,7 @@ def _print_best(data: dict) -> None:
 
 
 def _show(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import sweep
 
     if not args.sweep_id:
@@ -96,6 +99,7 @@ def _show(args) -> None:
 
 
 def _list(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import sweep
 
     for spec in sweep.list_sweeps(Workspace.from_env()):
@@ -103,6 +107,7 @@ def _list(args) -> None:
 
 
 def cmd_queue(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.train import queue, scheduler
 
     workspace = Workspace.from_env()
@@ -145,6 +150,7 @@ def register(commands) -> None:
     sweep.add_argument("--data", help="a dataset name in the workspace, or a dataset directory")
     sweep.add_argument("--model", help="hub id, 'starter', a run or checkpoint, or a local directory")
     sweep.add_argument("--config", help="a base configuration JSON file")
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.dataclass_cli import flag, meta
     from core.train.config import TrainConfig, swept_options
 

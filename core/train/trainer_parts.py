@@ -4,19 +4,23 @@ stop. Its own module, so that the worker only dispatches to the DPO trainer and 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 
 from core.errors import UserError
 from core.files import write_text_atomic
 from core.hardware import choose_precision
+from core.models import adapters
 from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
 from core.train.config import TrainConfig
 from core.train.progress import node_main, say
 from core.train.run_dir import RunDir, update_status
+from core.train.speed import Device, resolve
 from core.train.state import Phase, RunState
 
 UNBOUNDED = 10**9  # the step limit of a run that a time budget ends
@@ -41,6 +45,7 @@ def step_of(line: str) -> float:
 
 def device_and_precision(config: TrainConfig) -> tuple[bool, str]:
     """(use_cpu, precision). runs.launch has narrowed CUDA_VISIBLE_DEVICES to the chosen GPU(s)."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     use_cpu = config.device == "cpu" or not torch.cuda.is_available()
@@ -53,11 +58,8 @@ def arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_c
                world: int, speed=None, scratch: bool = False, arguments_class=None, **extra):
     """The Trainer's arguments; `arguments_class` (a TrainingArguments subclass: TRL's DPOConfig) and `extra` (its
     own options) for the trainers of core.train.dpo."""
-    import inspect
-
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import TrainingArguments
-
-    from core.train.speed import Device, resolve
 
     speed = speed or resolve(config, Device.current(use_cpu))
 
@@ -107,8 +109,6 @@ def arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_c
 
 def with_lora(model, config: TrainConfig):
     """The model with LoRA adapters: checkpoints and final/ then hold the adapter and the tokenizer only."""
-    from core.models import adapters
-
     model = adapters.wrap_for_training(model, config, config.model, gradient_checkpointing=config.gradient_checkpointing)
     trainable, total = model.get_nb_trainable_parameters()
     say(f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {', '.join(sorted(model.peft_config['default'].target_modules))}: "
@@ -146,8 +146,6 @@ def checkpoint(run_dir: Path, resume_from: str) -> Path:
 def remove_incomplete_checkpoints(run_dir: Path) -> None:
     """Half-saved checkpoints (a kill during a save) are the lab's own debris: the Trainer would count them in
     save_total_limit's rotation (by modification time) and delete a complete checkpoint to keep one of them."""
-    import shutil
-
     for path, why in incomplete_checkpoints(run_dir):
         say(f"removing the incomplete {path.name} ({why})")
         shutil.rmtree(path, ignore_errors=True)

@@ -31,20 +31,29 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
+from core import models
+from core.data import dataset as datasets
 from core.errors import UserError, first_line
+from core.models import fitted_tokenizer
+from core.train.budget import EVAL_BLOCKS, Clock, lr_factor, parse_duration
 from core.train.config import (
     LORA_METHODS,
     PREFERENCE_METHODS,
     TrainConfig,
     default_learning_rate,
+    fits_tokenizer,
     from_scratch,
     require_valid,
 )
+from core.train.dpo import train_on_pairs
 from core.train.progress import MAX_PERPLEXITY_LOSS
 from core.train.progress import node_main as _node_main
 from core.train.progress import rank as _rank
 from core.train.progress import say as _say
 from core.train.run_dir import RunDir, read_status, update_status
+from core.train.sizing import plan
+from core.train.speed import Device, apply_to_model
+from core.train.speed import resolve as resolve_speed
 from core.train.state import Phase, RunState
 from core.train.trainer_parts import (
     arguments as _arguments,
@@ -86,6 +95,7 @@ def _request_stop(signum, frame) -> None:
 
 
 def _is_oom(exc: BaseException) -> bool:
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     return isinstance(exc, torch.cuda.OutOfMemoryError) or (
@@ -106,8 +116,6 @@ def train(run_dir: Path) -> None:
         if main_process:
             _mark_started(run_dir, config)
         if config.method in PREFERENCE_METHODS:
-            from core.train.dpo import train_on_pairs
-
             train_on_pairs(run_dir, config, _stop)
         else:
             _train(run_dir, config)
@@ -138,7 +146,7 @@ def _mark_started(run_dir: Path, config: TrainConfig) -> None:
 def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: int | None):
     """Training and validation blocks, read from the dataset's token file (tokenized now on the first run with this
     tokenizer); validates the configuration against them."""
-    from core.data import dataset as datasets
+    # lazy: torch, numpy take ~1 s to import, and only this path needs them
     from core.data import tokens
     from core.train.blocks import from_token_files
 
@@ -160,20 +168,17 @@ def _data(workspace, config: TrainConfig, tokenizer, block_size: int, context: i
 
 def _train(run_dir: Path, config: TrainConfig) -> None:
     debug_log = _route_library_warnings(run_dir)
+    # lazy: datasets, transformers take ~1 s to import, and only this path needs them
     from datasets.utils.logging import disable_progress_bar as quiet_datasets
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, default_data_collator
     from transformers.utils import logging as transformers_logging
     from transformers.utils.logging import disable_progress_bar as quiet_transformers
 
-    from core import models
-    from core.data import dataset as datasets
-    from core.train.speed import Device, apply_to_model
-    from core.train.speed import resolve as resolve_speed
-
     quiet_datasets(), quiet_transformers()  # progress bars (loading, saving shards) would garble train.log
     transformers_logging.disable_default_handler()  # its stderr handler would put its warnings into train.log
     transformers_logging.add_handler(debug_log)
     _phase(run_dir, Phase.LOADING_MODEL)
+    # lazy: torch, transformers, sqlalchemy take ~2 s to import, and only this path needs them
     from core.train.callbacks import FaultCallback as Fault
     from core.train.callbacks import GalleryCallback as Gallery
     from core.train.callbacks import MetricsCallback as Metrics
@@ -188,6 +193,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     if scratch:
         tokenizer, model = _scratch_model(run_dir, workspace, config, tokenizer, resume)
     elif config.random_init:
+        # lazy: transformers takes ~650 ms to import, and only this path needs it
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_config(model.config)  # the same architecture, new random weights
@@ -205,12 +211,11 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     tokens_per_step = config.batch_size * config.grad_accum * world * block_size  # every block is full
     all_eval_blocks = eval_blocks
     if config.time_budget:  # evaluations inside a budget must not eat it: a fixed sample, the whole split at the end
-        from core.train.budget import EVAL_BLOCKS
 
         eval_blocks = eval_blocks.split_tail(max(0, eval_blocks.count - EVAL_BLOCKS))[0]
     held_out = _held_out(tokenizer, eval_blocks)
     metrics = Metrics(RunDir(run_dir).metrics_file, tokens_per_step, held_out)
-    gallery = Gallery(RunDir(run_dir).samples_file, tokenizer, config)
+    gallery = Gallery(run_dir, tokenizer, config)
     stop = Stop(_stop)
     callbacks = [metrics, Status(run_dir, _stop, held_out), gallery, stop]
     if config.early_stopping_patience > 0:
@@ -222,6 +227,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
                       speed=speed, scratch=scratch)
     clock = _budget_clock(config, resume)
     if clock is not None:
+        # lazy: torch, transformers, sqlalchemy take ~2 s to import, and only this path needs them
         from core.train.callbacks import BudgetCallback
 
         callbacks.append(BudgetCallback(clock))
@@ -265,14 +271,9 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
     """(tokenizer, model) of a from-scratch run: a tokenizer fitted to the training split (core.models.
     fitted_tokenizer) unless told to keep the model's, and a GPT-2 sized for the corpus and the budget
     (core.train.sizing). A resumed run takes both from its checkpoint. The size and the reason go to status.json."""
+    # lazy: torch, transformers take ~2 s to import, and only this path needs them
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    from core.data import dataset as datasets
-    from core.models import fitted_tokenizer
-    from core.train.budget import parse_duration
-    from core.train.config import fits_tokenizer
-    from core.train.sizing import plan
 
     if resume is not None:
         return AutoTokenizer.from_pretrained(resume), AutoModelForCausalLM.from_pretrained(resume)
@@ -298,8 +299,6 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
 def _budget_clock(config: TrainConfig, resume: Path | None):
     """The run's budget clock, or None for a run of steps or epochs; a resumed run goes on from the time spent up to
     its checkpoint."""
-    from core.train.budget import Clock, parse_duration
-
     budget_s = parse_duration(config.time_budget)
     if budget_s is None:
         return None
@@ -311,9 +310,8 @@ def _budget_clock(config: TrainConfig, resume: Path | None):
 
 def _on_the_clock(trainer_class, clock, config: TrainConfig):
     """The Trainer with its learning rate on the budget's clock (warm-up and decay as shares of the time)."""
+    # lazy: torch takes ~1 s to import, and only this path needs it
     from torch.optim.lr_scheduler import LambdaLR
-
-    from core.train.budget import lr_factor
 
     class BudgetTrainer(trainer_class):
         def create_scheduler(self, num_training_steps, optimizer=None):
@@ -328,6 +326,7 @@ def _on_the_clock(trainer_class, clock, config: TrainConfig):
 def _held_out(tokenizer, blocks):
     """What the validation blocks' predicted tokens spell (core.evaluation.bits.HeldOut): each evaluation's loss
     becomes bits per character, comparable across tokenizers."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     import numpy as np
 
     from core.evaluation.bits import HeldOut, TokenText
@@ -380,6 +379,7 @@ def _completed(run_dir: Path, trainer, eval_blocks, held_out, clock=None) -> Non
 
 
 def _finish_distributed() -> None:
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -414,6 +414,7 @@ def _pruning_callback(workspace, config: TrainConfig, world: int, held_out):
     have to agree on the decision, as StopCallback does for a Stop."""
     if not config.sweep or world > 1:
         return None
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import TrainerCallback
 
     from core.train.sweep import TrialReporter
@@ -453,6 +454,7 @@ def _hand_over(run_dir: Path) -> None:
     if _rank() != 0:
         return
     try:
+        # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
         from core.train import scheduler
 
         scheduler.hand_over(Workspace.of_run(run_dir))

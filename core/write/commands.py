@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from pathlib import Path
 
 from core.errors import UserError
@@ -27,6 +29,7 @@ def register(commands) -> None:
 
 
 def cmd_write(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core import models
     from core.workspace import Workspace
     from core.write import settings, suggest
@@ -61,9 +64,7 @@ def cmd_write(args) -> None:
 def _bench(model, tokenizer, args, draft: str, config) -> None:
     """Seconds from asking to the first whole characters of any alternative (what the page shows first), and to
     the end; the model is loaded once before, as the page keeps it loaded."""
-    import statistics
-    import time
-
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.write import suggest
 
     first, total = [], []
@@ -84,6 +85,7 @@ def _bench(model, tokenizer, args, draft: str, config) -> None:
 
 
 def cmd_serve(args) -> None:
+    # lazy: the command's work loads when it runs, so `python -m core --help` stays fast
     from core.write import serve
 
     serve.serve(args.model, port=args.port, host=args.host)

@@ -44,6 +44,7 @@ def check_port(host: str, port: int) -> None:
 def prepare(name: str, workspace: Workspace) -> tuple[Path, str, dict | None]:
     """(the serving folder, the model's id there, the best-rated setting or None): links to the model's files and
     a generation_config.json with the decoding defaults."""
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import GenerationConfig
 
     source = models.resolve(name, workspace)
@@ -81,6 +82,7 @@ def serve(name: str, *, port: int = 8000, host: str = HOST, workspace: Workspace
     defaults = f"decoding defaults: best-rated setting '{best['name']}'" if best else \
         "decoding defaults: the model's own (no ratings yet)"
     print(f"serving '{served}' on http://{host}:{port}/v1 (OpenAI-compatible); {defaults}", flush=True)
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers.cli.serve import Serve
 
     os.chdir(root)  # the model's id is its folder here, relative: the lab's name for it
@@ -89,6 +91,7 @@ def serve(name: str, *, port: int = 8000, host: str = HOST, workspace: Workspace
 
 
 def _has_cuda() -> bool:
+    # lazy: torch takes ~1 s to import, and only this path needs it
     import torch
 
     return torch.cuda.is_available()

@@ -28,6 +28,7 @@ def available(workspace: Workspace) -> dict[str, DecodingConfig]:
 def best_rated(workspace: Workspace, model: str) -> DecodingConfig | None:
     """The best-rated setting among the ratings of `model`'s samples; None without ratings (reading never creates
     the database)."""
+    # lazy: sqlalchemy, numpy take ~230 ms to import, and only this path needs them
     from core.ratings.aggregates import best_setting
     from core.ratings.store import open_store
 

@@ -3,6 +3,7 @@ decoder (`core.playground.sampling.generate`: per-row generators, whole characte
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -98,8 +99,6 @@ def branch(model, tokenizer, memory: str, before: str, sample: Sample, at: int, 
 
 
 def _log(prob: float) -> float:
-    import math
-
     return math.log(prob) if prob > 0 else float("-inf")
 
 

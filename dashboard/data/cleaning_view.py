@@ -310,6 +310,7 @@ def _dataset_name(name: str) -> str:
 def suggest_simplified(originals: list[str], recipe: Recipe) -> None:
     """Mostly traditional characters in the sample and traditional → simplified off: say so (the verse preset
     leaves it off, and 全唐诗/宋诗 are traditional)."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data.cleaning.steps import traditional_share
 
     convert = next((s for s in recipe.steps if s.name == "convert_chinese"), None)
@@ -322,6 +323,7 @@ def suggest_simplified(originals: list[str], recipe: Recipe) -> None:
 
 def note_lost_characters(texts: list[str]) -> None:
     """Lines with □ (a lost character's placeholder) are kept by the filter: say how many, and how to drop them."""
+    # lazy: numpy takes ~70 ms to import, and only this path needs it
     from core.data.cleaning.steps import count_lost_lines
 
     lines = count_lost_lines(texts)
@@ -331,6 +333,7 @@ def note_lost_characters(texts: list[str]) -> None:
 
 def render_save(workspace, corpus, recipe: Recipe) -> None:
     """The Save tab: name, split and the button; the build is core's, the same as `python -m core clean`."""
+    # lazy: numpy, charset_normalizer take ~80 ms to import, and only this path needs them
     from core.data.build import Lost, NothingLeft, build_dataset
 
     name = st.text_input(t("save.name"), key="save.name", placeholder=t("save.name.placeholder"))

@@ -32,6 +32,7 @@ def load(key: str, options_json: str, _uploads: list[tuple[str, bytes]] | None =
     if _folder:
         return load_paths([_folder], options, allowed_roots=_roots or [])
     if _hf:
+        # lazy: charset_normalizer takes ~20 ms to import, and only this path needs it
         from core.data import hf_datasets
 
         return hf_datasets.load_spec(_hf, options, local=False)  # a hub id only: the server reads no path here

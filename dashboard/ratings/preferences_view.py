@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import models
 from core.errors import UserError
+from core.playground import arena_play  # torch: only once a round is sampled
 from core.ratings import arena as arenas
 from core.ratings import best_of, pairs
 from core.ratings.rubric import CRITERIA
@@ -86,8 +87,6 @@ def arena(workspace, rater: str) -> None:
             played = played or arenas.Arena(model, workspace.db_url)
             shown = played.propose(prompt)
         if shown is not None and shown.texts is None:
-            from core.playground import arena_play  # torch: only once a round is sampled
-
             with st.spinner(t("prefs.arena.sampling")):
                 played.set_texts(shown.number, *arena_play.sample_round(workspace, model, shown))
             shown = played.pending()
@@ -130,8 +129,6 @@ def _arena_results(workspace, played, model: str) -> None:
     st.markdown(t("prefs.arena.champion", votes=champion["votes"]))
     st.json(champion["settings"])
     if st.button(t("prefs.arena.use"), key="prefs.arena.use"):
-        from core.playground import arena_play
-
         st.success(t("prefs.arena.saved", name=md_escape(arena_play.save_champion(workspace, model,
                                                                                   champion["settings"]))))
     ranked = played.ranking()

@@ -8,7 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import UserError
-from core.train import runs
+from core.ratings.schema import SampleRecord
+from core.train import gallery, runs
 from core.train.state import LIVE, RESUMABLE, RunState
 from dashboard import figures
 from dashboard.i18n import error_text, t
@@ -74,7 +75,7 @@ def _panel(workspace, run_dir: Path, was_live: bool) -> None:
     _gallery_and_log(workspace, run_dir, samples.records, status, gallery)
 
 
-def _gallery_and_log(workspace, run_dir: Path, samples: list[dict], status: dict, column) -> None:
+def _gallery_and_log(workspace, run_dir: Path, samples: list[SampleRecord], status: dict, column) -> None:
     with column:
         _gallery(samples, run_dir.name)
     with st.expander(t("run.log"), expanded=status.get("state") in (RunState.FAILED, RunState.CRASHED)):
@@ -121,13 +122,13 @@ def _act(action) -> None:
     st.rerun()
 
 
-def _gallery(samples: list[dict], run: str) -> None:
+def _gallery(samples: list[SampleRecord], run: str) -> None:
     """One checkpoint's samples (the latest unless the slider says otherwise), not every checkpoint stacked."""
     st.markdown(f"**{t('run.gallery')}**")
     if not samples:
         st.caption(t("run.gallery_empty"))
         return
-    steps = sorted({s["step"] for s in samples})
+    steps = sorted({gallery.step(s) for s in samples})
     key = f"gallery.{run}"
     if st.session_state.get(key) not in steps or st.session_state.get(key + ".latest") == st.session_state.get(key):
         st.session_state[key] = steps[-1]  # follow the newest checkpoint until the user picks another one
@@ -135,8 +136,8 @@ def _gallery(samples: list[dict], run: str) -> None:
     step = st.select_slider(t("run.gallery_slider"), steps, key=key) if len(steps) > 1 else steps[0]
     with st.container(border=True):
         st.caption(t("run.gallery_step", step=md_escape(step)))
-        for sample in (s for s in samples if s["step"] == step):
-            st.text(sample["prompt"] + sample["text"])
+        for sample in (s for s in samples if gallery.step(s) == step):
+            st.text(sample.prompt + sample.text)
 
 
 def _eta(metrics: list[dict], step: int, total: int) -> float | None:

@@ -113,6 +113,7 @@ def render_queue(workspace) -> None:
 
 
 def _send_gallery(workspace, run: str) -> int:
+    # lazy: sqlalchemy takes ~160 ms to import, and only this path needs it
     from core.ratings.store import open_store
     from core.train.gallery_import import import_gallery
 

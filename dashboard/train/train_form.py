@@ -10,12 +10,23 @@ from dataclasses import replace
 import streamlit as st
 
 from core import models
+from core.data import dataset
 from core.dataclass_cli import meta
 from core.errors import UserError
 from core.hardware import Hardware, format_bytes
 from core.train import preference_data
-from core.train.config import LORA_METHODS, METHODS, PREFERENCE_METHODS, PRESETS, TrainConfig, apply_preset, check
+from core.train.config import (
+    LORA_METHODS,
+    METHODS,
+    PREFERENCE_METHODS,
+    PRESETS,
+    TrainConfig,
+    apply_preset,
+    check,
+    fits_tokenizer,
+)
 from core.train.memory import estimate
+from core.train.sizing import plan
 from dashboard.drafts import Draft
 from dashboard.i18n import choice_labels, t
 from dashboard.safe_text import md_escape
@@ -148,11 +159,6 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
 
 def _scratch_line(workspace, config: TrainConfig) -> None:
     """One line on what a from-scratch run will train and why (core.train.sizing), before it starts."""
-    from core.data import dataset
-    from core.errors import UserError
-    from core.train.config import fits_tokenizer
-    from core.train.sizing import plan
-
     try:
         kind = models.resolve(config.model, workspace).kind
         chars = dataset.info(dataset.resolve(workspace, config.dataset)).chars if config.dataset else 0

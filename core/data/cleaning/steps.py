@@ -94,6 +94,7 @@ def _extract_main_content(page: str) -> str | None:
     Its "txt" output puts paragraphs and line breaks alike on single lines, and its markdown output adds markup,
     so we take the XML output and lay it out ourselves: one paragraph per block, <lb/> as a line break.
     """
+    # lazy: lxml takes ~20 ms to import, and only this path needs it
     from lxml import etree
 
     # imported here: trafilatura pulls in lxml and friends, which plain-text runs never need
@@ -124,6 +125,7 @@ def _extract_main_content(page: str) -> str | None:
 
 
 def _strip_tags(fragment: str) -> str:
+    # lazy: selectolax takes ~10 ms to import, and only this path needs it
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(fragment)
@@ -156,6 +158,7 @@ _ENTITY_RE = re.compile(r"&#?\w+;")
 
 @lru_cache(maxsize=1)
 def _ftfy_config():
+    # lazy: ftfy takes ~60 ms to import, and only this path needs it
     import ftfy
 
     # ftfy without the fixes that would rewrite legitimate CJK typography: curly quotes stay curly, full-width
@@ -190,10 +193,12 @@ def _fix_mojibake(text: str, other: bool, maybe: bool) -> str:
     if not (other or "&" in text and _ENTITY_RE.search(text)):
         if not maybe:
             return text
+        # lazy: ftfy takes ~60 ms to import, and only this path needs it
         import ftfy.badness
 
         if not ftfy.badness.is_bad(text):
             return text
+    # lazy: ftfy takes ~60 ms to import, and only this path needs it
     import ftfy
 
     fixed = ftfy.fix_text(text, _ftfy_config())
@@ -275,6 +280,7 @@ CHINESE_DIRECTIONS = ("t2s", "s2t", "tw2s", "hk2s", "s2tw")
 
 @cache
 def _opencc(direction: str):
+    # lazy: opencc takes ~5 ms to import, and only this path needs it
     import opencc
 
     return opencc.OpenCC(direction)

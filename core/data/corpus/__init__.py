@@ -22,6 +22,7 @@ def sample_files() -> list[Path]:
 
 def sample_texts() -> list[str]:
     """The corpus as plain text, one string per document: enough to train the starter's tokenizer."""
+    # lazy: selectolax takes ~10 ms to import, and only this path needs it
     from selectolax.lexbor import LexborHTMLParser
 
     texts = []

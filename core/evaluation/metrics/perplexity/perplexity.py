@@ -87,6 +87,7 @@ class Perplexity(evaluate.Metric):
 def _as_model(model, device):
     if isinstance(model, torch.nn.Module):
         return model.to(device) if device else model
+    # lazy: transformers takes ~650 ms to import, and only this path needs it
     from transformers import AutoModelForCausalLM
 
     loaded = AutoModelForCausalLM.from_pretrained(str(model))
