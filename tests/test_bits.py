@@ -89,6 +89,16 @@ def test_a_fitted_tokenizer_round_trips_its_corpus_and_unseen_text(kind, tmp_pat
     assert len(tokenizer) < 1024  # small: the output projection of a tiny model stays small
 
 
+def test_the_bpe_vocabulary_grows_with_the_corpus_within_its_bounds():
+    """A token per ~500 training characters, a power of two from 512 to 4096: tinyshakespeare's 1M characters get 2048
+    (the size measured best in a 75-second budget), a short text stays at 512, a large corpus stops at 4096."""
+    assert [fitted_tokenizer.bpe_vocab(chars) for chars in (0, 20_000, 1_003_854, 3_000_000, 10**9)] == [
+        512, 512, 2048, 4096, 4096]
+    corpus = [f"{HELD_OUT} {i} " for i in range(8000)]  # ~1M characters of one text with numbers: 2048 asked for
+    tokenizer = fitted_tokenizer.fit(corpus, kind="bpe")
+    assert 512 < len(tokenizer) <= 2048  # the trainer stops early when no pair is frequent enough for more merges
+
+
 def test_the_kind_follows_the_script():
     assert fitted_tokenizer.is_cjk_heavy(["床前明月光，疑是地上霜。"])
     assert not fitted_tokenizer.is_cjk_heavy([HELD_OUT])

@@ -79,6 +79,9 @@ def test_a_budget_of_seconds_ends_completed_evaluated_and_saved(workspace, tmp_p
     # from scratch: sized, with the fitted tokenizer (a few hundred tokens, not the starter's 21,504)
     assert status["model_size"].startswith("4 layers x 128 wide") and "fitted vocabulary" in status["model_size"]
     assert len(tokenizer) < 1024 and model.config.vocab_size == len(tokenizer)
+    from core.train.run_dir import RunDir
+
+    assert "learning rate 0.002;" in RunDir(run_dir).log_file.read_text(encoding="utf-8")  # the small shape's rate
     out = tmp_path / "samples.jsonl"
     assert main(["sample", "--model", "budget/final", "--prompt", "The lighthouse", "--out", str(out)]) == 0
     samples = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]

@@ -1,10 +1,10 @@
 """A small tokenizer fitted to one dataset, for a model trained from scratch on it in minutes.
 
 The starter's 21,504-token vocabulary exists for Han coverage; in a model of a few hundred thousand weights its
-output projection is most of the compute. A vocabulary fitted to the corpus is a few hundred tokens:
+output projection is most of the compute. A vocabulary fitted to the corpus is a few hundred to a few thousand tokens:
 
 - CJK-heavy text: character level (each frequent character one token, Hugging Face `tokenizers` BPE with no merges);
-- otherwise: byte-level BPE (`tokenizers`' trainer) with a small vocabulary.
+- otherwise: byte-level BPE (`tokenizers`' trainer) with a vocabulary sized by the corpus (`bpe_vocab`).
 
 Both fall back to bytes: the character-level one holds the 256 byte tokens <0x00>..<0xFF> (`byte_fallback`), the
 byte-level one is made of bytes, so no character is ever unknown and decoding never gives U+FFFD for text it encoded.
@@ -12,6 +12,7 @@ byte-level one is made of bytes, so no character is ever unknown and decoding ne
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from core.text import han_chars
@@ -20,7 +21,8 @@ EOS = "<|endoftext|>"
 CJK_SHARE = 0.3  # above this share of Han characters, a corpus is modelled character by character
 CHAR_VOCAB = 4096  # at most this many whole characters (the rest go through bytes)
 MIN_CHAR_COUNT = 2  # a character seen once is left to its bytes: it would train one embedding row once
-BPE_VOCAB = 512  # byte-level BPE: 256 bytes, eos and ~255 merges
+BPE_VOCAB = (512, 4096)  # byte-level BPE: 256 bytes, eos and merges, sized by the corpus (bpe_vocab) within these
+CHARS_PER_BPE_TOKEN = 500  # a vocabulary entry per ~500 training characters (tinyshakespeare's 1M: 2048)
 
 
 def is_cjk_heavy(texts: list[str]) -> bool:
@@ -29,11 +31,22 @@ def is_cjk_heavy(texts: list[str]) -> bool:
     return bool(letters) and len(han_chars(sample)) / letters > CJK_SHARE
 
 
+def bpe_vocab(chars: int) -> int:
+    """The byte-level BPE vocabulary for a corpus of `chars` characters: a power of two near chars / 500, within
+    BPE_VOCAB. Longer tokens carry more characters per step of a budget (measured on tinyshakespeare with 75 s:
+    1.83 nats per character with 512 tokens, 1.75 with 1024, 1.72 with 2048 and 4096; BENCHMARKS.md), but each
+    entry must be seen often enough to be learnt, so a small corpus keeps a small vocabulary."""
+    low, high = BPE_VOCAB
+    return int(min(high, max(low, 2 ** round(math.log2(max(chars, 1) / CHARS_PER_BPE_TOKEN)))))
+
+
 def fit(texts: list[str], *, kind: str = "auto", vocab_size: int | None = None):
     """A PreTrainedTokenizerFast fitted to the texts: kind 'chars', 'bpe' or 'auto' (by the share of Han)."""
     if kind == "auto":
         kind = "chars" if is_cjk_heavy(texts) else "bpe"
-    return _characters(texts, vocab_size or CHAR_VOCAB) if kind == "chars" else _byte_bpe(texts, vocab_size or BPE_VOCAB)
+    if kind == "chars":
+        return _characters(texts, vocab_size or CHAR_VOCAB)
+    return _byte_bpe(texts, vocab_size or bpe_vocab(sum(map(len, texts))))
 
 
 def _characters(texts: list[str], most: int):

@@ -63,8 +63,9 @@ class TrainConfig:
                                 "corpus and the time budget", shape=True)
     tokenizer: str = _option("auto", "auto: a tokenizer fitted to the dataset for a from-scratch model with a time "
                              "budget; fitted: always for one from scratch; model: the model's own", choices=TOKENIZERS)
-    learning_rate: float | None = _option(None, "peak rate (default: 1e-3 for the untrained starter, 5e-5 otherwise)",
-                                          above=0.0, below=1.0, sweep=True)
+    learning_rate: float | None = _option(None, "peak rate (default: 1e-3 for the untrained starter, 2e-3 for a "
+                                          "small model sized for a budget, 5e-5 otherwise)", above=0.0, below=1.0,
+                                          sweep=True)
     batch_size: int = _option(8, "blocks per device per step", min=1, max=4096, sweep=True)
     grad_accum: int = _option(1, "micro-batches accumulated per optimizer step (effective batch = batch x accum x "
                               "devices)", min=1, max=65536, sweep=True)

@@ -26,6 +26,13 @@ class Shape:
     def heads(self) -> int:
         return max(1, self.width // 32)  # heads of 32: more, narrower heads than GPT-2's 64 suit a tiny width
 
+    @property
+    def learning_rate(self) -> float:
+        """The peak rate when none is given: a tiny model trained for minutes takes a high one (4 x 128 on
+        tinyshakespeare in 75 s: 1.72 nats per character at 1e-3, 1.68 at 1.5e-3, 1.66 at 2e-3; BENCHMARKS.md), a
+        wider one nanoGPT's 1e-3."""
+        return 2e-3 if self.width <= 192 else 1e-3
+
     def weights(self, vocab: int) -> int:
         """Parameters, tied embeddings counted once (GPT-2's layout)."""
         return vocab * self.width + self.context * self.width + self.layers * 12 * self.width * self.width

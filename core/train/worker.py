@@ -190,8 +190,9 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     tokenizer, model = models.load(config.model, workspace, for_training=True)
     scratch = from_scratch(config, source.kind)
     resume = _checkpoint(run_dir, config.resume_from) if config.resume_from else None
+    scratch_rate = None
     if scratch:
-        tokenizer, model = _scratch_model(run_dir, workspace, config, tokenizer, resume)
+        tokenizer, model, scratch_rate = _scratch_model(run_dir, workspace, config, tokenizer, resume)
     elif config.random_init:
         # lazy: transformers takes ~650 ms to import, and only this path needs it
         from transformers import AutoModelForCausalLM
@@ -201,9 +202,11 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
         model = _with_lora(model, config)
     context = models.context_length(model.config)
     block_size = config.block_size or min(context or 512, 512)
-    learning_rate = config.learning_rate or default_learning_rate(source.kind, scratch or config.random_init)
+    learning_rate = config.learning_rate or scratch_rate or default_learning_rate(source.kind, config.random_init)
     _phase(run_dir, Phase.TOKENIZING, documents=datasets.info(datasets.resolve(workspace, config.dataset)).documents)
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
+    if scratch:
+        train_blocks = train_blocks.shifted()  # many epochs of a small corpus: new windows each time (core.train.blocks)
     speed = resolve_speed(config, Device.current(use_cpu))
     apply_to_model(model, speed)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -268,21 +271,22 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
 
 def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, resume: Path | None):
-    """(tokenizer, model) of a from-scratch run: a tokenizer fitted to the training split (core.models.
-    fitted_tokenizer) unless told to keep the model's, and a GPT-2 sized for the corpus and the budget
+    """(tokenizer, model, default learning rate) of a from-scratch run: a tokenizer fitted to the training split
+    (core.models.fitted_tokenizer) unless told to keep the model's, and a GPT-2 sized for the corpus and the budget
     (core.train.sizing). A resumed run takes both from its checkpoint. The size and the reason go to status.json."""
     # lazy: torch, transformers take ~2 s to import, and only this path needs them
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    if resume is not None:
-        return AutoTokenizer.from_pretrained(resume), AutoModelForCausalLM.from_pretrained(resume)
     texts = datasets.read_texts(datasets.resolve(workspace, config.dataset), "data")
     chars = sum(map(len, texts))
+    shape = plan(config, "starter", chars)
+    if resume is not None:
+        return (AutoTokenizer.from_pretrained(resume), AutoModelForCausalLM.from_pretrained(resume),
+                shape.learning_rate)
     if fits_tokenizer(config):
         tokenizer = fitted_tokenizer.fit(texts)
     budget_s = parse_duration(config.time_budget)
-    shape = plan(config, "starter", chars)
     torch.manual_seed(config.seed)
     model = GPT2LMHeadModel(GPT2Config(
         vocab_size=len(tokenizer), n_positions=shape.context, n_embd=shape.width, n_layer=shape.layers,
@@ -293,7 +297,7 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
     if _node_main():
         update_status(run_dir, model_size=described)
     _say(f"from scratch: {described} ({model.num_parameters() / 1e6:.2f}M parameters)")
-    return tokenizer, model
+    return tokenizer, model, shape.learning_rate
 
 
 def _budget_clock(config: TrainConfig, resume: Path | None):
