@@ -37,7 +37,7 @@ def boilerplate_removal(
     max_line_chars: int = 200,
     edge_lines: int = 10,
     *,
-    prepared: list[frozenset[bytes]] | None = None,
+    prepared: list[tuple[tuple, tuple]] | None = None,
 ) -> tuple[list[Outcome], dict[str, int]]:
     """`remove_boilerplate_lines` (below: what the parameters mean), and each line it removed with the number of
     documents it was removed from. `prepared`: `edge_keys` of the texts, when the workers computed them."""
@@ -45,19 +45,19 @@ def boilerplate_removal(
         return list(texts), {}
     if prepared is None:
         prepared = edge_keys(texts, min_line_chars=min_line_chars, max_line_chars=max_line_chars, edge_lines=edge_lines)
-    counts = Counter(key for keys in prepared for key in keys)
+    counts = Counter(key for head, tail in prepared for key in {*head, *tail} if key is not None)  # one vote each
     needed = max(min_documents, min_fraction * len(texts))
     candidates = {key for key, n in counts.items() if n >= needed}
     if not any(key.startswith(_LONG) for key in candidates):
         return list(texts), {}
-    # Only a document with a candidate among its edge lines can lose lines; the others stay as they are.
-    touched = [i for i, keys in enumerate(prepared) if not candidates.isdisjoint(keys)]
-    lines = {line for i in touched for line in _edge_candidates(texts[i], edge_lines, max_line_chars)
-             if _line_key(line, min_line_chars) in candidates}
     out: list[Outcome] = list(texts)
     removed_from: Counter = Counter()
-    for i in touched:
-        runs = _edge_runs(texts[i], lines, edge_lines, min_line_chars)
+    for i, (head, tail) in enumerate(prepared):
+        from_head, from_tail = _run_length(head, candidates), _run_length(tail, candidates)
+        if not (from_head or from_tail):
+            continue  # most documents: no text to look at
+        lines = _content_lines(texts[i])
+        runs = dict(lines[:from_head] + lines[::-1][:from_tail])  # {line number: line}
         removed_from.update(set(runs.values()))
         cleaned, removed = _drop_lines(texts[i], set(runs))
         if removed and not cleaned.strip():
@@ -79,11 +79,28 @@ def _line_key(line: str, min_line_chars: int) -> bytes:
 
 
 def edge_keys(texts: list[str], min_documents: int = 3, min_fraction: float = 0.05, min_line_chars: int = 12,
-              max_line_chars: int = 200, edge_lines: int = 10) -> list[frozenset[bytes]]:
-    """Per text, the keys (`_line_key`) of the lines near its edges that could be boilerplate: the per-document
-    part of the step, which the cleaning run's workers compute (digests, not lines, travel back)."""
-    return [frozenset(_line_key(line, min_line_chars) for line in _edge_candidates(text, edge_lines, max_line_chars))
-            for text in texts]
+              max_line_chars: int = 200, edge_lines: int = 10) -> list[tuple[tuple, tuple]]:
+    """Per text, the keys (`_line_key`) of its first and of its last `edge_lines` non-blank lines, each from the
+    edge inwards, None for a line that cannot be boilerplate (too long, a label): the per-document part of the
+    step, which the cleaning run's workers compute (digests travel back, not lines)."""
+    out = []
+    for text in texts:
+        lines = [line for _, line in _content_lines(text)]
+        edges = lines if len(lines) <= 2 * edge_lines else lines[:edge_lines] + lines[-edge_lines:]
+        keys = [_line_key(line, min_line_chars) if len(line) <= max_line_chars and not line.endswith(LABEL_ENDS)
+                else None for line in edges]
+        out.append((tuple(keys[:edge_lines]), tuple(keys[::-1][:edge_lines])))
+    return out
+
+
+def _run_length(keys: tuple, candidates: set[bytes]) -> int:
+    """How many lines from an edge inwards (`keys`) are a run of candidates that holds a long line; else 0."""
+    length = 0
+    for key in keys:
+        if key not in candidates:
+            break
+        length += 1
+    return length if any(key.startswith(_LONG) for key in keys[:length]) else 0
 
 
 # The step's parameters, which the recipe reads from its signature, are declared once: on `boilerplate_removal`
@@ -106,28 +123,6 @@ def remove_boilerplate_lines(texts: list[str], **params) -> list[Outcome]:
 def _content_lines(text: str) -> list[tuple[int, str]]:
     """(line number, stripped line) of each non-blank line."""
     return [(i, line) for i, line in enumerate(map(str.strip, text.splitlines())) if line]
-
-
-def _edge_candidates(text: str, edge_lines: int, max_line_chars: int) -> set[str]:
-    """The distinct lines near either edge of a text that could be boilerplate: one vote per document."""
-    lines = [line for _, line in _content_lines(text)]
-    edges = lines if len(lines) <= 2 * edge_lines else lines[:edge_lines] + lines[-edge_lines:]
-    return {line for line in edges if len(line) <= max_line_chars and not line.endswith(LABEL_ENDS)}
-
-
-def _edge_runs(text: str, candidates: set[str], edge_lines: int, min_line_chars: int) -> dict[int, str]:
-    """{line number: line} of the leading and trailing runs of candidate lines that hold at least one long line."""
-    lines = _content_lines(text)
-    drop: dict[int, str] = {}
-    for ordered in (lines[:edge_lines], lines[::-1][:edge_lines]):
-        run = []
-        for number, line in ordered:
-            if line not in candidates:
-                break
-            run.append((number, line))
-        if any(len(line) >= min_line_chars for _, line in run):
-            drop.update(run)
-    return drop
 
 
 def _drop_lines(text: str, numbers: set[int]) -> tuple[str, int]:
