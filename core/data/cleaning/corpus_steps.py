@@ -82,7 +82,8 @@ def edge_keys(texts: list[str], min_documents: int = 3, min_fraction: float = 0.
               max_line_chars: int = 200, edge_lines: int = 10) -> list[tuple[tuple, tuple]]:
     """Per text, the keys (`_line_key`) of its first and of its last `edge_lines` non-blank lines, each from the
     edge inwards, None for a line that cannot be boilerplate (too long, a label): the per-document part of the
-    step, which the cleaning run's workers compute (digests travel back, not lines)."""
+    step, which the cleaning run's workers compute (digests travel back, not lines). It takes all the step's
+    parameters, as every part does (CORPUS_STEP_PARTS), and uses those about lines."""
     out = []
     for text in texts:
         lines = [line for _, line in _content_lines(text)]
