@@ -18,6 +18,7 @@ def test_article_f1_counts_words_and_cjk_characters():
 def test_bench_clean_reports_throughput_and_extraction_quality():
     result = bench_clean(plain_mb=0.3, html_mb=0.1, preview_mb=0.3)
     assert result["plain_docs_in"] > 50 and result["plain_mb_per_s"] > 0 and result["html_mb_per_s"] > 0
+    assert result["plain_cpu_s"] > 0 and result["plain_peak_rss_mb"] > 50  # at least this process
     assert result["html_f1"] >= 0.98
 
 

@@ -69,6 +69,23 @@ def test_speaker_names_survive(name):
     assert speakers > 0.9 * len(corpus("plays/paragraphs"))  # nearly every speech opens with its speaker
 
 
+@pytest.mark.parametrize("name", ["poet.tang.0.json", "plays/paragraphs"])
+def test_the_parallel_run_cleans_real_text_as_the_serial_one(name, monkeypatch):
+    """The workers also compute the corpus steps' parts (exact-dedup digests, boilerplate line keys, MinHash
+    signatures) at the end of the per-document steps: on real text, with copies planted and in small chunks,
+    both cores give what one process gives, document for document and count for count."""
+    import core.data.cleaning.pipeline as pipeline
+
+    texts = list(corpus(name))
+    texts += [texts[5].upper(), texts[9].replace("，", "，  ", 1).replace(",", ",  ", 1)] + texts[40:43]
+    serial = clean(Recipe.default(), texts, workers=1)
+    monkeypatch.setattr(pipeline, "CHUNK_CHARS", 40_000)  # several chunks per worker
+    parallel = clean(Recipe.default(), texts, workers=2)
+    assert parallel.texts == serial.texts and parallel.kept == serial.kept and parallel.dropped == serial.dropped
+    assert [vars(s) for s in parallel.steps] == [vars(s) for s in serial.steps]
+    assert len(serial.dropped) >= 4  # the planted copies went, in both
+
+
 @pytest.mark.parametrize("name, copied", [("lunyu.json", 3), ("plays/scenes", 7)])
 def test_five_copies_of_a_document_leave_exactly_one(name, copied):
     texts = list(corpus(name))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -113,6 +114,37 @@ def _cpu_seconds() -> float:
     return total
 
 
+class _PeakMemory:
+    """The largest resident memory of this process and every process under it together (the fork server, the
+    cleaning workers) while a run lasts, sampled every 0.1 s (more often costs the run itself CPU)."""
+
+    def __enter__(self):
+        import psutil
+
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(psutil.Process(),), daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self, me) -> None:
+        import psutil
+
+        while True:
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+            self.peak = max(self.peak, total)
+            if self._stop.wait(0.1):
+                return
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 100, html_dir: str | None = None) -> dict:
     """Throughput of the default recipe on plain text, of main-content extraction on the sample pages (and on the
     real pages of `html_dir`, when given: the sample pages are small, so trafilatura's fixed cost per page weighs
@@ -124,9 +156,11 @@ def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 10
     real = real_pages(html_dir) if html_dir is not None else None  # a wrong folder fails before the long runs
     workers = min(2, os.cpu_count() or 1)
     plain = generated_corpus(plain_mb)
-    started = time.perf_counter()
-    result = clean(Recipe.default(), plain, workers=workers)
+    cpu_before, started = _cpu_seconds(), time.perf_counter()
+    with _PeakMemory() as memory:
+        result = clean(Recipe.default(), plain, workers=workers)
     plain_seconds = time.perf_counter() - started
+    plain_cpu = _cpu_seconds() - cpu_before
 
     pages = [(SAMPLE_DIR / e["file"]).read_text(encoding=e["encoding"]) for e in manifest() if e["format"] == "html"]
     html = [pages[i % len(pages)] for i in range(int(html_mb * 1e6 / (sum(map(len, pages)) / len(pages))))]
@@ -145,6 +179,8 @@ def bench_clean(plain_mb: float = 50, html_mb: float = 5, preview_mb: float = 10
         "plain_mb": round(sum(len(d.encode("utf-8")) for d in plain) / 1e6, 1),
         "plain_docs_in": result.docs_in,
         "plain_docs_out": len(result.texts),
+        "plain_cpu_s": round(plain_cpu, 2),  # this process and its workers
+        "plain_peak_rss_mb": round(memory.peak / 2**20),  # this process and its workers together, corpus included
         "html_mb_per_s": round(html_mb_in / html_seconds, 2),
         "html_mb_per_cpu_s": round(html_mb_in / html_cpu, 2),
         "html_pages": len(html),

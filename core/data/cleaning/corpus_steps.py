@@ -36,28 +36,72 @@ def boilerplate_removal(
     min_line_chars: int = 12,
     max_line_chars: int = 200,
     edge_lines: int = 10,
+    *,
+    prepared: list[tuple[tuple, tuple]] | None = None,
 ) -> tuple[list[Outcome], dict[str, int]]:
     """`remove_boilerplate_lines` (below: what the parameters mean), and each line it removed with the number of
-    documents it was removed from."""
+    documents it was removed from. `prepared`: `edge_keys` of the texts, when the workers computed them."""
     if len(texts) < min_documents:
         return list(texts), {}
-    counts = Counter(line for text in texts for line in _edge_candidates(text, edge_lines, max_line_chars))
+    if prepared is None:
+        prepared = edge_keys(texts, min_line_chars=min_line_chars, max_line_chars=max_line_chars, edge_lines=edge_lines)
+    counts = Counter(key for head, tail in prepared for key in {*head, *tail} if key is not None)  # one vote each
     needed = max(min_documents, min_fraction * len(texts))
-    candidates = {line for line, n in counts.items() if n >= needed}
-    if not any(len(line) >= min_line_chars for line in candidates):
+    candidates = {key for key, n in counts.items() if n >= needed}
+    if not any(key.startswith(_LONG) for key in candidates):
         return list(texts), {}
-    out: list[Outcome] = []
+    out: list[Outcome] = list(texts)
     removed_from: Counter = Counter()
-    for text in texts:
-        runs = _edge_runs(text, candidates, edge_lines, min_line_chars)
+    for i, (head, tail) in enumerate(prepared):
+        from_head, from_tail = _run_length(head, candidates), _run_length(tail, candidates)
+        if not (from_head or from_tail):
+            continue  # most documents: no text to look at
+        lines = _content_lines(texts[i])
+        runs = dict(lines[:from_head] + lines[::-1][:from_tail])  # {line number: line}
         removed_from.update(set(runs.values()))
-        cleaned, removed = _drop_lines(text, set(runs))
+        cleaned, removed = _drop_lines(texts[i], set(runs))
         if removed and not cleaned.strip():
-            out.append(Dropped("only_boilerplate", f"all {removed} lines are boilerplate repeated across documents",
-                               {"lines": removed}))
+            out[i] = Dropped("only_boilerplate", f"all {removed} lines are boilerplate repeated across documents",
+                             {"lines": removed})
         else:
-            out.append(cleaned)
+            out[i] = cleaned
     return out, dict(removed_from.most_common())
+
+
+_LONG, _SHORT = b"L", b"S"
+
+
+def _line_key(line: str, min_line_chars: int) -> bytes:
+    """A line's identity in the counts: its 16-byte digest, after a byte that says whether it is long enough to
+    make a run of lines boilerplate."""
+    digest = hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return (_LONG if len(line) >= min_line_chars else _SHORT) + digest
+
+
+def edge_keys(texts: list[str], min_documents: int = 3, min_fraction: float = 0.05, min_line_chars: int = 12,
+              max_line_chars: int = 200, edge_lines: int = 10) -> list[tuple[tuple, tuple]]:
+    """Per text, the keys (`_line_key`) of its first and of its last `edge_lines` non-blank lines, each from the
+    edge inwards, None for a line that cannot be boilerplate (too long, a label): the per-document part of the
+    step, which the cleaning run's workers compute (digests travel back, not lines). It takes all the step's
+    parameters, as every part does (CORPUS_STEP_PARTS), and uses those about lines."""
+    out = []
+    for text in texts:
+        lines = [line for _, line in _content_lines(text)]
+        edges = lines if len(lines) <= 2 * edge_lines else lines[:edge_lines] + lines[-edge_lines:]
+        keys = [_line_key(line, min_line_chars) if len(line) <= max_line_chars and not line.endswith(LABEL_ENDS)
+                else None for line in edges]
+        out.append((tuple(keys[:edge_lines]), tuple(keys[::-1][:edge_lines])))
+    return out
+
+
+def _run_length(keys: tuple, candidates: set[bytes]) -> int:
+    """How many lines from an edge inwards (`keys`) are a run of candidates that holds a long line; else 0."""
+    length = 0
+    for key in keys:
+        if key not in candidates:
+            break
+        length += 1
+    return length if any(key.startswith(_LONG) for key in keys[:length]) else 0
 
 
 # The step's parameters, which the recipe reads from its signature, are declared once: on `boilerplate_removal`
@@ -80,28 +124,6 @@ def remove_boilerplate_lines(texts: list[str], **params) -> list[Outcome]:
 def _content_lines(text: str) -> list[tuple[int, str]]:
     """(line number, stripped line) of each non-blank line."""
     return [(i, line) for i, line in enumerate(map(str.strip, text.splitlines())) if line]
-
-
-def _edge_candidates(text: str, edge_lines: int, max_line_chars: int) -> set[str]:
-    """The distinct lines near either edge of a text that could be boilerplate: one vote per document."""
-    lines = [line for _, line in _content_lines(text)]
-    edges = lines if len(lines) <= 2 * edge_lines else lines[:edge_lines] + lines[-edge_lines:]
-    return {line for line in edges if len(line) <= max_line_chars and not line.endswith(LABEL_ENDS)}
-
-
-def _edge_runs(text: str, candidates: set[str], edge_lines: int, min_line_chars: int) -> dict[int, str]:
-    """{line number: line} of the leading and trailing runs of candidate lines that hold at least one long line."""
-    lines = _content_lines(text)
-    drop: dict[int, str] = {}
-    for ordered in (lines[:edge_lines], lines[::-1][:edge_lines]):
-        run = []
-        for number, line in ordered:
-            if line not in candidates:
-                break
-            run.append((number, line))
-        if any(len(line) >= min_line_chars for _, line in run):
-            drop.update(run)
-    return drop
 
 
 def _drop_lines(text: str, numbers: set[int]) -> tuple[str, int]:
@@ -167,12 +189,18 @@ def normalize_for_exact(text: str) -> str:
     return "".join(text.casefold().split())  # str.split and re's \s know the same whitespace; split is faster
 
 
-def exact_dedup(texts: list[str]) -> list[Outcome]:
-    """Drop documents whose normalized text equals an earlier one's; the first occurrence is kept."""
-    first_seen: dict[bytes, int] = {}  # 16-byte digests, not the texts: memory stays small on big corpora
+def exact_keys(texts: list[str]) -> list[bytes]:
+    """16-byte digests of the texts' normalized forms (not the texts: memory stays small on big corpora): the
+    per-document part of exact dedup, which the cleaning run's workers compute."""
+    return [hashlib.blake2b(normalize_for_exact(text).encode("utf-8"), digest_size=16).digest() for text in texts]
+
+
+def exact_dedup(texts: list[str], *, prepared: list[bytes] | None = None) -> list[Outcome]:
+    """Drop documents whose normalized text equals an earlier one's; the first occurrence is kept.
+    `prepared`: `exact_keys` of the texts, when the workers computed them."""
+    first_seen: dict[bytes, int] = {}
     out: list[Outcome] = []
-    for i, text in enumerate(texts):
-        key = hashlib.blake2b(normalize_for_exact(text).encode("utf-8"), digest_size=16).digest()
+    for i, (text, key) in enumerate(zip(texts, exact_keys(texts) if prepared is None else prepared)):
         original = first_seen.setdefault(key, i)
         if original == i:
             out.append(text)
@@ -193,29 +221,46 @@ def _in_chunks(function, texts: list[str], pool_map: Callable | None, *arguments
     return chain.from_iterable(pool_map(function, chunks, *([argument] * len(chunks) for argument in arguments)))
 
 
+def minhash_rows(texts: list[str], threshold: float = 0.8, num_perm: int = 128, seed: int = 1) -> np.ndarray:
+    """The texts' MinHash signatures, one row each: the per-document part of near dedup, which the cleaning run's
+    workers compute (one array travels back, not a list of them)."""
+    rows = permuted_minimums(texts, *permutations(num_perm, seed))
+    return np.stack(rows) if rows else np.zeros((0, num_perm), dtype=np.uint32)
+
+
+def near_dedup_ready(threshold: float = 0.8, num_perm: int = 128, seed: int = 1) -> None:
+    """What near dedup needs besides the signatures (datasketch's band layout: importing datasketch takes half a
+    second), got while the workers compute them."""
+    _band_layout(threshold, num_perm)
+
+
 def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, seed: int = 1, *,
-               pool_map: Callable | None = None) -> list[Outcome]:
+               pool_map: Callable | None = None, prepared: list[np.ndarray] | None = None) -> list[Outcome]:
     """Drop documents that are at least `threshold` similar (estimated Jaccard of shingles) to an earlier kept one.
 
     MinHash LSH finds candidates; the estimated Jaccard against each candidate's stored signature decides.
     Documents go in order and only kept ones enter the index, so of a cluster of near copies the first stays.
-    With `pool_map` (a process pool's map: the cleaning run's own), a large corpus is hashed on every core.
+    `prepared`: the texts' signatures (`minhash_rows`), when the workers computed them; else with `pool_map` (a
+    process pool's map: the cleaning run's own), a large corpus is hashed on every core.
     """
-    hashed = _in_chunks(permuted_minimums, texts, pool_map, *permutations(num_perm, seed))  # started in the pool
-    bands, rows = _band_layout(threshold, num_perm)  # meanwhile (importing datasketch takes half a second)
-    values = np.stack(list(hashed)) if texts else np.zeros((0, num_perm), dtype=np.uint32)
+    if prepared is None:
+        hashed = _in_chunks(permuted_minimums, texts, pool_map, *permutations(num_perm, seed))  # started in the pool
+        near_dedup_ready(threshold, num_perm)  # meanwhile
+        prepared = list(hashed)
+    bands, rows = _band_layout(threshold, num_perm)
+    values = np.stack(prepared) if texts else np.zeros((0, num_perm), dtype=np.uint32)
     # The LSH index is datasketch's MinHashLSH (same bands: two documents are candidates when all the values
     # of one band agree), kept as plain dicts keyed by each band's values: datasketch's per-band byte keys
     # and storage layer took a tenth of the whole cleaning run, in the one process that cannot share work.
-    keys = values[:, : bands * rows].reshape(len(texts) * bands, rows).tolist()
-    index: list[dict[tuple, list[int]]] = [{} for _ in range(bands)]
+    # A document none of whose bands agrees with another document's has no candidates and is no candidate
+    # (most documents of a corpus): only the others go through the index, in order.
     empty = (values == np.iinfo(np.uint32).max).all(axis=1)  # no words at all: another step's business
-    out: list[Outcome] = []
-    for i, text in enumerate(texts):
-        if empty[i]:
-            out.append(text)
-            continue
-        mine = [tuple(keys[i * bands + band]) for band in range(bands)]
+    involved = np.flatnonzero(_shares_a_band(values, bands, rows) & ~empty)
+    keys = values[involved, : bands * rows].reshape(len(involved), bands, rows).tolist()
+    index: list[dict[tuple, list[int]]] = [{} for _ in range(bands)]
+    out: list[Outcome] = list(texts)
+    for i, doc_keys in zip(involved.tolist(), keys):
+        mine = [tuple(key) for key in doc_keys]
         candidates = sorted({j for band, key in enumerate(mine) for j in index[band].get(key, ())})
         best, best_sim = -1, -1.0
         if candidates:
@@ -224,12 +269,25 @@ def near_dedup(texts: list[str], threshold: float = 0.8, num_perm: int = 128, se
             best, best_sim = candidates[k], float(same[k]) / num_perm
         if best_sim >= threshold:
             sim = round(best_sim, 2)
-            out.append(Dropped("near_duplicate", f"{sim:.0%} similar to document #{best}", {"of": best, "similarity": sim}))
+            out[i] = Dropped("near_duplicate", f"{sim:.0%} similar to document #{best}", {"of": best, "similarity": sim})
         else:
             for band, key in enumerate(mine):
                 index[band].setdefault(key, []).append(i)
-            out.append(text)
     return out
+
+
+def _shares_a_band(values: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """Per document, whether one of its bands may agree with the same band of another document: a 64-bit
+    fingerprint of each band is compared (two equal bands always have equal fingerprints; a rare collision only
+    sends a document through the index for nothing)."""
+    shared = np.zeros(len(values), dtype=bool)
+    for band in range(bands):
+        fingerprint = np.zeros(len(values), dtype=np.uint64)
+        for column in values[:, band * rows : (band + 1) * rows].T.astype(np.uint64):
+            fingerprint = fingerprint * np.uint64(0x100000001B3) + column
+        _, inverse, counts = np.unique(fingerprint, return_inverse=True, return_counts=True)
+        shared |= counts[inverse] > 1
+    return shared
 
 
 @cache
@@ -244,6 +302,14 @@ def _band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
     return lsh.b, lsh.r
 
 
+# The per-document part of a corpus step (`part(texts, **params)`, one item per text), which the cleaning run's
+# workers compute at the end of the per-document steps before it, so that this process only does what needs every
+# document at once; the step takes the items as `prepared`.
+CORPUS_STEP_PARTS = {"exact_dedup": exact_keys, "remove_boilerplate_lines": edge_keys, "near_dedup": minhash_rows}
+# What a corpus step needs ready besides its parts, got while the workers compute them.
+CORPUS_STEP_READY = {"near_dedup": near_dedup_ready}
+# Corpus steps that only drop documents: the ones after them see the texts they saw.
+DROPPING_CORPUS_STEPS = {"exact_dedup", "near_dedup"}
 # Corpus steps that also say what they removed: the pipeline calls these instead, for the report and the preview.
 CORPUS_STEP_REPORTS = {"remove_boilerplate_lines": boilerplate_removal}
 # Corpus steps that take the run's process pool (keyword `pool_map`) for the part of their work that needs no order.

@@ -191,7 +191,8 @@ def permuted_minimums(texts: list[str], a: np.ndarray, b: np.ndarray) -> list[np
         if group and (doc is None or rows + size > PERMUTATION_ROWS):
             # Permutations along the rows and shingles along the columns: reduceat then runs along contiguous
             # memory (twice as fast as the transposed layout).
-            block = a[:, None] * np.concatenate([hashes[d] for d in group]) + b[:, None]
+            block = a[:, None] * np.concatenate([hashes[d] for d in group])
+            block += b[:, None]  # in place: one pass over the block less
             offsets = np.cumsum([0] + [len(hashes[d]) for d in group[:-1]])
             for d, values in zip(group, np.ascontiguousarray(np.minimum.reduceat(block, offsets, axis=1).T)):
                 out[d] = values

@@ -2,7 +2,8 @@
 of which step changed or dropped each document and why.
 
 Per-document steps run in worker processes when asked (the full run uses both cores); corpus steps (boilerplate
-lines, dedup) need every document at once and run in this process.
+lines, dedup) need every document at once and run in this process, on what the workers computed for each document
+at the end of the per-document steps before them (digests, signatures: corpus_steps.CORPUS_STEP_PARTS).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from functools import cache
 from multiprocessing import get_context
 
 from core.data import tiktoken_bpe
-from core.data.cleaning.corpus_steps import CORPUS_STEP_REPORTS, PARALLEL_CORPUS_STEPS
+from core.data.cleaning.corpus_steps import (
+    CORPUS_STEP_PARTS,
+    CORPUS_STEP_READY,
+    CORPUS_STEP_REPORTS,
+    DROPPING_CORPUS_STEPS,
+    PARALLEL_CORPUS_STEPS,
+)
 from core.data.cleaning.outcome import Dropped
 from core.data.cleaning.recipe import Recipe, StepConfig, is_corpus_step, step_function
 from core.data.cleaning.steps import BATCH_FUNCTIONS
@@ -126,18 +133,26 @@ def clean(
 def _run_stages(stages, current, sources, pool, detail, token_counts, traces, progress, dropped) -> list[StepReport]:
     """Run each stage over the documents still alive, updating `current`, `dropped` (and `traces`) in place."""
     reports: list[StepReport] = []
+    parts: dict[str, list] = {}  # corpus step -> its part of each document (by input index), from the workers
     for number, stage in enumerate(stages):
         alive = [i for i, text in enumerate(current) if text is not None]
         before = [current[i] for i in alive]
         if is_corpus_step(stage[0].name):
             step = stage[0]
-            results, removed_lines = _run_corpus_step(step, before, pool)
+            part = parts.pop(step.name, None)
+            results, removed_lines = _run_corpus_step(step, before, pool, part and [part[i] for i in alive])
             results = _name_originals(results, [sources[i] for i in alive])
             stage_reports = [_report(step.name, before, results)]
             stage_reports[0].removed_lines = removed_lines
             per_step = [list(zip(before, results))]
         else:
-            results, stage_reports, per_step = _run_map_stage(stage, before, pool, detail, progress, number, len(stages))
+            ahead = _parts_ahead(stages[number + 1 :])
+            results, stage_reports, per_step, stage_parts = _run_map_stage(stage, before, pool, detail, progress,
+                                                                           number, len(stages), ahead)
+            for name, items in stage_parts.items():
+                parts[name] = [None] * len(current)
+                for index, item in zip(alive, items):
+                    parts[name][index] = item
         for index, outcome in zip(alive, results):
             if isinstance(outcome, Dropped):
                 current[index], dropped[index] = None, outcome.code
@@ -172,13 +187,17 @@ def preview(recipe: Recipe, texts: list[str], sources: list[str] | None = None, 
     return clean(recipe, sample, sample_sources, tokenizer=tokenizer, track=True), indices
 
 
-def _run_corpus_step(step: StepConfig, texts: list[str], pool: _Workers) -> tuple[list, dict]:
-    """A corpus step's outcomes, and what it says it removed (boilerplate lines) when it says so. A step that can
-    spread its work gets the run's pool: one pool per run, started once."""
+def _run_corpus_step(step: StepConfig, texts: list[str], pool: _Workers, part: list | None) -> tuple[list, dict]:
+    """A corpus step's outcomes, and what it says it removed (boilerplate lines) when it says so. `part`: its
+    part of each text, when the workers computed it; else a step that can spread its work gets the run's pool:
+    one pool per run, started once."""
     reporting = CORPUS_STEP_REPORTS.get(step.name)
     function = reporting or step_function(step.name)
-    spread = {"pool_map": pool.map} if step.name in PARALLEL_CORPUS_STEPS and pool.workers > 1 else {}
-    result = function(texts, **step.arguments(), **spread)
+    if part is not None:
+        extra = {"prepared": part}
+    else:
+        extra = {"pool_map": pool.map} if step.name in PARALLEL_CORPUS_STEPS and pool.workers > 1 else {}
+    result = function(texts, **step.arguments(), **extra)
     return result if reporting is not None else (result, {})
 
 
@@ -192,6 +211,21 @@ def _name_originals(outcomes: list, names: list[str]) -> list:
                               {**outcome.values, "of": names[of]})
         named.append(outcome)
     return named
+
+
+def _parts_ahead(stages: list[list[StepConfig]]) -> list[tuple[str, dict]]:
+    """The corpus steps right after a stage of per-document steps whose parts its workers can compute: the next
+    one, and the one after it as long as those between only drop documents (and so leave the texts as they are)."""
+    ahead = []
+    for stage in stages:
+        name = stage[0].name
+        if not is_corpus_step(name):
+            break
+        if name in CORPUS_STEP_PARTS:
+            ahead.append((name, stage[0].arguments()))
+        if name not in DROPPING_CORPUS_STEPS:
+            break
+    return ahead
 
 
 def _stages(steps: list[StepConfig]) -> list[list[StepConfig]]:
@@ -238,31 +272,44 @@ class _Workers:
             self.pool.shutdown(cancel_futures=True)
 
 
-def _run_map_stage(stage, texts, pool: _Workers, detail, progress, number, total):
-    """Final outcome per document, a report per step, and with `detail` each step's (before, outcome) pairs
-    (None, None once an earlier step of the stage dropped the document)."""
+def _run_map_stage(stage, texts, pool: _Workers, detail, progress, number, total, ahead=()):
+    """Final outcome per document, a report per step, with `detail` each step's (before, outcome) pairs
+    (None, None once an earlier step of the stage dropped the document), and the parts of the corpus steps
+    `ahead` ({step: one item per document, None for a dropped one})."""
     plan = [(step.name, step.arguments()) for step in stage]
     chunks = _chunks(texts, CHUNKS_PER_WORKER * pool.workers if pool.workers > 1 else 1)
     if pool.workers > 1 and len(chunks) > 1:
+        n = len(chunks)
+        done_chunks = pool.map(_map_chunk, [plan] * n, chunks, [detail] * n, [ahead] * n)
+        for name, arguments in ahead:  # while the workers work
+            if name in CORPUS_STEP_READY:
+                CORPUS_STEP_READY[name](**arguments)
         parts = []
-        for done, part in enumerate(pool.map(_map_chunk, [plan] * len(chunks), chunks, [detail] * len(chunks)), 1):
+        for done, part in enumerate(done_chunks, 1):
             parts.append(part)
             if progress:
-                progress((number + done / len(chunks)) / total, stage[-1].name)
+                progress((number + done / n) / total, stage[-1].name)
     else:
-        parts = [_map_chunk(plan, chunk, detail) for chunk in chunks]
-    results = [outcome for finals, _, _ in parts for outcome in finals]
+        parts = [_map_chunk(plan, chunk, detail, ahead) for chunk in chunks]
+    results = [outcome for finals, _, _, _ in parts for outcome in finals]
     reports = [StepReport(name) for name, _ in plan]
-    for _, part_reports, _ in parts:
+    for _, part_reports, _, _ in parts:
         for report, part_report in zip(reports, part_reports):
             report.add(part_report)
-    per_step = [[pair for _, _, pairs in parts for pair in pairs[s]] for s in range(len(plan))] if detail else None
-    return results, reports, per_step
+    per_step = [[pair for _, _, pairs, _ in parts for pair in pairs[s]] for s in range(len(plan))] if detail else None
+    ahead_parts = {}
+    for k, (name, _) in enumerate(ahead):
+        ahead_parts[name] = items = []
+        for finals, _, _, chunk_parts in parts:
+            found = iter(chunk_parts[k])
+            items += [None if isinstance(outcome, Dropped) else next(found) for outcome in finals]
+    return results, reports, per_step, ahead_parts
 
 
-def _map_chunk(plan: list[tuple[str, dict]], texts: list[str], detail: bool):
+def _map_chunk(plan: list[tuple[str, dict]], texts: list[str], detail: bool, ahead=()):
     """Run consecutive per-document steps over a chunk (in a worker process when parallel), one step over all
-    its documents at a time, so that a step with a batch form (BATCH_FUNCTIONS) counts over the whole chunk."""
+    its documents at a time, so that a step with a batch form (BATCH_FUNCTIONS) counts over the whole chunk;
+    then the parts of the corpus steps `ahead` (name, arguments) of the surviving documents."""
     reports = [StepReport(name) for name, _ in plan]
     per_step = [[] for _ in plan] if detail else None
     finals: list = list(texts)
@@ -283,7 +330,9 @@ def _map_chunk(plan: list[tuple[str, dict]], texts: list[str], detail: bool):
             for i, text, outcome in zip(live, before, outcomes):
                 pairs[i] = (text, outcome)
             per_step[s] = pairs
-    return finals, reports, per_step
+    live = [text for text in finals if not isinstance(text, Dropped)]
+    parts = [CORPUS_STEP_PARTS[name](live, **arguments) for name, arguments in ahead]
+    return finals, reports, per_step, parts
 
 
 def _tally(report: StepReport, before: str, outcome) -> None:
