@@ -119,16 +119,12 @@ class _PeakMemory:
     cleaning workers) while a run lasts, sampled every 0.1 s (more often costs the run itself CPU)."""
 
     def __enter__(self):
-        import psutil
-
         self.peak, self._stop = 0, threading.Event()
         self._thread = threading.Thread(target=self._sample, args=(psutil.Process(),), daemon=True)
         self._thread.start()
         return self
 
     def _sample(self, me) -> None:
-        import psutil
-
         while True:
             total = 0
             for process in [me, *me.children(recursive=True)]:
