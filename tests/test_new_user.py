@@ -189,12 +189,17 @@ def _failed_run(workspace, name: str = "poems-run") -> None:
     (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 6.0, "learning_rate": 5e-4}) + "\n")
 
 
-def test_the_training_log_is_introduced_in_chinese(workspace):
+def _train_page_on_the_failed_run(workspace) -> AppTest:
+    """The Train page in Chinese, opened on a failed run made by `_failed_run`."""
     _failed_run(workspace)
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update(lang="zh", run="poems-run")
     at.run()
-    at.switch_page("../pages/train.py").run()
+    return at.switch_page("../pages/train.py").run()
+
+
+def test_the_training_log_is_introduced_in_chinese(workspace):
+    at = _train_page_on_the_failed_run(workspace)
     assert not at.exception, [e.value for e in at.exception]
     captions = [c.value for c in at.caption]
     assert captions.count(texts("zh")["run.log_caption"]) == 2, captions  # above the error's log and in the log's box
@@ -203,11 +208,7 @@ def test_the_training_log_is_introduced_in_chinese(workspace):
 
 def test_the_run_panel_says_the_latest_loss_from_the_run_folder(workspace):
     """The panel's numbers come from the run's files, so a new tab shows the loss before the chart library loads."""
-    _failed_run(workspace)
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params.update(lang="zh", run="poems-run")
-    at.run()
-    at.switch_page("../pages/train.py").run()
+    at = _train_page_on_the_failed_run(workspace)
     [loss] = [m for m in at.metric if m.label == texts("zh")["run.last_loss"]]
     assert loss.value == "6.000"
 
