@@ -53,6 +53,13 @@ class Clock:
         self.next_eval_s = (math.floor(spent_s / self.every_s) + 1) * self.every_s
         self.reserve_s = 0.0  # what the final evaluation and save will take: measured at each evaluation
 
+    def shorten(self, budget_s: float) -> None:
+        """End sooner (a from-scratch run capped at the passes that pay, core.train.sizing.MAX_PASSES): the schedule
+        and the evaluations fit into the shorter time from now on."""
+        self.budget_s = min(self.budget_s, budget_s)
+        self.every_s = max(MIN_EVERY_S, self.budget_s / EVALUATIONS)
+        self.next_eval_s = (math.floor(self.spent() / self.every_s) + 1) * self.every_s
+
     def start(self) -> None:
         self.started = time.monotonic()
 

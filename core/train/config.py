@@ -72,6 +72,9 @@ class TrainConfig:
     warmup_ratio: float = _option(0.05, "share of the steps spent warming the learning rate up", min=0.0,
                                  below=1.0, sweep=True)
     weight_decay: float = _option(0.0, "AdamW weight decay", min=0.0, max=1.0, sweep=True)
+    dropout: float | None = _option(None, "dropout of a model trained from scratch (default: by the passes over the "
+                                    "corpus the run will make, once its speed is known; core.train.sizing)", min=0.0,
+                                    below=1.0, sweep=True)
     scheduler: str = _option("cosine", "learning-rate schedule", choices=SCHEDULERS)
     eval_steps: int = _option(50, "evaluate (and checkpoint, and sample the gallery) every N steps", min=1,
                          max=10**9)

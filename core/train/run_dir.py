@@ -66,6 +66,7 @@ _STATUS_FIELDS = {
     "updated": _NUMBER, "stop_requested": _NUMBER, "epoch": _NUMBER, "best_eval_loss": _NUMBER,
     "final_eval_loss": _NUMBER, "final_perplexity": _NUMBER, "final_bits_per_char": _NUMBER,
     "best_bits_per_char": _NUMBER, "time_budget_s": _NUMBER, "model_size": str, "stopped_early": bool,
+    "dropout": _NUMBER, "epochs_planned": _NUMBER, "epochs_projected": _NUMBER,
     "error": str, "traceback": str,
     "best_checkpoint": str, "last_checkpoint": str, "resumed_from": str, "devices": list,
     "skipped_checkpoints": list,  # lists hold text

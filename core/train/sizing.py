@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.train.budget import parse_duration
-from core.train.config import SHAPE, from_scratch
+from core.train.config import SHAPE, fits_tokenizer, from_scratch
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,17 @@ class Shape:
         return f"{self.layers} layers x {self.width} wide, {self.context}-token context{vocabulary}: {why}"
 
 
-def propose(chars: int, budget_s: float | None, *, given: str = "auto", context: int | None = None) -> Shape:
-    """The shape for a corpus of `chars` training characters and a budget (None: a run of steps, sized as 2 min)."""
+def propose(chars: int, budget_s: float | None, *, given: str = "auto", context: int | None = None,
+            characters: bool = False) -> Shape:
+    """The shape for a corpus of `chars` training characters and a budget (None: a run of steps, sized as 2 min);
+    `characters`: its tokens are single characters (the fitted tokenizer of CJK-heavy text)."""
     budget = budget_s or 120.0
+    context = context or _context(budget, characters)
     if given and given != "auto":
         match = SHAPE.fullmatch(given.strip())
         if not match:
             raise ValueError(given)
-        return Shape(int(match.group(1)), int(match.group(2)), context or _context(budget), "given")
+        return Shape(int(match.group(1)), int(match.group(2)), context, "given")
     if budget <= 180:
         layers, width = 4, 128  # nanoGPT's CPU demo: what a couple of minutes can train
     elif budget <= 900:
@@ -61,11 +64,34 @@ def propose(chars: int, budget_s: float | None, *, given: str = "auto", context:
     reason = "budget"
     if chars < 200_000 and width > 128:  # a few hundred thousand characters: more weights would memorise them
         layers, width, reason = 4, 128, "small_corpus"
-    return Shape(layers, width, context or _context(budget), reason)
+    return Shape(layers, width, context, reason)
 
 
-def _context(budget_s: float) -> int:
-    return 128 if budget_s <= 300 else 256
+DROPOUT_FROM_EPOCHS = ((40.0, 0.2), (10.0, 0.1))  # (passes over the corpus at least, dropout): see dropout_for
+# A budget that would go over a small corpus more often than this ends after this many passes: beyond them the
+# held-out loss of the CPU-sized models rose, with dropout too (zh-poetry's 88,196 characters, 10 minutes on one core:
+# best at 10 passes, worse at each later evaluation; BENCHMARKS.md). The time left is not worth spending there.
+MAX_PASSES = 16.0
+
+
+def dropout_for(epochs: float) -> float:
+    """The dropout of a from-scratch model that will go `epochs` times over its corpus. A few passes teach; many
+    make a small model learn the corpus by heart, which dropout holds back (nanoGPT trains its 1M-character
+    Shakespeare with 0.2 for ~80 passes) at a price: on a CPU a step with dropout is ~30% slower, so a run of a few
+    passes goes without. Measured in BENCHMARKS.md ("Quality per minute")."""
+    for least, dropout in DROPOUT_FROM_EPOCHS:
+        if epochs >= least:
+            return dropout
+    return 0.0
+
+
+def _context(budget_s: float, characters: bool) -> int:
+    """Tokens of context. A character-level model takes half: a block of fewer tokens makes more optimizer steps of
+    the same characters per second, which paid more than the longer reach (zh-poetry, 2 min: 5.12 nats per character
+    with 128, 5.02 with 64, nanoGPT's context for characters; a byte-level BPE token holds ~3 characters and 64 of
+    them were worse on tinyshakespeare)."""
+    tokens = 128 if budget_s <= 300 else 256
+    return tokens // 2 if characters else tokens
 
 
 def _minutes(seconds: float | None) -> str:
@@ -74,12 +100,14 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
-def plan(config, model_kind: str, chars: int) -> Shape | None:
+def plan(config, model_kind: str, chars: int, *, cjk_heavy: bool = False) -> Shape | None:
     """The shape a run of this configuration will train from scratch (None: it trains the model's own weights), for
-    the form to show before the run starts; the trainer makes the same call."""
+    the form to show before the run starts; the trainer makes the same call. `cjk_heavy`: the dataset's text is
+    (core.models.fitted_tokenizer.is_cjk_heavy), so a fitted tokenizer will be character level."""
     if not from_scratch(config, model_kind):
         return None
     try:
-        return propose(chars, parse_duration(config.time_budget), given=config.scratch_size, context=config.block_size)
+        return propose(chars, parse_duration(config.time_budget), given=config.scratch_size, context=config.block_size,
+                       characters=cjk_heavy and fits_tokenizer(config))
     except ValueError:
         return None  # the form's check says what cannot be read

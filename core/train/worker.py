@@ -182,6 +182,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     from core.train.callbacks import FaultCallback as Fault
     from core.train.callbacks import GalleryCallback as Gallery
     from core.train.callbacks import MetricsCallback as Metrics
+    from core.train.callbacks import PassesCallback as Passes
     from core.train.callbacks import StatusCallback as Status
     from core.train.callbacks import StopCallback as Stop
     workspace = Workspace.of_run(run_dir)  # names (the starter, a dataset) resolve in the run's own workspace
@@ -235,6 +236,10 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
         callbacks.append(BudgetCallback(clock))
         Trainer = _on_the_clock(Trainer, clock, config)  # noqa: N806 - the class the run trains with
+    if scratch and resume is None:  # a resumed run keeps its checkpoint's dropout and its clock's budget
+        # after BudgetCallback, whose projection of the run's steps it reads
+        callbacks.append(Passes(run_dir, len(train_blocks) * block_size, tokens_per_step, clock,
+                                dropout=config.dropout is None))
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
                       train_dataset=train_blocks, eval_dataset=eval_blocks,
                       processing_class=tokenizer, callbacks=callbacks)
@@ -280,17 +285,19 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
 
     texts = datasets.read_texts(datasets.resolve(workspace, config.dataset), "data")
     chars = sum(map(len, texts))
-    shape = plan(config, "starter", chars)
+    shape = plan(config, "starter", chars, cjk_heavy=fitted_tokenizer.is_cjk_heavy(texts))
     if resume is not None:
         return (AutoTokenizer.from_pretrained(resume), AutoModelForCausalLM.from_pretrained(resume),
                 shape.learning_rate)
     if fits_tokenizer(config):
         tokenizer = fitted_tokenizer.fit(texts)
     budget_s = parse_duration(config.time_budget)
+    dropout = config.dropout or 0.0  # None: none until PassesCallback has counted the run's passes
     torch.manual_seed(config.seed)
     model = GPT2LMHeadModel(GPT2Config(
         vocab_size=len(tokenizer), n_positions=shape.context, n_embd=shape.width, n_layer=shape.layers,
-        n_head=shape.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,  # minutes of data: nothing to regularise
+        n_head=shape.heads, resid_pdrop=dropout, embd_pdrop=dropout,
+        attn_pdrop=0.0,  # on the attention weights (heads x context x context) it made a CPU step ~30% slower
         activation_function="gelu_pytorch_tanh",  # GPT-2's gelu in one fused kernel instead of several
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
     described = shape.describe(budget_s, chars, len(tokenizer) if fits_tokenizer(config) else None)
@@ -308,7 +315,9 @@ def _budget_clock(config: TrainConfig, resume: Path | None):
         return None
     spent = 0.0
     if resume is not None and (resume / "budget.json").is_file():
-        spent = float(json.loads((resume / "budget.json").read_text(encoding="utf-8")).get("spent_s", 0.0))
+        saved = json.loads((resume / "budget.json").read_text(encoding="utf-8"))
+        spent = float(saved.get("spent_s", 0.0))
+        budget_s = min(budget_s, float(saved.get("budget_s", budget_s)))  # shortened by PassesCallback
     return Clock(budget_s, spent)
 
 

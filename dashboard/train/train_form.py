@@ -14,6 +14,7 @@ from core.data import dataset
 from core.dataclass_cli import meta
 from core.errors import UserError
 from core.hardware import Hardware, format_bytes
+from core.models.fitted_tokenizer import CJK_SAMPLE, is_cjk_heavy
 from core.train import preference_data
 from core.train.config import (
     LORA_METHODS,
@@ -48,7 +49,7 @@ def _key(field: str) -> str:
 def _number(column, name: str, **options) -> None:
     """A number input labelled `train.<name>`, with the limits TrainConfig declares for the field."""
     limits = meta(TrainConfig, name)
-    kind = float if isinstance(getattr(TrainConfig(), name), float) or name == "learning_rate" else int
+    kind = float if isinstance(getattr(TrainConfig(), name), float) or name in ("learning_rate", "dropout") else int
     for bound, widget in (("min", "min_value"), ("above", "min_value"), ("max", "max_value")):
         if limits.get(bound) is not None:  # `above` too: the check refuses the bound itself, with its message
             options.setdefault(widget, kind(limits[bound]))
@@ -112,13 +113,14 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     model_options = list(dict.fromkeys([*models.local_models(workspace), *models.HUB_MODELS, st.session_state[_key("model")]]))
     model.selectbox(t("train.model"), model_options, key=_key("model"), accept_new_options=True, help=t("train.model.help"))
 
-    budget, scratch, size, vocabulary = st.columns(4)
+    budget, scratch, size, vocabulary, dropout = st.columns(5)
     budget.text_input(t("train.time_budget"), key=_key("time_budget"), help=t("train.time_budget.help"))
     scratch.checkbox(t("train.random_init"), key=_key("random_init"), help=t("train.random_init.help"))
     size.text_input(t("train.scratch_size"), key=_key("scratch_size"), help=t("train.scratch_size.help"))
     tokenizers = choice_labels("tokenizer", meta(TrainConfig, "tokenizer")["choices"])
     vocabulary.selectbox(t("train.tokenizer"), list(tokenizers), key=_key("tokenizer"),
                          format_func=tokenizers.__getitem__)
+    _number(dropout, "dropout", step=0.05, help=t("train.dropout.help"))  # empty: auto (core.train.sizing)
     a, b, c, d = st.columns(4)
     _number(a, "block_size", step=64, min_value=0)  # 0 = the model's context (read() turns it into None)
     _number(b, "epochs", step=1.0)
@@ -161,10 +163,13 @@ def _scratch_line(workspace, config: TrainConfig) -> None:
     """One line on what a from-scratch run will train and why (core.train.sizing), before it starts."""
     try:
         kind = models.resolve(config.model, workspace).kind
-        chars = dataset.info(dataset.resolve(workspace, config.dataset)).chars if config.dataset else 0
+        path = dataset.resolve(workspace, config.dataset) if config.dataset else None
     except UserError:
         return  # no such model or dataset: the problems below say so
-    shape = plan(config, kind, chars)
+    chars = dataset.info(path).chars if path else 0
+    # the trainer decides on the same first characters (a character-level tokenizer takes a shorter context)
+    cjk_heavy = bool(path) and is_cjk_heavy(dataset.head_texts(path, CJK_SAMPLE))
+    shape = plan(config, kind, chars, cjk_heavy=cjk_heavy)
     if shape is None:
         return
     why = t(f"train.size.{shape.reason}", budget=config.time_budget or "–", chars=f"{chars:,}")
