@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.train.sizing import DROPOUT_FROM_EPOCHS, MAX_PASSES, dropout_for
+from core.train.sizing import DROPOUT_FROM_EPOCHS, MAX_PASSES, SMALL_CORPUS, dropout_for, max_passes
 from tests.conftest import run_core
 
 
@@ -65,3 +65,7 @@ def _poems(workspace, copies: int) -> None:
     poems = ["床前明月光，疑是地上霜。举头望明月，低头思故乡。", "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。",
              "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。"] * copies
     dataset.save(workspace.datasets_dir / "poems", poems, recipe={}, report={}, ratio=0.34, seed=0)
+
+
+def test_only_a_small_corpus_caps_the_passes():
+    assert max_passes(SMALL_CORPUS - 1) == MAX_PASSES and max_passes(SMALL_CORPUS) is None

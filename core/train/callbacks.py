@@ -177,15 +177,17 @@ class FaultCallback(TrainerCallback):
 class PassesCallback(TrainerCallback):
     """Fits a from-scratch run to the passes over its corpus it will make, once: a run of steps knows them at its
     first step, a budget once its steps are timed (BudgetCallback projects max_steps from the share of the time
-    spent). A budget that would make more than sizing.MAX_PASSES ends after them (its clock is shortened, so the
-    learning rate still decays to its end); unless the run gives one, the model's dropout is sizing.dropout_for the
-    passes. The model's config records the rate, so checkpoints, a resume and the final model keep it."""
+    spent). A budget that would make more than `max_passes` (sizing.max_passes: a small corpus) ends after them (its
+    clock is shortened, so the learning rate still decays to its end); unless the run gives one, the model's dropout
+    is sizing.dropout_for the passes. The model's config records the rate, so checkpoints, a resume and the final
+    model keep it."""
 
     PROJECTED = 0.03  # share of a budget after which its projected steps are steady enough to count passes by
 
-    def __init__(self, run_dir: Path, train_tokens: int, tokens_per_step: int, clock=None, *, dropout: bool = True):
+    def __init__(self, run_dir: Path, train_tokens: int, tokens_per_step: int, clock=None, *,
+                 max_passes: float | None = None, dropout: bool = True):
         self.run_dir, self.train_tokens, self.tokens_per_step = run_dir, train_tokens, tokens_per_step
-        self.clock, self.dropout, self.decided = clock, dropout, False
+        self.clock, self.max_passes, self.dropout, self.decided = clock, max_passes, dropout, False
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.decided or model is None or (self.clock is not None and self.clock.progress() < self.PROJECTED):
@@ -193,11 +195,11 @@ class PassesCallback(TrainerCallback):
         self.decided = True
         projected = state.max_steps * self.tokens_per_step / max(1, self.train_tokens)
         passes, facts = projected, {"epochs_projected": round(projected, 1)}
-        if self.clock is not None and projected > sizing.MAX_PASSES:
-            self.clock.shorten(self.clock.budget_s * sizing.MAX_PASSES / projected)
-            passes, facts["time_budget_s"] = sizing.MAX_PASSES, round(self.clock.budget_s, 1)
+        if self.clock is not None and self.max_passes and projected > self.max_passes:
+            self.clock.shorten(self.clock.budget_s * self.max_passes / projected)
+            passes, facts["time_budget_s"] = self.max_passes, round(self.clock.budget_s, 1)
             say(f"the budget would go over the training blocks {projected:.0f} times; the run ends after "
-                f"{sizing.MAX_PASSES:g} passes, in about {self.clock.budget_s:.0f} s: more would learn them by heart")
+                f"{self.max_passes:g} passes, in about {self.clock.budget_s:.0f} s: more would learn them by heart")
         if self.dropout:
             rate = sizing.dropout_for(passes)
             for name, module in model.named_modules():

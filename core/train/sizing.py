@@ -3,8 +3,10 @@
 A model trained for minutes on a laptop CPU is limited by the tokens it sees, not by its capacity: nanoGPT's CPU
 demo (4 layers x 128 wide, 64 characters of context, ~0.8M weights) is the reference. A longer budget or a larger
 corpus affords a wider model; a small corpus caps it (more weights would memorise it). The context is in tokens of
-the fitted tokenizer: longer context lowers the loss per character of later positions at little cost in a tiny
-model, so it grows with the budget too. Plain Python: the form calls it on every rerun.
+the fitted tokenizer, short on a CPU's budget (more optimizer steps of the same characters per second), half of it
+for a character-level tokenizer. How many passes over the corpus the run will make decides its dropout and, for a
+small corpus, where a budget ends (PassesCallback in core.train.callbacks). Plain Python: the form calls it on every
+rerun.
 """
 
 from __future__ import annotations
@@ -62,16 +64,23 @@ def propose(chars: int, budget_s: float | None, *, given: str = "auto", context:
     else:
         layers, width = 6, 256
     reason = "budget"
-    if chars < 200_000 and width > 128:  # a few hundred thousand characters: more weights would memorise them
+    if chars < SMALL_CORPUS and width > 128:  # more weights would memorise it
         layers, width, reason = 4, 128, "small_corpus"
     return Shape(layers, width, context, reason)
 
 
 DROPOUT_FROM_EPOCHS = ((40.0, 0.2), (10.0, 0.1))  # (passes over the corpus at least, dropout): see dropout_for
+SMALL_CORPUS = 200_000  # characters: a corpus this small caps the model's width and the passes over it
 # A budget that would go over a small corpus more often than this ends after this many passes: beyond them the
 # held-out loss of the CPU-sized models rose, with dropout too (zh-poetry's 88,196 characters, 10 minutes on one core:
-# best at 10 passes, worse at each later evaluation; BENCHMARKS.md). The time left is not worth spending there.
+# best at 10 passes, worse at each later evaluation; BENCHMARKS.md), so the time left is not worth spending there.
+# A larger corpus is not capped (tinyshakespeare's 1M characters still improved at the 11th pass).
 MAX_PASSES = 16.0
+
+
+def max_passes(chars: int) -> float | None:
+    """The passes a budget may make over a corpus of `chars` training characters (None: as many as it affords)."""
+    return MAX_PASSES if chars < SMALL_CORPUS else None
 
 
 def dropout_for(epochs: float) -> float:
@@ -90,7 +99,8 @@ def _context(budget_s: float, characters: bool) -> int:
     the same characters per second, which paid more than the longer reach (zh-poetry, 2 min: 5.12 nats per character
     with 128, 5.02 with 64, nanoGPT's context for characters; a byte-level BPE token holds ~3 characters and 64 of
     them were worse on tinyshakespeare)."""
-    tokens = 128 if budget_s <= 300 else 256
+    tokens = 128 if budget_s <= 900 else 256  # on a CPU's budget more steps of a shorter block paid (10 min of
+    # tinyshakespeare on one core: 1.557 nats per character with 256 tokens, 1.518 with 128)
     return tokens // 2 if characters else tokens
 
 

@@ -51,7 +51,7 @@ from core.train.progress import node_main as _node_main
 from core.train.progress import rank as _rank
 from core.train.progress import say as _say
 from core.train.run_dir import RunDir, read_status, update_status
-from core.train.sizing import plan
+from core.train.sizing import max_passes, plan
 from core.train.speed import Device, apply_to_model
 from core.train.speed import resolve as resolve_speed
 from core.train.state import Phase, RunState
@@ -191,9 +191,9 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     tokenizer, model = models.load(config.model, workspace, for_training=True)
     scratch = from_scratch(config, source.kind)
     resume = _checkpoint(run_dir, config.resume_from) if config.resume_from else None
-    scratch_rate = None
+    scratch_rate = passes_allowed = None
     if scratch:
-        tokenizer, model, scratch_rate = _scratch_model(run_dir, workspace, config, tokenizer, resume)
+        tokenizer, model, scratch_rate, passes_allowed = _scratch_model(run_dir, workspace, config, tokenizer, resume)
     elif config.random_init:
         # lazy: transformers takes ~650 ms to import, and only this path needs it
         from transformers import AutoModelForCausalLM
@@ -239,7 +239,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     if scratch and resume is None:  # a resumed run keeps its checkpoint's dropout and its clock's budget
         # after BudgetCallback, whose projection of the run's steps it reads
         callbacks.append(Passes(run_dir, len(train_blocks) * block_size, tokens_per_step, clock,
-                                dropout=config.dropout is None))
+                                max_passes=passes_allowed, dropout=config.dropout is None))
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
                       train_dataset=train_blocks, eval_dataset=eval_blocks,
                       processing_class=tokenizer, callbacks=callbacks)
@@ -276,7 +276,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
 
 
 def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, resume: Path | None):
-    """(tokenizer, model, default learning rate) of a from-scratch run: a tokenizer fitted to the training split
+    """(tokenizer, model, default learning rate, passes allowed) of a from-scratch run: a tokenizer fitted to the training split
     (core.models.fitted_tokenizer) unless told to keep the model's, and a GPT-2 sized for the corpus and the budget
     (core.train.sizing). A resumed run takes both from its checkpoint. The size and the reason go to status.json."""
     # lazy: torch, transformers take ~2 s to import, and only this path needs them
@@ -288,7 +288,7 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
     shape = plan(config, "starter", chars, cjk_heavy=fitted_tokenizer.is_cjk_heavy(texts))
     if resume is not None:
         return (AutoTokenizer.from_pretrained(resume), AutoModelForCausalLM.from_pretrained(resume),
-                shape.learning_rate)
+                shape.learning_rate, max_passes(chars))
     if fits_tokenizer(config):
         tokenizer = fitted_tokenizer.fit(texts)
     budget_s = parse_duration(config.time_budget)
@@ -304,7 +304,7 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
     if _node_main():
         update_status(run_dir, model_size=described)
     _say(f"from scratch: {described} ({model.num_parameters() / 1e6:.2f}M parameters)")
-    return tokenizer, model, shape.learning_rate
+    return tokenizer, model, shape.learning_rate, max_passes(chars)
 
 
 def _budget_clock(config: TrainConfig, resume: Path | None):
