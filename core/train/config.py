@@ -182,7 +182,8 @@ def fits_tokenizer(config: TrainConfig) -> bool:
 
 PRESETS: dict[str, dict] = {
     # name -> the options it sets; the dataset stays the user's choice
-    "quick_cpu": dict(model="starter", block_size=128, max_steps=200, batch_size=8, grad_accum=1, learning_rate=1e-3,
+    # learning_rate None: the starter's own 1e-3 on a run of steps, the sized model's rate once a budget is typed
+    "quick_cpu": dict(model="starter", block_size=128, max_steps=200, batch_size=8, grad_accum=1, learning_rate=None,
                       eval_steps=25, logging_steps=5, precision="fp32", device="cpu", gradient_checkpointing=False),
     "gpt2_one_gpu": dict(model="gpt2", block_size=512, max_steps=0, epochs=3.0, batch_size=8, grad_accum=4,
                          learning_rate=5e-5, eval_steps=200, logging_steps=10, precision="auto", device="cuda:0",
