@@ -209,6 +209,7 @@ def test_quality_filter():
 
     junk = quality_filter("Click here!!! $$$ ### >>> FREE ||| <<< $$$ ###")
     assert isinstance(junk, Dropped) and junk.code == "too_many_symbols"
+    assert junk.values["ratio"] == round(21 / 37, 4)  # 21 symbols ($#>|<) of 37 characters that are not spaces
 
     # Repetition is judged on documents of 200 words or more (a CJK character is a word).
     spam = "Buy now and save.\n" * 60 + "Best prices online."

@@ -484,8 +484,8 @@ class _QualityStats:
         run_starts[1:] &= ~latin[:-1]
         cjk_tokens, runs = batch.count(is_cjk), batch.count(run_starts)
         self.words = cjk_tokens + runs
-        self.visible = np.array([len(t) for t in texts], dtype=np.int64) - batch.count(flags & _SPACE_FLAG)
-        self.symbols = batch.count(flags & _SYMBOL_FLAG)
+        self.visible = np.array([len(t) for t in texts], dtype=np.int64) - batch.count((flags & _SPACE_FLAG).astype(bool))
+        self.symbols = batch.count((flags & _SYMBOL_FLAG).astype(bool))
         self.token_chars = cjk_tokens + batch.count(latin)
         run_ends = latin.copy()  # the last character of each run (the batch ends in a NUL, which is no \w)
         run_ends[:-1] &= ~latin[1:]
