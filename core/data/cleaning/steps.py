@@ -19,7 +19,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 
-from core.data.cleaning.charclass import Batch, table
+from core.data.cleaning.charclass import Batch, flags, table
 from core.data.cleaning.outcome import Dropped
 from core.text import CJK_RANGES, CJK_WORD_RANGES, HAN
 
@@ -526,18 +526,12 @@ def _max_per_text(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return best
 
 
-_WORD_FLAG, _SPACE_FLAG, _CJK_WORD_FLAG, _SYMBOL_FLAG = 1, 2, 4, 8
+_WORD_FLAG, _SPACE_FLAG, _CJK_WORD_FLAG, _SYMBOL_FLAG = 1, 2, 4, 8  # the bits of _quality_flags
 
 
-@lru_cache(maxsize=1)
 def _quality_flags() -> np.ndarray:
-    r"""Per code point, one bit for each class: \w, \s, a CJK word character, a symbol (_SYMBOL_RE); the same
-    classes as the regexes."""
-    flags = np.zeros(len(table(r"\w")), dtype=np.uint8)
-    for flag, char_class in ((_WORD_FLAG, r"\w"), (_SPACE_FLAG, r"\s"), (_CJK_WORD_FLAG, f"[{_CJK_WORD}]"),
-                             (_SYMBOL_FLAG, _SYMBOL_RE.pattern)):
-        flags[table(char_class)] |= flag
-    return flags
+    r"""Per code point, a bit for each class: \w, \s, a CJK word character, a symbol (_SYMBOL_RE)."""
+    return flags(r"\w", r"\s", f"[{_CJK_WORD}]", _SYMBOL_RE.pattern)
 
 
 def _repetition(text: str, token_chars: int, top_token_cover: int, max_duplicate_line_fraction: float,
