@@ -285,12 +285,12 @@ def _run_map_stage(stage, texts, pool: _Workers, detail, progress, number, total
     chunks = _chunks(texts, CHUNKS_PER_WORKER * pool.workers if pool.workers > 1 else 1, pool.workers)
     if pool.workers > 1 and len(chunks) > 1:
         n = len(chunks)
-        done_chunks = pool.map(_map_chunk, [plan] * n, chunks, [detail] * n, [ahead] * n)
+        done_chunks = pool.map(_map_chunk_sent, [plan] * n, chunks, [detail] * n, [ahead] * n)
         for name, arguments in ready:  # while the workers work
             CORPUS_STEP_READY[name](**arguments)
         parts = []
-        for done, part in enumerate(done_chunks, 1):
-            parts.append(part)
+        for done, (chunk, (finals, *rest)) in enumerate(zip(chunks, done_chunks), 1):
+            parts.append(([text if outcome is None else outcome for text, outcome in zip(chunk, finals)], *rest))
             if progress:
                 progress((number + done / n) / total, stage[-1].name)
     else:
@@ -308,6 +308,13 @@ def _run_map_stage(stage, texts, pool: _Workers, detail, progress, number, total
             found = iter(chunk_parts[k])
             items += [None if isinstance(outcome, Dropped) else next(found) for outcome in finals]
     return results, reports, per_step, ahead_parts
+
+
+def _map_chunk_sent(plan: list[tuple[str, dict]], texts: list[str], detail: bool, ahead=()):
+    """`_map_chunk` in a worker: a text that the steps left as it was goes back as None, not as its characters
+    (the first stage leaves most texts as they are: they need no second trip through the pipes)."""
+    finals, *rest = _map_chunk(plan, texts, detail, ahead)
+    return ([None if outcome is text else outcome for text, outcome in zip(texts, finals)], *rest)
 
 
 def _map_chunk(plan: list[tuple[str, dict]], texts: list[str], detail: bool, ahead=()):
