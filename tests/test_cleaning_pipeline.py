@@ -117,6 +117,8 @@ def test_a_run_of_a_few_chunks_is_cut_finer_so_that_every_worker_gets_an_equal_s
     assert len(chunks) == 8 and {len(chunk) for chunk in chunks} <= {3, 4}  # not 10 + 10 + 5 documents
     assert pipeline._chunks(texts[:10], 8) == [texts[:10]]  # one chunk's worth stays one chunk: no pool
     assert len(pipeline._chunks(texts * 40, 8)) == 100  # big runs keep chunks of CHUNK_CHARS
+    # ... as many as a multiple of the workers, so that no worker does the last one alone
+    assert len(pipeline._chunks(texts * 34, 8, 2)) == 86 and len(pipeline._chunks(texts * 34, 8)) == 85
 
 
 def test_tokens_are_counted_with_a_tokenizer(starter_dir):

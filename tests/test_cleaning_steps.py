@@ -209,6 +209,7 @@ def test_quality_filter():
 
     junk = quality_filter("Click here!!! $$$ ### >>> FREE ||| <<< $$$ ###")
     assert isinstance(junk, Dropped) and junk.code == "too_many_symbols"
+    assert junk.values["ratio"] == round(21 / 37, 4)  # 21 symbols ($#>|<) of 37 characters that are not spaces
 
     # Repetition is judged on documents of 200 words or more (a CJK character is a word).
     spam = "Buy now and save.\n" * 60 + "Best prices online."
@@ -287,3 +288,21 @@ def test_a_step_over_many_documents_at_once_gives_what_it_gives_one_at_a_time(na
     texts += ["buy now " * 120, "哈哈" * 120, "", "＠", "ａ＠", "中＠"]
     one = STEP_FUNCTIONS[name]
     assert BATCH_FUNCTIONS[name](texts, **params) == [one(text, **params) for text in texts]
+
+
+def test_the_top_token_bound_is_never_below_the_exact_count():
+    # quality_filter counts 2-grams exactly only where this bound on the most covering token (count x length)
+    # does not settle it: a bound below the truth would keep a repetitive text. Repeated tokens of all lengths,
+    # tokens that share their first and last characters, CJK characters, in many texts at once.
+    from collections import Counter
+
+    from core.data.cleaning.steps import _TOKEN_RE, _QualityStats
+
+    rng = random.Random(3)
+    words = ["the", "tie", "three", "there", "a", "ab", "abcab", "abxab", "哈", "春", "風", "x" * 30, "Ünïcode", "٣"]
+    texts = [" ".join(rng.choice(words[: rng.randint(1, len(words))]) for _ in range(rng.randint(0, 300)))
+             for _ in range(500)]
+    bound = _QualityStats(texts).top_token_cover
+    for text, at_least in zip(texts, bound):
+        counts = Counter(_TOKEN_RE.findall(text))
+        assert at_least >= max((n * len(token) for token, n in counts.items()), default=0)

@@ -22,6 +22,16 @@ def table(char_class: str) -> np.ndarray:
     return hits
 
 
+@lru_cache(maxsize=8)
+def flags(*char_classes: str) -> np.ndarray:
+    """For each code point, bit i set when `char_classes[i]` matches it (at most 8 classes, as `table`): one
+    lookup per character answers them all (each lookup is a random access into a table of 1.1 M entries)."""
+    bits = np.zeros(_CODE_POINTS, dtype=np.uint8)
+    for i, char_class in enumerate(char_classes):
+        bits[table(char_class)] |= np.uint8(1 << i)
+    return bits
+
+
 @lru_cache(maxsize=1)
 def _every_code_point() -> str:
     return np.arange(_CODE_POINTS, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")

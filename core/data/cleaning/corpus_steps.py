@@ -186,7 +186,9 @@ def normalize_for_exact(text: str) -> str:
     or PDF extraction put spaces between characters. Two different documents that differ only in where
     their spaces fall do not occur in real prose, so the looser key costs nothing.
     """
-    return "".join(text.casefold().split())  # str.split and re's \s know the same whitespace; split is faster
+    # str.split and re's \s know the same whitespace; split is faster. Spaces and line breaks go first, by
+    # str.replace: split then makes one string, not one per word (a third of the step's time).
+    return "".join(text.casefold().replace(" ", "").replace("\n", "").split())
 
 
 def exact_keys(texts: list[str]) -> list[bytes]:

@@ -19,7 +19,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 
-from core.data.cleaning.charclass import Batch, table
+from core.data.cleaning.charclass import Batch, flags, table
 from core.data.cleaning.outcome import Dropped
 from core.text import CJK_RANGES, CJK_WORD_RANGES, HAN
 
@@ -477,49 +477,61 @@ class _QualityStats:
 
     def __init__(self, texts: list[str]):
         batch = Batch(texts)
-        word, space, cjk_word, symbol = _quality_tables()
-        codes = batch.codes
-        is_cjk = cjk_word[codes]  # each is a token
-        latin = word[codes] & ~is_cjk  # runs of these are the other tokens
+        flags = _quality_flags()[batch.codes]  # one lookup per character for all four classes
+        is_cjk = (flags & _CJK_WORD_FLAG).astype(bool)  # each is a token
+        latin = (flags & (_WORD_FLAG | _CJK_WORD_FLAG)) == _WORD_FLAG  # runs of these are the other tokens
         run_starts = latin.copy()
         run_starts[1:] &= ~latin[:-1]
-        self.words = batch.count(is_cjk) + batch.count(run_starts)
-        self.visible = np.array([len(t) for t in texts], dtype=np.int64) - batch.count(space[codes])
-        self.symbols = batch.count(symbol[codes])
-        self.token_chars = batch.count(is_cjk) + batch.count(latin)
-        self.top_token_cover = _top_token_cover(batch, is_cjk, latin)
+        cjk_tokens, runs = batch.count(is_cjk), batch.count(run_starts)
+        self.words = cjk_tokens + runs
+        self.visible = np.array([len(t) for t in texts], dtype=np.int64) - batch.count((flags & _SPACE_FLAG).astype(bool))
+        self.symbols = batch.count((flags & _SYMBOL_FLAG).astype(bool))
+        self.token_chars = cjk_tokens + batch.count(latin)
+        run_ends = latin.copy()  # the last character of each run (the batch ends in a NUL, which is no \w)
+        run_ends[:-1] &= ~latin[1:]
+        self.top_token_cover = _top_token_cover(batch.codes, np.flatnonzero(is_cjk), cjk_tokens,
+                                                np.flatnonzero(run_starts), np.flatnonzero(run_ends) + 1, runs)
 
 
-def _top_token_cover(batch: Batch, is_cjk: np.ndarray, latin: np.ndarray) -> np.ndarray:
-    """Per text, at least the largest count x length of one distinct token (a bound: see the key below)."""
-    best = np.zeros(len(batch.starts), dtype=np.int64)
-    codes = batch.codes
-    at = np.flatnonzero(is_cjk)  # CJK tokens are single characters: count (text, code point) pairs
-    keys, counts = np.unique((batch.owner(at) << 21) | codes[at], return_counts=True)
-    np.maximum.at(best, keys >> 21, counts)
-    edges = np.diff(latin.astype(np.int8), prepend=0, append=0)
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    if len(starts):
-        # A token's key: its text, length and first two and last two characters. Tokens that share all of these
-        # count as one, with their counts added: a cruder key than the whole token, but ten times cheaper, and
-        # the bound stays a bound (in prose it stays far below the limit: "there" and "three" are no "the").
-        lengths = (ends - starts).astype(np.uint64)
-        keys = batch.owner(starts).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + lengths
-        for at in (starts, np.minimum(starts + 1, ends - 1), ends - 1, np.maximum(ends - 2, starts)):
-            keys = keys * np.uint64(0x100000001B3) + codes[at]
-        order = np.argsort(keys, kind="stable")
-        ordered = keys[order]
-        first = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-        counts = np.diff(np.append(first, len(keys)))
-        longest = np.maximum.reduceat((ends - starts)[order], first)
-        np.maximum.at(best, batch.owner(starts[order[first]]), counts * longest)
+def _top_token_cover(codes: np.ndarray, cjk_at: np.ndarray, cjk_tokens: np.ndarray, starts: np.ndarray,
+                     ends: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Per text, at least the largest count x length of one distinct token (a bound: see the keys below), from
+    the positions of the CJK tokens and the starts and ends of the others, and how many of each every text has."""
+    texts = np.arange(len(runs), dtype=np.uint64)
+    # A CJK token's key: its text and code point. A word's key: its text, length and first two and last two
+    # characters: a cruder key than the whole word, but far cheaper, and the bound stays a bound (in prose it
+    # stays far below the limit: "there" and "three" are no "the").
+    cjk_keys = (np.repeat(texts, cjk_tokens) << np.uint64(21)) | codes[cjk_at]
+    lengths = ends - starts
+    keys = np.repeat(texts * np.uint64(0x9E3779B97F4A7C15), runs) + lengths.astype(np.uint64)
+    for at in (starts, np.minimum(starts + 1, ends - 1), ends - 1, np.maximum(ends - 2, starts)):
+        keys = keys * np.uint64(0x100000001B3) + codes[at]
+    # Each key's characters (count x length) added up in a hash table of buckets, not sorted: keys that share a
+    # bucket add up together, which only raises the bound (a text then takes the exact count a little more often).
+    keys = np.concatenate((cjk_keys, keys))
+    bits = max(10, len(keys).bit_length())  # one to two buckets per token
+    buckets = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)).astype(np.intp)
+    cover = np.zeros(1 << bits, dtype=np.int64)
+    np.add.at(cover, buckets, np.concatenate((np.ones(len(cjk_at), np.int64), lengths)))
+    covers = cover[buckets]
+    return np.maximum(_max_per_text(covers[: len(cjk_at)], cjk_tokens), _max_per_text(covers[len(cjk_at) :], runs))
+
+
+def _max_per_text(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The largest of each text's values (`values` holds counts[0] of text 0's, then text 1's...), 0 for none."""
+    best = np.zeros(len(counts), dtype=np.int64)
+    has = counts > 0
+    if has.any():
+        best[has] = np.maximum.reduceat(values, (np.cumsum(counts) - counts)[has])
     return best
 
 
-@lru_cache(maxsize=1)
-def _quality_tables() -> tuple[np.ndarray, ...]:
-    r"""Per code point: \w, \s, a CJK word character, a symbol (_SYMBOL_RE); the same classes as the regexes."""
-    return table(r"\w"), table(r"\s"), table(f"[{_CJK_WORD}]"), table(_SYMBOL_RE.pattern)
+_WORD_FLAG, _SPACE_FLAG, _CJK_WORD_FLAG, _SYMBOL_FLAG = 1, 2, 4, 8  # the bits of _quality_flags
+
+
+def _quality_flags() -> np.ndarray:
+    r"""Per code point, a bit for each class: \w, \s, a CJK word character, a symbol (_SYMBOL_RE)."""
+    return flags(r"\w", r"\s", f"[{_CJK_WORD}]", _SYMBOL_RE.pattern)
 
 
 def _repetition(text: str, token_chars: int, top_token_cover: int, max_duplicate_line_fraction: float,
