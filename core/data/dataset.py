@@ -144,19 +144,6 @@ def read_texts(path: Path, part: str = "data") -> list[str]:
         return [json.loads(line)["text"] for line in f if line.strip()]
 
 
-def head_texts(path: Path, chars: int, part: str = "data") -> list[str]:
-    """The first texts of a part, up to about `chars` characters: a sample of a dataset without reading all of it."""
-    texts, total = [], 0
-    with (Path(path) / f"{part}.jsonl").open(encoding="utf-8") as f:
-        for line in f:
-            if total >= chars:
-                break
-            if line.strip():
-                texts.append(json.loads(line)["text"])
-                total += len(texts[-1])
-    return texts
-
-
 def info(path: Path) -> DatasetInfo:
     report = read_report(path)
     split_summary = report.get("split", {})

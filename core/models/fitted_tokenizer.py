@@ -25,11 +25,8 @@ BPE_VOCAB = (512, 4096)  # byte-level BPE: 256 bytes, eos and merges, sized by t
 CHARS_PER_BPE_TOKEN = 500  # a vocabulary entry per ~500 training characters (tinyshakespeare's 1M: 2048)
 
 
-CJK_SAMPLE = 2_000_000  # characters from the start of a corpus that decide is_cjk_heavy
-
-
 def is_cjk_heavy(texts: list[str]) -> bool:
-    sample = "".join(texts)[:CJK_SAMPLE]
+    sample = "".join(texts)[:2_000_000]
     letters = sum(1 for c in sample if not c.isspace())
     return bool(letters) and len(han_chars(sample)) / letters > CJK_SHARE
 

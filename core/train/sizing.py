@@ -3,10 +3,9 @@
 A model trained for minutes on a laptop CPU is limited by the tokens it sees, not by its capacity: nanoGPT's CPU
 demo (4 layers x 128 wide, 64 characters of context, ~0.8M weights) is the reference. A longer budget or a larger
 corpus affords a wider model; a small corpus caps it (more weights would memorise it). The context is in tokens of
-the fitted tokenizer, short on a CPU's budget (more optimizer steps of the same characters per second), half of it
-for a character-level tokenizer. How many passes over the corpus the run will make decides its dropout and, for a
-small corpus, where a budget ends (PassesCallback in core.train.callbacks). Plain Python: the form calls it on every
-rerun.
+the fitted tokenizer, short on a CPU's budget (more optimizer steps of the same characters per second). How many
+passes over the corpus the run will make decides its dropout and, for a small corpus, where a budget ends
+(PassesCallback in core.train.callbacks). Plain Python: the form calls it on every rerun.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.train.budget import parse_duration
-from core.train.config import SHAPE, fits_tokenizer, from_scratch
+from core.train.config import SHAPE, from_scratch
 
 
 @dataclass(frozen=True)
@@ -46,12 +45,10 @@ class Shape:
         return f"{self.layers} layers x {self.width} wide, {self.context}-token context{vocabulary}: {why}"
 
 
-def propose(chars: int, budget_s: float | None, *, given: str = "auto", context: int | None = None,
-            characters: bool = False) -> Shape:
-    """The shape for a corpus of `chars` training characters and a budget (None: a run of steps, sized as 2 min);
-    `characters`: its tokens are single characters (the fitted tokenizer of CJK-heavy text)."""
+def propose(chars: int, budget_s: float | None, *, given: str = "auto", context: int | None = None) -> Shape:
+    """The shape for a corpus of `chars` training characters and a budget (None: a run of steps, sized as 2 min)."""
     budget = budget_s or 120.0
-    context = context or _context(budget, characters)
+    context = context or _context(budget)
     if given and given != "auto":
         match = SHAPE.fullmatch(given.strip())
         if not match:
@@ -94,14 +91,12 @@ def dropout_for(epochs: float) -> float:
     return 0.0
 
 
-def _context(budget_s: float, characters: bool) -> int:
-    """Tokens of context. A character-level model takes half: a block of fewer tokens makes more optimizer steps of
-    the same characters per second, which paid more than the longer reach (zh-poetry, 2 min: 5.12 nats per character
-    with 128, 5.02 with 64, nanoGPT's context for characters; a byte-level BPE token holds ~3 characters and 64 of
-    them were worse on tinyshakespeare)."""
-    tokens = 128 if budget_s <= 900 else 256  # on a CPU's budget more steps of a shorter block paid (10 min of
-    # tinyshakespeare on one core: 1.557 nats per character with 256 tokens, 1.518 with 128)
-    return tokens // 2 if characters else tokens
+def _context(budget_s: float) -> int:
+    """Tokens of context: short on a CPU's budget, where more optimizer steps of a shorter block paid (10 min of
+    tinyshakespeare on one core: 1.557 nats per character with 256 tokens, 1.518 with 128). Not shorter than 128: a
+    character-level model with 64 (zh-poetry, 2 min: 5.03 against 5.12 with 128) could not write the 64 new tokens
+    that sampling asks for by default."""
+    return 128 if budget_s <= 900 else 256
 
 
 def _minutes(seconds: float | None) -> str:
@@ -110,14 +105,12 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
-def plan(config, model_kind: str, chars: int, *, cjk_heavy: bool = False) -> Shape | None:
+def plan(config, model_kind: str, chars: int) -> Shape | None:
     """The shape a run of this configuration will train from scratch (None: it trains the model's own weights), for
-    the form to show before the run starts; the trainer makes the same call. `cjk_heavy`: the dataset's text is
-    (core.models.fitted_tokenizer.is_cjk_heavy), so a fitted tokenizer will be character level."""
+    the form to show before the run starts; the trainer makes the same call."""
     if not from_scratch(config, model_kind):
         return None
     try:
-        return propose(chars, parse_duration(config.time_budget), given=config.scratch_size, context=config.block_size,
-                       characters=cjk_heavy and fits_tokenizer(config))
+        return propose(chars, parse_duration(config.time_budget), given=config.scratch_size, context=config.block_size)
     except ValueError:
         return None  # the form's check says what cannot be read

@@ -285,7 +285,7 @@ def _scratch_model(run_dir: Path, workspace, config: TrainConfig, tokenizer, res
 
     texts = datasets.read_texts(datasets.resolve(workspace, config.dataset), "data")
     chars = sum(map(len, texts))
-    shape = plan(config, "starter", chars, cjk_heavy=fitted_tokenizer.is_cjk_heavy(texts))
+    shape = plan(config, "starter", chars)
     if resume is not None:
         return (AutoTokenizer.from_pretrained(resume), AutoModelForCausalLM.from_pretrained(resume),
                 shape.learning_rate, max_passes(chars))

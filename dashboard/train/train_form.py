@@ -14,7 +14,6 @@ from core.data import dataset
 from core.dataclass_cli import meta
 from core.errors import UserError
 from core.hardware import Hardware, format_bytes
-from core.models.fitted_tokenizer import CJK_SAMPLE, is_cjk_heavy
 from core.train import preference_data
 from core.train.config import (
     LORA_METHODS,
@@ -163,13 +162,10 @@ def _scratch_line(workspace, config: TrainConfig) -> None:
     """One line on what a from-scratch run will train and why (core.train.sizing), before it starts."""
     try:
         kind = models.resolve(config.model, workspace).kind
-        path = dataset.resolve(workspace, config.dataset) if config.dataset else None
+        chars = dataset.info(dataset.resolve(workspace, config.dataset)).chars if config.dataset else 0
     except UserError:
         return  # no such model or dataset: the problems below say so
-    chars = dataset.info(path).chars if path else 0
-    # the trainer decides on the same first characters (a character-level tokenizer takes a shorter context)
-    cjk_heavy = bool(path) and is_cjk_heavy(dataset.head_texts(path, CJK_SAMPLE))
-    shape = plan(config, kind, chars, cjk_heavy=cjk_heavy)
+    shape = plan(config, kind, chars)
     if shape is None:
         return
     why = t(f"train.size.{shape.reason}", budget=config.time_budget or "–", chars=f"{chars:,}")
