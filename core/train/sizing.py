@@ -83,8 +83,9 @@ def max_passes(chars: int) -> float | None:
 def dropout_for(epochs: float) -> float:
     """The dropout of a from-scratch model that will go `epochs` times over its corpus. A few passes teach; many
     make a small model learn the corpus by heart, which dropout holds back (nanoGPT trains its 1M-character
-    Shakespeare with 0.2 for ~80 passes) at a price: on a CPU a step with dropout is ~30% slower, so a run of a few
-    passes goes without. Measured in BENCHMARKS.md ("Quality per minute")."""
+    Shakespeare with 0.2 for ~80 passes) at a price: on a CPU a step with dropout on the residual stream is ~15%
+    slower (~30% with the attention weights too), so a run of a few passes goes without. Measured in BENCHMARKS.md
+    ("Quality per minute")."""
     for least, dropout in DROPOUT_FROM_EPOCHS:
         if epochs >= least:
             return dropout
