@@ -72,7 +72,7 @@ def test_optimizers_are_transformers_own_and_lora_targets_the_models():
 
     from core.train.config import OPTIMIZERS
 
-    assert set(OPTIMIZERS) - {"auto"} <= {name.value for name in OptimizerNames}
+    assert set(OPTIMIZERS) - {"auto", "muon"} <= {name.value for name in OptimizerNames}  # muon: core.train.muon
     config = TrainConfig(dataset="d", optim="bogus_optim", method="lora", lora_target_modules=["nonexistent_mod"])
     problems = check(config, modules=frozenset({"c_attn", "attn.c_attn"}))
     assert [(p.code, p.values.get("field")) for p in problems] == [("unknown_choice", "optim"), ("lora_target", None)]

@@ -28,7 +28,8 @@ ATTENTION = ["auto", "sdpa", "eager"]
 # transformers' optimizers that need no further package. A list here rather than transformers' OptimizerNames:
 # importing training_args costs the launcher seconds (torch, accelerate) before any check; a test holds each name
 # to transformers' own.
-OPTIMIZERS = ["auto", "adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"]
+# "muon" is the lab's own (core.train.muon): Muon on the transformer blocks' matrices, AdamW on the rest.
+OPTIMIZERS = ["auto", "muon", "adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"]
 DEFAULT_PROMPTS = ["The lighthouse keeper", "青石镇的早晨"]
 DEVICE = re.compile(r"auto|cpu|all|cuda:\d+")  # what `device` may say (see the field's comment)
 
@@ -113,8 +114,9 @@ class TrainConfig:
     lora_target_modules: list[str] = field(default_factory=list, metadata={
         "help": "modules to adapt; empty = the model's attention projections"})
     compile: str = _option("auto", "torch.compile the model: auto (on CUDA), on, off", choices=SWITCHES)
-    optim: str = _option("auto", "optimizer: auto (adamw_torch_fused, on CUDA and CPU alike) or a transformers "
-                         "optimizer that needs no other package", choices=OPTIMIZERS)
+    optim: str = _option("auto", "optimizer: auto (muon for a model trained from scratch, else adamw_torch_fused), "
+                         "muon (Muon on the blocks' matrices, AdamW on the rest) or a transformers optimizer that "
+                         "needs no other package", choices=OPTIMIZERS)
     tf32: str = _option("auto", "TF32 matmuls: auto (on CUDA GPUs that have them, Ampere and later), on, off",
                         choices=SWITCHES)
     attn_implementation: str = _option("auto", "attention: auto (sdpa on CUDA, the model's default on CPU), sdpa, "
@@ -260,6 +262,9 @@ def check(config: TrainConfig, *, model_context: int | None = None, train_blocks
     if config.method in PREFERENCE_METHODS and not config.pairs:
         problem("no_pairs", "preference tuning needs pairs: give --pairs FILE (`python -m core ratings pairs`) or "
                 "--pairs ratings, or choose 'from ratings' on the Train page")
+    if config.optim == "muon" and config.method in PREFERENCE_METHODS:
+        problem("muon_preference", "Muon trains models on a dataset's text, not preference tuning: choose the "
+                "optimizer auto or adamw_torch_fused", field="optim")
     if not config.dataset and config.method not in PREFERENCE_METHODS:
         problem("no_dataset", "choose a dataset: make one on the Data page or with `python -m core clean`")
     if not config.model:

@@ -208,7 +208,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
     train_blocks, eval_blocks = _data(workspace, config, tokenizer, block_size, context)
     if scratch:
         train_blocks = train_blocks.shifted()  # many epochs of a small corpus: new windows each time (core.train.blocks)
-    speed = resolve_speed(config, Device.current(use_cpu))
+    speed = resolve_speed(config, Device.current(use_cpu), scratch=scratch)
     apply_to_model(model, speed)
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -242,7 +242,7 @@ def _train(run_dir: Path, config: TrainConfig) -> None:
                                 max_passes=passes_allowed, dropout=config.dropout is None))
     trainer = Trainer(model=model, args=args, data_collator=default_data_collator,
                       train_dataset=train_blocks, eval_dataset=eval_blocks,
-                      processing_class=tokenizer, callbacks=callbacks)
+                      processing_class=tokenizer, callbacks=callbacks, **speed.trainer_options(args))
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; MetricsCallback prints readable lines
     pruning = _pruning_callback(workspace, config, world, held_out)
     if pruning is not None:

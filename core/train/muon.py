@@ -1,0 +1,74 @@
+"""Muon for a from-scratch model's hidden matrices, AdamW for the rest, as one optimizer the Trainer can drive.
+
+Muon (torch.optim.Muon, torch >= 2.9) orthogonalises each 2-D weight's momentum before the step: more learnt per
+token seen, which is what a model trained for minutes is short of. It takes the transformer blocks' matrices only;
+the embeddings (tied to the output head), biases and layer norms stay with AdamW, as in Keller Jordan's recipe. With
+`adjust_lr_fn="match_rms_adamw"` its steps have AdamW's size, so the run's one learning rate and schedule serve both.
+
+transformers has no Muon of its own (only a hook for optimizer factories, which is how this one is handed over), and
+torch's two optimizers each want all of a model's parameters, hence this small composite: one param_groups list and
+one state over both, so the Trainer's schedule, checkpoints and resume see a single optimizer.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def hidden_matrices(model) -> list[str]:
+    """The names of the parameters Muon trains: the 2-D weights other than the token and position embeddings and the
+    output head (GPT-2's attention and MLP matrices)."""
+    embeddings = {id(module.weight) for module in model.modules() if isinstance(module, torch.nn.Embedding)}
+    head = model.get_output_embeddings()
+    if head is not None:
+        embeddings.add(id(head.weight))
+    return [name for name, p in model.named_parameters() if p.requires_grad and p.ndim == 2 and id(p) not in embeddings]
+
+
+class MuonAdamW(torch.optim.Optimizer):
+    def __init__(self, model, *, lr: float, weight_decay: float, betas=(0.9, 0.99), eps: float = 1e-8,
+                 muon_lr: float | None = None):
+        hidden = set(hidden_matrices(model))
+        muon_params, decay, no_decay = [], [], []
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if name in hidden:
+                muon_params.append(p)
+            else:  # GPT-2's usual split: weight decay on matrices (the embeddings), none on biases and norms
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        self.muon = torch.optim.Muon(muon_params, lr=muon_lr or lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
+        self.adamw = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                        {"params": no_decay, "weight_decay": 0.0}],
+                                       lr=lr, betas=betas, eps=eps, fused=True)
+        # the children's group dicts themselves, so a scheduler's change of lr reaches them
+        super().__init__(self.muon.param_groups + self.adamw.param_groups, {})
+        self._share()
+
+    def _share(self) -> None:
+        """The children step over this optimizer's groups and state (after a load, new objects)."""
+        split = len(self.muon.param_groups)
+        self.muon.param_groups, self.adamw.param_groups = self.param_groups[:split], self.param_groups[split:]
+        self.muon.state = self.adamw.state = self.state
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.muon.step()
+        self.adamw.step()
+        return loss
+
+    def load_state_dict(self, state_dict) -> None:
+        super().load_state_dict(state_dict)
+        self._share()
+
+
+class MuonAdamWFactory:
+    """What Trainer(optimizer_cls_and_kwargs=(MuonAdamWFactory, kwargs)) calls with the model (transformers' hook
+    for optimizers that split a model's parameters)."""
+
+    def __call__(self, model, **kwargs) -> MuonAdamW:
+        return MuonAdamW(model, **kwargs)
