@@ -74,8 +74,8 @@ def resolve(config: TrainConfig, device: Device, *, scratch: bool = False) -> Sp
     workers = config.dataloader_workers
     if workers < 0:
         workers = min(MAX_WORKERS, max(0, device.cpus // 2)) if device.cuda else 0
-    # Muon for a model trained from scratch: more learnt per step (zh-poetry 2 min: 5.06 nats per character against
-    # 5.18; tinyshakespeare 75 s: 1.62 against 1.69; BENCHMARKS.md) though a CPU step is ~25% slower. Otherwise
+    # Muon for a model trained from scratch: more learnt per step (zh-poetry 2 min: 5.02 nats per character against
+    # 5.18; tinyshakespeare 75 s: 1.60 against 1.69; BENCHMARKS.md) though a CPU step is ~25% slower. Otherwise
     # fused AdamW, on the CPU too: torch has a fused CPU kernel, and it is transformers' own default there.
     optim = config.optim
     if optim == "auto":
