@@ -48,6 +48,33 @@ def test_muon_trains_the_blocks_matrices_and_adamw_the_embeddings_and_the_rest()
     assert no_decay and all(name.endswith(".bias") or ".ln_" in name for name in no_decay)
 
 
+def test_stacked_muon_takes_torchs_muon_steps_exactly():
+    """StackedMuon orthogonalises the matrices of one shape together; what it does to them is torch.optim.Muon's."""
+    import torch
+
+    from core.train.muon import StackedMuon, hidden_matrices
+
+    model = _tiny_model()
+    hidden = set(hidden_matrices(model))
+    matrices = [p.detach() for name, p in model.named_parameters() if name in hidden]
+    generator = torch.Generator().manual_seed(2)
+    gradients = [[torch.randn(m.shape, generator=generator) for m in matrices] for _ in range(3)]
+    results = []
+    for kind, options in ((torch.optim.Muon, {}), (StackedMuon, {}), (torch.optim.Muon, {"nesterov": False}),
+                          (StackedMuon, {"nesterov": False})):
+        params = [m.clone().requires_grad_() for m in matrices]
+        optimizer = kind(params, lr=0.02, weight_decay=0.1, adjust_lr_fn="match_rms_adamw", **options)
+        for step in gradients:
+            for p, g in zip(params, step, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+        results.append(params)
+    for torchs, stacked in (results[:2], results[2:]):
+        for a, b in zip(torchs, stacked, strict=True):
+            assert torch.equal(a, b)
+    assert not torch.equal(results[0][0], matrices[0]) and not torch.equal(results[0][0], results[2][0])
+
+
 def test_a_saved_optimizer_state_goes_on_exactly_where_it_was(tmp_path):
     """What a checkpoint and a resume do: the state written after 3 steps, loaded into a new optimizer over the
     saved weights, takes the same next 3 steps as the optimizer that never stopped."""

@@ -13,8 +13,10 @@ one state over both, so the Trainer's schedule, checkpoints and resume see a sin
 
 from __future__ import annotations
 
-import torch
+import math
+from collections import defaultdict
 
+import torch
 
 # Muon's rate over the run's: at 1x a step matches AdamW's size, but a larger one paid (4 x 128 from scratch, 2e-3:
 # zh-poetry 2 min 5.05 / 5.02 / 5.18 nats per character at 1x / 3x / 6x; tinyshakespeare 75 s 1.62 / 1.60 / 1.64).
@@ -31,6 +33,70 @@ def hidden_matrices(model) -> list[str]:
     return [name for name, p in model.named_parameters() if p.requires_grad and p.ndim == 2 and id(p) not in embeddings]
 
 
+class StackedMuon(torch.optim.Muon):
+    """torch's Muon with the matrices of one shape orthogonalised together: the same update, state and groups (a
+    checkpoint of either loads into the other). torch's loop runs Newton-Schulz one matrix at a time; for a tiny
+    model on a CPU that is a fifth of a step, and stacked by shape (GPT-2 has four per layer) it takes less (one
+    core: 19 -> 12 ms a step at 4 x 128, 35 -> 30 ms at 4 x 192). Hand-written for that alone; a test holds it to
+    torch's own steps."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            by_shape = defaultdict(list)
+            for p in group["params"]:
+                if p.grad is not None:
+                    by_shape[p.shape].append(p)
+            for shape, params in by_shape.items():
+                self._step_stack(group, shape, params)
+        return loss
+
+    def _step_stack(self, group, shape, params) -> None:
+        momentum, lr = group["momentum"], group["lr"]
+        grads = [p.grad for p in params]
+        buffers = []
+        for p in params:
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p.grad)
+            buffers.append(state["momentum_buffer"])
+        torch._foreach_lerp_(buffers, grads, 1 - momentum)
+        if group["nesterov"]:
+            updates = torch.stack([g.lerp(b, momentum) for g, b in zip(grads, buffers, strict=True)])
+        else:
+            updates = torch.stack(buffers)
+        orthogonal = _newton_schulz(updates, group["ns_coefficients"], group["ns_steps"], group["eps"])
+        torch._foreach_mul_(params, 1 - lr * group["weight_decay"])
+        torch._foreach_add_(params, list(orthogonal.to(params[0].dtype).unbind(0)),
+                            alpha=-_adjusted_lr(lr, group["adjust_lr_fn"], shape))
+
+
+def _newton_schulz(stack: torch.Tensor, coefficients, steps: int, eps: float) -> torch.Tensor:
+    """torch.optim._muon._zeropower_via_newtonschulz over a stack of matrices (bf16, the shorter side first)."""
+    a, b, c = coefficients
+    x = stack.bfloat16()
+    tall = stack.size(-2) > stack.size(-1)
+    if tall:
+        x = x.mT
+    x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
+    for _ in range(steps):
+        gram = x @ x.mT
+        x = torch.baddbmm(x, torch.baddbmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.mT if tall else x
+
+
+def _adjusted_lr(lr: float, adjust_lr_fn: str | None, shape) -> float:
+    """torch.optim._muon._adjust_lr: the rate for a matrix of this shape."""
+    rows, cols = shape[:2]
+    if adjust_lr_fn == "match_rms_adamw":
+        return 0.2 * math.sqrt(max(rows, cols)) * lr
+    return math.sqrt(max(1, rows / cols)) * lr
+
+
 class MuonAdamW(torch.optim.Optimizer):
     def __init__(self, model, *, lr: float, weight_decay: float, betas=(0.9, 0.99), eps: float = 1e-8,
                  muon_lr: float | None = None):
@@ -44,7 +110,8 @@ class MuonAdamW(torch.optim.Optimizer):
                 muon_params.append(p)
             else:  # GPT-2's usual split: weight decay on matrices (the embeddings), none on biases and norms
                 (decay if p.ndim >= 2 else no_decay).append(p)
-        self.muon = torch.optim.Muon(muon_params, lr=muon_lr or MUON_RATE * lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
+        self.muon = StackedMuon(muon_params, lr=muon_lr or MUON_RATE * lr, weight_decay=weight_decay,
+                                adjust_lr_fn="match_rms_adamw")
         self.adamw = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                                         {"params": no_decay, "weight_decay": 0.0}],
                                        lr=lr, betas=betas, eps=eps, fused=True)
