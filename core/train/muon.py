@@ -42,10 +42,7 @@ class StackedMuon(torch.optim.Muon):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             by_shape = defaultdict(list)
             for p in group["params"]:
@@ -73,6 +70,14 @@ class StackedMuon(torch.optim.Muon):
         torch._foreach_mul_(params, 1 - lr * group["weight_decay"])
         torch._foreach_add_(params, list(orthogonal.to(params[0].dtype).unbind(0)),
                             alpha=-_adjusted_lr(lr, group["adjust_lr_fn"], shape))
+
+
+def _closure_loss(closure):
+    """What torch's optimizers do with a closure: call it, with gradients on, before the step."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def _newton_schulz(stack: torch.Tensor, coefficients, steps: int, eps: float) -> torch.Tensor:
@@ -127,10 +132,7 @@ class MuonAdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         self.muon.step()
         self.adamw.step()
         return loss
