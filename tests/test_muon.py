@@ -150,3 +150,17 @@ def test_a_from_scratch_run_trains_with_muon_saves_its_state_and_resumes(workspa
     assert (status["state"], status["step"], status["resumed_from"]) == ("completed", 8, "checkpoint-4")
     log = (run_dir / "train.log").read_text(encoding="utf-8")
     assert log.count(", muon, ") == 2  # the first start and the resume each said what they train with
+
+
+def test_a_model_trained_from_scratch_gets_weight_decay_unless_one_is_given(tmp_path):
+    from core.train import worker
+    from core.train.sizing import SCRATCH_WEIGHT_DECAY
+
+    def decay(config, scratch):
+        return worker._arguments(tmp_path, config, learning_rate=1e-3, use_cpu=True, precision="fp32", world=1,
+                                 scratch=scratch).weight_decay
+
+    assert decay(TrainConfig(), scratch=True) == SCRATCH_WEIGHT_DECAY > 0
+    assert decay(TrainConfig(), scratch=False) == 0.0  # fine-tuning a trained model: none, as before
+    assert decay(TrainConfig(weight_decay=0.0), scratch=True) == 0.0  # as given
+    assert decay(TrainConfig(weight_decay=0.3), scratch=False) == 0.3

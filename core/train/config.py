@@ -72,7 +72,9 @@ class TrainConfig:
                               "devices)", min=1, max=65536, sweep=True)
     warmup_ratio: float = _option(0.05, "share of the steps spent warming the learning rate up", min=0.0,
                                  below=1.0, sweep=True)
-    weight_decay: float = _option(0.0, "weight decay (decoupled, AdamW's and Muon's)", min=0.0, max=1.0, sweep=True)
+    weight_decay: float | None = _option(None, "weight decay, decoupled (AdamW's and Muon's); default: 0.1 for a "
+                                         "model trained from scratch, else 0 (core.train.sizing)", min=0.0, max=1.0,
+                                         sweep=True)
     dropout: float | None = _option(None, "dropout of a model trained from scratch (default: by the passes over the "
                                     "corpus the run will make, once its speed is known; core.train.sizing)", min=0.0,
                                     below=1.0, sweep=True)

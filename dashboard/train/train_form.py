@@ -48,7 +48,7 @@ def _key(field: str) -> str:
 def _number(column, name: str, **options) -> None:
     """A number input labelled `train.<name>`, with the limits TrainConfig declares for the field."""
     limits = meta(TrainConfig, name)
-    kind = float if isinstance(getattr(TrainConfig(), name), float) or name in ("learning_rate", "dropout") else int
+    kind = float if isinstance(getattr(TrainConfig(), name), float) or name in ("learning_rate", "dropout", "weight_decay") else int
     for bound, widget in (("min", "min_value"), ("above", "min_value"), ("max", "max_value")):
         if limits.get(bound) is not None:  # `above` too: the check refuses the bound itself, with its message
             options.setdefault(widget, kind(limits[bound]))
@@ -128,7 +128,7 @@ def render(datasets: list[str], hw: Hardware, workspace) -> TrainConfig:
     _number(a, "batch_size", step=1)
     _number(b, "grad_accum", step=1)
     _number(c, "warmup_ratio", step=0.01)
-    _number(d, "weight_decay", step=0.01)
+    _number(d, "weight_decay", step=0.01, help=t("train.weight_decay.help"))  # empty: auto (core.train.sizing)
     schedulers = choice_labels("scheduler", meta(TrainConfig, "scheduler")["choices"])
     a.selectbox(t("train.scheduler"), list(schedulers), key=_key("scheduler"), format_func=schedulers.__getitem__)
     _number(b, "eval_steps", step=10)
