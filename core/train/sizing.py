@@ -71,6 +71,13 @@ def propose(chars: int, budget_s: float | None, *, given: str = "auto", context:
 # against 5.013-5.030 without); over a few passes it cost a little (tinyshakespeare 75 s, 3.7 passes: 1.579 against
 # 1.569-1.570; BENCHMARKS.md). A model fine-tuned from its own weights keeps none, as before.
 SCRATCH_WEIGHT_DECAY = 0.1
+
+
+def weight_decay(given: float | None, scratch: bool) -> float:
+    """The run's weight decay: as given, else SCRATCH_WEIGHT_DECAY for a from-scratch model and none otherwise."""
+    if given is not None:
+        return given
+    return SCRATCH_WEIGHT_DECAY if scratch else 0.0
 DROPOUT_FROM_EPOCHS = ((40.0, 0.2), (5.0, 0.1))  # (passes over the corpus at least, dropout): see dropout_for
 SMALL_CORPUS = 200_000  # characters: a corpus this small caps the model's width and the passes over it
 # A budget that would go over a small corpus more often than this ends after this many passes: beyond them the

@@ -51,7 +51,6 @@ class Speed:
                 "dataloader_num_workers": self.dataloader_workers, "dataloader_pin_memory": self.pin_memory,
                 "dataloader_persistent_workers": self.dataloader_workers > 0}
 
-
     def trainer_options(self, args) -> dict:
         """What the Trainer takes besides its arguments: Muon's factory, with the run's rate, decay and betas."""
         if self.optim != MUON:

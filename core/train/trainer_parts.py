@@ -20,7 +20,7 @@ from core.models.checkpoints import checkpoint_problem, incomplete_checkpoints
 from core.train.config import TrainConfig
 from core.train.progress import node_main, say
 from core.train.run_dir import RunDir, update_status
-from core.train.sizing import SCRATCH_WEIGHT_DECAY
+from core.train.sizing import weight_decay
 from core.train.speed import Device, resolve
 from core.train.state import Phase, RunState
 
@@ -80,7 +80,7 @@ def arguments(run_dir: Path, config: TrainConfig, *, learning_rate: float, use_c
         learning_rate=learning_rate,
         lr_scheduler_type=config.scheduler,
         warmup_steps=config.warmup_ratio,  # transformers 5: below 1 it is a share of the steps (no warmup_ratio)
-        weight_decay=config.weight_decay if config.weight_decay is not None else SCRATCH_WEIGHT_DECAY if scratch else 0.0,
+        weight_decay=weight_decay(config.weight_decay, scratch),
         adam_beta2=0.99 if scratch else 0.999,  # nanoGPT's for a tiny model's small batches: a shorter memory
         logging_strategy="steps",
         logging_steps=config.logging_steps,

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import models
 from core.data import dataset
+from core.dataclass_cli import kind as field_kind
 from core.dataclass_cli import meta
 from core.errors import UserError
 from core.hardware import Hardware, format_bytes
@@ -48,7 +49,7 @@ def _key(field: str) -> str:
 def _number(column, name: str, **options) -> None:
     """A number input labelled `train.<name>`, with the limits TrainConfig declares for the field."""
     limits = meta(TrainConfig, name)
-    kind = float if isinstance(getattr(TrainConfig(), name), float) or name in ("learning_rate", "dropout", "weight_decay") else int
+    kind = field_kind(TrainConfig, name)  # float | None (empty = auto) reads as float
     for bound, widget in (("min", "min_value"), ("above", "min_value"), ("max", "max_value")):
         if limits.get(bound) is not None:  # `above` too: the check refuses the bound itself, with its message
             options.setdefault(widget, kind(limits[bound]))
