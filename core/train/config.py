@@ -78,8 +78,8 @@ class TrainConfig:
     dropout: float | None = _option(None, "dropout of a model trained from scratch (default: by the passes over the "
                                     "corpus the run will make, once its speed is known; core.train.sizing)", min=0.0,
                                     below=1.0, sweep=True)
-    # linear to zero: on a budget it beat cosine (to zero too) by 1-3% held-out (BENCHMARKS.md, "Quality per minute"),
-    # as Bergsma et al. 2025 ("Straight to Zero") found for LLM training; transformers' own default
+    # linear to zero: from scratch on a budget it beat cosine (to zero too) by ~1% held-out (BENCHMARKS.md, "Quality per
+    # minute"), as Bergsma et al. 2025 ("Straight to Zero") found for LLM training; transformers' own default
     scheduler: str = _option("linear", "learning-rate schedule", choices=SCHEDULERS)
     eval_steps: int = _option(50, "evaluate (and checkpoint, and sample the gallery) every N steps", min=1,
                          max=10**9)

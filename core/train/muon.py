@@ -4,7 +4,7 @@ Muon (torch.optim.Muon, torch >= 2.9) orthogonalises each 2-D weight's momentum 
 token seen, which is what a model trained for minutes is short of. It takes the transformer blocks' matrices only;
 the embeddings (tied to the output head), biases and layer norms stay with AdamW, as in Keller Jordan's recipe. With
 `adjust_lr_fn="match_rms_adamw"` its steps are scaled to AdamW's, and the run's one schedule serves both; its rate is
-MUON_RATE times the run's, the embeddings' EMBEDDING_RATE times.
+MUON_RATE times the run's (AdamW's).
 
 transformers has no Muon of its own (only a hook for optimizer factories, which is how this one is handed over), and
 torch's two optimizers each want all of a model's parameters, hence this small composite: one param_groups list and
@@ -21,10 +21,6 @@ import torch
 # Muon's rate over the run's: at 1x a step matches AdamW's size, but a larger one paid (4 x 128 from scratch, 2e-3:
 # zh-poetry 2 min 5.05 / 5.02 / 5.18 nats per character at 1x / 3x / 6x; tinyshakespeare 75 s 1.62 / 1.60 / 1.64).
 MUON_RATE = 3.0
-# AdamW's rate for the token and position embeddings (and the head tied to them) over the run's: they train on few
-# rows a step and took a larger rate as Muon's matrices do (with a linear decay: zh-poetry 4 min, one core, 5.07
-# against 5.13 nats per character; tinyshakespeare 4 min 1.63 against 1.68). Biases and norms keep the run's rate.
-EMBEDDING_RATE = 3.0
 
 
 def hidden_matrices(model) -> list[str]:
@@ -41,8 +37,8 @@ class StackedMuon(torch.optim.Muon):
     """torch's Muon with the matrices of one shape orthogonalised together: the same update, state and groups (a
     checkpoint of either loads into the other). torch's loop runs Newton-Schulz one matrix at a time; for a tiny
     model on a CPU that is a fifth of a step, and stacked by shape (GPT-2 has four per layer) it takes less (one
-    core: 19 -> 12 ms a step at 4 x 128, 35 -> 30 ms at 4 x 192). Hand-written for that alone; a test holds it to
-    torch's own steps.
+    core of the Xeon in BENCHMARKS.md, bf16: 19 -> 12 ms a step at 4 x 128, 35 -> 30 ms at 4 x 192). Hand-written
+    for that alone; a test holds it to torch's own steps.
 
     Newton-Schulz runs in bf16 on a GPU, as torch's Muon, and in float32 on a CPU: a CPU without bf16 instructions
     (AVX2 only, most laptops) multiplies bf16 matrices ~20x slower than float32 ones (192 x 768, one core: 444 against
@@ -119,8 +115,7 @@ def _adjusted_lr(lr: float, adjust_lr_fn: str | None, shape) -> float:
 class MuonAdamW(torch.optim.Optimizer):
     def __init__(self, model, *, lr: float, weight_decay: float, betas=(0.9, 0.99), eps: float = 1e-8,
                  muon_lr: float | None = None):
-        """`lr` for AdamW's biases and norms, EMBEDDING_RATE x lr for its embeddings; Muon's is `muon_lr`, by default
-        MUON_RATE x lr."""
+        """`lr` for AdamW's parameters; Muon's is `muon_lr`, by default MUON_RATE x lr."""
         hidden = set(hidden_matrices(model))
         muon_params, decay, no_decay = [], [], []
         for name, p in model.named_parameters():
@@ -132,7 +127,7 @@ class MuonAdamW(torch.optim.Optimizer):
                 (decay if p.ndim >= 2 else no_decay).append(p)
         self.muon = StackedMuon(muon_params, lr=muon_lr or MUON_RATE * lr, weight_decay=weight_decay,
                                 adjust_lr_fn="match_rms_adamw")
-        self.adamw = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay, "lr": EMBEDDING_RATE * lr},
+        self.adamw = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                                         {"params": no_decay, "weight_decay": 0.0}],
                                        lr=lr, betas=betas, eps=eps, fused=True)
         # the children's group dicts themselves, so a scheduler's change of lr reaches them
