@@ -78,6 +78,8 @@ def weight_decay(given: float | None, scratch: bool) -> float:
     if given is not None:
         return given
     return SCRATCH_WEIGHT_DECAY if scratch else 0.0
+
+
 DROPOUT_FROM_EPOCHS = ((40.0, 0.2), (5.0, 0.1))  # (passes over the corpus at least, dropout): see dropout_for
 SMALL_CORPUS = 200_000  # characters: a corpus this small caps the model's width and the passes over it
 # A budget that would go over a small corpus more often than this ends after this many passes: beyond them the
