@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from dashboard.i18n import texts
 from dashboard.local_server import LAUNCHER, ServerDidNotStart, serving
@@ -62,11 +62,66 @@ def cpu_hog():
             hog.wait()
 
 
+# Counts, in the page, the script runs it asks the server for (BackMsg.rerun_script, field 11) and marks them answered
+# when a run finishes (ForwardMsg.script_finished, field 6, other than FINISHED_EARLY_FOR_RERUN = 2), reading the
+# top-level fields of the websocket's protobuf messages. A test then waits for the run its own click asked for,
+# not for a clock: on a busy machine a rerun can begin a second after the click, and a fast one is over before the
+# page ever shows "running".
+COUNT_RUNS = """
+(() => {
+    const fields = bytes => {  // [field number, varint value or null] of a protobuf message's top level
+        const out = [];
+        let i = 0;
+        const varint = () => { let v = 0, scale = 1, b; do { b = bytes[i++]; v += (b & 127) * scale; scale *= 128; } while (b & 128); return v; };
+        while (i < bytes.length) {
+            const key = varint(), wire = key % 8, field = Math.floor(key / 8);
+            if (wire === 0) out.push([field, varint()]);
+            else if (wire === 2) { const n = varint(); i += n; out.push([field, null]); }
+            else if (wire === 1 || wire === 5) { i += wire === 1 ? 8 : 4; out.push([field, null]); }
+            else break;
+        }
+        return out;
+    };
+    const bytesOf = data => data instanceof ArrayBuffer ? new Uint8Array(data)
+        : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+    window.__asked = 0;
+    window.__settled = 0;  // runs asked for that a test has waited for (_settle)
+    window.__answered = 0;
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+        constructor(...args) {
+            super(...args);
+            this.addEventListener('message', event => {
+                const bytes = bytesOf(event.data);
+                if (bytes && fields(bytes).some(([field, status]) => field === 6 && status !== 2)) window.__answered = window.__asked;
+            });
+        }
+        send(data) {
+            const bytes = bytesOf(data);
+            if (bytes && fields(bytes).some(([field]) => field === 11)) window.__asked += 1;
+            super.send(data);
+        }
+    };
+})();
+"""
+
+
+def _counting_runs(open_new):
+    """Browser.new_page / new_context whose pages count their script runs (COUNT_RUNS)."""
+    def opened(*args, **kwargs):
+        target = open_new(*args, **kwargs)
+        target.add_init_script(COUNT_RUNS)
+        return target
+    return opened
+
+
 @pytest.fixture
 def browser():
     require(Path(CHROMIUM).exists(), f"no browser at {CHROMIUM}: apt-get install chromium")
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium.new_page = _counting_runs(chromium.new_page)
+        chromium.new_context = _counting_runs(chromium.new_context)
         yield chromium
         chromium.close()
 
@@ -78,10 +133,31 @@ def _screenshot_dir(tmp_path) -> Path:
     return out
 
 
+IDLE = """() => window.__answered === window.__asked
+    && document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState === 'notRunning'
+    && !document.querySelector('[data-testid="stStatusWidget"]')"""
+
+
 def _settle(page) -> None:
-    """Let the script run that an interaction started finish before the next interaction."""
-    page.wait_for_timeout(700)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    """Wait for the script run an interaction asked for (or the page's first run) to finish and be drawn, before
+    the next interaction: at least one run asked for since the last _settle, and every run asked for answered.
+    After an interaction that asks for no run (a tab without on_change, an expander), use _idle."""
+    page.wait_for_function(f"() => window.__asked > window.__settled && ({IDLE})()", timeout=180_000)
+    page.evaluate("() => { window.__settled = window.__asked; }")
+    _drawn(page)
+
+
+def _drawn(page) -> None:
+    """The page has drawn what it was sent: the websocket's messages are decoded and handed to React
+    asynchronously, so the last run's elements can land a frame or two after its end is received."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done))))")
+    page.wait_for_function(IDLE, timeout=180_000)
+
+
+def _idle(page) -> None:
+    """No script run is asked for or going on (after an interaction that asks for none)."""
+    page.wait_for_function(IDLE, timeout=180_000)
+    _drawn(page)
 
 
 def _wait_for_title(page, text: str) -> None:
@@ -710,7 +786,7 @@ def test_write_suggest_accept_branch_undo_and_reload(app_url, browser, workspace
     _settle(page)
     accepted = drafts.load(workspace, "poem")
     assert accepted.text.startswith("The lighthouse keeper") and len(accepted.spans) == 1
-    assert editor.input_value() == accepted.text
+    expect(editor).to_have_value(accepted.text)
     with open_store() as store:
         [choice] = choices.list_choices(store)
     assert (choice.action, choice.writer, choice.accepted) == ("accept", "ann", choice.shown[0]) and len(choice.shown) == 3
@@ -723,9 +799,9 @@ def test_write_suggest_accept_branch_undo_and_reload(app_url, browser, workspace
     page.reload()
     _wait_for_title(page, words["write.title"])
     _settle(page)
-    assert page.get_by_role("textbox", name=words["write.text"], exact=True).input_value() == accepted.text
+    expect(page.get_by_role("textbox", name=words["write.text"], exact=True)).to_have_value(accepted.text)
     page.get_by_text(words["write.provenance"]).click()
-    _settle(page)
+    _idle(page)
     assert page.locator('[data-testid="stDataFrame"]').count() >= 1
     assert drafts.load(workspace, "poem").spans[0].model == "starter"
     assert page.locator('[data-testid="stException"]').count() == 0
