@@ -13,6 +13,11 @@ from pathlib import Path
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports huggingface_hub: tests never reach the network
+# One OpenMP thread in every process the suite starts (its workers, the servers, trainers and commands they start),
+# set before torch is imported: `make test` runs two workers on two cores, and a process with more threads than its
+# share of the cores spins in OpenMP barriers and runs several times slower (a test that wants more sets more).
+for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
