@@ -9,6 +9,7 @@ import copy
 import pytest
 
 from core.train.config import TrainConfig, check
+from core.train.sizing import embedding_rate_for
 from core.train.speed import MUON, Device, resolve
 from tests.conftest import run_core
 
@@ -149,6 +150,10 @@ def test_a_from_scratch_run_trains_with_muon_saves_its_state_and_resumes(workspa
     assert failed.returncode != 0 and runs.status(run_dir)["state"] == "failed", failed.stderr
     state = torch.load(run_dir / "checkpoint-4" / "optimizer.pt", weights_only=True)["state"]
     assert {"momentum_buffer", "exp_avg"} <= {key for values in state.values() for key in values}
+    # two passes over the poems: the embeddings learn at sizing.embedding_rate_for them, in the schedule's state too
+    planned = runs.status(run_dir)["epochs_planned"]
+    assert planned < 10 and runs.status(run_dir)["embedding_rate"] == embedding_rate_for(planned) == 3.0
+    assert _embedding_rates(run_dir / "checkpoint-4") == (3.0, 3.0)
 
     resumed = run_core(workspace, "resume", "muon")
     assert resumed.returncode == 0, resumed.stderr + runs.log_tail(run_dir)
@@ -156,6 +161,27 @@ def test_a_from_scratch_run_trains_with_muon_saves_its_state_and_resumes(workspa
     assert (status["state"], status["step"], status["resumed_from"]) == ("completed", 8, "checkpoint-4")
     log = (run_dir / "train.log").read_text(encoding="utf-8")
     assert log.count(", muon, ") == 2  # the first start and the resume each said what they train with
+    assert log.count("the embeddings learn at 3x the run's rate") == 1
+    assert _embedding_rates(run_dir / "checkpoint-8")[1] == 3.0  # the resume kept it (the last step's rate is 0)
+
+
+def _embedding_rates(checkpoint):
+    """(the embeddings' rate, their base rate in the schedule) over the biases' and norms' in a checkpoint."""
+    import torch
+
+    from core.train.muon import EMBEDDINGS
+
+    groups = torch.load(checkpoint / "optimizer.pt", weights_only=True)["param_groups"]
+    base_lrs = torch.load(checkpoint / "scheduler.pt", weights_only=True)["base_lrs"]
+    embeddings = next(i for i, group in enumerate(groups) if group.get("name") == EMBEDDINGS)
+    norms = len(groups) - 1  # AdamW's last group: biases and norms, at the run's rate
+    now = groups[embeddings]["lr"] / groups[norms]["lr"] if groups[norms]["lr"] else None
+    return (now and round(now, 6), round(base_lrs[embeddings] / base_lrs[norms], 6))
+
+
+def test_a_run_of_few_passes_gives_the_embeddings_a_larger_rate():
+    rates = [embedding_rate_for(epochs) for epochs in (0.5, 3, 9.9, 10, 16, 80)]
+    assert rates[:3] == [3.0] * 3 and rates[3:] == [1.0] * 3  # many passes: the run's rate, or it learns by heart
 
 
 def test_a_model_trained_from_scratch_gets_weight_decay_unless_one_is_given(tmp_path):

@@ -180,7 +180,8 @@ class PassesCallback(TrainerCallback):
     spent). A budget that would make more than `max_passes` (sizing.max_passes: a small corpus) ends after them (its
     clock is shortened, so the learning rate still decays to its end); unless the run gives one, the model's dropout
     is sizing.dropout_for the passes. The model's config records the rate, so checkpoints, a resume and the final
-    model keep it."""
+    model keep it. Under Muon the embeddings' rate is sizing.embedding_rate_for the passes (kept in the schedule's
+    state, so in checkpoints too)."""
 
     PROJECTED = 0.03  # share of a budget after which its projected steps are steady enough to count passes by
 
@@ -189,7 +190,7 @@ class PassesCallback(TrainerCallback):
         self.run_dir, self.train_tokens, self.tokens_per_step = run_dir, train_tokens, tokens_per_step
         self.clock, self.max_passes, self.dropout, self.decided = clock, max_passes, dropout, False
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
+    def on_step_end(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
         if self.decided or model is None or (self.clock is not None and self.clock.progress() < self.PROJECTED):
             return
         self.decided = True
@@ -208,8 +209,30 @@ class PassesCallback(TrainerCallback):
             model.config.resid_pdrop = model.config.embd_pdrop = rate
             facts["dropout"] = rate
             say(f"dropout {rate:g}: about {passes:.0f} passes over the training blocks in this run")
+        rate = _raise_embedding_rate(optimizer, lr_scheduler, sizing.embedding_rate_for(passes))
+        if rate is not None:
+            facts["embedding_rate"] = rate
+            if rate != 1:
+                say(f"the embeddings learn at {rate:g}x the run's rate: {passes:.0f} passes")
         if state.is_world_process_zero:
             update_status(self.run_dir, epochs_planned=round(passes, 1), **facts)
+
+
+def _raise_embedding_rate(optimizer, scheduler, rate: float) -> float | None:
+    """Multiply the rate of the optimizer's embeddings group (muon.EMBEDDINGS: a from-scratch run under Muon) by
+    `rate`, in the schedule's base rates too, so the schedule carries it and a checkpoint's scheduler state keeps it
+    on a resume. None: the optimizer has no such group."""
+    from core.train.muon import EMBEDDINGS
+
+    groups = getattr(optimizer, "param_groups", [])
+    index = next((i for i, group in enumerate(groups) if group.get("name") == EMBEDDINGS), None)
+    if index is None:
+        return None
+    groups[index]["lr"] *= rate
+    scheduler = getattr(scheduler, "scheduler", scheduler)  # accelerate's wrapper holds the schedule
+    if scheduler is not None and hasattr(scheduler, "base_lrs"):
+        scheduler.base_lrs[index] *= rate
+    return rate
 
 
 class BudgetCallback(TrainerCallback):

@@ -4,7 +4,8 @@ Muon (torch.optim.Muon, torch >= 2.9) orthogonalises each 2-D weight's momentum 
 token seen, which is what a model trained for minutes is short of. It takes the transformer blocks' matrices only;
 the embeddings (tied to the output head), biases and layer norms stay with AdamW, as in Keller Jordan's recipe. With
 `adjust_lr_fn="match_rms_adamw"` its steps are scaled to AdamW's, and the run's one schedule serves both; its rate is
-MUON_RATE times the run's (AdamW's).
+MUON_RATE times the run's (AdamW's). The embeddings' group is named EMBEDDINGS, so that a run of few passes can raise
+its rate (sizing.embedding_rate_for, applied by callbacks.PassesCallback).
 
 transformers has no Muon of its own (only a hook for optimizer factories, which is how this one is handed over), and
 torch's two optimizers each want all of a model's parameters, hence this small composite: one param_groups list and
@@ -21,6 +22,7 @@ import torch
 # Muon's rate over the run's: at 1x a step matches AdamW's size, but a larger one paid (4 x 128 from scratch, 2e-3:
 # zh-poetry 2 min 5.05 / 5.02 / 5.18 nats per character at 1x / 3x / 6x; tinyshakespeare 75 s 1.62 / 1.60 / 1.64).
 MUON_RATE = 3.0
+EMBEDDINGS = "embeddings"  # the name of AdamW's group of the token and position embeddings (and the tied head)
 
 
 def hidden_matrices(model) -> list[str]:
@@ -127,7 +129,7 @@ class MuonAdamW(torch.optim.Optimizer):
                 (decay if p.ndim >= 2 else no_decay).append(p)
         self.muon = StackedMuon(muon_params, lr=muon_lr or MUON_RATE * lr, weight_decay=weight_decay,
                                 adjust_lr_fn="match_rms_adamw")
-        self.adamw = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+        self.adamw = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay, "name": EMBEDDINGS},
                                         {"params": no_decay, "weight_decay": 0.0}],
                                        lr=lr, betas=betas, eps=eps, fused=True)
         # the children's group dicts themselves, so a scheduler's change of lr reaches them

@@ -108,6 +108,22 @@ def dropout_for(epochs: float) -> float:
     return 0.0
 
 
+# AdamW's rate for the embeddings (and the head tied to them) over the run's, by the passes a from-scratch run under
+# Muon will make: they learn from few rows a step, and over a few passes a larger rate paid (2 min, 2 threads:
+# zh-poetry 5.063 against 5.139 nats per character; tinyshakespeare 175 s 1.529 against 1.547; 10 min of
+# tinyshakespeare, 8-9 passes, one core: 1.499 against 1.521), but over many it learnt a small corpus by heart
+# (zh-poetry 10 min, 17 passes: 5.158 against 5.018). BENCHMARKS.md, "The embeddings' rate by the passes".
+EMBEDDING_RATE_FROM_EPOCHS = ((10.0, 1.0), (0.0, 3.0))  # (passes at least, rate over the run's)
+
+
+def embedding_rate_for(epochs: float) -> float:
+    """The embeddings' rate over the run's for a from-scratch run that will go `epochs` times over its corpus."""
+    for least, rate in EMBEDDING_RATE_FROM_EPOCHS:
+        if epochs >= least:
+            return rate
+    return 1.0
+
+
 def _context(budget_s: float) -> int:
     """Tokens of context: short on a CPU's budget, where more optimizer steps of a shorter block paid (10 min of
     tinyshakespeare on one core: 1.557 nats per character with 256 tokens, 1.518 with 128). Not shorter than 128: a
