@@ -209,7 +209,7 @@ class PassesCallback(TrainerCallback):
             model.config.resid_pdrop = model.config.embd_pdrop = rate
             facts["dropout"] = rate
             say(f"dropout {rate:g}: about {passes:.0f} passes over the training blocks in this run")
-        rate = _raise_embedding_rate(optimizer, lr_scheduler, sizing.embedding_rate_for(passes))
+        rate = _scale_embedding_rate(optimizer, lr_scheduler, sizing.embedding_rate_for(passes))
         if rate is not None:
             facts["embedding_rate"] = rate
             if rate != 1:
@@ -218,7 +218,7 @@ class PassesCallback(TrainerCallback):
             update_status(self.run_dir, epochs_planned=round(passes, 1), **facts)
 
 
-def _raise_embedding_rate(optimizer, scheduler, rate: float) -> float | None:
+def _scale_embedding_rate(optimizer, scheduler, rate: float) -> float | None:
     """Multiply the rate of the optimizer's embeddings group (muon.EMBEDDINGS: a from-scratch run under Muon) by
     `rate`, in the schedule's base rates too, so the schedule carries it and a checkpoint's scheduler state keeps it
     on a resume. None: the optimizer has no such group."""

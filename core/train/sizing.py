@@ -110,7 +110,8 @@ def dropout_for(epochs: float) -> float:
 
 # AdamW's rate for the embeddings (and the head tied to them) over the run's, by the passes a from-scratch run under
 # Muon will make: they learn from few rows a step, and over a few passes a larger rate paid (2 min, 2 threads:
-# zh-poetry 5.063 against 5.139 nats per character; tinyshakespeare 175 s 1.529 against 1.547; 10 min of
+# zh-poetry 5.063 against 5.139 nats per character, another day 5.086 and 5.063 against 5.090 and 5.115;
+# tinyshakespeare 175 s 1.529 against 1.547; 10 min of
 # tinyshakespeare, 8-9 passes, one core: 1.499 against 1.521), but over many it learnt a small corpus by heart
 # (zh-poetry 10 min, 17 passes: 5.158 against 5.018). BENCHMARKS.md, "The embeddings' rate by the passes".
 EMBEDDING_RATE_FROM_EPOCHS = ((10.0, 1.0), (0.0, 3.0))  # (passes at least, rate over the run's)
