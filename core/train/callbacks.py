@@ -20,6 +20,7 @@ from core.files import append_jsonl
 from core.playground import sampling
 from core.train import gallery, sizing
 from core.train.config import TrainConfig
+from core.train.muon import EMBEDDINGS
 from core.train.progress import MAX_PERPLEXITY_LOSS, rank, say
 from core.train.run_dir import RunDir, update_status
 from core.train.state import RunState
@@ -222,8 +223,6 @@ def _scale_embedding_rate(optimizer, scheduler, rate: float) -> float | None:
     """Multiply the rate of the optimizer's embeddings group (muon.EMBEDDINGS: a from-scratch run under Muon) by
     `rate`, in the schedule's base rates too, so the schedule carries it and a checkpoint's scheduler state keeps it
     on a resume. None: the optimizer has no such group."""
-    from core.train.muon import EMBEDDINGS
-
     groups = getattr(optimizer, "param_groups", [])
     index = next((i for i, group in enumerate(groups) if group.get("name") == EMBEDDINGS), None)
     if index is None:
