@@ -8,7 +8,8 @@ PORT ?= 8501
 # MODE=rate serves only the rating sheet, to raters with invitation codes (`python -m core raters invite NAME`).
 MODE ?= lab
 # Two pytest-xdist workers, a test file on one of them: most of a test's time is a subprocess, a browser or an
-# import waiting on one core, so two workers fit the suite in ~13 minutes on two cores instead of ~19.
+# import waiting on one core, so two workers fit the suite in ~13 minutes on two cores instead of ~19 (the Xeon of
+# earlier sessions; ~21 on a 2-core AMD EPYC, where both cores are ~97% busy: README, "Tests").
 # `make test PYTEST_ARGS=` runs it in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
