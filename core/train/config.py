@@ -317,7 +317,8 @@ def _device_problems(config: TrainConfig, gpus: int | None) -> list[Problem]:
         problems.append(Problem("device_missing", f"there is no GPU {config.device} here ({gpus} CUDA GPU(s) visible): "
                                 "pick cpu or auto, or check the driver", {"value": config.device, "gpus": gpus}))
     elif config.precision == "fp16" and (config.device == "cpu" or not gpus):
-        problems.append(Problem("fp16_cpu", "fp16 needs a CUDA GPU: use bf16 or fp32 on the CPU"))
+        problems.append(Problem("fp16_cpu", "fp16 needs a CUDA GPU: use fp32 on the CPU (bf16 only "
+                                "on a CPU with bf16 instructions: on others a step is many times slower)"))
     return problems
 
 
