@@ -142,8 +142,8 @@ def _settle(page) -> None:
     """Wait for the script run an interaction asked for (or the page's first run) to finish and be drawn, before
     the next interaction: at least one run asked for since the last _settle, and every run asked for answered.
     After an interaction that asks for no run (a tab without on_change, an expander), use _idle."""
-    page.wait_for_function(f"() => window.__asked > window.__settled && ({IDLE})()", timeout=180_000)
-    page.evaluate("() => { window.__settled = window.__asked; }")
+    page.wait_for_function(f"""() => window.__asked > window.__settled && ({IDLE})()
+        && (window.__settled = window.__asked) > 0""", timeout=180_000)  # marked in the same check: atomic
     _drawn(page)
 
 
