@@ -155,8 +155,7 @@ def _drawn(page) -> None:
 
 
 def _idle(page) -> None:
-    """No script run is asked for or going on (after an interaction that asks for none)."""
-    page.wait_for_function(IDLE, timeout=180_000)
+    """No script run is asked for or going on, and the page is drawn (after an interaction that asks for none)."""
     _drawn(page)
 
 
